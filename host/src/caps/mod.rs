@@ -1,0 +1,1 @@
+//! Capabilities a component may be granted.

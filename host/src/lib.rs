@@ -1,0 +1,3 @@
+//! airlock: a capability-restricted host for chat-platform adapters.
+pub mod caps;
+pub mod manifest;

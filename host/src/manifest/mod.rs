@@ -1,0 +1,1 @@
+//! Manifests and operator grants.
