@@ -1,3 +1,17 @@
-//! airlock: a capability-restricted host for chat-platform adapters.
+//! airlock: a Claude Code channel server whose platform adapters and message
+//! filters run as capability-restricted WebAssembly components.
+//!
+//! The trusted core (this crate) owns all I/O, policy and state; components
+//! get exactly the interfaces their grant allows. See `ARCHITECTURE.md` for
+//! the map.
+#![warn(missing_docs)]
+
+pub mod approvals;
 pub mod caps;
+pub mod catalog;
+pub mod cli;
+pub mod db;
+pub mod home;
+pub mod host;
 pub mod manifest;
+pub mod runtime;

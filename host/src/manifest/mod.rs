@@ -1,1 +1,19 @@
-//! Manifests and operator grants.
+//! Manifests, operator grants, and the capabilities they yield.
+//!
+//! A manifest (`NAME.toml` beside `NAME.wasm`) is the component author's
+//! *request*. The operator's grant (`[components.NAME]` in `airlock.toml`) can
+//! only narrow it, or point a declared destination elsewhere. What a component
+//! actually gets is [`Effective`]: manifest ∩ grant, capped by host policy.
+//! Both files are parsed once, strictly (`deny_unknown_fields`), into the
+//! policy types the runtime enforces.
+
+pub mod destination;
+mod effective;
+mod grant;
+mod limits;
+mod spec;
+
+pub use effective::{Effective, EffectiveError, effective};
+pub use grant::{ComponentConfig, Config, ConfigError, Grant};
+pub use limits::{EffectiveLimits, LimitsSpec};
+pub use spec::{Kind, Manifest, ManifestError, SecretSpec, valid_name};

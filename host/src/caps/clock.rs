@@ -1,0 +1,129 @@
+//! `airlock:channel/clock`: wall time and host-owned timers.
+//!
+//! Guests never sleep: a timer is a tokio task that posts
+//! [`HostEvent::Timer`] back to the adapter's actor, which then calls the
+//! `on-timer` export. Timers are bounded in number and delay, and die with the
+//! instance that set them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use crate::runtime::bindings::clock;
+use crate::runtime::events::HostEvent;
+use crate::runtime::state::ComponentState;
+
+/// Most timers one instance may have pending.
+pub const MAX_TIMERS: usize = 64;
+/// Longest timer delay; longer ones are clamped.
+pub const MAX_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
+/// Longest timer name; longer names are refused.
+pub const MAX_NAME: usize = 128;
+
+/// Pending timers of one instance.
+#[derive(Debug, Default)]
+pub struct Timers {
+    pending: HashMap<String, JoinHandle<()>>,
+    events: Option<UnboundedSender<HostEvent>>,
+}
+
+impl Timers {
+    /// Timers that post to `events` (none: timers are accepted and never fire,
+    /// as for filters, which have no `on-timer`).
+    pub fn new(events: Option<UnboundedSender<HostEvent>>) -> Self {
+        Self { pending: HashMap::new(), events }
+    }
+
+    fn set(&mut self, component: &str, name: String, after: Duration) {
+        self.pending.retain(|_, h| !h.is_finished());
+        if name.is_empty() || name.len() > MAX_NAME {
+            tracing::warn!(component, "timer name must be 1..={MAX_NAME} bytes; ignored");
+            return;
+        }
+        if !self.pending.contains_key(&name) && self.pending.len() >= MAX_TIMERS {
+            tracing::warn!(component, "more than {MAX_TIMERS} timers pending; timer {name:?} ignored");
+            return;
+        }
+        let Some(events) = self.events.clone() else { return };
+        let after = after.min(MAX_DELAY);
+        let fired = name.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = events.send(HostEvent::Timer(fired));
+        });
+        if let Some(old) = self.pending.insert(name, task) {
+            old.abort();
+        }
+    }
+
+    fn cancel(&mut self, name: &str) {
+        if let Some(h) = self.pending.remove(name) {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for Timers {
+    fn drop(&mut self) {
+        for h in self.pending.values() {
+            h.abort();
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl clock::Host for ComponentState {
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(now_ms())
+    }
+
+    fn set_timer(&mut self, name: String, after_ms: u64) -> wasmtime::Result<()> {
+        let component = self.name.clone();
+        self.timers.set(&component, name, Duration::from_millis(after_ms));
+        Ok(())
+    }
+
+    fn cancel_timer(&mut self, name: String) -> wasmtime::Result<()> {
+        self.timers.cancel(&name);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn fires_replaces_and_cancels() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut t = Timers::new(Some(tx));
+        t.set("c", "a".into(), Duration::from_secs(5));
+        t.set("c", "a".into(), Duration::from_secs(1));
+        t.set("c", "b".into(), Duration::from_secs(2));
+        t.cancel("b");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(rx.recv().await, Some(HostEvent::Timer("a".into())));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn bounded() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut t = Timers::new(Some(tx));
+        for i in 0..MAX_TIMERS + 10 {
+            t.set("c", format!("t{i}"), Duration::from_secs(60));
+        }
+        assert_eq!(t.pending.len(), MAX_TIMERS);
+        t.set("c", "x".repeat(MAX_NAME + 1), Duration::from_secs(1));
+        assert_eq!(t.pending.len(), MAX_TIMERS);
+    }
+}

@@ -1,0 +1,144 @@
+//! `airlock:channel/kv`: a per-component key/value namespace with a quota.
+//!
+//! Rows live in the host database keyed by (component, key); a component can
+//! only name keys, never another component, so namespaces cannot overlap.
+//! Usage is counted as key bytes plus value bytes and checked before every
+//! write.
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::db::Db;
+use crate::runtime::bindings::kv::{self, KvError};
+use crate::runtime::state::ComponentState;
+
+/// Longest key, in bytes.
+pub const MAX_KEY: usize = 256;
+
+/// One component's namespace.
+#[derive(Clone, Debug)]
+pub struct KvNamespace {
+    db: Db,
+    component: String,
+    quota_bytes: u64,
+}
+
+impl KvNamespace {
+    /// The namespace of `component`, bounded by `quota_bytes`.
+    pub fn new(db: Db, component: impl Into<String>, quota_bytes: u64) -> Self {
+        Self { db, component: component.into(), quota_bytes }
+    }
+
+    fn check_key(key: &str) -> Result<(), KvError> {
+        if key.is_empty() || key.len() > MAX_KEY { Err(KvError::InvalidKey) } else { Ok(()) }
+    }
+
+    /// Value of `key`.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Self::check_key(key)?;
+        self.db
+            .lock()
+            .query_row(
+                "SELECT value FROM kv WHERE component = ?1 AND key = ?2",
+                params![self.component, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(store_err)
+    }
+
+    /// Set `key`, if the quota allows.
+    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        Self::check_key(key)?;
+        let conn = self.db.lock();
+        let used: i64 = conn
+            .query_row(
+                "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv WHERE component = ?1 AND key != ?2",
+                params![self.component, key],
+                |r| r.get(0),
+            )
+            .map_err(store_err)?;
+        if used as u64 + (key.len() + value.len()) as u64 > self.quota_bytes {
+            return Err(KvError::QuotaExceeded);
+        }
+        conn.execute(
+            "INSERT INTO kv (component, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT(component, key) DO UPDATE SET value = excluded.value",
+            params![self.component, key, value],
+        )
+        .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Remove `key`.
+    pub fn delete(&self, key: &str) -> Result<(), KvError> {
+        Self::check_key(key)?;
+        self.db
+            .lock()
+            .execute("DELETE FROM kv WHERE component = ?1 AND key = ?2", params![self.component, key])
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Keys starting with `prefix`, sorted.
+    pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>, KvError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare("SELECT key FROM kv WHERE component = ?1 AND substr(key, 1, ?3) = ?2 ORDER BY key")
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map(params![self.component, prefix, prefix.len() as i64], |r| r.get(0))
+            .map_err(store_err)?;
+        rows.collect::<Result<_, _>>().map_err(store_err)
+    }
+}
+
+fn store_err(e: rusqlite::Error) -> KvError {
+    tracing::warn!("component key/value store failed: {e}");
+    KvError::Store(e.to_string())
+}
+
+/// Used when kv is not granted: never linked, but the store type must answer.
+fn not_granted() -> KvError {
+    KvError::Store("key/value storage is not granted to this component".into())
+}
+
+impl kv::Host for ComponentState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
+        Ok(self.kv.as_ref().ok_or_else(not_granted).and_then(|k| k.get(&key)))
+    }
+    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
+        Ok(self.kv.as_ref().ok_or_else(not_granted).and_then(|k| k.set(&key, &value)))
+    }
+    fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), KvError>> {
+        Ok(self.kv.as_ref().ok_or_else(not_granted).and_then(|k| k.delete(&key)))
+    }
+    fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<String>, KvError>> {
+        Ok(self.kv.as_ref().ok_or_else(not_granted).and_then(|k| k.list_keys(&prefix)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_namespaces_and_prefixes() {
+        let db = Db::in_memory().unwrap();
+        let a = KvNamespace::new(db.clone(), "a", 20);
+        let b = KvNamespace::new(db, "b", 1000);
+        a.set("k1", b"0123456789").unwrap(); // 12 bytes
+        assert!(matches!(a.set("k2", b"0123456789"), Err(KvError::QuotaExceeded)));
+        a.set("k1", b"012345678901234567").unwrap(); // replacing counts once: 20 bytes
+        assert!(matches!(a.set("k1", b"0123456789012345678"), Err(KvError::QuotaExceeded)));
+        assert_eq!(b.get("k1").unwrap(), None);
+        b.set("p/1", b"x").unwrap();
+        b.set("p/2", b"y").unwrap();
+        b.set("q", b"z").unwrap();
+        assert_eq!(b.list_keys("p/").unwrap(), vec!["p/1", "p/2"]);
+        assert_eq!(b.list_keys("%").unwrap(), Vec::<String>::new());
+        b.delete("p/1").unwrap();
+        assert_eq!(b.list_keys("").unwrap(), vec!["p/2", "q"]);
+        assert!(matches!(b.set("", b"x"), Err(KvError::InvalidKey)));
+        assert!(matches!(b.get(&"k".repeat(MAX_KEY + 1)), Err(KvError::InvalidKey)));
+    }
+}

@@ -1,0 +1,61 @@
+//! The command line. Each subcommand is its own module; this one parses and
+//! dispatches. Reports go to stdout, logs to stderr.
+
+mod adapters;
+mod inspect;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::home::AirlockHome;
+use crate::host::Host;
+
+/// airlock: chat platforms into Claude Code, through a WebAssembly sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what a component imports, asks for, would be granted, and whether it would load.
+    Inspect {
+        /// The component (`.wasm`); its manifest is the `.toml` beside it.
+        file: std::path::PathBuf,
+    },
+    /// Manage components: list, approve or remove third-party drop-ins.
+    Adapters {
+        #[command(subcommand)]
+        action: Option<adapters::Action>,
+    },
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("airlock: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let host = Host::open(AirlockHome::open(AirlockHome::default_path())?)?;
+    match cli.command {
+        Command::Inspect { file } => inspect::run(&host, &file),
+        Command::Adapters { action } => adapters::run(&host, action.unwrap_or(adapters::Action::List)),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

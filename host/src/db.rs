@@ -1,0 +1,97 @@
+//! The host's SQLite database (`airlock.db`, WAL).
+//!
+//! One connection behind a mutex: the host's writes are small and few, and a
+//! single writer keeps ordering obvious. Schema changes are numbered
+//! migrations applied at open.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+/// Errors from the database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database could not be opened.
+    #[error("cannot open the database {path}: {source}; check that the state directory is writable")]
+    Open {
+        /// Database path.
+        path: String,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+}
+
+const MIGRATIONS: &[&str] = &[
+    // 1: approvals of third-party components and component key/value data.
+    "CREATE TABLE approvals (
+        name TEXT PRIMARY KEY,
+        wasm_sha256 TEXT NOT NULL,
+        manifest_sha256 TEXT NOT NULL,
+        approved_at INTEGER NOT NULL
+     );
+     CREATE TABLE kv (
+        component TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (component, key)
+     );",
+];
+
+/// A shared handle on the database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Open (creating and migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let conn = Connection::open(path).map_err(|source| DbError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, DbError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, DbError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            conn.execute_batch(&format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", i + 1))?;
+        }
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Lock the connection. A poisoned lock is taken over: SQLite keeps its
+    /// own consistency, and a panic elsewhere must not stop the host.
+    pub fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("a.db");
+        Db::open(&path).unwrap();
+        let db = Db::open(&path).unwrap();
+        let v: i64 = db.lock().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+}

@@ -1,0 +1,208 @@
+//! The host's context: state directory, database, config, engine and cache,
+//! and the steps that turn a candidate component into something running.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::Engine;
+
+use crate::caps::egress::EgressPolicy;
+use crate::caps::secrets::{BoundSecret, load_secret};
+use crate::catalog::{self, Candidate, DropInProblem};
+use crate::db::Db;
+use crate::home::{ADAPTERS_DIR, AirlockHome, CACHE_DIR};
+use crate::manifest::{Config, Effective, Kind, effective};
+use crate::runtime::actor::{AdapterHandle, Unsolicited};
+use crate::runtime::cache::ComponentCache;
+use crate::runtime::engine::new_engine;
+use crate::runtime::filter::FilterRunner;
+use crate::runtime::load::{Loaded, Prepared, prepare};
+use crate::runtime::state::InstanceSpec;
+
+/// Largest response body handed to a component.
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// Longest timeout a component may ask of an outbound request.
+pub const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Why a component cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The manifest is missing or invalid.
+    #[error("{name}: {reason}")]
+    Manifest {
+        /// Component.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Not approved, or changed since approval.
+    #[error("{name}: {standing}")]
+    NotApproved {
+        /// Component.
+        name: String,
+        /// What to do.
+        standing: String,
+    },
+    /// The grant does not apply.
+    #[error(transparent)]
+    Grant(#[from] crate::manifest::EffectiveError),
+    /// Compiling, import checks or linking failed.
+    #[error(transparent)]
+    Prepare(#[from] crate::runtime::load::PrepareError),
+    /// A secret is missing or unsafe.
+    #[error("{name}: {source}")]
+    Secret {
+        /// Component.
+        name: String,
+        /// What is wrong.
+        source: crate::caps::secrets::SecretError,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// The component is of the other kind.
+    #[error("{name} is a {kind}, not usable here")]
+    WrongKind {
+        /// Component.
+        name: String,
+        /// Its kind.
+        kind: Kind,
+    },
+}
+
+/// Everything the host holds.
+pub struct Host {
+    /// State directory.
+    pub home: AirlockHome,
+    /// Database.
+    pub db: Db,
+    /// Operator config.
+    pub config: Config,
+    /// The engine.
+    pub engine: Engine,
+    /// Compiled-component cache.
+    pub cache: ComponentCache,
+}
+
+impl Host {
+    /// Open the state directory at `home` with its database and config.
+    pub fn open(home: AirlockHome) -> anyhow::Result<Self> {
+        let db = Db::open(&home.db_path())?;
+        let config = Config::load(&home.config_path())?;
+        let engine = new_engine().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e}"))?;
+        let cache = ComponentCache::new(home.sub(CACHE_DIR)?);
+        Ok(Self { home, db, config, engine, cache })
+    }
+
+    /// Bundled components and drop-ins, plus refused drop-in files.
+    pub fn candidates(&self) -> anyhow::Result<(Vec<Candidate>, Vec<DropInProblem>)> {
+        let mut all = catalog::bundled_candidates();
+        let (drop_ins, problems) = catalog::drop_ins(&self.home.sub(ADAPTERS_DIR)?)?;
+        for d in drop_ins {
+            if all.iter().any(|c| c.name == d.name) {
+                tracing::warn!(component = d.name, "a drop-in has the name of a bundled component and is ignored");
+                continue;
+            }
+            all.push(d);
+        }
+        Ok((all, problems))
+    }
+
+    /// What `candidate` would get under the operator's grant.
+    pub fn effective(&self, candidate: &Candidate) -> Result<Effective, StartError> {
+        let manifest = candidate.manifest.as_ref().map_err(|reason| StartError::Manifest {
+            name: candidate.name.clone(),
+            reason: reason.clone(),
+        })?;
+        Ok(effective(manifest, &self.config.component(&candidate.name).grant)?)
+    }
+
+    /// Check standing, compute the grant, compile and link.
+    pub fn load(&self, candidate: &Candidate) -> Result<Loaded, StartError> {
+        let standing = candidate.standing(&self.db)?;
+        if !standing.may_load() {
+            return Err(StartError::NotApproved {
+                name: candidate.name.clone(),
+                standing: standing.describe(&candidate.name),
+            });
+        }
+        self.load_unchecked(candidate)
+    }
+
+    /// Like [`Host::load`] without the approval check (for `inspect`).
+    pub fn load_unchecked(&self, candidate: &Candidate) -> Result<Loaded, StartError> {
+        let eff = self.effective(candidate)?;
+        let manifest = candidate.manifest.clone().map_err(|reason| StartError::Manifest {
+            name: candidate.name.clone(),
+            reason,
+        })?;
+        Ok(prepare(&self.engine, &self.cache, manifest, eff, &candidate.wasm)?)
+    }
+
+    /// The per-instance spec: egress policy with its secrets loaded.
+    pub fn instance_spec(&self, loaded: &Loaded) -> Result<InstanceSpec, StartError> {
+        let eff = &loaded.effective;
+        let egress = if eff.outbound_http.is_empty() {
+            None
+        } else {
+            let mut secrets = Vec::new();
+            for binding in eff.secrets.iter().filter(|b| eff.outbound_http.contains(&b.destination)) {
+                let value = load_secret(&binding.name, self.home.dir())
+                    .map_err(|source| StartError::Secret { name: loaded.name.to_string(), source })?;
+                secrets.push(
+                    BoundSecret::new(binding.clone(), value)
+                        .map_err(|source| StartError::Secret { name: loaded.name.to_string(), source })?,
+                );
+            }
+            Some(Arc::new(EgressPolicy {
+                component: loaded.name.to_string(),
+                allow: eff.outbound_http.clone(),
+                local_ok: eff.local.clone(),
+                secrets,
+                max_response_bytes: MAX_RESPONSE_BYTES,
+                max_timeout: MAX_HTTP_TIMEOUT,
+            }))
+        };
+        Ok(InstanceSpec {
+            name: loaded.name.clone(),
+            effective: eff.clone(),
+            db: self.db.clone(),
+            egress,
+            events: None,
+        })
+    }
+
+    /// Start an adapter's actor.
+    pub fn spawn_adapter(
+        &self,
+        loaded: &Loaded,
+        unsolicited: Option<tokio::sync::mpsc::UnboundedSender<Unsolicited>>,
+    ) -> Result<AdapterHandle, StartError> {
+        let Prepared::Adapter(pre) = &loaded.pre else {
+            return Err(StartError::WrongKind { name: loaded.name.to_string(), kind: Kind::Filter });
+        };
+        let spec = self.instance_spec(loaded)?;
+        Ok(AdapterHandle::spawn(self.engine.clone(), pre.clone(), spec, unsolicited))
+    }
+
+    /// A runner for a filter.
+    pub fn filter_runner(&self, loaded: &Loaded) -> Result<FilterRunner, StartError> {
+        let Prepared::Filter(pre) = &loaded.pre else {
+            return Err(StartError::WrongKind { name: loaded.name.to_string(), kind: Kind::Adapter });
+        };
+        let spec = self.instance_spec(loaded)?;
+        let settings = self.config.component(&loaded.name).settings.into_iter().collect();
+        Ok(FilterRunner::new(self.engine.clone(), pre.clone(), spec, settings))
+    }
+
+    /// The operator's settings for `name`, as `start` takes them.
+    pub fn settings(&self, name: &str) -> Vec<(String, String)> {
+        self.config.component(name).settings.into_iter().collect()
+    }
+}
+
+/// Convenience for callers that only need a loadable candidate by name.
+pub fn find<'a>(candidates: &'a [Candidate], name: &str) -> Option<&'a Candidate> {
+    candidates.iter().find(|c| c.name == name)
+}

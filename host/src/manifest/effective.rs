@@ -1,0 +1,238 @@
+//! Manifest ∩ grant: the capabilities a component actually gets.
+//!
+//! Every rule narrows. A destination is reachable only if the manifest lists
+//! it and the grant (when it names destinations) lists it too; a rebind swaps
+//! a declared destination for another and carries its secrets along; a secret
+//! survives only if its destination survives and the grant (when it names
+//! secrets) names it. Whatever the manifest asked and did not get is recorded
+//! in `refused`, so `airlock inspect` can say why.
+
+use super::destination::Destination;
+use super::grant::Grant;
+use super::limits::EffectiveLimits;
+use super::spec::{Kind, Manifest, SecretSpec};
+use crate::caps::secrets::{SecretBinding, SecretPosition};
+use crate::runtime::imports::Linkable;
+
+/// What a component may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Effective {
+    /// Adapter or filter.
+    pub kind: Kind,
+    /// wasi:http destinations.
+    pub outbound_http: Vec<Destination>,
+    /// Websocket destinations.
+    pub websocket: Vec<Destination>,
+    /// Destinations allowed to resolve to restricted addresses.
+    pub local: Vec<Destination>,
+    /// Inbound route on the local listener.
+    pub inbound_http: bool,
+    /// kv quota; `None`: kv not linked.
+    pub kv_quota_bytes: Option<u64>,
+    /// Secrets to inject, bound to their (possibly rebound) destinations.
+    pub secrets: Vec<SecretBinding>,
+    /// Limits per call.
+    pub limits: EffectiveLimits,
+    /// What was asked and not granted, one line each.
+    pub refused: Vec<String>,
+}
+
+impl Effective {
+    /// The interfaces the linker may provide.
+    pub fn linkable(&self) -> Linkable {
+        Linkable {
+            outbound_http: !self.outbound_http.is_empty(),
+            websocket: !self.websocket.is_empty(),
+            kv: self.kv_quota_bytes.is_some(),
+        }
+    }
+}
+
+/// A grant that cannot apply to this manifest.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EffectiveError {
+    /// `rebind` names a destination the manifest does not declare.
+    #[error("grant for {component}: rebind of {from}, which the manifest does not declare; rebind only listed destinations")]
+    RebindUndeclared {
+        /// Component.
+        component: String,
+        /// The key.
+        from: Destination,
+    },
+    /// A secret's template was refused by the secret rules.
+    #[error("manifest of {component}: {reason}")]
+    Secret {
+        /// Component.
+        component: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Compute manifest ∩ grant.
+pub fn effective(manifest: &Manifest, grant: &Grant) -> Result<Effective, EffectiveError> {
+    let mut refused = Vec::new();
+    for from in grant.rebind.keys() {
+        if !manifest.outbound_http.contains(from) && !manifest.websocket.contains(from) {
+            return Err(EffectiveError::RebindUndeclared { component: manifest.name.clone(), from: from.clone() });
+        }
+    }
+    let narrow = |asked: &[Destination], allowed: &Option<Vec<Destination>>, what: &str, refused: &mut Vec<String>| {
+        asked
+            .iter()
+            .filter(|d| match allowed {
+                Some(list) if !list.contains(d) => {
+                    refused.push(format!("{what} {d}: not in the operator's grant"));
+                    false
+                }
+                _ => true,
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let http_kept = narrow(&manifest.outbound_http, &grant.outbound_http, "outbound_http", &mut refused);
+    let ws_kept = narrow(&manifest.websocket, &grant.websocket, "websocket", &mut refused);
+    let rebound = |d: &Destination| grant.rebind.get(d).cloned().unwrap_or_else(|| d.clone());
+
+    let inbound_http = manifest.inbound_http && grant.inbound_http.unwrap_or(true);
+    if manifest.inbound_http && !inbound_http {
+        refused.push("inbound_http: not granted by the operator".into());
+    }
+    let kv_quota_bytes = match (manifest.kv_quota_bytes, grant.kv_quota_bytes) {
+        (Some(m), Some(g)) => Some(m.min(g)),
+        (m, _) => m,
+    };
+
+    let mut secrets = Vec::new();
+    for spec in &manifest.secrets {
+        let kept = if spec.ws_json_field.is_some() { &ws_kept } else { &http_kept };
+        if !kept.contains(&spec.destination) {
+            refused.push(format!("secret {}: its destination {} is not granted", spec.name, spec.destination));
+            continue;
+        }
+        if let Some(names) = &grant.secrets
+            && !names.contains(&spec.name)
+        {
+            refused.push(format!("secret {}: not in the operator's grant", spec.name));
+            continue;
+        }
+        secrets.push(binding(spec, rebound(&spec.destination)).map_err(|reason| EffectiveError::Secret {
+            component: manifest.name.clone(),
+            reason,
+        })?);
+    }
+
+    Ok(Effective {
+        kind: manifest.kind,
+        outbound_http: http_kept.iter().map(rebound).collect(),
+        websocket: ws_kept.iter().map(rebound).collect(),
+        local: grant.local.clone(),
+        inbound_http,
+        kv_quota_bytes,
+        secrets,
+        limits: EffectiveLimits::resolve(&manifest.limits, &grant.limits),
+        refused,
+    })
+}
+
+fn binding(spec: &SecretSpec, destination: Destination) -> Result<SecretBinding, String> {
+    let position = match (&spec.header, &spec.value, &spec.path_prefix, &spec.ws_json_field) {
+        (Some(h), Some(v), None, None) => SecretPosition::header(h, v),
+        (None, None, Some(p), None) => SecretPosition::path_prefix(p),
+        (None, None, None, Some(f)) => SecretPosition::ws_json_field(f),
+        _ => return Err("a secret needs exactly one position".to_string()),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(SecretBinding { name: spec.name.clone(), destination, position })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        r#"
+name = "t"
+kind = "adapter"
+api = "0.1"
+outbound_http = ["https://api.telegram.org", "https://files.example"]
+inbound_http = true
+kv_quota_bytes = 4096
+[[secrets]]
+name = "TOKEN"
+destination = "https://api.telegram.org"
+path_prefix = "/bot{secret}"
+"#
+        .parse()
+        .unwrap()
+    }
+
+    fn grant(toml_text: &str) -> Grant {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn no_grant_section_gives_what_was_asked() {
+        let e = effective(&manifest(), &Grant::default()).unwrap();
+        assert_eq!(e.outbound_http.len(), 2);
+        assert!(e.inbound_http);
+        assert_eq!(e.kv_quota_bytes, Some(4096));
+        assert_eq!(e.secrets.len(), 1);
+        assert!(e.refused.is_empty());
+        assert!(e.local.is_empty());
+    }
+
+    #[test]
+    fn grant_only_narrows() {
+        let e = effective(
+            &manifest(),
+            &grant(
+                r#"
+outbound_http = ["https://files.example", "https://not-declared.example"]
+inbound_http = false
+kv_quota_bytes = 100000
+"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(e.outbound_http, vec!["https://files.example".parse().unwrap()]);
+        assert!(!e.inbound_http);
+        assert_eq!(e.kv_quota_bytes, Some(4096));
+        assert!(e.secrets.is_empty(), "secret dropped with its destination");
+        assert_eq!(e.refused.len(), 3, "{:?}", e.refused);
+    }
+
+    #[test]
+    fn secrets_can_be_withheld_by_name() {
+        let e = effective(&manifest(), &grant("secrets = []")).unwrap();
+        assert!(e.secrets.is_empty());
+        assert!(e.refused[0].contains("TOKEN"));
+    }
+
+    #[test]
+    fn rebind_moves_destination_and_secret() {
+        let e = effective(
+            &manifest(),
+            &grant(
+                r#"
+local = ["http://127.0.0.1:8081"]
+[rebind]
+"https://api.telegram.org" = "http://127.0.0.1:8081"
+"#,
+            ),
+        )
+        .unwrap();
+        let fake: Destination = "http://127.0.0.1:8081".parse().unwrap();
+        assert!(e.outbound_http.contains(&fake));
+        assert!(!e.outbound_http.contains(&"https://api.telegram.org".parse().unwrap()));
+        assert_eq!(e.secrets[0].destination, fake);
+        assert_eq!(e.local, vec![fake]);
+    }
+
+    #[test]
+    fn rebind_of_undeclared_destination_is_an_error() {
+        let err = effective(&manifest(), &grant("[rebind]\n\"https://evil.example\" = \"http://127.0.0.1:1\"")).unwrap_err();
+        assert!(err.to_string().contains("does not declare"), "{err}");
+    }
+}

@@ -1,0 +1,143 @@
+//! The operator's config file, `$AIRLOCK_HOME/airlock.toml`.
+//!
+//! ```toml
+//! [components.webhook]
+//! settings = { outbound_url = "http://127.0.0.1:9000/hook" }   # handed to `start`
+//!
+//! [components.webhook.grant]        # every field optional; each can only narrow
+//! outbound_http = ["https://hooks.example.com"]
+//! websocket = []
+//! inbound_http = true
+//! kv_quota_bytes = 65536
+//! secrets = ["HOOK_TOKEN"]          # which declared secrets may be injected
+//! limits = { memory_mib = 32, cpu_ms = 100 }
+//! local = ["http://127.0.0.1:9000"] # destinations allowed to resolve to loopback/private addresses
+//!
+//! [components.webhook.grant.rebind] # send a declared destination elsewhere (a local fake, a proxy);
+//! "https://hooks.example.com" = "http://127.0.0.1:9000"   # its secrets follow it
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::destination::Destination;
+use super::limits::LimitsSpec;
+
+/// The whole config file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Per-component settings and grants, by component name.
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentConfig>,
+}
+
+/// One component's section.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    /// Key/value settings passed to the component's `start`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// What the operator grants.
+    #[serde(default)]
+    pub grant: Grant,
+}
+
+/// The operator's side of "manifest ∩ grant". `None` means "as the manifest asks".
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// Allowed wasi:http destinations.
+    pub outbound_http: Option<Vec<Destination>>,
+    /// Allowed websocket destinations.
+    pub websocket: Option<Vec<Destination>>,
+    /// Whether the inbound route is allowed.
+    pub inbound_http: Option<bool>,
+    /// Largest kv quota.
+    pub kv_quota_bytes: Option<u64>,
+    /// Secrets that may be injected, by name.
+    pub secrets: Option<Vec<String>>,
+    /// Tighter limits.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// Destinations that may resolve to loopback, private or link-local addresses.
+    #[serde(default)]
+    pub local: Vec<Destination>,
+    /// Declared destination → replacement.
+    #[serde(default)]
+    pub rebind: BTreeMap<Destination, Destination>,
+}
+
+/// Why the config could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Reading failed.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Parsing failed.
+    #[error("invalid config {path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        source: toml::de::Error,
+    },
+}
+
+impl Config {
+    /// Read `path`; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.display().to_string(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Read { path: path.display().to_string(), source }),
+        }
+    }
+
+    /// The section of `name` (empty if absent).
+    pub fn component(&self, name: &str) -> ComponentConfig {
+        self.components.get(name).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_refuses_unknown_fields() {
+        let c: Config = toml::from_str(
+            r#"
+[components.webhook]
+settings = { outbound_url = "http://127.0.0.1:9000/hook" }
+[components.webhook.grant]
+outbound_http = ["https://hooks.example.com"]
+local = ["http://127.0.0.1:9000"]
+limits = { cpu_ms = 50 }
+[components.webhook.grant.rebind]
+"https://hooks.example.com" = "http://127.0.0.1:9000"
+"#,
+        )
+        .unwrap();
+        let w = c.component("webhook");
+        assert_eq!(w.settings["outbound_url"], "http://127.0.0.1:9000/hook");
+        assert_eq!(w.grant.rebind.len(), 1);
+        assert_eq!(w.grant.limits.cpu_ms, Some(50));
+        assert_eq!(c.component("other"), ComponentConfig::default());
+
+        let err = toml::from_str::<Config>("[components.x.grant]\nallow_everything = true").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+}

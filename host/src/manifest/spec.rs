@@ -1,0 +1,256 @@
+//! The manifest file format.
+//!
+//! ```toml
+//! name = "telegram"                 # lowercase letters, digits, '-'; the file stem
+//! kind = "adapter"                  # or "filter"
+//! api = "0.1"                       # airlock:channel version the component targets
+//! description = "Telegram Bot API"  # optional, shown by `airlock inspect`
+//! outbound_http = ["https://api.telegram.org"]   # wasi:http destinations; empty: none
+//! websocket = []                    # host websocket destinations
+//! inbound_http = false              # a route on the host's local listener
+//! kv_quota_bytes = 1048576          # key/value storage; absent: none
+//!
+//! [[secrets]]                       # host-injected; the component never sees the value
+//! name = "TELEGRAM_BOT_TOKEN"
+//! destination = "https://api.telegram.org"
+//! path_prefix = "/bot{secret}"      # or: header = "Authorization", value = "Bot {secret}"
+//!                                   # or, for websocket destinations: ws_json_field = "d.token"
+//! [limits]
+//! memory_mib = 64
+//! cpu_ms = 200                      # CPU per call, not counting waits on the host
+//! wall_ms = 30000                   # wall-clock per call
+//! ```
+
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use super::destination::Destination;
+use super::limits::LimitsSpec;
+
+/// What a component is.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A platform adapter (world `adapter`).
+    Adapter,
+    /// A message filter (world `filter`).
+    Filter,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Adapter => "adapter",
+            Kind::Filter => "filter",
+        })
+    }
+}
+
+/// A secret the host injects into the component's requests.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    /// Environment variable (or file under `$AIRLOCK_HOME/secrets/`) holding the value.
+    pub name: String,
+    /// The one destination it is sent to.
+    pub destination: Destination,
+    /// Header to set (with `value`).
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Header value template containing `{secret}`, e.g. `Bot {secret}`.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Path prefix template containing `{secret}`, e.g. `/bot{secret}`.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// For websocket destinations: a dotted JSON field of the first frame.
+    #[serde(default)]
+    pub ws_json_field: Option<String>,
+}
+
+/// A parsed, validated manifest.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Component name.
+    pub name: String,
+    /// Adapter or filter.
+    pub kind: Kind,
+    /// Targeted API version, `major.minor`.
+    pub api: String,
+    /// One line for humans.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// wasi:http destinations.
+    #[serde(default)]
+    pub outbound_http: Vec<Destination>,
+    /// Host websocket destinations.
+    #[serde(default)]
+    pub websocket: Vec<Destination>,
+    /// Wants a route on the host's local HTTP listener.
+    #[serde(default)]
+    pub inbound_http: bool,
+    /// Key/value quota in bytes; absent means no storage.
+    #[serde(default)]
+    pub kv_quota_bytes: Option<u64>,
+    /// Host-injected secrets.
+    #[serde(default)]
+    pub secrets: Vec<SecretSpec>,
+    /// Resource limits asked for.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Not valid TOML, or an unknown or ill-typed field.
+    #[error("invalid manifest: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// A field is well-formed but not acceptable.
+    #[error("invalid manifest: {0}")]
+    Invalid(String),
+}
+
+impl FromStr for Manifest {
+    type Err = ManifestError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let m: Manifest = toml::from_str(s)?;
+        m.validate()?;
+        Ok(m)
+    }
+}
+
+/// Whether `name` is a valid component name: 1–64 of `a-z`, `0-9`, `-`,
+/// starting with a letter. Names become file names and chat-id prefixes.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+impl Manifest {
+    fn validate(&self) -> Result<(), ManifestError> {
+        let bad = |m: String| Err(ManifestError::Invalid(m));
+        if !valid_name(&self.name) {
+            return bad(format!(
+                "name {:?} must be 1-64 lowercase letters, digits or '-', starting with a letter",
+                self.name
+            ));
+        }
+        if self.api != "0.1" {
+            return bad(format!("api = {:?} is not supported; this host implements \"0.1\"", self.api));
+        }
+        if self.kind == Kind::Filter && (!self.outbound_http.is_empty() || !self.websocket.is_empty() || self.inbound_http) {
+            return bad("filters cannot request network access (outbound_http, websocket, inbound_http)".into());
+        }
+        for s in &self.secrets {
+            s.validate(self)?;
+        }
+        Ok(())
+    }
+}
+
+impl SecretSpec {
+    fn validate(&self, m: &Manifest) -> Result<(), ManifestError> {
+        let bad = |msg: String| Err(ManifestError::Invalid(format!("secret {}: {msg}", self.name)));
+        if !self.name.starts_with(|c: char| c.is_ascii_uppercase())
+            || !self.name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            return bad("name must be an environment-variable name like TELEGRAM_BOT_TOKEN".into());
+        }
+        let positions = [self.header.is_some(), self.path_prefix.is_some(), self.ws_json_field.is_some()];
+        if positions.iter().filter(|p| **p).count() != 1 {
+            return bad("give exactly one position: header (with value), path_prefix, or ws_json_field".into());
+        }
+        if self.header.is_some() != self.value.is_some() {
+            return bad("header and value go together".into());
+        }
+        let declared_http = m.outbound_http.contains(&self.destination);
+        let declared_ws = m.websocket.contains(&self.destination);
+        if self.ws_json_field.is_some() && !declared_ws {
+            return bad(format!("destination {} must be listed in `websocket`", self.destination));
+        }
+        if self.ws_json_field.is_none() && !declared_http {
+            return bad(format!("destination {} must be listed in `outbound_http`", self.destination));
+        }
+        for template in [&self.value, &self.path_prefix].into_iter().flatten() {
+            if template.matches("{secret}").count() != 1 {
+                return bad(format!("{template:?} must contain {{secret}} exactly once"));
+            }
+        }
+        if let Some(p) = &self.path_prefix
+            && !p.starts_with('/')
+        {
+            return bad(format!("path_prefix {p:?} must start with '/'"));
+        }
+        if let Some(h) = &self.header
+            && http::HeaderName::from_str(h).is_err()
+        {
+            return bad(format!("{h:?} is not a valid header name"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TELEGRAM: &str = r#"
+name = "telegram"
+kind = "adapter"
+api = "0.1"
+outbound_http = ["https://api.telegram.org"]
+kv_quota_bytes = 1024
+[[secrets]]
+name = "TELEGRAM_BOT_TOKEN"
+destination = "https://api.telegram.org"
+path_prefix = "/bot{secret}"
+[limits]
+memory_mib = 32
+"#;
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let m: Manifest = TELEGRAM.parse().unwrap();
+        assert_eq!(m.name, "telegram");
+        assert_eq!(m.kind, Kind::Adapter);
+        assert_eq!(m.secrets[0].path_prefix.as_deref(), Some("/bot{secret}"));
+        assert_eq!(m.limits.memory_mib, Some(32));
+    }
+
+    #[test]
+    fn refusals() {
+        let cases: &[(&str, &str)] = &[
+            ("name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\nsurprise = 1", "unknown field"),
+            ("name = \"X y\"\nkind = \"adapter\"\napi = \"0.1\"", "lowercase"),
+            ("name = \"x\"\nkind = \"adapter\"\napi = \"0.2\"", "not supported"),
+            ("name = \"x\"\nkind = \"plugin\"\napi = \"0.1\"", "unknown variant"),
+            ("name = \"x\"\nkind = \"filter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]", "filters cannot"),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\npath_prefix = \"/bot{secret}\"",
+                "must be listed in `outbound_http`",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\npath_prefix = \"/bot\"",
+                "exactly once",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\nheader = \"Authorization\"\nvalue = \"Bot {secret}\"\npath_prefix = \"/bot{secret}\"",
+                "exactly one position",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"lower\"\ndestination = \"https://a.example\"\npath_prefix = \"/b{secret}\"",
+                "environment-variable name",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = text.parse::<Manifest>().unwrap_err().to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+}

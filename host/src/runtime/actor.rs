@@ -1,0 +1,513 @@
+//! One actor per adapter: it owns the instance and its store, and runs calls
+//! one at a time.
+//!
+//! A WASI 0.2 store has no concurrency of its own, so serialising calls here
+//! is both correct and simple (the model of Zed's extension host). A call that
+//! traps, runs out of CPU budget or overruns its wall-clock timeout discards
+//! the instance; the next call re-instantiates from the pre-instantiated
+//! component after a backoff. Too many crashes in a window quarantine the
+//! adapter: calls then fail at once with the reason, and the rest of the host
+//! is unaffected.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::{Engine, Store, Trap};
+
+use super::bindings::types::{
+    AdapterError, AttachmentData, AttachmentRequest, Description, EditRequest, EventBatch, HistoryEntry,
+    HistoryRequest, HttpRequest, HttpResponse, IncomingReply, IncomingRequest, OutboundMessage, ReactRequest, Sent,
+};
+use super::bindings::{Adapter, AdapterPre};
+use super::budget::{self, HasCpuBudget};
+use super::events::HostEvent;
+use super::state::{ComponentState, InstanceSpec};
+use crate::manifest::EffectiveLimits;
+
+/// Crashes within [`CRASH_WINDOW`] that quarantine an adapter.
+pub const MAX_CRASHES: usize = 5;
+/// The window crashes are counted in.
+pub const CRASH_WINDOW: Duration = Duration::from_secs(60);
+/// First restart delay; doubles with each crash in the window.
+pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Longest restart delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Why a call did not return a value.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The adapter ran and reported an error (the instance is fine).
+    #[error("{component}: {op} failed: {error}")]
+    Adapter {
+        /// Component.
+        component: Arc<str>,
+        /// The export called.
+        op: &'static str,
+        /// What the adapter said.
+        error: AdapterErrorText,
+    },
+    /// The guest used up its CPU budget and was interrupted.
+    #[error("{component}: {op} used more than its CPU budget of {budget:?} and was stopped; the instance was discarded")]
+    CpuBudget {
+        /// Component.
+        component: Arc<str>,
+        /// The export called.
+        op: &'static str,
+        /// The budget.
+        budget: Duration,
+    },
+    /// The call overran its wall-clock timeout.
+    #[error("{component}: {op} did not finish within {wall:?} and was stopped; the instance was discarded")]
+    Timeout {
+        /// Component.
+        component: Arc<str>,
+        /// The export called.
+        op: &'static str,
+        /// The timeout.
+        wall: Duration,
+    },
+    /// The guest trapped (panic, out of memory, invalid operation).
+    #[error("{component}: {op} crashed: {reason}; the instance was discarded")]
+    Trap {
+        /// Component.
+        component: Arc<str>,
+        /// The export called.
+        op: &'static str,
+        /// The trap.
+        reason: String,
+    },
+    /// The adapter crashed too often and is stopped.
+    #[error("{component} is quarantined: {reason}")]
+    Quarantined {
+        /// Component.
+        component: Arc<str>,
+        /// Why.
+        reason: String,
+    },
+    /// The actor is gone (the host is shutting down).
+    #[error("{component} is stopped")]
+    Stopped {
+        /// Component.
+        component: Arc<str>,
+    },
+}
+
+/// An adapter error as text, so [`CallError`] stays `Clone` and printable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterErrorText(pub AdapterError);
+
+impl std::fmt::Display for AdapterErrorText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            AdapterError::Unsupported(m) => write!(f, "not supported: {m}"),
+            AdapterError::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            AdapterError::RateLimited(ms) => write!(f, "rate limited; retry after {ms} ms"),
+            AdapterError::Platform(m) => write!(f, "platform error: {m}"),
+            AdapterError::Fatal(m) => write!(f, "fatal: {m}"),
+        }
+    }
+}
+
+/// Health of an adapter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// An instance is live (or will be created on the next call).
+    Running {
+        /// Crashes counted in the current window.
+        recent_crashes: usize,
+    },
+    /// Stopped for crashing too often.
+    Quarantined(String),
+}
+
+/// Events an adapter produced outside a tool call (timers today).
+#[derive(Debug)]
+pub struct Unsolicited {
+    /// Component.
+    pub component: Arc<str>,
+    /// The batch.
+    pub batch: EventBatch,
+}
+
+type CallFn<R> =
+    Box<dyn for<'a> FnOnce(&'a Adapter, &'a mut Store<ComponentState>) -> BoxFuture<'a, wasmtime::Result<R>> + Send>;
+type Job = Box<dyn for<'a> FnOnce(&'a mut Actor) -> BoxFuture<'a, ()> + Send>;
+
+/// A handle on a running adapter actor; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AdapterHandle {
+    name: Arc<str>,
+    tx: mpsc::Sender<Job>,
+}
+
+struct Live {
+    store: Store<ComponentState>,
+    adapter: Adapter,
+}
+
+struct Actor {
+    name: Arc<str>,
+    engine: Engine,
+    pre: AdapterPre<ComponentState>,
+    spec: InstanceSpec,
+    limits: EffectiveLimits,
+    live: Option<Live>,
+    settings: Option<Vec<(String, String)>>,
+    crashes: VecDeque<Instant>,
+    next_start: Option<Instant>,
+    quarantined: Option<String>,
+}
+
+impl AdapterHandle {
+    /// Start the actor for an adapter. Timer events are turned into `on-timer`
+    /// calls and their batches sent to `unsolicited`.
+    pub fn spawn(
+        engine: Engine,
+        pre: AdapterPre<ComponentState>,
+        mut spec: InstanceSpec,
+        unsolicited: Option<mpsc::UnboundedSender<Unsolicited>>,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(64);
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        spec.events = Some(ev_tx);
+        let name = spec.name.clone();
+        let actor = Actor {
+            name: name.clone(),
+            engine,
+            pre,
+            limits: spec.effective.limits,
+            spec,
+            live: None,
+            settings: None,
+            crashes: VecDeque::new(),
+            next_start: None,
+            quarantined: None,
+        };
+        tokio::spawn(actor.run(rx, ev_rx, unsolicited));
+        Self { name, tx }
+    }
+
+    /// The adapter's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    async fn call<R: Send + 'static>(&self, op: &'static str, f: CallFn<R>) -> Result<R, CallError> {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |actor: &mut Actor| {
+            Box::pin(async move {
+                let _ = reply.send(actor.invoke(op, f).await);
+            })
+        });
+        let stopped = || CallError::Stopped { component: self.name.clone() };
+        self.tx.send(job).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn call_fallible<R: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: CallFn<Result<R, AdapterError>>,
+    ) -> Result<R, CallError> {
+        self.call(op, f).await?.map_err(|error| CallError::Adapter {
+            component: self.name.clone(),
+            op,
+            error: AdapterErrorText(error),
+        })
+    }
+
+    /// Current health.
+    pub async fn health(&self) -> Health {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |actor: &mut Actor| {
+            Box::pin(async move {
+                let _ = reply.send(actor.health());
+            })
+        });
+        if self.tx.send(job).await.is_err() {
+            return Health::Quarantined("stopped".into());
+        }
+        rx.await.unwrap_or_else(|_| Health::Quarantined("stopped".into()))
+    }
+
+    /// `describe`.
+    pub async fn describe(&self) -> Result<Description, CallError> {
+        self.call("describe", Box::new(|a, s| Box::pin(a.airlock_channel_channel_adapter().call_describe(s))))
+            .await
+    }
+
+    /// `start`; the settings are kept and replayed after every restart.
+    pub async fn start(&self, settings: Vec<(String, String)>) -> Result<(), CallError> {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |actor: &mut Actor| {
+            Box::pin(async move {
+                actor.settings = Some(settings.clone());
+                let r = if actor.live.is_some() {
+                    actor.invoke("start", start_fn(settings)).await
+                } else {
+                    // Instantiating replays `start` with the stored settings.
+                    actor.ensure_live().await.map(|()| Ok(()))
+                };
+                let _ = reply.send(r);
+            })
+        });
+        let stopped = || CallError::Stopped { component: self.name.clone() };
+        self.tx.send(job).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())??.map_err(|error| CallError::Adapter {
+            component: self.name.clone(),
+            op: "start",
+            error: AdapterErrorText(error),
+        })
+    }
+
+    /// `poll-request`.
+    pub async fn poll_request(&self, cursor: Option<String>) -> Result<Option<HttpRequest>, CallError> {
+        self.call(
+            "poll-request",
+            Box::new(move |a, s| {
+                Box::pin(async move { a.airlock_channel_channel_adapter().call_poll_request(s, cursor.as_deref()).await })
+            }),
+        )
+        .await
+    }
+
+    /// `on-poll-response`.
+    pub async fn on_poll_response(&self, response: HttpResponse) -> Result<EventBatch, CallError> {
+        self.call_fallible(
+            "on-poll-response",
+            Box::new(move |a, s| {
+                Box::pin(async move { a.airlock_channel_channel_adapter().call_on_poll_response(s, &response).await })
+            }),
+        )
+        .await
+    }
+
+    /// `on-http-request`.
+    pub async fn on_http_request(&self, request: IncomingRequest) -> Result<IncomingReply, CallError> {
+        self.call_fallible(
+            "on-http-request",
+            Box::new(move |a, s| {
+                Box::pin(async move { a.airlock_channel_channel_adapter().call_on_http_request(s, &request).await })
+            }),
+        )
+        .await
+    }
+
+    /// `send`.
+    pub async fn send(&self, message: OutboundMessage) -> Result<Sent, CallError> {
+        self.call_fallible(
+            "send",
+            Box::new(move |a, s| {
+                Box::pin(async move { a.airlock_channel_channel_adapter().call_send(s, &message).await })
+            }),
+        )
+        .await
+    }
+
+    /// `react`.
+    pub async fn react(&self, request: ReactRequest) -> Result<(), CallError> {
+        self.call_fallible(
+            "react",
+            Box::new(move |a, s| {
+                Box::pin(async move { a.airlock_channel_channel_adapter().call_react(s, &request).await })
+            }),
+        )
+        .await
+    }
+
+    /// `edit`.
+    pub async fn edit(&self, request: EditRequest) -> Result<(), CallError> {
+        self.call_fallible(
+            "edit",
+            Box::new(move |a, s| Box::pin(async move { a.airlock_channel_channel_adapter().call_edit(s, &request).await })),
+        )
+        .await
+    }
+
+    /// `typing`.
+    pub async fn typing(&self, chat_id: String) -> Result<(), CallError> {
+        self.call_fallible(
+            "typing",
+            Box::new(move |a, s| {
+                Box::pin(async move { a.airlock_channel_channel_adapter().call_typing(s, &chat_id).await })
+            }),
+        )
+        .await
+    }
+
+    /// `fetch-history`.
+    pub async fn fetch_history(&self, request: HistoryRequest) -> Result<Vec<HistoryEntry>, CallError> {
+        self.call_fallible(
+            "fetch-history",
+            Box::new(move |a, s| {
+                Box::pin(async move { a.airlock_channel_channel_adapter().call_fetch_history(s, &request).await })
+            }),
+        )
+        .await
+    }
+
+    /// `download-attachment`.
+    pub async fn download_attachment(&self, request: AttachmentRequest) -> Result<AttachmentData, CallError> {
+        self.call_fallible(
+            "download-attachment",
+            Box::new(move |a, s| {
+                Box::pin(async move { a.airlock_channel_channel_adapter().call_download_attachment(s, &request).await })
+            }),
+        )
+        .await
+    }
+}
+
+fn start_fn(settings: Vec<(String, String)>) -> CallFn<Result<(), AdapterError>> {
+    Box::new(move |a, s| Box::pin(async move { a.airlock_channel_channel_adapter().call_start(s, &settings).await }))
+}
+
+fn on_timer_fn(name: String) -> CallFn<Result<EventBatch, AdapterError>> {
+    Box::new(move |a, s| Box::pin(async move { a.airlock_channel_channel_adapter().call_on_timer(s, &name).await }))
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut jobs: mpsc::Receiver<Job>,
+        mut events: mpsc::UnboundedReceiver<HostEvent>,
+        unsolicited: Option<mpsc::UnboundedSender<Unsolicited>>,
+    ) {
+        loop {
+            tokio::select! {
+                job = jobs.recv() => match job {
+                    Some(job) => job(&mut self).await,
+                    None => break,
+                },
+                Some(event) = events.recv() => match event {
+                    HostEvent::Timer(name) => match self.invoke("on-timer", on_timer_fn(name)).await {
+                        Ok(Ok(batch)) => {
+                            if let Some(tx) = &unsolicited {
+                                let _ = tx.send(Unsolicited { component: self.name.clone(), batch });
+                            }
+                        }
+                        Ok(Err(e)) => tracing::warn!(component = %self.name, "on-timer failed: {}", AdapterErrorText(e)),
+                        Err(e) => tracing::warn!("{e}"),
+                    },
+                },
+            }
+        }
+    }
+
+    fn health(&mut self) -> Health {
+        match &self.quarantined {
+            Some(r) => Health::Quarantined(r.clone()),
+            None => {
+                self.forget_old_crashes();
+                Health::Running { recent_crashes: self.crashes.len() }
+            }
+        }
+    }
+
+    fn forget_old_crashes(&mut self) {
+        while self.crashes.front().is_some_and(|t| t.elapsed() > CRASH_WINDOW) {
+            self.crashes.pop_front();
+        }
+    }
+
+    /// Make sure an instance exists, waiting out any backoff.
+    async fn ensure_live(&mut self) -> Result<(), CallError> {
+        if let Some(reason) = &self.quarantined {
+            return Err(CallError::Quarantined { component: self.name.clone(), reason: reason.clone() });
+        }
+        if self.live.is_some() {
+            return Ok(());
+        }
+        if let Some(at) = self.next_start.take() {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        let mut store = self.spec.new_store(&self.engine);
+        budget::arm(&mut store, self.limits.cpu);
+        let adapter = match tokio::time::timeout(self.limits.wall, self.pre.instantiate_async(&mut store)).await {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                let err = self.classify("instantiate", e, store.data_mut().cpu().exhausted());
+                self.crashed(&err);
+                return Err(err);
+            }
+            Err(_) => {
+                let err = CallError::Timeout { component: self.name.clone(), op: "instantiate", wall: self.limits.wall };
+                self.crashed(&err);
+                return Err(err);
+            }
+        };
+        self.live = Some(Live { store, adapter });
+        if let Some(settings) = self.settings.clone() {
+            match self.run_on_live("start", start_fn(settings)).await? {
+                Ok(()) => {}
+                Err(e) => {
+                    // The instance is healthy but refused to start; keep it and report.
+                    tracing::warn!(component = %self.name, "start failed: {}", AdapterErrorText(e.clone()));
+                    return Err(CallError::Adapter { component: self.name.clone(), op: "start", error: AdapterErrorText(e) });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn invoke<R>(&mut self, op: &'static str, f: CallFn<R>) -> Result<R, CallError> {
+        match self.ensure_live().await {
+            Ok(()) => {}
+            // A refused start leaves a live instance that can still serve.
+            Err(CallError::Adapter { .. }) if self.live.is_some() => {}
+            Err(e) => return Err(e),
+        }
+        self.run_on_live(op, f).await
+    }
+
+    async fn run_on_live<R>(&mut self, op: &'static str, f: CallFn<R>) -> Result<R, CallError> {
+        let Some(live) = self.live.as_mut() else {
+            return Err(CallError::Stopped { component: self.name.clone() });
+        };
+        budget::arm(&mut live.store, self.limits.cpu);
+        let outcome = tokio::time::timeout(self.limits.wall, f(&live.adapter, &mut live.store)).await;
+        let err = match outcome {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => {
+                let exhausted = live.store.data_mut().cpu().exhausted();
+                self.classify(op, e, exhausted)
+            }
+            Err(_) => CallError::Timeout { component: self.name.clone(), op, wall: self.limits.wall },
+        };
+        self.crashed(&err);
+        Err(err)
+    }
+
+    fn classify(&self, op: &'static str, e: wasmtime::Error, cpu_exhausted: bool) -> CallError {
+        let component = self.name.clone();
+        if cpu_exhausted || e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return CallError::CpuBudget { component, op, budget: self.limits.cpu };
+        }
+        CallError::Trap { component, op, reason: format!("{e:#}") }
+    }
+
+    /// Discard the instance and schedule (or refuse) the next one.
+    fn crashed(&mut self, err: &CallError) {
+        self.live = None;
+        self.forget_old_crashes();
+        self.crashes.push_back(Instant::now());
+        let n = self.crashes.len();
+        if n >= MAX_CRASHES {
+            let reason = format!(
+                "crashed {n} times within {}s, last: {err}; it stays stopped until airlock restarts (fix the component or `airlock adapters remove {}`)",
+                CRASH_WINDOW.as_secs(),
+                self.name
+            );
+            tracing::error!(component = %self.name, "quarantined: {reason}");
+            self.quarantined = Some(reason);
+            return;
+        }
+        let delay = BACKOFF_BASE.saturating_mul(1 << (n - 1).min(16)).min(BACKOFF_MAX);
+        tracing::warn!(component = %self.name, "{err}; restarting in {delay:?} ({n} of {MAX_CRASHES} crashes allowed per {}s)", CRASH_WINDOW.as_secs());
+        self.next_start = Some(Instant::now() + delay);
+    }
+}

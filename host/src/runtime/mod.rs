@@ -1,0 +1,19 @@
+//! The component runtime: one engine, a compiled-component cache, linkers
+//! built per grant, and an actor per adapter instance.
+//!
+//! Loading goes: bytes → refuse precompiled artefacts → compile or load from
+//! cache → check every import against the grant → link exactly what the grant
+//! allows → pre-instantiate once. Calls then run on the actor, each under a
+//! CPU budget and a wall-clock timeout; a trap discards the instance.
+
+pub mod actor;
+pub mod bindings;
+pub mod budget;
+pub mod cache;
+pub mod engine;
+pub mod events;
+pub mod filter;
+pub mod imports;
+pub mod linker;
+pub mod load;
+pub mod state;

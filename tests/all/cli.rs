@@ -1,0 +1,144 @@
+//! The command line, driven as a user would: `inspect` and `adapters`.
+
+use crate::support::*;
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Copy a fixture and a manifest into a scratch dir, as a user would have it.
+fn scratch(home: &TempHome, name: &str, manifest_text: &str) -> std::path::PathBuf {
+    let dir = home.dir.path().join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    let wasm = dir.join(format!("{name}.wasm"));
+    std::fs::copy(fixture_wasm(name), &wasm).unwrap();
+    std::fs::write(dir.join(format!("{name}.toml")), manifest_text).unwrap();
+    wasm
+}
+
+#[test]
+fn inspect_refuses_sockets_with_the_import_named() {
+    let home = TempHome::new();
+    let wasm = scratch(&home, "sockets", &manifest("sockets", ""));
+    let out = home.airlock(&["inspect", wasm.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("REFUSED   wasi:sockets/"), "{text}");
+    assert!(text.contains("raw sockets are never granted"), "{text}");
+    assert!(text.contains("verdict     REFUSED"), "{text}");
+}
+
+#[test]
+fn inspect_refuses_filesystem_preopens() {
+    let home = TempHome::new();
+    let wasm = scratch(&home, "preopens", &manifest("preopens", ""));
+    let out = home.airlock(&["inspect", wasm.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("REFUSED   wasi:filesystem/preopens"), "{text}");
+    assert!(text.contains("components get no filesystem"), "{text}");
+}
+
+#[test]
+fn inspect_names_the_manifest_entry_for_http() {
+    let home = TempHome::new();
+    let wasm = scratch(&home, "egress", &manifest("egress", ""));
+    let text = stdout(&home.airlock(&["inspect", wasm.to_str().unwrap()]));
+    assert!(text.contains("REFUSED   wasi:http/outgoing-handler"), "{text}");
+    assert!(text.contains("outbound_http = [\"https://host\"]"), "{text}");
+
+    let granted = manifest(
+        "egress",
+        "outbound_http = [\"https://api.example.com\"]\n[[secrets]]\nname = \"EXAMPLE_TOKEN\"\ndestination = \"https://api.example.com\"\nheader = \"Authorization\"\nvalue = \"Bearer {secret}\"",
+    );
+    let wasm = scratch(&home, "egress", &granted);
+    let out = home.airlock(&["inspect", wasm.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("ok        wasi:http/outgoing-handler"), "{text}");
+    assert!(text.contains("secret         EXAMPLE_TOKEN → https://api.example.com as header Authorization: Bearer {secret}"), "{text}");
+    assert!(text.contains("verdict     LOADS"), "{text}");
+}
+
+#[test]
+fn inspect_refuses_a_precompiled_artefact() {
+    let home = TempHome::new();
+    let host = home.host();
+    let engine = host.engine.clone();
+    let wasm = std::fs::read(fixture_wasm("spin")).unwrap();
+    let cwasm = engine.precompile_component(&wasm).unwrap();
+    let path = home.dir.path().join("spin.wasm");
+    std::fs::write(&path, cwasm).unwrap();
+    drop(host);
+    let out = home.airlock(&["inspect", path.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("precompiled"), "{text}");
+}
+
+#[test]
+fn drop_in_needs_approval_and_a_change_needs_it_again() {
+    let home = TempHome::new();
+    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", ""));
+    let list = stdout(&home.airlock(&["adapters", "list"]));
+    assert!(list.contains("spin") && list.contains("not approved"), "{list}");
+    assert!(list.contains("airlock adapters approve spin"), "{list}");
+
+    let out = home.airlock(&["adapters", "approve", "spin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = stdout(&home.airlock(&["adapters", "list"]));
+    assert!(list.lines().any(|l| l.starts_with("spin") && l.ends_with("approved")), "{list}");
+
+    // Swap the wasm for another component under the same name.
+    std::fs::copy(fixture_wasm("probe"), home.path().join("adapters/spin.wasm")).unwrap();
+    let list = stdout(&home.airlock(&["adapters", "list"]));
+    assert!(list.contains("REFUSED: its wasm changed since it was approved"), "{list}");
+    let host = home.host();
+    let (candidates, _) = host.candidates().unwrap();
+    let c = candidates.iter().find(|c| c.name == "spin").unwrap();
+    let err = host.load(c).err().expect("changed wasm must not load").to_string();
+    assert!(err.contains("airlock adapters approve spin"), "{err}");
+    drop(host);
+
+    // A widened manifest is a change too.
+    home.airlock(&["adapters", "approve", "spin"]);
+    std::fs::write(home.path().join("adapters/spin.toml"), manifest("spin", "kv_quota_bytes = 1000000")).unwrap();
+    let list = stdout(&home.airlock(&["adapters", "list"]));
+    assert!(list.contains("its manifest changed"), "{list}");
+
+    let out = home.airlock(&["adapters", "remove", "spin"]);
+    assert!(out.status.success());
+    assert!(!home.path().join("adapters/spin.wasm").exists());
+    let list = stdout(&home.airlock(&["adapters", "list"]));
+    assert!(!list.contains("spin"), "{list}");
+}
+
+#[test]
+fn approve_refuses_a_component_that_could_not_load() {
+    let home = TempHome::new();
+    home.drop_in("sockets", &fixture_wasm("sockets"), &manifest("sockets", ""));
+    let out = home.airlock(&["adapters", "approve", "sockets"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wasi:sockets"), "{err}");
+}
+
+#[test]
+fn a_dropped_in_cwasm_is_listed_as_refused() {
+    let home = TempHome::new();
+    std::fs::create_dir_all(home.path().join("adapters")).unwrap();
+    std::fs::write(home.path().join("adapters/fast.cwasm"), b"whatever").unwrap();
+    let list = stdout(&home.airlock(&["adapters", "list"]));
+    assert!(list.contains("fast.cwasm") && list.contains("precompiled artefacts are refused"), "{list}");
+}
+
+#[test]
+fn bundled_components_are_listed_and_load() {
+    let home = TempHome::new();
+    let list = stdout(&home.airlock(&["adapters", "list"]));
+    assert!(list.lines().any(|l| l.starts_with("webhook") && l.contains("bundled")), "{list}");
+    let host = home.host();
+    for c in airlock::catalog::bundled_candidates() {
+        host.load(&c).unwrap_or_else(|e| panic!("bundled {} does not load: {e}", c.name));
+    }
+}

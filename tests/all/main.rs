@@ -1,0 +1,8 @@
+//! airlock's integration tests: the real binary and the real runtime, with
+//! guest fixtures built from `tests/fixtures/*` for wasm32-wasip2.
+
+mod support;
+
+mod cli;
+mod egress;
+mod sandbox;

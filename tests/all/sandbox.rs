@@ -1,0 +1,117 @@
+//! Hostile components against the runtime: each is contained, and the host
+//! keeps serving.
+
+use std::time::{Duration, Instant};
+
+use airlock::runtime::actor::{CallError, Health};
+
+use crate::support::*;
+
+const SPIN: &str = "[limits]\ncpu_ms = 50\nwall_ms = 5000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_infinite_loop_is_interrupted_and_others_keep_serving() {
+    let home = TempHome::new();
+    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", SPIN));
+    home.drop_in("probe", &fixture_wasm("probe"), &manifest("probe", ""));
+    let (_host, spin) = start_adapter(&home, "spin").await;
+    let (_host2, probe) = start_adapter(&home, "probe").await;
+    assert_eq!(spin.send(command("ok")).await.unwrap().message_ids, vec!["ok"]);
+
+    let started = Instant::now();
+    let looping = tokio::spawn({
+        let spin = spin.clone();
+        async move { spin.send(command("spin")).await }
+    });
+    // While the loop burns its budget, another adapter answers.
+    let other = probe.describe().await;
+    assert!(other.is_ok(), "{other:?}");
+    let err = looping.await.unwrap().unwrap_err();
+    assert!(matches!(err, CallError::CpuBudget { .. }), "{err}");
+    assert!(err.to_string().contains("CPU budget of 50ms"), "{err}");
+    // Interrupted by the CPU budget, long before the 5 s wall-clock timeout.
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+
+    // The instance was replaced; the adapter serves again.
+    assert_eq!(spin.send(command("ok")).await.unwrap().message_ids, vec!["ok"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_crashes_quarantine_only_that_adapter() {
+    let home = TempHome::new();
+    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", SPIN));
+    home.drop_in("probe", &fixture_wasm("probe"), &manifest("probe", ""));
+    let (_h1, spin) = start_adapter(&home, "spin").await;
+    let (_h2, probe) = start_adapter(&home, "probe").await;
+    for _ in 0..airlock::runtime::actor::MAX_CRASHES {
+        assert!(spin.send(command("spin")).await.is_err());
+    }
+    let err = spin.send(command("ok")).await.unwrap_err();
+    assert!(matches!(err, CallError::Quarantined { .. }), "{err}");
+    assert!(err.to_string().contains("crashed 5 times"), "{err}");
+    assert!(matches!(spin.health().await, Health::Quarantined(_)));
+    assert!(probe.describe().await.is_ok());
+    assert_eq!(probe.health().await, Health::Running { recent_crashes: 0 });
+}
+
+#[tokio::test]
+async fn memory_is_capped() {
+    let home = TempHome::new();
+    home.drop_in("hog", &fixture_wasm("hog"), &manifest("hog", "[limits]\nmemory_mib = 16"));
+    let (_h, hog) = start_adapter(&home, "hog").await;
+    let reached: u64 = hog.send(command("hog")).await.unwrap().message_ids[0].parse().unwrap();
+    assert!(reached <= 16 << 20, "grew to {reached} bytes");
+    assert!(reached >= 4 << 20, "grew to only {reached} bytes");
+
+    let err = hog.send(command("hog-panic")).await.unwrap_err();
+    assert!(matches!(err, CallError::Trap { .. }), "{err}");
+    // A fresh instance serves again.
+    assert!(hog.send(command("hog")).await.is_ok());
+}
+
+#[tokio::test]
+async fn nothing_of_the_machine_is_visible() {
+    let home = TempHome::new();
+    home.drop_in("probe", &fixture_wasm("probe"), &manifest("probe", ""));
+    let (_h, probe) = start_adapter(&home, "probe").await;
+    let report = probe.send(command("probe")).await.unwrap().message_ids;
+    assert!(report.contains(&"env=0".to_string()), "{report:?}");
+    assert!(report.contains(&"args=0".to_string()), "{report:?}");
+    assert!(report.contains(&"stdin=0".to_string()), "{report:?}");
+    assert!(!report.iter().any(|r| r.contains("PATH") || r.contains("HOME")), "{report:?}");
+}
+
+/// Child half of `stdout_spam_never_reaches_stdout`, which runs this test
+/// binary again with `AIRLOCK_SPAM_CHILD` set and inspects its stdout and
+/// stderr; without that variable there is nothing to do here.
+#[tokio::test]
+async fn spam_child() {
+    if std::env::var_os("AIRLOCK_SPAM_CHILD").is_none() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).try_init();
+    let home = TempHome::new();
+    home.drop_in("spam", &fixture_wasm("spam"), &manifest("spam", ""));
+    let (_h, spam) = start_adapter(&home, "spam").await;
+    assert_eq!(spam.send(command("spam")).await.unwrap().message_ids, vec!["done"]);
+}
+
+#[test]
+fn stdout_spam_never_reaches_stdout() {
+    fixtures_dir();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["sandbox::spam_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("AIRLOCK_SPAM_CHILD", "1")
+        .env("AIRLOCK_LOG", "info")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    // 20 MiB were written by the guest; stdout holds only the test runner's lines.
+    assert!(stdout.len() < 4096, "stdout grew to {} bytes", stdout.len());
+    // The log got a bounded share of it, and says the rest was discarded.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.len() < 2 * airlock::caps::log::OUTPUT_BUDGET + 64 * 1024, "stderr grew to {} bytes", stderr.len());
+    assert!(stderr.contains("further output from this instance is discarded"), "{}", &stderr[..stderr.len().min(2000)]);
+}

@@ -1,0 +1,214 @@
+//! Shared test helpers: building guest fixtures, temporary state
+//! directories, running the binary, a recording HTTP server.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use airlock::home::AirlockHome;
+use airlock::host::Host;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Build every crate under `tests/fixtures` for wasm32-wasip2 (once per
+/// test process) and return the directory holding the `.wasm` files.
+pub fn fixtures_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = root();
+        let target = root.join("target").join("guests");
+        let mut packages = Vec::new();
+        for entry in std::fs::read_dir(root.join("tests").join("fixtures")).unwrap() {
+            let dir = entry.unwrap().path();
+            if dir.join("Cargo.toml").exists() {
+                packages.push(format!("fixture-{}", dir.file_name().unwrap().to_string_lossy()));
+            }
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&root)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(&target);
+        for p in &packages {
+            cmd.args(["-p", p]);
+        }
+        for var in ["CARGO_TARGET_DIR", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER"] {
+            cmd.env_remove(var);
+        }
+        let out = cmd.output().expect("run cargo for the fixtures");
+        assert!(out.status.success(), "building fixtures failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        target.join("wasm32-wasip2").join("release")
+    })
+}
+
+/// Path of a built fixture's wasm.
+pub fn fixture_wasm(name: &str) -> PathBuf {
+    fixtures_dir().join(format!("fixture_{name}.wasm"))
+}
+
+/// A temporary state directory, removed on drop.
+pub struct TempHome {
+    pub dir: tempfile::TempDir,
+}
+
+impl TempHome {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// Open a host on it (creating the directory).
+    pub fn host(&self) -> Host {
+        Host::open(AirlockHome::open(self.path()).unwrap()).unwrap()
+    }
+
+    /// Drop a component in as `name` with `manifest`.
+    pub fn drop_in(&self, name: &str, wasm: &Path, manifest: &str) {
+        let dir = self.path().join("adapters");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
+        std::fs::write(dir.join(format!("{name}.toml")), manifest).unwrap();
+    }
+
+    /// Write the operator config.
+    pub fn config(&self, text: &str) {
+        std::fs::create_dir_all(self.path()).unwrap();
+        std::fs::write(self.path().join("airlock.toml"), text).unwrap();
+    }
+
+    /// Store a secret file, owner-only.
+    pub fn secret(&self, name: &str, value: &str) {
+        let dir = self.path().join("secrets");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(name);
+        std::fs::write(&file, value).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// Run the real binary with this state directory.
+    pub fn airlock(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(args)
+            .env("AIRLOCK_HOME", self.path())
+            .env_remove("AIRLOCK_LOG")
+            .output()
+            .unwrap()
+    }
+}
+
+/// A minimal adapter manifest for fixture `name`, with extra TOML lines.
+pub fn manifest(name: &str, extra: &str) -> String {
+    format!("name = \"{name}\"\nkind = \"adapter\"\napi = \"0.1\"\n{extra}\n")
+}
+
+/// Load and start drop-in `name` (approving it first).
+pub async fn start_adapter(home: &TempHome, name: &str) -> (Host, airlock::runtime::actor::AdapterHandle) {
+    let host = home.host();
+    let (candidates, _) = host.candidates().unwrap();
+    let c = candidates.iter().find(|c| c.name == name).expect("candidate");
+    airlock::approvals::approve(&host.db, name, &c.wasm_sha256(), &c.manifest_sha256()).unwrap();
+    let loaded = host.load(c).unwrap_or_else(|e| panic!("load {name}: {e}"));
+    let handle = host.spawn_adapter(&loaded, None).unwrap();
+    (host, handle)
+}
+
+/// An outbound message whose text is a fixture command.
+pub fn command(text: &str) -> airlock::runtime::bindings::types::OutboundMessage {
+    airlock::runtime::bindings::types::OutboundMessage {
+        chat_id: "test".into(),
+        text: text.into(),
+        reply_to: None,
+        format: airlock::runtime::bindings::types::TextFormat::Plain,
+        buttons: vec![],
+        files: vec![],
+    }
+}
+
+/// One request as the recording server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: BTreeMap<String, Vec<String>>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    /// Everything in the request, as one lossy string.
+    pub fn all_text(&self) -> String {
+        format!("{} {} {:?} {}", self.method, self.path_and_query, self.headers, String::from_utf8_lossy(&self.body))
+    }
+}
+
+/// A loopback HTTP server that records requests and answers with a dump of
+/// each request (so a secret that reached it would travel back).
+pub struct Recorder {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Recorder {
+    pub async fn start() -> Self {
+        use http_body_util::BodyExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { break };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                            let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                            for (k, v) in &parts.headers {
+                                headers.entry(k.to_string()).or_default().push(String::from_utf8_lossy(v.as_bytes()).into());
+                            }
+                            let seen = Seen {
+                                method: parts.method.to_string(),
+                                path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                                headers,
+                                body,
+                            };
+                            let echo = seen.all_text();
+                            log.lock().unwrap().push(seen);
+                            let echo_header = echo.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(4000).collect::<String>();
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(200)
+                                    .header("x-echo", echo_header)
+                                    .body(http_body_util::Full::new(bytes::Bytes::from(echo)))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, seen }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
