@@ -4,10 +4,10 @@
 //! policy that bounds it. Policy is enforced on the host side of the boundary: a component
 //! only ever sees the interfaces it was granted, and every call through them is checked.
 
+pub mod clock;
 pub mod egress;
 pub mod ip_policy;
-pub mod secrets;
-pub mod clock;
 pub mod kv;
 pub mod log;
+pub mod secrets;
 pub mod websocket;

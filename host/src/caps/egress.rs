@@ -1,0 +1,579 @@
+//! Egress: the only way a component's HTTP requests leave the machine.
+//!
+//! Every request, whether a component makes it through `wasi:http/outgoing-handler` (via
+//! [`EgressHooks`]) or the host makes it on a component's behalf (a long-poll, via
+//! [`send_buffered`]), takes the same path:
+//!
+//! 1. **Allowlist.** The request's `scheme://host:port` must be one of the component's granted
+//!    destinations ([`EgressPolicy::check`]); an empty list denies everything. Nothing is
+//!    resolved or connected before this passes.
+//! 2. **Secret injection.** Secrets bound to *this* destination are put at their declared
+//!    position: a header, or a path prefix. Never into a body or a query, so that a component
+//!    cannot have a platform echo a token back to it. Headers that carry secrets belong to the
+//!    host: components may not set them (see [`EgressHooks`]'s forbidden-header filter), and any
+//!    value already present is removed.
+//! 3. **Resolved-address check.** The host is resolved once, and if *any* address is restricted
+//!    ([`ip_policy`](super::ip_policy): loopback, private, link-local, cloud metadata, …) the
+//!    request is refused unless the operator granted that destination for local use
+//!    (`local_ok`). The connection goes to the checked addresses only; there is no second
+//!    lookup a rebinding DNS server could answer differently.
+//! 4. **Bounded exchange.** TLS with the host name as SNI, HTTP/1.1, no redirects followed,
+//!    timeouts clamped to the policy's maximum, the response buffered up to a byte cap.
+//! 5. **Scrubbing.** Every bound secret value is replaced with `[redacted]` in the response
+//!    headers and body before anyone sees them.
+//!
+//! Refusals are logged with `tracing::warn!`, naming the component and the destination (never a
+//! path, which may hold a secret), and say which manifest or grant entry would allow the
+//! request.
+
+mod connector;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use http::{HeaderName, Uri};
+use http_body_util::{BodyExt, Full};
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
+};
+
+use super::secrets::{BoundSecret, SecretValue};
+use crate::manifest::destination::{Destination, Scheme};
+
+pub use connector::resolve_checked;
+
+/// What one component may reach over HTTP, and with which secrets.
+#[derive(Debug, Clone)]
+pub struct EgressPolicy {
+    /// Granted destinations (manifest `outbound_http` ∩ operator grant). Empty denies all.
+    pub allow: Vec<Destination>,
+    /// Destinations the operator granted for local use: their hosts may resolve to restricted
+    /// addresses (loopback, private, …). Only meaningful for entries also in `allow`.
+    pub local_ok: Vec<Destination>,
+    /// Secrets injected into requests to their bound destinations.
+    pub secrets: Vec<BoundSecret>,
+    /// Largest response body accepted, in bytes.
+    pub max_response_bytes: usize,
+    /// Upper bound for the connect, first-byte and between-bytes timeouts.
+    pub max_timeout: Duration,
+    /// The component's name, for errors and logs.
+    pub component: String,
+}
+
+/// The timeouts a request runs under, after clamping to [`EgressPolicy::max_timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// DNS resolution plus TCP connect plus TLS handshake, each.
+    pub connect: Duration,
+    /// From sending the request to the response head.
+    pub first_byte: Duration,
+    /// Between two frames of the response body.
+    pub between_bytes: Duration,
+}
+
+impl EgressPolicy {
+    /// Default cap on response bodies: 16 MiB.
+    pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+    /// Default cap on each timeout: 90 s (above the long-poll timeouts platforms use).
+    pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(90);
+
+    /// A policy for `component` that denies everything, with the default limits.
+    pub fn deny_all(component: impl Into<String>) -> Self {
+        EgressPolicy {
+            allow: Vec::new(),
+            local_ok: Vec::new(),
+            secrets: Vec::new(),
+            max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
+            max_timeout: Self::DEFAULT_MAX_TIMEOUT,
+            component: component.into(),
+        }
+    }
+
+    /// The granted destination a request to `uri` goes to, or why it may not be sent.
+    ///
+    /// Only absolute `http://` and `https://` URIs without userinfo can pass.
+    pub fn check(&self, uri: &Uri) -> Result<&Destination, EgressError> {
+        let component = || self.component.clone();
+        let Some(scheme_str) = uri.scheme_str() else {
+            return Err(EgressError::InvalidUri {
+                component: component(),
+                why: "it has no scheme",
+            });
+        };
+        let scheme = match Scheme::parse(scheme_str) {
+            Some(scheme @ (Scheme::Http | Scheme::Https)) => scheme,
+            _ => {
+                return Err(EgressError::UnsupportedScheme {
+                    component: component(),
+                    scheme: scheme_str.to_owned(),
+                });
+            }
+        };
+        let Some(authority) = uri.authority() else {
+            return Err(EgressError::InvalidUri {
+                component: component(),
+                why: "it has no host",
+            });
+        };
+        if authority.as_str().contains('@') {
+            return Err(EgressError::InvalidUri {
+                component: component(),
+                why: "it carries userinfo (user:password@); credentials belong in `secrets`",
+            });
+        }
+        let host = authority.host();
+        let port = authority
+            .port_u16()
+            .unwrap_or_else(|| scheme.default_port());
+        self.allow
+            .iter()
+            .find(|d| d.matches(scheme, host, port))
+            .ok_or_else(|| EgressError::NotAllowed {
+                component: component(),
+                destination: describe(scheme, host, port),
+            })
+    }
+
+    /// Whether the operator granted `destination` for local use.
+    pub fn is_local_ok(&self, destination: &Destination) -> bool {
+        self.local_ok.contains(destination)
+    }
+
+    /// Headers that carry a secret for any destination. Components may not set them.
+    pub fn reserved_headers(&self) -> Vec<HeaderName> {
+        let mut names: Vec<HeaderName> = self
+            .secrets
+            .iter()
+            .filter_map(|s| match &s.binding().position {
+                super::secrets::SecretPosition::Header { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        names.dedup();
+        names
+    }
+
+    /// Clamps a request's timeouts to [`max_timeout`](Self::max_timeout); unset ones get it.
+    pub fn clamp(&self, options: Option<RequestOptions>) -> Timeouts {
+        let options = options.unwrap_or_default();
+        let clamp = |t: Option<Duration>| t.map_or(self.max_timeout, |t| t.min(self.max_timeout));
+        Timeouts {
+            connect: clamp(options.connect_timeout),
+            first_byte: clamp(options.first_byte_timeout),
+            between_bytes: clamp(options.between_bytes_timeout),
+        }
+    }
+
+    /// Puts the secrets bound to `destination` into `request`: removes every reserved header
+    /// first, then sets each header-bound secret and prepends each path-prefix secret. Bodies
+    /// and queries are never touched.
+    ///
+    /// `destination` must be the one [`check`](Self::check) returned for this request.
+    pub fn inject<B>(
+        &self,
+        destination: &Destination,
+        request: &mut http::Request<B>,
+    ) -> Result<(), EgressError> {
+        for name in self.reserved_headers() {
+            request.headers_mut().remove(name);
+        }
+        let bound = self
+            .secrets
+            .iter()
+            .filter(|s| &s.binding().destination == destination);
+        for secret in bound {
+            if let Some((name, value)) = secret.header() {
+                request.headers_mut().insert(name, value);
+            } else if let Some(prefix) = secret.path_prefix() {
+                let uri = request.uri().clone();
+                let path = match uri.path() {
+                    "" => "/",
+                    path => path,
+                };
+                let prefix = prefix.expose();
+                let mut path_and_query = Vec::with_capacity(prefix.len() + path.len() + 64);
+                path_and_query.extend_from_slice(prefix);
+                if prefix.ends_with(b"/") {
+                    path_and_query.extend_from_slice(&path.as_bytes()[1..]);
+                } else {
+                    path_and_query.extend_from_slice(path.as_bytes());
+                }
+                if let Some(query) = uri.query() {
+                    path_and_query.push(b'?');
+                    path_and_query.extend_from_slice(query.as_bytes());
+                }
+                let injection_failed = || EgressError::Injection {
+                    name: secret.binding().name.clone(),
+                    destination: destination.to_string(),
+                };
+                let path_and_query =
+                    PathAndQuery::try_from(path_and_query).map_err(|_| injection_failed())?;
+                let mut parts = uri.into_parts();
+                parts.path_and_query = Some(path_and_query);
+                *request.uri_mut() = Uri::from_parts(parts).map_err(|_| injection_failed())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every bound secret value, for scrubbing.
+    pub fn secret_values(&self) -> Vec<&SecretValue> {
+        self.secrets.iter().map(BoundSecret::value).collect()
+    }
+}
+
+/// `scheme://host[:port]` for messages, never with a path.
+fn describe(scheme: Scheme, host: &str, port: u16) -> String {
+    match Destination::new(scheme, host, port) {
+        Ok(destination) => destination.to_string(),
+        Err(_) => format!("{scheme}://{host}:{port}"),
+    }
+}
+
+/// Sends a request the host makes on a component's behalf, under that component's policy.
+///
+/// The same checks, injection, limits and scrubbing apply as for the component's own requests.
+pub async fn send_buffered(
+    policy: &EgressPolicy,
+    request: http::Request<Bytes>,
+) -> Result<http::Response<Bytes>, EgressError> {
+    execute(policy, request.map(Full::new), None).await
+}
+
+/// The whole egress path; logs refusals.
+async fn execute<B>(
+    policy: &EgressPolicy,
+    request: http::Request<B>,
+    options: Option<RequestOptions>,
+) -> Result<http::Response<Bytes>, EgressError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let result = execute_unlogged(policy, request, options).await;
+    if let Err(err) = &result {
+        if err.is_denial() {
+            tracing::warn!(
+                component = %policy.component,
+                destination = err.destination().unwrap_or("-"),
+                "egress refused: {err}"
+            );
+        } else {
+            tracing::debug!(
+                component = %policy.component,
+                destination = err.destination().unwrap_or("-"),
+                "egress failed: {err}"
+            );
+        }
+    }
+    result
+}
+
+async fn execute_unlogged<B>(
+    policy: &EgressPolicy,
+    mut request: http::Request<B>,
+    options: Option<RequestOptions>,
+) -> Result<http::Response<Bytes>, EgressError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let destination = policy.check(request.uri())?.clone();
+    let timeouts = policy.clamp(options);
+    let addrs = resolve_checked(policy, &destination, timeouts.connect).await?;
+    policy.inject(&destination, &mut request)?;
+    connector::exchange(policy, &destination, &addrs, request, timeouts).await
+}
+
+/// [`WasiHttpHooks`] that send every `wasi:http` request of one component through egress.
+///
+/// Its forbidden-header filter adds every header that carries a secret (for any destination) to
+/// wasmtime's default forbidden set, so a component cannot set `Authorization` itself when a
+/// secret uses it. Refusals reach the component as `HTTP-request-denied` (not granted),
+/// `destination-IP-prohibited` (restricted address) or `HTTP-response-body-size` (too large).
+pub struct EgressHooks {
+    policy: Arc<EgressPolicy>,
+    forbidden: ForbiddenHeaderFilter,
+}
+
+impl EgressHooks {
+    /// Hooks enforcing `policy`.
+    pub fn new(policy: Arc<EgressPolicy>) -> Self {
+        let reserved = policy.reserved_headers();
+        let forbidden: ForbiddenHeaderFilter = Arc::new(move |name: &HeaderName| {
+            DEFAULT_FORBIDDEN_HEADERS.contains(name) || reserved.contains(name)
+        });
+        EgressHooks { policy, forbidden }
+    }
+
+    /// The policy enforced.
+    pub fn policy(&self) -> &Arc<EgressPolicy> {
+        &self.policy
+    }
+}
+
+impl std::fmt::Debug for EgressHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressHooks")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+
+impl WasiHttpHooks for EgressHooks {
+    fn is_forbidden_header(&mut self, name: &HeaderName) -> bool {
+        (self.forbidden)(name)
+    }
+
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        self.forbidden.clone()
+    }
+
+    fn is_supported_scheme(&mut self, scheme: &http::uri::Scheme) -> bool {
+        *scheme == http::uri::Scheme::HTTP || *scheme == http::uri::Scheme::HTTPS
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: IoFuture,
+    ) -> Box<
+        dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>>
+            + Send,
+    > {
+        // The response is fully buffered before it is returned, so there is no response
+        // processing to report on.
+        drop(fut);
+        let policy = self.policy.clone();
+        Box::new(async move {
+            let response = execute(&policy, request, options).await?;
+            let response =
+                response.map(|body| Full::new(body).map_err(|n| match n {}).boxed_unsync());
+            Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+        })
+    }
+}
+
+/// A phase of an exchange that can time out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Resolving the host.
+    Dns,
+    /// TCP connect and TLS handshake.
+    Connect,
+    /// Waiting for the response head.
+    FirstByte,
+    /// Waiting for the next piece of the response body.
+    BetweenBytes,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Dns => "DNS answer",
+            Phase::Connect => "connection",
+            Phase::FirstByte => "response",
+            Phase::BetweenBytes => "further response data",
+        })
+    }
+}
+
+/// Why egress refused or failed a request. Messages never contain a secret or a request path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EgressError {
+    /// The destination is not granted.
+    #[error(
+        "{destination} is not in outbound_http of component {component}; \
+         add it to the manifest and grant it"
+    )]
+    NotAllowed {
+        /// The component.
+        component: String,
+        /// `scheme://host[:port]` of the request.
+        destination: String,
+    },
+    /// The scheme is not `http` or `https`.
+    #[error(
+        "component {component} asked for a {scheme}:// request; egress carries only \
+         http:// and https:// (websockets have their own grant, `websocket`)"
+    )]
+    UnsupportedScheme {
+        /// The component.
+        component: String,
+        /// The scheme requested.
+        scheme: String,
+    },
+    /// The URI cannot be checked.
+    #[error("component {component} sent a request URI egress cannot accept: {why}")]
+    InvalidUri {
+        /// The component.
+        component: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// The host resolved to a restricted address and the destination is not granted for local
+    /// use.
+    #[error(
+        "{destination} resolves to {addr}, a {reason} address, which component {component} \
+         may not reach; if it is a local service meant for this component, the operator can \
+         grant {destination} as local_ok"
+    )]
+    RestrictedAddress {
+        /// The component.
+        component: String,
+        /// The granted destination.
+        destination: String,
+        /// The first restricted address found.
+        addr: IpAddr,
+        /// Which rule it falls under (see [`ip_policy`](super::ip_policy)).
+        reason: &'static str,
+    },
+    /// Resolving the host failed.
+    #[error("cannot resolve {destination}: {source}")]
+    Dns {
+        /// The destination.
+        destination: String,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+    /// The host resolved to nothing.
+    #[error("{destination} resolves to no address")]
+    NoAddress {
+        /// The destination.
+        destination: String,
+    },
+    /// TCP connect failed.
+    #[error("cannot connect to {destination}: {source}")]
+    Connect {
+        /// The destination.
+        destination: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed.
+    #[error("TLS with {destination} failed: {source}")]
+    Tls {
+        /// The destination.
+        destination: String,
+        /// The TLS error.
+        source: std::io::Error,
+    },
+    /// A phase took longer than allowed.
+    #[error("no {phase} from {destination} within {after:?} (the limit for component {component})")]
+    Timeout {
+        /// The component.
+        component: String,
+        /// The destination.
+        destination: String,
+        /// What was awaited.
+        phase: Phase,
+        /// The clamped timeout.
+        after: Duration,
+    },
+    /// The response body is larger than the cap.
+    #[error(
+        "the response from {destination} is larger than {limit} bytes, \
+         the response limit of component {component}"
+    )]
+    ResponseTooLarge {
+        /// The component.
+        component: String,
+        /// The destination.
+        destination: String,
+        /// The cap.
+        limit: usize,
+    },
+    /// HTTP/1.1 protocol failure (also a failing request body).
+    #[error("HTTP exchange with {destination} failed: {source}")]
+    Http {
+        /// The destination.
+        destination: String,
+        /// hyper's error.
+        source: hyper::Error,
+    },
+    /// A secret could not be placed into the request.
+    #[error("secret {name} could not be put into the request to {destination}")]
+    Injection {
+        /// The secret's name.
+        name: String,
+        /// The destination.
+        destination: String,
+    },
+}
+
+impl EgressError {
+    /// Whether this is a policy refusal (as opposed to a network failure).
+    pub fn is_denial(&self) -> bool {
+        matches!(
+            self,
+            EgressError::NotAllowed { .. }
+                | EgressError::UnsupportedScheme { .. }
+                | EgressError::InvalidUri { .. }
+                | EgressError::RestrictedAddress { .. }
+                | EgressError::ResponseTooLarge { .. }
+        )
+    }
+
+    /// The `scheme://host[:port]` involved, when known.
+    pub fn destination(&self) -> Option<&str> {
+        match self {
+            EgressError::NotAllowed { destination, .. }
+            | EgressError::RestrictedAddress { destination, .. }
+            | EgressError::Dns { destination, .. }
+            | EgressError::NoAddress { destination }
+            | EgressError::Connect { destination, .. }
+            | EgressError::Tls { destination, .. }
+            | EgressError::Timeout { destination, .. }
+            | EgressError::ResponseTooLarge { destination, .. }
+            | EgressError::Http { destination, .. }
+            | EgressError::Injection { destination, .. } => Some(destination),
+            EgressError::UnsupportedScheme { .. } | EgressError::InvalidUri { .. } => None,
+        }
+    }
+}
+
+/// The `wasi:http` error a component sees.
+impl From<EgressError> for wasmtime_wasi_http::Error {
+    fn from(err: EgressError) -> Self {
+        use wasmtime_wasi_http::Error as E;
+        match err {
+            EgressError::NotAllowed { .. } | EgressError::UnsupportedScheme { .. } => {
+                E::HttpRequestDenied
+            }
+            EgressError::InvalidUri { .. } => E::HttpRequestUriInvalid,
+            EgressError::RestrictedAddress { .. } => E::DestinationIpProhibited,
+            EgressError::Dns { .. } => E::DnsError {
+                rcode: None,
+                info_code: None,
+            },
+            EgressError::NoAddress { .. } => E::DestinationNotFound,
+            EgressError::Connect { source, .. } => E::Connect(source),
+            EgressError::Tls { source, .. } => E::Tls(source),
+            EgressError::Timeout { phase, .. } => match phase {
+                Phase::Dns => E::DnsTimeout,
+                Phase::Connect => E::ConnectionTimeout,
+                Phase::FirstByte | Phase::BetweenBytes => E::ConnectionReadTimeout,
+            },
+            EgressError::ResponseTooLarge { limit, .. } => {
+                E::HttpResponseBodySize(Some(limit as u64))
+            }
+            EgressError::Http { source, .. } => E::Hyper(source),
+            EgressError::Injection { .. } => E::InternalError(Some(
+                "a secret could not be injected into the request".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,291 @@
+//! The network half of egress: resolve once, check every address, connect only to those, speak
+//! HTTP/1.1 (over TLS for `https`), buffer the response within limits, scrub it.
+//!
+//! wasmtime's `default_send_request` connects by name, so it resolves on its own and never
+//! shows the addresses to a policy; this module exists so that the addresses checked are the
+//! addresses connected to.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, LazyLock};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderValue, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Body;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::{EgressError, EgressPolicy, Phase, Timeouts};
+use crate::caps::ip_policy;
+use crate::caps::secrets::scrub;
+use crate::manifest::destination::Destination;
+
+/// Resolves `destination` and checks every address against [`ip_policy`], unless the operator
+/// granted the destination as `local_ok`.
+///
+/// Returns the addresses to connect to; connecting anywhere else (or resolving again) would undo
+/// the check. IP-literal hosts are not looked up. Also usable for websocket destinations.
+pub async fn resolve_checked(
+    policy: &EgressPolicy,
+    destination: &Destination,
+    limit: std::time::Duration,
+) -> Result<Vec<SocketAddr>, EgressError> {
+    let name = || destination.to_string();
+    let port = destination.port();
+    let addrs: Vec<SocketAddr> = match destination.host().parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => {
+            let lookup = tokio::net::lookup_host((destination.host(), port));
+            let found = timeout(limit, lookup)
+                .await
+                .map_err(|_| EgressError::Timeout {
+                    component: policy.component.clone(),
+                    destination: name(),
+                    phase: Phase::Dns,
+                    after: limit,
+                })?
+                .map_err(|source| EgressError::Dns {
+                    destination: name(),
+                    source,
+                })?;
+            let mut addrs: Vec<SocketAddr> = Vec::new();
+            for addr in found {
+                if !addrs.contains(&addr) {
+                    addrs.push(addr);
+                }
+            }
+            addrs
+        }
+    };
+    if addrs.is_empty() {
+        return Err(EgressError::NoAddress {
+            destination: name(),
+        });
+    }
+    if !policy.is_local_ok(destination) {
+        // One restricted answer refuses the whole request: a name that mixes public and
+        // private addresses is either misconfigured or an attack, and silently dropping the
+        // private ones would hide both.
+        if let Some((addr, reason)) = addrs
+            .iter()
+            .find_map(|a| ip_policy::restriction(a.ip()).map(|why| (a.ip(), why)))
+        {
+            return Err(EgressError::RestrictedAddress {
+                component: policy.component.clone(),
+                destination: name(),
+                addr,
+                reason,
+            });
+        }
+    }
+    Ok(addrs)
+}
+
+/// Connects to the checked `addrs`, sends `request` and returns the buffered, scrubbed response.
+pub(super) async fn exchange<B>(
+    policy: &EgressPolicy,
+    destination: &Destination,
+    addrs: &[SocketAddr],
+    mut request: http::Request<B>,
+    timeouts: Timeouts,
+) -> Result<http::Response<Bytes>, EgressError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let name = || destination.to_string();
+    let timed_out = |phase, after| EgressError::Timeout {
+        component: policy.component.clone(),
+        destination: name(),
+        phase,
+        after,
+    };
+
+    let tcp = timeout(timeouts.connect, TcpStream::connect(addrs))
+        .await
+        .map_err(|_| timed_out(Phase::Connect, timeouts.connect))?
+        .map_err(|source| EgressError::Connect {
+            destination: name(),
+            source,
+        })?;
+    // Nagle only delays small requests; failing to disable it is harmless.
+    let _ = tcp.set_nodelay(true);
+
+    // The request line carries only the path and query; the authority goes in `Host`.
+    let authority = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_else(|| destination.host().to_owned());
+    let host = HeaderValue::from_str(&authority).map_err(|_| EgressError::InvalidUri {
+        component: policy.component.clone(),
+        why: "its host cannot be sent in a Host header",
+    })?;
+    request.headers_mut().insert(HOST, host);
+    *request.uri_mut() = origin_form(request.uri());
+
+    let head = if destination.scheme().is_tls() {
+        let server_name = server_name(destination).map_err(|source| EgressError::Tls {
+            destination: name(),
+            source,
+        })?;
+        let connector = tokio_rustls::TlsConnector::from(TLS_CONFIG.clone());
+        let tls = timeout(timeouts.connect, connector.connect(server_name, tcp))
+            .await
+            .map_err(|_| timed_out(Phase::Connect, timeouts.connect))?
+            .map_err(|source| EgressError::Tls {
+                destination: name(),
+                source,
+            })?;
+        send(policy, destination, tls, request, timeouts).await?
+    } else {
+        send(policy, destination, tcp, request, timeouts).await?
+    };
+    Ok(head)
+}
+
+/// Runs one HTTP/1.1 request on `io` and buffers the response.
+async fn send<S, B>(
+    policy: &EgressPolicy,
+    destination: &Destination,
+    io: S,
+    request: http::Request<B>,
+    timeouts: Timeouts,
+) -> Result<http::Response<Bytes>, EgressError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let name = || destination.to_string();
+    let http_error = |source| EgressError::Http {
+        destination: name(),
+        source,
+    };
+    let timed_out = |phase, after| EgressError::Timeout {
+        component: policy.component.clone(),
+        destination: name(),
+        phase,
+        after,
+    };
+
+    let (mut sender, connection) = timeout(
+        timeouts.connect,
+        hyper::client::conn::http1::handshake(TokioIo::new(io)),
+    )
+    .await
+    .map_err(|_| timed_out(Phase::Connect, timeouts.connect))?
+    .map_err(http_error)?;
+    // The connection task ends with this function (the guard aborts it), so nothing outlives
+    // the exchange.
+    let _connection = AbortOnDrop(tokio::spawn(connection));
+
+    let response = timeout(timeouts.first_byte, sender.send_request(request))
+        .await
+        .map_err(|_| timed_out(Phase::FirstByte, timeouts.first_byte))?
+        .map_err(http_error)?;
+
+    let limit = policy.max_response_bytes;
+    let too_large = || EgressError::ResponseTooLarge {
+        component: policy.component.clone(),
+        destination: name(),
+        limit,
+    };
+    let (mut parts, mut body) = response.into_parts();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    let mut buffer = BytesMut::new();
+    loop {
+        let frame = timeout(timeouts.between_bytes, body.frame())
+            .await
+            .map_err(|_| timed_out(Phase::BetweenBytes, timeouts.between_bytes))?;
+        let Some(frame) = frame else { break };
+        // Trailers are dropped: the response is handed on whole, with its length in a header.
+        if let Ok(data) = frame.map_err(http_error)?.into_data() {
+            if buffer.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+
+    let secrets = policy.secret_values();
+    for value in parts.headers.values_mut() {
+        if let std::borrow::Cow::Owned(clean) = scrub(value.as_bytes(), &secrets) {
+            // `[redacted]` is a valid header value, and so is what surrounded the secret.
+            *value = HeaderValue::from_bytes(&clean)
+                .unwrap_or_else(|_| HeaderValue::from_static("[redacted]"));
+        }
+    }
+    let body = match scrub(&buffer, &secrets) {
+        std::borrow::Cow::Borrowed(_) => buffer.freeze(),
+        std::borrow::Cow::Owned(clean) => Bytes::from(clean),
+    };
+    // The body is whole now: no transfer coding, and its length is what it is after scrubbing.
+    // (An empty body keeps its headers: a HEAD response declares the length it would have.)
+    parts.headers.remove(TRANSFER_ENCODING);
+    if !body.is_empty() {
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    Ok(http::Response::from_parts(parts, body))
+}
+
+/// `path?query` of `uri`, `/` when empty.
+fn origin_form(uri: &Uri) -> Uri {
+    let path_and_query = uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .filter(|pq| !pq.is_empty())
+        .unwrap_or("/");
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = path_and_query.parse().ok();
+    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
+}
+
+/// The TLS server name: the host name (SNI and certificate check), or the IP literal.
+fn server_name(
+    destination: &Destination,
+) -> Result<rustls::pki_types::ServerName<'static>, std::io::Error> {
+    use rustls::pki_types::ServerName;
+    if let Ok(ip) = destination.host().parse::<IpAddr>() {
+        return Ok(ServerName::IpAddress(ip.into()));
+    }
+    ServerName::try_from(destination.host().to_owned())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+}
+
+/// One rustls client configuration for the process: webpki roots, ring, HTTP/1.1 by ALPN.
+static TLS_CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("the ring provider supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+});
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,682 @@
+//! Egress against real loopback HTTP servers that record every request byte for byte.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::*;
+use crate::caps::secrets::{BoundSecret, SecretBinding, SecretValue};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: http::Method,
+    path: String,
+    query: Option<String>,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+type ServerBody = UnsyncBoxBody<Bytes, Infallible>;
+type Reply = Arc<dyn Fn(Seen) -> BoxFuture<'static, http::Response<ServerBody>> + Send + Sync>;
+
+/// A hyper HTTP/1.1 server on 127.0.0.1:0 that records connections and requests.
+struct Server {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(reply: Reply) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn({
+            let seen = seen.clone();
+            let connections = connections.clone();
+            async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    connections.fetch_add(1, Ordering::SeqCst);
+                    let seen = seen.clone();
+                    let reply = reply.clone();
+                    let service = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let seen = seen.clone();
+                            let reply = reply.clone();
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let body = body.collect().await.unwrap().to_bytes();
+                                let request = Seen {
+                                    method: parts.method,
+                                    path: parts.uri.path().to_owned(),
+                                    query: parts.uri.query().map(str::to_owned),
+                                    headers: parts.headers,
+                                    body,
+                                };
+                                seen.lock().unwrap().push(request.clone());
+                                Ok::<_, Infallible>(reply(request).await)
+                            }
+                        },
+                    );
+                    tokio::spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+        });
+        Server {
+            addr,
+            seen,
+            connections,
+            task,
+        }
+    }
+
+    /// A server answering every request with `respond(request)`.
+    async fn replying(
+        respond: impl Fn(&Seen) -> http::Response<ServerBody> + Send + Sync + 'static,
+    ) -> Server {
+        let respond = Arc::new(respond);
+        Server::start(Arc::new(move |seen| {
+            let response = respond(&seen);
+            Box::pin(async move { response })
+        }))
+        .await
+    }
+
+    /// A server answering `200 ok`.
+    async fn ok() -> Server {
+        Server::replying(|_| response(200, "ok")).await
+    }
+
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port())
+    }
+
+    fn destination(&self) -> Destination {
+        self.url("").parse().unwrap()
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn full(body: impl Into<Bytes>) -> ServerBody {
+    Full::new(body.into()).boxed_unsync()
+}
+
+fn response(status: u16, body: &'static str) -> http::Response<ServerBody> {
+    http::Response::builder()
+        .status(status)
+        .body(full(body))
+        .unwrap()
+}
+
+const COMPONENT: &str = "test-adapter";
+
+fn policy(allow: &[&Server], local_ok: &[&Server], secrets: Vec<BoundSecret>) -> EgressPolicy {
+    EgressPolicy {
+        allow: allow.iter().map(|s| s.destination()).collect(),
+        local_ok: local_ok.iter().map(|s| s.destination()).collect(),
+        secrets,
+        ..EgressPolicy::deny_all(COMPONENT)
+    }
+}
+
+fn bound(name: &str, destination: &Destination, position: &str, value: &str) -> BoundSecret {
+    let binding = SecretBinding {
+        name: name.into(),
+        destination: destination.clone(),
+        position: position.parse().unwrap(),
+    };
+    BoundSecret::new(binding, SecretValue::new(value)).unwrap()
+}
+
+fn get(uri: &str) -> http::Request<Bytes> {
+    http::Request::get(uri).body(Bytes::new()).unwrap()
+}
+
+const TOKEN: &str = "123456:ABC-def_ghi";
+
+#[tokio::test]
+async fn header_secret_goes_only_to_its_destination() {
+    let a = Server::ok().await;
+    let b = Server::ok().await;
+    let secret = bound(
+        "BOT_TOKEN",
+        &a.destination(),
+        "Authorization: Bot {secret}",
+        TOKEN,
+    );
+    let p = policy(&[&a, &b], &[&a, &b], vec![secret]);
+
+    let res = send_buffered(&p, get(&a.url("/api/users/@me")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // A value the requester set itself is replaced, not appended to.
+    let mut own = get(&a.url("/again"));
+    own.headers_mut()
+        .insert("authorization", "Bearer mine".parse().unwrap());
+    send_buffered(&p, own).await.unwrap();
+
+    let mut to_b = get(&b.url("/api/users/@me"));
+    to_b.headers_mut()
+        .insert("authorization", "Bearer mine".parse().unwrap());
+    send_buffered(&p, to_b).await.unwrap();
+
+    let seen = a.seen();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        let values: Vec<&[u8]> = request
+            .headers
+            .get_all("authorization")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        assert_eq!(values, [format!("Bot {TOKEN}").as_bytes()]);
+    }
+    assert_eq!(seen[0].path, "/api/users/@me");
+    assert_eq!(
+        seen[0].headers["host"].as_bytes(),
+        format!("127.0.0.1:{}", a.port()).as_bytes()
+    );
+
+    let seen_b = b.seen();
+    assert_eq!(seen_b.len(), 1);
+    assert!(seen_b[0].headers.get("authorization").is_none());
+    assert_eq!(seen_b[0].path, "/api/users/@me");
+}
+
+#[tokio::test]
+async fn path_prefix_secret_starts_the_path() {
+    let a = Server::ok().await;
+    let b = Server::ok().await;
+    let secret = bound(
+        "TELEGRAM_BOT_TOKEN",
+        &a.destination(),
+        "/bot{secret}",
+        TOKEN,
+    );
+    let p = policy(&[&a, &b], &[&a, &b], vec![secret]);
+
+    send_buffered(&p, get(&a.url("/getMe"))).await.unwrap();
+    send_buffered(&p, get(&a.url("/getUpdates?offset=5&timeout=0")))
+        .await
+        .unwrap();
+    send_buffered(&p, get(&a.url(""))).await.unwrap();
+    send_buffered(&p, get(&b.url("/getMe"))).await.unwrap();
+
+    let seen = a.seen();
+    assert_eq!(seen[0].path, format!("/bot{TOKEN}/getMe"));
+    assert_eq!(seen[0].query, None);
+    assert_eq!(seen[1].path, format!("/bot{TOKEN}/getUpdates"));
+    assert_eq!(seen[1].query.as_deref(), Some("offset=5&timeout=0"));
+    assert_eq!(seen[2].path, format!("/bot{TOKEN}/"));
+    let seen_b = b.seen();
+    assert_eq!(seen_b[0].path, "/getMe");
+}
+
+#[tokio::test]
+async fn placeholders_in_body_and_query_are_sent_untouched() {
+    let a = Server::ok().await;
+    let secrets = vec![
+        bound(
+            "TELEGRAM_BOT_TOKEN",
+            &a.destination(),
+            "/bot{secret}",
+            TOKEN,
+        ),
+        bound("API_KEY", &a.destination(), "X-Api-Key: {secret}", "k-123"),
+    ];
+    let p = policy(&[&a], &[&a], secrets);
+    let body = r#"{"chat_id":1,"text":"{secret} {SECRET} /bot{secret} $API_KEY"}"#;
+    let query = "text={secret}&also=%7Bsecret%7D";
+    let request = http::Request::post(a.url(&format!("/sendMessage?{query}")))
+        .header("content-type", "application/json")
+        .body(Bytes::from_static(body.as_bytes()))
+        .unwrap();
+    send_buffered(&p, request).await.unwrap();
+
+    let seen = &a.seen()[0];
+    assert_eq!(seen.method, http::Method::POST);
+    assert_eq!(seen.path, format!("/bot{TOKEN}/sendMessage"));
+    assert_eq!(seen.query.as_deref(), Some(query));
+    assert_eq!(&seen.body[..], body.as_bytes());
+    assert_eq!(seen.headers["x-api-key"].as_bytes(), b"k-123");
+    assert_eq!(seen.headers["content-type"].as_bytes(), b"application/json");
+}
+
+#[tokio::test]
+async fn loopback_without_local_ok_is_refused_before_connecting() {
+    let a = Server::ok().await;
+    let secret = bound(
+        "BOT_TOKEN",
+        &a.destination(),
+        "Authorization: Bot {secret}",
+        TOKEN,
+    );
+    let p = policy(&[&a], &[], vec![secret]);
+    let err = send_buffered(&p, get(&a.url("/x"))).await.unwrap_err();
+    match &err {
+        EgressError::RestrictedAddress { addr, reason, .. } => {
+            assert_eq!(addr.to_string(), "127.0.0.1");
+            assert_eq!(*reason, "loopback");
+        }
+        other => panic!("expected RestrictedAddress, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains(&a.destination().to_string()), "{msg}");
+    assert!(msg.contains("local_ok") && msg.contains(COMPONENT), "{msg}");
+    assert!(!msg.contains(TOKEN));
+    assert!(matches!(
+        wasmtime_wasi_http::Error::from(err),
+        wasmtime_wasi_http::Error::DestinationIpProhibited
+    ));
+    assert_eq!(a.connections(), 0);
+}
+
+#[tokio::test]
+async fn localhost_name_without_local_ok_is_refused() {
+    let a = Server::ok().await;
+    let by_name: Destination = format!("http://localhost:{}", a.port()).parse().unwrap();
+    let mut p = policy(&[], &[], Vec::new());
+    p.allow.push(by_name.clone());
+    let uri = format!("http://localhost:{}/x", a.port());
+    let err = send_buffered(&p, get(&uri)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EgressError::RestrictedAddress {
+                reason: "loopback",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(a.connections(), 0);
+
+    // Granted for local use, the same name connects (to the addresses it resolved to).
+    p.local_ok.push(by_name);
+    let res = send_buffered(&p, get(&uri)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        a.seen()[0].headers["host"].as_bytes(),
+        format!("localhost:{}", a.port()).as_bytes()
+    );
+}
+
+#[tokio::test]
+async fn undeclared_destination_is_denied_without_connecting() {
+    let a = Server::ok().await;
+    let b = Server::ok().await;
+    let p = policy(&[&a], &[&a, &b], Vec::new());
+
+    let err = send_buffered(&p, get(&b.url("/x"))).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is not in outbound_http of component {COMPONENT}; add it to the manifest and grant it",
+            b.destination()
+        )
+    );
+    assert_eq!(b.connections(), 0);
+
+    // Refused before any lookup: a name that does not resolve is still "not allowed".
+    let err = send_buffered(&p, get("https://evil.invalid/bot/getMe"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("https://evil.invalid is not in outbound_http"),
+        "{err}"
+    );
+    assert!(matches!(
+        wasmtime_wasi_http::Error::from(err),
+        wasmtime_wasi_http::Error::HttpRequestDenied
+    ));
+
+    // An empty list denies everything.
+    let none = policy(&[], &[&a], Vec::new());
+    let err = send_buffered(&none, get(&a.url("/"))).await.unwrap_err();
+    assert!(matches!(err, EgressError::NotAllowed { .. }), "{err:?}");
+    assert_eq!(a.connections(), 0);
+}
+
+#[tokio::test]
+async fn echoed_secrets_are_scrubbed_from_the_response() {
+    let a = Server::replying(|seen| {
+        // Echo the path (which holds the injected token) and the auth header back.
+        let auth = seen.headers["authorization"].clone();
+        let body = format!(
+            "path={} auth={} encoded={}",
+            seen.path,
+            auth.to_str().unwrap(),
+            seen.path.replace(':', "%3A")
+        );
+        http::Response::builder()
+            .status(200)
+            .header("x-echo", auth)
+            .header("location", format!("https://cdn.example{}", seen.path))
+            .body(full(body))
+            .unwrap()
+    })
+    .await;
+    let secrets = vec![
+        bound(
+            "TELEGRAM_BOT_TOKEN",
+            &a.destination(),
+            "/bot{secret}",
+            TOKEN,
+        ),
+        bound(
+            "AUTH",
+            &a.destination(),
+            "Authorization: Bot {secret}",
+            "xyz.987",
+        ),
+    ];
+    let p = policy(&[&a], &[&a], secrets);
+    let res = send_buffered(&p, get(&a.url("/getMe"))).await.unwrap();
+
+    let body = std::str::from_utf8(res.body()).unwrap();
+    assert_eq!(
+        body,
+        "path=/bot[redacted]/getMe auth=Bot [redacted] encoded=/bot[redacted]/getMe"
+    );
+    assert_eq!(res.headers()["x-echo"].as_bytes(), b"Bot [redacted]");
+    assert_eq!(
+        res.headers()["location"].as_bytes(),
+        b"https://cdn.example/bot[redacted]/getMe"
+    );
+    assert_eq!(
+        res.headers()["content-length"].as_bytes(),
+        body.len().to_string().as_bytes()
+    );
+    // The server really did see the token: the scrubbing happened on the way back.
+    assert_eq!(a.seen()[0].path, format!("/bot{TOKEN}/getMe"));
+}
+
+#[tokio::test]
+async fn responses_over_the_cap_are_refused() {
+    let declared = Server::replying(|_| http::Response::new(full(vec![b'x'; 2000]))).await;
+    let chunked = Server::replying(|_| {
+        let chunks = (0..3).map(|_| Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b'y'; 600]))));
+        http::Response::new(StreamBody::new(futures::stream::iter(chunks)).boxed_unsync())
+    })
+    .await;
+    let exact = Server::replying(|_| http::Response::new(full(vec![b'z'; 1000]))).await;
+    let mut p = policy(
+        &[&declared, &chunked, &exact],
+        &[&declared, &chunked, &exact],
+        Vec::new(),
+    );
+    p.max_response_bytes = 1000;
+
+    for server in [&declared, &chunked] {
+        let err = send_buffered(&p, get(&server.url("/big")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, EgressError::ResponseTooLarge { limit: 1000, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("larger than 1000 bytes"), "{err}");
+        assert!(matches!(
+            wasmtime_wasi_http::Error::from(err),
+            wasmtime_wasi_http::Error::HttpResponseBodySize(Some(1000))
+        ));
+    }
+    let res = send_buffered(&p, get(&exact.url("/fits"))).await.unwrap();
+    assert_eq!(res.body().len(), 1000);
+}
+
+#[tokio::test]
+async fn redirects_are_returned_not_followed() {
+    let b = Server::ok().await;
+    let target = b.url("/next");
+    let a = Server::replying(move |_| {
+        http::Response::builder()
+            .status(302)
+            .header("location", &target)
+            .body(full(""))
+            .unwrap()
+    })
+    .await;
+    let p = policy(&[&a, &b], &[&a, &b], Vec::new());
+    let res = send_buffered(&p, get(&a.url("/start"))).await.unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(
+        res.headers()["location"].as_bytes(),
+        b.url("/next").as_bytes()
+    );
+    assert!(res.body().is_empty());
+    assert_eq!(b.connections(), 0);
+}
+
+#[tokio::test]
+async fn first_byte_timeout_is_clamped_to_the_policy() {
+    let slow = Server::start(Arc::new(|_| {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            response(200, "late")
+        })
+    }))
+    .await;
+    let mut p = policy(&[&slow], &[&slow], Vec::new());
+    p.max_timeout = Duration::from_millis(200);
+    let started = Instant::now();
+    let request = get(&slow.url("/slow")).map(Full::new);
+    let options = RequestOptions {
+        first_byte_timeout: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let err = execute(&p, request, Some(options)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EgressError::Timeout {
+                phase: Phase::FirstByte,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn timeouts_clamp() {
+    let mut p = EgressPolicy::deny_all(COMPONENT);
+    p.max_timeout = Duration::from_secs(30);
+    let secs = Duration::from_secs;
+    assert_eq!(
+        p.clamp(None),
+        Timeouts {
+            connect: secs(30),
+            first_byte: secs(30),
+            between_bytes: secs(30)
+        }
+    );
+    let options = RequestOptions {
+        connect_timeout: Some(secs(5)),
+        first_byte_timeout: Some(secs(600)),
+        between_bytes_timeout: None,
+    };
+    assert_eq!(
+        p.clamp(Some(options)),
+        Timeouts {
+            connect: secs(5),
+            first_byte: secs(30),
+            between_bytes: secs(30)
+        }
+    );
+}
+
+#[test]
+fn check_table() {
+    let mut p = EgressPolicy::deny_all(COMPONENT);
+    p.allow = vec![
+        "https://api.telegram.org".parse().unwrap(),
+        "http://127.0.0.1:8081".parse().unwrap(),
+        "wss://gateway.discord.gg".parse().unwrap(),
+    ];
+    // (uri, Ok(matched destination) or Err(piece of the message))
+    #[rustfmt::skip]
+    let cases: &[(&str, Result<&str, &str>)] = &[
+        ("https://api.telegram.org/bot/getMe", Ok("https://api.telegram.org")),
+        ("https://API.telegram.org:443/x?y", Ok("https://api.telegram.org")),
+        ("http://127.0.0.1:8081/", Ok("http://127.0.0.1:8081")),
+        ("http://api.telegram.org/x", Err("http://api.telegram.org is not in outbound_http")),
+        ("https://api.telegram.org:8443/", Err("https://api.telegram.org:8443 is not in outbound_http")),
+        ("https://evil.example/", Err("https://evil.example is not in outbound_http of component test-adapter")),
+        ("http://127.0.0.1:8082/", Err("http://127.0.0.1:8082 is not in outbound_http")),
+        ("wss://gateway.discord.gg/", Err("egress carries only http:// and https://")),
+        ("ftp://api.telegram.org/", Err("egress carries only http:// and https://")),
+        ("https://u:p@api.telegram.org/", Err("userinfo")),
+        ("/relative", Err("no scheme")),
+    ];
+    for (uri, expected) in cases {
+        let parsed: Uri = uri.parse().unwrap();
+        match (p.check(&parsed), expected) {
+            (Ok(d), Ok(want)) => assert_eq!(d.to_string(), *want, "{uri}"),
+            (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{uri}: {e}"),
+            (got, want) => panic!("{uri}: got {got:?}, want {want:?}"),
+        }
+    }
+    assert!(matches!(
+        EgressPolicy::deny_all(COMPONENT).check(&"https://api.telegram.org/".parse().unwrap()),
+        Err(EgressError::NotAllowed { .. })
+    ));
+}
+
+#[test]
+fn hooks_forbid_headers_that_carry_secrets() {
+    let api: Destination = "https://discord.com".parse().unwrap();
+    let other: Destination = "https://api.example".parse().unwrap();
+    let mut p = EgressPolicy::deny_all(COMPONENT);
+    p.secrets = vec![
+        bound("DISCORD_TOKEN", &api, "Authorization: Bot {secret}", "t"),
+        bound("OTHER_KEY", &other, "X-Api-Key: {secret}", "k"),
+        bound("TG", &other, "/bot{secret}", "k"),
+    ];
+    let mut hooks = EgressHooks::new(Arc::new(p));
+    let filter = hooks.forbidden_header_filter();
+    for (name, forbidden) in [
+        ("authorization", true),
+        ("x-api-key", true),
+        ("host", true),
+        ("connection", true),
+        ("transfer-encoding", true),
+        ("content-type", false),
+        ("x-custom", false),
+    ] {
+        let name = http::HeaderName::from_static(name);
+        assert_eq!(filter(&name), forbidden, "{name}");
+        assert_eq!(hooks.is_forbidden_header(&name), forbidden, "{name}");
+    }
+    assert!(hooks.is_supported_scheme(&http::uri::Scheme::HTTPS));
+    assert!(!hooks.is_supported_scheme(&"ws".parse().unwrap()));
+}
+
+fn wasi_body(bytes: &'static str) -> WasiBody {
+    Full::new(Bytes::from_static(bytes.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+#[tokio::test]
+async fn hooks_send_request_goes_through_egress() {
+    let a = Server::replying(|seen| {
+        http::Response::new(full(format!("got {}", String::from_utf8_lossy(&seen.body))))
+    })
+    .await;
+    let secret = bound(
+        "BOT_TOKEN",
+        &a.destination(),
+        "Authorization: Bot {secret}",
+        TOKEN,
+    );
+    let mut hooks = EgressHooks::new(Arc::new(policy(&[&a], &[&a], vec![secret])));
+
+    // Built the way wasmtime's outgoing-handler builds it: absolute URI plus a Host header.
+    let request = http::Request::post(a.url("/echo"))
+        .header("host", format!("127.0.0.1:{}", a.port()))
+        .body(wasi_body("hello {secret}"))
+        .unwrap();
+    let future = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+    let (response, io) = Pin::from(future).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"got hello {secret}");
+    Pin::from(io).await.unwrap();
+
+    let seen = &a.seen()[0];
+    assert_eq!(&seen.body[..], b"hello {secret}");
+    assert_eq!(
+        seen.headers["authorization"].as_bytes(),
+        format!("Bot {TOKEN}").as_bytes()
+    );
+
+    // Refusals reach the guest as wasi:http error codes.
+    let request = http::Request::get("https://evil.example/")
+        .body(wasi_body(""))
+        .unwrap();
+    let future = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+    let err = Pin::from(future).await.err().unwrap();
+    assert!(
+        matches!(err, wasmtime_wasi_http::Error::HttpRequestDenied),
+        "{err:?}"
+    );
+    assert_eq!(a.connections(), 1);
+}
+
+#[tokio::test]
+async fn https_destinations_speak_tls() {
+    // A plain-HTTP server cannot complete a TLS handshake: the request fails as a TLS error,
+    // and no HTTP request reaches it in clear text.
+    let a = Server::ok().await;
+    let destination: Destination = format!("https://localhost:{}", a.port()).parse().unwrap();
+    let mut p = EgressPolicy::deny_all(COMPONENT);
+    p.allow.push(destination.clone());
+    p.local_ok.push(destination);
+    p.max_timeout = Duration::from_secs(5);
+    let uri = format!("https://localhost:{}/x", a.port());
+    let err = send_buffered(&p, get(&uri)).await.unwrap_err();
+    assert!(matches!(err, EgressError::Tls { .. }), "{err:?}");
+    assert!(a.seen().is_empty());
+}
