@@ -23,7 +23,9 @@ fn main() {
         build(&root, &target_dir, &crates);
     }
 
-    let mut out = String::from("/// Components compiled into this binary.\npub static BUNDLED: &[Bundled] = &[\n");
+    let mut out = String::from(
+        "/// Components compiled into this binary.\npub static BUNDLED: &[Bundled] = &[\n",
+    );
     for c in &crates {
         let wasm = target_dir
             .join("wasm32-wasip2")
@@ -53,7 +55,9 @@ struct GuestCrate {
 fn bundled_crates(root: &Path) -> Vec<GuestCrate> {
     let mut crates = Vec::new();
     for group in ["adapters", "filters"] {
-        let Ok(entries) = std::fs::read_dir(root.join(group)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(group)) else {
+            continue;
+        };
         let mut dirs: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
         dirs.sort();
         for dir in dirs {
@@ -68,10 +72,20 @@ fn bundled_crates(root: &Path) -> Vec<GuestCrate> {
                 .lines()
                 .find_map(|l| {
                     let l = l.trim();
-                    l.strip_prefix("name")?.trim().strip_prefix('=')?.trim().strip_prefix('"')?.strip_suffix('"').map(String::from)
+                    l.strip_prefix("name")?
+                        .trim()
+                        .strip_prefix('=')?
+                        .trim()
+                        .strip_prefix('"')?
+                        .strip_suffix('"')
+                        .map(String::from)
                 })
                 .unwrap_or_else(|| panic!("no package name in {}", cargo_toml.display()));
-            crates.push(GuestCrate { name, package, manifest });
+            crates.push(GuestCrate {
+                name,
+                package,
+                manifest,
+            });
         }
     }
     crates
@@ -81,7 +95,13 @@ fn build(root: &Path, target_dir: &Path, crates: &[GuestCrate]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(target_dir);
     for c in crates {
         cmd.args(["-p", &c.package]);
@@ -98,14 +118,17 @@ fn build(root: &Path, target_dir: &Path, crates: &[GuestCrate]) {
     ] {
         cmd.env_remove(var);
     }
-    let output = cmd.output().expect("cannot run cargo to build the guest components");
+    let output = cmd
+        .output()
+        .expect("cannot run cargo to build the guest components");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
-            "\n\nThe wasm32-wasip2 target is missing: run `rustup target add wasm32-wasip2`."
-        } else {
-            ""
-        };
+        let hint =
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                "\n\nThe wasm32-wasip2 target is missing: run `rustup target add wasm32-wasip2`."
+            } else {
+                ""
+            };
         panic!("building the bundled guest components failed:\n{stderr}{hint}");
     }
 }

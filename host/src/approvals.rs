@@ -23,11 +23,21 @@ pub struct Approval {
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
-    Ok(Approval { name: r.get(0)?, wasm_sha256: r.get(1)?, manifest_sha256: r.get(2)?, approved_at: r.get(3)? })
+    Ok(Approval {
+        name: r.get(0)?,
+        wasm_sha256: r.get(1)?,
+        manifest_sha256: r.get(2)?,
+        approved_at: r.get(3)?,
+    })
 }
 
 /// Record (or replace) the approval of `name`.
-pub fn approve(db: &Db, name: &str, wasm_sha256: &str, manifest_sha256: &str) -> Result<(), DbError> {
+pub fn approve(
+    db: &Db,
+    name: &str,
+    wasm_sha256: &str,
+    manifest_sha256: &str,
+) -> Result<(), DbError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -43,7 +53,10 @@ pub fn approve(db: &Db, name: &str, wasm_sha256: &str, manifest_sha256: &str) ->
 
 /// Forget the approval of `name`; true if there was one.
 pub fn revoke(db: &Db, name: &str) -> Result<bool, DbError> {
-    Ok(db.lock().execute("DELETE FROM approvals WHERE name = ?1", params![name])? > 0)
+    Ok(db
+        .lock()
+        .execute("DELETE FROM approvals WHERE name = ?1", params![name])?
+        > 0)
 }
 
 /// The approval of `name`, if any.
@@ -61,8 +74,9 @@ pub fn get(db: &Db, name: &str) -> Result<Option<Approval>, DbError> {
 /// Every approval, by name.
 pub fn list(db: &Db) -> Result<Vec<Approval>, DbError> {
     let conn = db.lock();
-    let mut stmt =
-        conn.prepare("SELECT name, wasm_sha256, manifest_sha256, approved_at FROM approvals ORDER BY name")?;
+    let mut stmt = conn.prepare(
+        "SELECT name, wasm_sha256, manifest_sha256, approved_at FROM approvals ORDER BY name",
+    )?;
     let rows = stmt.query_map([], row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -78,7 +92,10 @@ mod tests {
         approve(&db, "x", "aa", "m1").unwrap();
         approve(&db, "x", "bb", "m2").unwrap();
         let a = get(&db, "x").unwrap().unwrap();
-        assert_eq!((a.wasm_sha256.as_str(), a.manifest_sha256.as_str()), ("bb", "m2"));
+        assert_eq!(
+            (a.wasm_sha256.as_str(), a.manifest_sha256.as_str()),
+            ("bb", "m2")
+        );
         assert_eq!(list(&db).unwrap().len(), 1);
         assert!(revoke(&db, "x").unwrap());
         assert!(!revoke(&db, "x").unwrap());

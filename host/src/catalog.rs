@@ -85,7 +85,9 @@ impl Standing {
         match self {
             Standing::Bundled => "bundled with airlock".into(),
             Standing::Approved => "approved".into(),
-            Standing::NotApproved => format!("not approved; review it with `airlock inspect`, then run `airlock adapters approve {name}`"),
+            Standing::NotApproved => format!(
+                "not approved; review it with `airlock inspect`, then run `airlock adapters approve {name}`"
+            ),
             Standing::Changed { what } => format!(
                 "REFUSED: its {what} changed since it was approved; review it, then run `airlock adapters approve {name}` again"
             ),
@@ -103,7 +105,12 @@ pub struct DropInProblem {
 }
 
 impl Candidate {
-    fn from_parts(name: String, origin: Origin, wasm: Cow<'static, [u8]>, manifest_text: Cow<'static, str>) -> Self {
+    fn from_parts(
+        name: String,
+        origin: Origin,
+        wasm: Cow<'static, [u8]>,
+        manifest_text: Cow<'static, str>,
+    ) -> Self {
         let manifest = manifest_text
             .parse::<Manifest>()
             .map_err(|e: ManifestError| e.to_string())
@@ -111,10 +118,19 @@ impl Candidate {
                 if m.name == name {
                     Ok(m)
                 } else {
-                    Err(format!("manifest name {:?} does not match the file name {name:?}", m.name))
+                    Err(format!(
+                        "manifest name {:?} does not match the file name {name:?}",
+                        m.name
+                    ))
                 }
             });
-        Self { name, origin, wasm, manifest_text, manifest }
+        Self {
+            name,
+            origin,
+            wasm,
+            manifest_text,
+            manifest,
+        }
     }
 
     /// sha256 of the wasm.
@@ -132,19 +148,29 @@ impl Candidate {
         if self.origin == Origin::Bundled {
             return Ok(Standing::Bundled);
         }
-        Ok(standing_against(approvals::get(db, &self.name)?.as_ref(), &self.wasm_sha256(), &self.manifest_sha256()))
+        Ok(standing_against(
+            approvals::get(db, &self.name)?.as_ref(),
+            &self.wasm_sha256(),
+            &self.manifest_sha256(),
+        ))
     }
 }
 
 /// Compare digests with an approval (pure, for tests).
-pub fn standing_against(approval: Option<&Approval>, wasm_sha: &str, manifest_sha: &str) -> Standing {
+pub fn standing_against(
+    approval: Option<&Approval>,
+    wasm_sha: &str,
+    manifest_sha: &str,
+) -> Standing {
     match approval {
         None => Standing::NotApproved,
         Some(a) => match (a.wasm_sha256 == wasm_sha, a.manifest_sha256 == manifest_sha) {
             (true, true) => Standing::Approved,
             (false, true) => Standing::Changed { what: "wasm" },
             (true, false) => Standing::Changed { what: "manifest" },
-            (false, false) => Standing::Changed { what: "wasm and manifest" },
+            (false, false) => Standing::Changed {
+                what: "wasm and manifest",
+            },
         },
     }
 }
@@ -153,7 +179,14 @@ pub fn standing_against(approval: Option<&Approval>, wasm_sha: &str, manifest_sh
 pub fn bundled_candidates() -> Vec<Candidate> {
     bundled()
         .iter()
-        .map(|b| Candidate::from_parts(b.name.into(), Origin::Bundled, Cow::Borrowed(b.wasm), Cow::Borrowed(b.manifest)))
+        .map(|b| {
+            Candidate::from_parts(
+                b.name.into(),
+                Origin::Bundled,
+                Cow::Borrowed(b.wasm),
+                Cow::Borrowed(b.manifest),
+            )
+        })
         .collect()
 }
 
@@ -161,7 +194,10 @@ pub fn bundled_candidates() -> Vec<Candidate> {
 pub fn drop_ins(dir: &Dir) -> std::io::Result<(Vec<Candidate>, Vec<DropInProblem>)> {
     let mut found = Vec::new();
     let mut problems = Vec::new();
-    let mut names: Vec<String> = dir.entries()?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+    let mut names: Vec<String> = dir
+        .entries()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
     names.sort();
     for file in names {
         if let Some(stem) = file.strip_suffix(".cwasm") {
@@ -173,11 +209,14 @@ pub fn drop_ins(dir: &Dir) -> std::io::Result<(Vec<Candidate>, Vec<DropInProblem
             });
             continue;
         }
-        let Some(stem) = file.strip_suffix(".wasm") else { continue };
+        let Some(stem) = file.strip_suffix(".wasm") else {
+            continue;
+        };
         if !crate::manifest::valid_name(stem) {
             problems.push(DropInProblem {
                 file: file.clone(),
-                problem: "name must be lowercase letters, digits or '-', starting with a letter".into(),
+                problem: "name must be lowercase letters, digits or '-', starting with a letter"
+                    .into(),
             });
             continue;
         }
@@ -191,14 +230,26 @@ pub fn drop_ins(dir: &Dir) -> std::io::Result<(Vec<Candidate>, Vec<DropInProblem
 
 /// Read one drop-in by name.
 pub fn load_drop_in(dir: &Dir, name: &str) -> Result<Candidate, String> {
-    let wasm = dir.read(format!("{name}.wasm")).map_err(|e| format!("cannot read {name}.wasm: {e}"))?;
-    if matches!(Engine::detect_precompiled(&wasm), Some(Precompiled::Component | Precompiled::Module)) {
-        return Err(format!("{name}.wasm is a precompiled artefact; only WebAssembly components are accepted"));
+    let wasm = dir
+        .read(format!("{name}.wasm"))
+        .map_err(|e| format!("cannot read {name}.wasm: {e}"))?;
+    if matches!(
+        Engine::detect_precompiled(&wasm),
+        Some(Precompiled::Component | Precompiled::Module)
+    ) {
+        return Err(format!(
+            "{name}.wasm is a precompiled artefact; only WebAssembly components are accepted"
+        ));
     }
     let manifest = dir
         .read_to_string(format!("{name}.toml"))
         .map_err(|e| format!("cannot read the manifest {name}.toml next to {name}.wasm: {e}"))?;
-    Ok(Candidate::from_parts(name.into(), Origin::DropIn, Cow::Owned(wasm), Cow::Owned(manifest)))
+    Ok(Candidate::from_parts(
+        name.into(),
+        Origin::DropIn,
+        Cow::Owned(wasm),
+        Cow::Owned(manifest),
+    ))
 }
 
 #[cfg(test)]
@@ -207,12 +258,28 @@ mod tests {
 
     #[test]
     fn standing_table() {
-        let a = Approval { name: "x".into(), wasm_sha256: "w".into(), manifest_sha256: "m".into(), approved_at: 0 };
+        let a = Approval {
+            name: "x".into(),
+            wasm_sha256: "w".into(),
+            manifest_sha256: "m".into(),
+            approved_at: 0,
+        };
         assert_eq!(standing_against(None, "w", "m"), Standing::NotApproved);
         assert_eq!(standing_against(Some(&a), "w", "m"), Standing::Approved);
-        assert_eq!(standing_against(Some(&a), "w2", "m"), Standing::Changed { what: "wasm" });
-        assert_eq!(standing_against(Some(&a), "w", "m2"), Standing::Changed { what: "manifest" });
-        assert_eq!(standing_against(Some(&a), "w2", "m2"), Standing::Changed { what: "wasm and manifest" });
+        assert_eq!(
+            standing_against(Some(&a), "w2", "m"),
+            Standing::Changed { what: "wasm" }
+        );
+        assert_eq!(
+            standing_against(Some(&a), "w", "m2"),
+            Standing::Changed { what: "manifest" }
+        );
+        assert_eq!(
+            standing_against(Some(&a), "w2", "m2"),
+            Standing::Changed {
+                what: "wasm and manifest"
+            }
+        );
         assert!(!Standing::Changed { what: "wasm" }.may_load());
         assert!(Standing::Approved.may_load());
     }
@@ -234,6 +301,10 @@ mod tests {
         let (found, problems) = drop_ins(&dir).unwrap();
         assert!(found.is_empty());
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems.iter().any(|p| p.file == "lonely.wasm" && p.problem.contains("manifest")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.file == "lonely.wasm" && p.problem.contains("manifest"))
+        );
     }
 }

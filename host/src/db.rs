@@ -17,7 +17,9 @@ pub enum DbError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The database could not be opened.
-    #[error("cannot open the database {path}: {source}; check that the state directory is writable")]
+    #[error(
+        "cannot open the database {path}: {source}; check that the state directory is writable"
+    )]
     Open {
         /// Database path.
         path: String,
@@ -69,9 +71,14 @@ impl Db {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            conn.execute_batch(&format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", i + 1))?;
+            conn.execute_batch(&format!(
+                "BEGIN; {sql} PRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))?;
         }
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Lock the connection. A poisoned lock is taken over: SQLite keeps its
@@ -91,7 +98,10 @@ mod tests {
         let path = tmp.path().join("a.db");
         Db::open(&path).unwrap();
         let db = Db::open(&path).unwrap();
-        let v: i64 = db.lock().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: i64 = db
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
     }
 }

@@ -26,7 +26,9 @@ pub const SECRETS_DIR: &str = "secrets";
 #[non_exhaustive]
 pub enum HomeError {
     /// The directory could not be created or opened.
-    #[error("cannot open the state directory {path}: {source}; set AIRLOCK_HOME to a directory you own")]
+    #[error(
+        "cannot open the state directory {path}: {source}; set AIRLOCK_HOME to a directory you own"
+    )]
     Open {
         /// The directory.
         path: PathBuf,
@@ -59,7 +61,9 @@ impl AirlockHome {
         if let Some(p) = std::env::var_os("AIRLOCK_HOME").filter(|p| !p.is_empty()) {
             return PathBuf::from(p);
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
         home.join(".claude").join("channels").join("airlock")
     }
 
@@ -68,7 +72,10 @@ impl AirlockHome {
     /// warning.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, HomeError> {
         let root = root.as_ref().to_path_buf();
-        let open_err = |source| HomeError::Open { path: root.clone(), source };
+        let open_err = |source| HomeError::Open {
+            path: root.clone(),
+            source,
+        };
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -78,7 +85,8 @@ impl AirlockHome {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             tracing::warn!(path = %root.display(), mode = format!("{mode:o}"), "state directory was open to other users; setting it to 0700");
-            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).map_err(open_err)?;
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
+                .map_err(open_err)?;
         }
         let dir = Dir::open_ambient_dir(&root, ambient_authority()).map_err(open_err)?;
         Ok(Self { root, dir })
@@ -106,7 +114,11 @@ impl AirlockHome {
 
     /// Open a subdirectory (one of the `*_DIR` constants), creating it 0700.
     pub fn sub(&self, name: &'static str) -> Result<Dir, HomeError> {
-        let err = |source| HomeError::Sub { path: self.root.clone(), name, source };
+        let err = |source| HomeError::Sub {
+            path: self.root.clone(),
+            name,
+            source,
+        };
         if !self.dir.exists(name) {
             let mut b = DirBuilder::new();
             b.mode(0o700);
@@ -125,13 +137,26 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("home");
         let home = AirlockHome::open(&root).unwrap();
-        assert_eq!(std::fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         home.sub(CACHE_DIR).unwrap();
-        assert_eq!(std::fs::metadata(root.join(CACHE_DIR)).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(root.join(CACHE_DIR))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
 
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
         AirlockHome::open(&root).unwrap();
-        assert_eq!(std::fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     #[test]

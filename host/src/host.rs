@@ -7,7 +7,7 @@ use std::time::Duration;
 use wasmtime::Engine;
 
 use crate::caps::egress::EgressPolicy;
-use crate::caps::secrets::{BoundSecret, load_secret};
+use crate::caps::secrets::{BoundSecret, load_secret_in};
 use crate::catalog::{self, Candidate, DropInProblem};
 use crate::db::Db;
 use crate::home::{ADAPTERS_DIR, AirlockHome, CACHE_DIR};
@@ -90,9 +90,16 @@ impl Host {
     pub fn open(home: AirlockHome) -> anyhow::Result<Self> {
         let db = Db::open(&home.db_path())?;
         let config = Config::load(&home.config_path())?;
-        let engine = new_engine().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e}"))?;
+        let engine =
+            new_engine().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e}"))?;
         let cache = ComponentCache::new(home.sub(CACHE_DIR)?);
-        Ok(Self { home, db, config, engine, cache })
+        Ok(Self {
+            home,
+            db,
+            config,
+            engine,
+            cache,
+        })
     }
 
     /// Bundled components and drop-ins, plus refused drop-in files.
@@ -101,7 +108,10 @@ impl Host {
         let (drop_ins, problems) = catalog::drop_ins(&self.home.sub(ADAPTERS_DIR)?)?;
         for d in drop_ins {
             if all.iter().any(|c| c.name == d.name) {
-                tracing::warn!(component = d.name, "a drop-in has the name of a bundled component and is ignored");
+                tracing::warn!(
+                    component = d.name,
+                    "a drop-in has the name of a bundled component and is ignored"
+                );
                 continue;
             }
             all.push(d);
@@ -111,11 +121,17 @@ impl Host {
 
     /// What `candidate` would get under the operator's grant.
     pub fn effective(&self, candidate: &Candidate) -> Result<Effective, StartError> {
-        let manifest = candidate.manifest.as_ref().map_err(|reason| StartError::Manifest {
-            name: candidate.name.clone(),
-            reason: reason.clone(),
-        })?;
-        Ok(effective(manifest, &self.config.component(&candidate.name).grant)?)
+        let manifest = candidate
+            .manifest
+            .as_ref()
+            .map_err(|reason| StartError::Manifest {
+                name: candidate.name.clone(),
+                reason: reason.clone(),
+            })?;
+        Ok(effective(
+            manifest,
+            &self.config.component(&candidate.name).grant,
+        )?)
     }
 
     /// Check standing, compute the grant, compile and link.
@@ -133,11 +149,20 @@ impl Host {
     /// Like [`Host::load`] without the approval check (for `inspect`).
     pub fn load_unchecked(&self, candidate: &Candidate) -> Result<Loaded, StartError> {
         let eff = self.effective(candidate)?;
-        let manifest = candidate.manifest.clone().map_err(|reason| StartError::Manifest {
-            name: candidate.name.clone(),
-            reason,
-        })?;
-        Ok(prepare(&self.engine, &self.cache, manifest, eff, &candidate.wasm)?)
+        let manifest = candidate
+            .manifest
+            .clone()
+            .map_err(|reason| StartError::Manifest {
+                name: candidate.name.clone(),
+                reason,
+            })?;
+        Ok(prepare(
+            &self.engine,
+            &self.cache,
+            manifest,
+            eff,
+            &candidate.wasm,
+        )?)
     }
 
     /// The per-instance spec: egress policy with its secrets loaded.
@@ -147,13 +172,22 @@ impl Host {
             None
         } else {
             let mut secrets = Vec::new();
-            for binding in eff.secrets.iter().filter(|b| eff.outbound_http.contains(&b.destination)) {
-                let value = load_secret(&binding.name, self.home.dir())
-                    .map_err(|source| StartError::Secret { name: loaded.name.to_string(), source })?;
-                secrets.push(
-                    BoundSecret::new(binding.clone(), value)
-                        .map_err(|source| StartError::Secret { name: loaded.name.to_string(), source })?,
-                );
+            for binding in eff
+                .secrets
+                .iter()
+                .filter(|b| eff.outbound_http.contains(&b.destination))
+            {
+                let value = load_secret_in(&binding.name, self.home.dir(), self.home.path())
+                    .map_err(|source| StartError::Secret {
+                        name: loaded.name.to_string(),
+                        source,
+                    })?;
+                secrets.push(BoundSecret::new(binding.clone(), value).map_err(|source| {
+                    StartError::Secret {
+                        name: loaded.name.to_string(),
+                        source,
+                    }
+                })?);
             }
             Some(Arc::new(EgressPolicy {
                 component: loaded.name.to_string(),
@@ -180,20 +214,41 @@ impl Host {
         unsolicited: Option<tokio::sync::mpsc::UnboundedSender<Unsolicited>>,
     ) -> Result<AdapterHandle, StartError> {
         let Prepared::Adapter(pre) = &loaded.pre else {
-            return Err(StartError::WrongKind { name: loaded.name.to_string(), kind: Kind::Filter });
+            return Err(StartError::WrongKind {
+                name: loaded.name.to_string(),
+                kind: Kind::Filter,
+            });
         };
         let spec = self.instance_spec(loaded)?;
-        Ok(AdapterHandle::spawn(self.engine.clone(), pre.clone(), spec, unsolicited))
+        Ok(AdapterHandle::spawn(
+            self.engine.clone(),
+            pre.clone(),
+            spec,
+            unsolicited,
+        ))
     }
 
     /// A runner for a filter.
     pub fn filter_runner(&self, loaded: &Loaded) -> Result<FilterRunner, StartError> {
         let Prepared::Filter(pre) = &loaded.pre else {
-            return Err(StartError::WrongKind { name: loaded.name.to_string(), kind: Kind::Adapter });
+            return Err(StartError::WrongKind {
+                name: loaded.name.to_string(),
+                kind: Kind::Adapter,
+            });
         };
         let spec = self.instance_spec(loaded)?;
-        let settings = self.config.component(&loaded.name).settings.into_iter().collect();
-        Ok(FilterRunner::new(self.engine.clone(), pre.clone(), spec, settings))
+        let settings = self
+            .config
+            .component(&loaded.name)
+            .settings
+            .into_iter()
+            .collect();
+        Ok(FilterRunner::new(
+            self.engine.clone(),
+            pre.clone(),
+            spec,
+            settings,
+        ))
     }
 
     /// The operator's settings for `name`, as `start` takes them.

@@ -35,7 +35,10 @@ fn inspect_refuses_filesystem_preopens() {
     let out = home.airlock(&["inspect", wasm.to_str().unwrap()]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("REFUSED   wasi:filesystem/preopens"), "{text}");
+    assert!(
+        text.contains("REFUSED   wasi:filesystem/preopens"),
+        "{text}"
+    );
     assert!(text.contains("components get no filesystem"), "{text}");
 }
 
@@ -44,8 +47,14 @@ fn inspect_names_the_manifest_entry_for_http() {
     let home = TempHome::new();
     let wasm = scratch(&home, "egress", &manifest("egress", ""));
     let text = stdout(&home.airlock(&["inspect", wasm.to_str().unwrap()]));
-    assert!(text.contains("REFUSED   wasi:http/outgoing-handler"), "{text}");
-    assert!(text.contains("outbound_http = [\"https://host\"]"), "{text}");
+    assert!(
+        text.contains("REFUSED   wasi:http/outgoing-handler"),
+        "{text}"
+    );
+    assert!(
+        text.contains("outbound_http = [\"https://host\"]"),
+        "{text}"
+    );
 
     let granted = manifest(
         "egress",
@@ -55,7 +64,10 @@ fn inspect_names_the_manifest_entry_for_http() {
     let out = home.airlock(&["inspect", wasm.to_str().unwrap()]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("ok        wasi:http/outgoing-handler"), "{text}");
+    assert!(
+        text.contains("ok        wasi:http/outgoing-handler"),
+        "{text}"
+    );
     assert!(text.contains("secret         EXAMPLE_TOKEN → https://api.example.com as header Authorization: Bearer {secret}"), "{text}");
     assert!(text.contains("verdict     LOADS"), "{text}");
 }
@@ -81,28 +93,54 @@ fn drop_in_needs_approval_and_a_change_needs_it_again() {
     let home = TempHome::new();
     home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", ""));
     let list = stdout(&home.airlock(&["adapters", "list"]));
-    assert!(list.contains("spin") && list.contains("not approved"), "{list}");
+    assert!(
+        list.contains("spin") && list.contains("not approved"),
+        "{list}"
+    );
     assert!(list.contains("airlock adapters approve spin"), "{list}");
 
     let out = home.airlock(&["adapters", "approve", "spin"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list = stdout(&home.airlock(&["adapters", "list"]));
-    assert!(list.lines().any(|l| l.starts_with("spin") && l.ends_with("approved")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("spin") && l.ends_with("approved")),
+        "{list}"
+    );
 
     // Swap the wasm for another component under the same name.
-    std::fs::copy(fixture_wasm("probe"), home.path().join("adapters/spin.wasm")).unwrap();
+    std::fs::copy(
+        fixture_wasm("probe"),
+        home.path().join("adapters/spin.wasm"),
+    )
+    .unwrap();
     let list = stdout(&home.airlock(&["adapters", "list"]));
-    assert!(list.contains("REFUSED: its wasm changed since it was approved"), "{list}");
+    assert!(
+        list.contains("REFUSED: its wasm changed since it was approved"),
+        "{list}"
+    );
     let host = home.host();
     let (candidates, _) = host.candidates().unwrap();
     let c = candidates.iter().find(|c| c.name == "spin").unwrap();
-    let err = host.load(c).err().expect("changed wasm must not load").to_string();
+    let err = host
+        .load(c)
+        .err()
+        .expect("changed wasm must not load")
+        .to_string();
     assert!(err.contains("airlock adapters approve spin"), "{err}");
     drop(host);
 
     // A widened manifest is a change too.
     home.airlock(&["adapters", "approve", "spin"]);
-    std::fs::write(home.path().join("adapters/spin.toml"), manifest("spin", "kv_quota_bytes = 1000000")).unwrap();
+    std::fs::write(
+        home.path().join("adapters/spin.toml"),
+        manifest("spin", "kv_quota_bytes = 1000000"),
+    )
+    .unwrap();
     let list = stdout(&home.airlock(&["adapters", "list"]));
     assert!(list.contains("its manifest changed"), "{list}");
 
@@ -116,7 +154,11 @@ fn drop_in_needs_approval_and_a_change_needs_it_again() {
 #[test]
 fn approve_refuses_a_component_that_could_not_load() {
     let home = TempHome::new();
-    home.drop_in("sockets", &fixture_wasm("sockets"), &manifest("sockets", ""));
+    home.drop_in(
+        "sockets",
+        &fixture_wasm("sockets"),
+        &manifest("sockets", ""),
+    );
     let out = home.airlock(&["adapters", "approve", "sockets"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -129,16 +171,24 @@ fn a_dropped_in_cwasm_is_listed_as_refused() {
     std::fs::create_dir_all(home.path().join("adapters")).unwrap();
     std::fs::write(home.path().join("adapters/fast.cwasm"), b"whatever").unwrap();
     let list = stdout(&home.airlock(&["adapters", "list"]));
-    assert!(list.contains("fast.cwasm") && list.contains("precompiled artefacts are refused"), "{list}");
+    assert!(
+        list.contains("fast.cwasm") && list.contains("precompiled artefacts are refused"),
+        "{list}"
+    );
 }
 
 #[test]
 fn bundled_components_are_listed_and_load() {
     let home = TempHome::new();
     let list = stdout(&home.airlock(&["adapters", "list"]));
-    assert!(list.lines().any(|l| l.starts_with("webhook") && l.contains("bundled")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("webhook") && l.contains("bundled")),
+        "{list}"
+    );
     let host = home.host();
     for c in airlock::catalog::bundled_candidates() {
-        host.load(&c).unwrap_or_else(|e| panic!("bundled {} does not load: {e}", c.name));
+        host.load(&c)
+            .unwrap_or_else(|e| panic!("bundled {} does not load: {e}", c.name));
     }
 }

@@ -16,7 +16,10 @@ async fn an_infinite_loop_is_interrupted_and_others_keep_serving() {
     home.drop_in("probe", &fixture_wasm("probe"), &manifest("probe", ""));
     let (_host, spin) = start_adapter(&home, "spin").await;
     let (_host2, probe) = start_adapter(&home, "probe").await;
-    assert_eq!(spin.send(command("ok")).await.unwrap().message_ids, vec!["ok"]);
+    assert_eq!(
+        spin.send(command("ok")).await.unwrap().message_ids,
+        vec!["ok"]
+    );
 
     let started = Instant::now();
     let looping = tokio::spawn({
@@ -30,10 +33,17 @@ async fn an_infinite_loop_is_interrupted_and_others_keep_serving() {
     assert!(matches!(err, CallError::CpuBudget { .. }), "{err}");
     assert!(err.to_string().contains("CPU budget of 50ms"), "{err}");
     // Interrupted by the CPU budget, long before the 5 s wall-clock timeout.
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 
     // The instance was replaced; the adapter serves again.
-    assert_eq!(spin.send(command("ok")).await.unwrap().message_ids, vec!["ok"]);
+    assert_eq!(
+        spin.send(command("ok")).await.unwrap().message_ids,
+        vec!["ok"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,9 +67,15 @@ async fn repeated_crashes_quarantine_only_that_adapter() {
 #[tokio::test]
 async fn memory_is_capped() {
     let home = TempHome::new();
-    home.drop_in("hog", &fixture_wasm("hog"), &manifest("hog", "[limits]\nmemory_mib = 16"));
+    home.drop_in(
+        "hog",
+        &fixture_wasm("hog"),
+        &manifest("hog", "[limits]\nmemory_mib = 16"),
+    );
     let (_h, hog) = start_adapter(&home, "hog").await;
-    let reached: u64 = hog.send(command("hog")).await.unwrap().message_ids[0].parse().unwrap();
+    let reached: u64 = hog.send(command("hog")).await.unwrap().message_ids[0]
+        .parse()
+        .unwrap();
     assert!(reached <= 16 << 20, "grew to {reached} bytes");
     assert!(reached >= 4 << 20, "grew to only {reached} bytes");
 
@@ -78,7 +94,12 @@ async fn nothing_of_the_machine_is_visible() {
     assert!(report.contains(&"env=0".to_string()), "{report:?}");
     assert!(report.contains(&"args=0".to_string()), "{report:?}");
     assert!(report.contains(&"stdin=0".to_string()), "{report:?}");
-    assert!(!report.iter().any(|r| r.contains("PATH") || r.contains("HOME")), "{report:?}");
+    assert!(
+        !report
+            .iter()
+            .any(|r| r.contains("PATH") || r.contains("HOME")),
+        "{report:?}"
+    );
 }
 
 /// Child half of `stdout_spam_never_reaches_stdout`, which runs this test
@@ -89,29 +110,51 @@ async fn spam_child() {
     if std::env::var_os("AIRLOCK_SPAM_CHILD").is_none() {
         return;
     }
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
     let home = TempHome::new();
     home.drop_in("spam", &fixture_wasm("spam"), &manifest("spam", ""));
     let (_h, spam) = start_adapter(&home, "spam").await;
-    assert_eq!(spam.send(command("spam")).await.unwrap().message_ids, vec!["done"]);
+    assert_eq!(
+        spam.send(command("spam")).await.unwrap().message_ids,
+        vec!["done"]
+    );
 }
 
 #[test]
 fn stdout_spam_never_reaches_stdout() {
     fixtures_dir();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["sandbox::spam_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "sandbox::spam_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("AIRLOCK_SPAM_CHILD", "1")
         .env("AIRLOCK_LOG", "info")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("1 passed"), "{stdout}");
     // 20 MiB were written by the guest; stdout holds only the test runner's lines.
     assert!(stdout.len() < 4096, "stdout grew to {} bytes", stdout.len());
     // The log got a bounded share of it, and says the rest was discarded.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.len() < 2 * airlock::caps::log::OUTPUT_BUDGET + 64 * 1024, "stderr grew to {} bytes", stderr.len());
-    assert!(stderr.contains("further output from this instance is discarded"), "{}", &stderr[..stderr.len().min(2000)]);
+    assert!(
+        stderr.len() < 2 * airlock::caps::log::OUTPUT_BUDGET + 64 * 1024,
+        "stderr grew to {} bytes",
+        stderr.len()
+    );
+    assert!(
+        stderr.contains("further output from this instance is discarded"),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
 }

@@ -13,7 +13,10 @@ use airlock::host::Host;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Build every crate under `tests/fixtures` for wasm32-wasip2 (once per
@@ -27,22 +30,41 @@ pub fn fixtures_dir() -> &'static Path {
         for entry in std::fs::read_dir(root.join("tests").join("fixtures")).unwrap() {
             let dir = entry.unwrap().path();
             if dir.join("Cargo.toml").exists() {
-                packages.push(format!("fixture-{}", dir.file_name().unwrap().to_string_lossy()));
+                packages.push(format!(
+                    "fixture-{}",
+                    dir.file_name().unwrap().to_string_lossy()
+                ));
             }
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&root)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
             .arg(&target);
         for p in &packages {
             cmd.args(["-p", p]);
         }
-        for var in ["CARGO_TARGET_DIR", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER"] {
+        for var in [
+            "CARGO_TARGET_DIR",
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+        ] {
             cmd.env_remove(var);
         }
         let out = cmd.output().expect("run cargo for the fixtures");
-        assert!(out.status.success(), "building fixtures failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "building fixtures failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         target.join("wasm32-wasip2").join("release")
     })
 }
@@ -59,7 +81,9 @@ pub struct TempHome {
 
 impl TempHome {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> PathBuf {
@@ -111,10 +135,16 @@ pub fn manifest(name: &str, extra: &str) -> String {
 }
 
 /// Load and start drop-in `name` (approving it first).
-pub async fn start_adapter(home: &TempHome, name: &str) -> (Host, airlock::runtime::actor::AdapterHandle) {
+pub async fn start_adapter(
+    home: &TempHome,
+    name: &str,
+) -> (Host, airlock::runtime::actor::AdapterHandle) {
     let host = home.host();
     let (candidates, _) = host.candidates().unwrap();
-    let c = candidates.iter().find(|c| c.name == name).expect("candidate");
+    let c = candidates
+        .iter()
+        .find(|c| c.name == name)
+        .expect("candidate");
     airlock::approvals::approve(&host.db, name, &c.wasm_sha256(), &c.manifest_sha256()).unwrap();
     let loaded = host.load(c).unwrap_or_else(|e| panic!("load {name}: {e}"));
     let handle = host.spawn_adapter(&loaded, None).unwrap();
@@ -145,7 +175,13 @@ pub struct Seen {
 impl Seen {
     /// Everything in the request, as one lossy string.
     pub fn all_text(&self) -> String {
-        format!("{} {} {:?} {}", self.method, self.path_and_query, self.headers, String::from_utf8_lossy(&self.body))
+        format!(
+            "{} {} {:?} {}",
+            self.method,
+            self.path_and_query,
+            self.headers,
+            String::from_utf8_lossy(&self.body)
+        )
     }
 }
 
@@ -165,36 +201,55 @@ impl Recorder {
         let log = seen.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { break };
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
                 let log = log.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let log = log.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                            let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                            for (k, v) in &parts.headers {
-                                headers.entry(k.to_string()).or_default().push(String::from_utf8_lossy(v.as_bytes()).into());
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let log = log.clone();
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let body = body
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes().to_vec())
+                                    .unwrap_or_default();
+                                let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                                for (k, v) in &parts.headers {
+                                    headers
+                                        .entry(k.to_string())
+                                        .or_default()
+                                        .push(String::from_utf8_lossy(v.as_bytes()).into());
+                                }
+                                let seen = Seen {
+                                    method: parts.method.to_string(),
+                                    path_and_query: parts
+                                        .uri
+                                        .path_and_query()
+                                        .map(|p| p.to_string())
+                                        .unwrap_or_default(),
+                                    headers,
+                                    body,
+                                };
+                                let echo = seen.all_text();
+                                log.lock().unwrap().push(seen);
+                                let echo_header = echo
+                                    .chars()
+                                    .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                                    .take(4000)
+                                    .collect::<String>();
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .status(200)
+                                        .header("x-echo", echo_header)
+                                        .body(http_body_util::Full::new(bytes::Bytes::from(echo)))
+                                        .unwrap(),
+                                )
                             }
-                            let seen = Seen {
-                                method: parts.method.to_string(),
-                                path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
-                                headers,
-                                body,
-                            };
-                            let echo = seen.all_text();
-                            log.lock().unwrap().push(seen);
-                            let echo_header = echo.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(4000).collect::<String>();
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .status(200)
-                                    .header("x-echo", echo_header)
-                                    .body(http_body_util::Full::new(bytes::Bytes::from(echo)))
-                                    .unwrap(),
-                            )
-                        }
-                    });
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                         .await;

@@ -33,20 +33,31 @@ impl Timers {
     /// Timers that post to `events` (none: timers are accepted and never fire,
     /// as for filters, which have no `on-timer`).
     pub fn new(events: Option<UnboundedSender<HostEvent>>) -> Self {
-        Self { pending: HashMap::new(), events }
+        Self {
+            pending: HashMap::new(),
+            events,
+        }
     }
 
     fn set(&mut self, component: &str, name: String, after: Duration) {
         self.pending.retain(|_, h| !h.is_finished());
         if name.is_empty() || name.len() > MAX_NAME {
-            tracing::warn!(component, "timer name must be 1..={MAX_NAME} bytes; ignored");
+            tracing::warn!(
+                component,
+                "timer name must be 1..={MAX_NAME} bytes; ignored"
+            );
             return;
         }
         if !self.pending.contains_key(&name) && self.pending.len() >= MAX_TIMERS {
-            tracing::warn!(component, "more than {MAX_TIMERS} timers pending; timer {name:?} ignored");
+            tracing::warn!(
+                component,
+                "more than {MAX_TIMERS} timers pending; timer {name:?} ignored"
+            );
             return;
         }
-        let Some(events) = self.events.clone() else { return };
+        let Some(events) = self.events.clone() else {
+            return;
+        };
         let after = after.min(MAX_DELAY);
         let fired = name.clone();
         let task = tokio::spawn(async move {
@@ -88,7 +99,8 @@ impl clock::Host for ComponentState {
 
     fn set_timer(&mut self, name: String, after_ms: u64) -> wasmtime::Result<()> {
         let component = self.name.clone();
-        self.timers.set(&component, name, Duration::from_millis(after_ms));
+        self.timers
+            .set(&component, name, Duration::from_millis(after_ms));
         Ok(())
     }
 

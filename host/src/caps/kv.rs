@@ -25,11 +25,19 @@ pub struct KvNamespace {
 impl KvNamespace {
     /// The namespace of `component`, bounded by `quota_bytes`.
     pub fn new(db: Db, component: impl Into<String>, quota_bytes: u64) -> Self {
-        Self { db, component: component.into(), quota_bytes }
+        Self {
+            db,
+            component: component.into(),
+            quota_bytes,
+        }
     }
 
     fn check_key(key: &str) -> Result<(), KvError> {
-        if key.is_empty() || key.len() > MAX_KEY { Err(KvError::InvalidKey) } else { Ok(()) }
+        if key.is_empty() || key.len() > MAX_KEY {
+            Err(KvError::InvalidKey)
+        } else {
+            Ok(())
+        }
     }
 
     /// Value of `key`.
@@ -74,7 +82,10 @@ impl KvNamespace {
         Self::check_key(key)?;
         self.db
             .lock()
-            .execute("DELETE FROM kv WHERE component = ?1 AND key = ?2", params![self.component, key])
+            .execute(
+                "DELETE FROM kv WHERE component = ?1 AND key = ?2",
+                params![self.component, key],
+            )
             .map_err(store_err)?;
         Ok(())
     }
@@ -83,10 +94,14 @@ impl KvNamespace {
     pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>, KvError> {
         let conn = self.db.lock();
         let mut stmt = conn
-            .prepare("SELECT key FROM kv WHERE component = ?1 AND substr(key, 1, ?3) = ?2 ORDER BY key")
+            .prepare(
+                "SELECT key FROM kv WHERE component = ?1 AND substr(key, 1, ?3) = ?2 ORDER BY key",
+            )
             .map_err(store_err)?;
         let rows = stmt
-            .query_map(params![self.component, prefix, prefix.len() as i64], |r| r.get(0))
+            .query_map(params![self.component, prefix, prefix.len() as i64], |r| {
+                r.get(0)
+            })
             .map_err(store_err)?;
         rows.collect::<Result<_, _>>().map_err(store_err)
     }
@@ -104,16 +119,32 @@ fn not_granted() -> KvError {
 
 impl kv::Host for ComponentState {
     fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
-        Ok(self.kv.as_ref().ok_or_else(not_granted).and_then(|k| k.get(&key)))
+        Ok(self
+            .kv
+            .as_ref()
+            .ok_or_else(not_granted)
+            .and_then(|k| k.get(&key)))
     }
     fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
-        Ok(self.kv.as_ref().ok_or_else(not_granted).and_then(|k| k.set(&key, &value)))
+        Ok(self
+            .kv
+            .as_ref()
+            .ok_or_else(not_granted)
+            .and_then(|k| k.set(&key, &value)))
     }
     fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), KvError>> {
-        Ok(self.kv.as_ref().ok_or_else(not_granted).and_then(|k| k.delete(&key)))
+        Ok(self
+            .kv
+            .as_ref()
+            .ok_or_else(not_granted)
+            .and_then(|k| k.delete(&key)))
     }
     fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<String>, KvError>> {
-        Ok(self.kv.as_ref().ok_or_else(not_granted).and_then(|k| k.list_keys(&prefix)))
+        Ok(self
+            .kv
+            .as_ref()
+            .ok_or_else(not_granted)
+            .and_then(|k| k.list_keys(&prefix)))
     }
 }
 
@@ -127,9 +158,15 @@ mod tests {
         let a = KvNamespace::new(db.clone(), "a", 20);
         let b = KvNamespace::new(db, "b", 1000);
         a.set("k1", b"0123456789").unwrap(); // 12 bytes
-        assert!(matches!(a.set("k2", b"0123456789"), Err(KvError::QuotaExceeded)));
+        assert!(matches!(
+            a.set("k2", b"0123456789"),
+            Err(KvError::QuotaExceeded)
+        ));
         a.set("k1", b"012345678901234567").unwrap(); // replacing counts once: 20 bytes
-        assert!(matches!(a.set("k1", b"0123456789012345678"), Err(KvError::QuotaExceeded)));
+        assert!(matches!(
+            a.set("k1", b"0123456789012345678"),
+            Err(KvError::QuotaExceeded)
+        ));
         assert_eq!(b.get("k1").unwrap(), None);
         b.set("p/1", b"x").unwrap();
         b.set("p/2", b"y").unwrap();
@@ -139,6 +176,9 @@ mod tests {
         b.delete("p/1").unwrap();
         assert_eq!(b.list_keys("").unwrap(), vec!["p/2", "q"]);
         assert!(matches!(b.set("", b"x"), Err(KvError::InvalidKey)));
-        assert!(matches!(b.get(&"k".repeat(MAX_KEY + 1)), Err(KvError::InvalidKey)));
+        assert!(matches!(
+            b.get(&"k".repeat(MAX_KEY + 1)),
+            Err(KvError::InvalidKey)
+        ));
     }
 }

@@ -34,6 +34,17 @@ pub enum Source {
     Stderr,
 }
 
+/// What became of one line of guest output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admitted {
+    /// Written to the log.
+    Logged,
+    /// Over the budget: dropped, and the one notice was logged instead.
+    Notice,
+    /// Over the budget: dropped silently.
+    Dropped,
+}
+
 /// The bounded sink shared by one instance's output paths.
 #[derive(Clone, Debug)]
 pub struct GuestLog {
@@ -44,18 +55,22 @@ pub struct GuestLog {
 impl GuestLog {
     /// A fresh sink for one instance of `component`.
     pub fn new(component: Arc<str>) -> Self {
-        Self { component, used: Arc::new(AtomicUsize::new(0)) }
+        Self {
+            component,
+            used: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
-    /// Emit one line, if the budget allows.
-    pub fn line(&self, source: Source, text: &str) {
+    /// Emit one line, if the budget allows; says what happened to it.
+    pub fn line(&self, source: Source, text: &str) -> Admitted {
         let before = self.used.fetch_add(text.len(), Ordering::Relaxed);
-        if before >= OUTPUT_BUDGET {
-            return;
-        }
         if before + text.len() > OUTPUT_BUDGET {
-            tracing::warn!(component = %self.component, "component output exceeded {OUTPUT_BUDGET} bytes; further output from this instance is discarded");
-            return;
+            // Exactly one call crosses the budget; it says so once.
+            if before <= OUTPUT_BUDGET {
+                tracing::warn!(component = %self.component, "component output exceeded {OUTPUT_BUDGET} bytes; further output from this instance is discarded");
+                return Admitted::Notice;
+            }
+            return Admitted::Dropped;
         }
         let text = clean(text);
         let c = &*self.component;
@@ -68,11 +83,15 @@ impl GuestLog {
             Source::Stdout => tracing::info!(component = c, stream = "stdout", "{text}"),
             Source::Stderr => tracing::info!(component = c, stream = "stderr", "{text}"),
         }
+        Admitted::Logged
     }
 
     /// A wasi:cli output stream feeding this sink.
     pub fn stream(&self, stderr: bool) -> GuestOutput {
-        GuestOutput { log: self.clone(), stderr }
+        GuestOutput {
+            log: self.clone(),
+            stderr,
+        }
     }
 }
 
@@ -83,7 +102,10 @@ fn clean(text: &str) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 impl log::Host for ComponentState {
@@ -108,7 +130,10 @@ impl IsTerminal for GuestOutput {
 
 impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter { out: self.clone(), pending: Vec::new() })
+        Box::new(LineWriter {
+            out: self.clone(),
+            pending: Vec::new(),
+        })
     }
 }
 
@@ -120,15 +145,24 @@ struct LineWriter {
 
 impl LineWriter {
     fn emit(&mut self, line: &[u8]) {
-        let source = if self.out.stderr { Source::Stderr } else { Source::Stdout };
+        let source = if self.out.stderr {
+            Source::Stderr
+        } else {
+            Source::Stdout
+        };
         self.out.log.line(source, &String::from_utf8_lossy(line));
     }
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
-        if this.out.log.used.load(Ordering::Relaxed) >= OUTPUT_BUDGET {
+        // Past the budget (and its notice), drop output without buffering it.
+        if this.out.log.used.load(Ordering::Relaxed) > OUTPUT_BUDGET {
             this.pending.clear();
             return Poll::Ready(Ok(buf.len()));
         }
@@ -169,12 +203,22 @@ mod tests {
     }
 
     #[test]
-    fn budget_is_shared_and_final() {
+    fn budget_ends_with_one_notice_even_on_an_exact_boundary() {
         let log = GuestLog::new("t".into());
         let chunk = "x".repeat(1024);
-        for _ in 0..(OUTPUT_BUDGET / 1024 + 10) {
-            log.line(Source::Stdout, &chunk);
-        }
-        assert!(log.used.load(Ordering::Relaxed) > OUTPUT_BUDGET);
+        let outcomes: Vec<Admitted> = (0..OUTPUT_BUDGET / 1024 + 3)
+            .map(|_| log.line(Source::Stdout, &chunk))
+            .collect();
+        let n = OUTPUT_BUDGET / 1024;
+        assert!(outcomes[..n].iter().all(|a| *a == Admitted::Logged));
+        assert_eq!(
+            outcomes[n..],
+            [Admitted::Notice, Admitted::Dropped, Admitted::Dropped]
+        );
+        // Other paths of the same instance share the budget.
+        assert_eq!(
+            log.line(Source::Log(Level::Error), "late"),
+            Admitted::Dropped
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! a secret to the first frame) is not implemented yet, and says so to the
 //! guest instead of pretending.
 
-use crate::runtime::bindings::websocket::{self, Connection, WsError};
+use crate::runtime::bindings::types::WsConnection as Connection;
+use crate::runtime::bindings::websocket::{self, WsError};
 use crate::runtime::state::ComponentState;
 
 impl websocket::Host for ComponentState {
@@ -20,14 +21,25 @@ impl websocket::Host for ComponentState {
                 "{url} is not among this component's websocket destinations; add it to `websocket` in the manifest and approve the component"
             ))));
         }
-        Ok(Err(WsError::Io("host websocket connections are not available in this airlock version".into())))
+        Ok(Err(WsError::Io(
+            "host websocket connections are not available in this airlock version".into(),
+        )))
     }
 
-    fn send_text(&mut self, _conn: Connection, _text: String) -> wasmtime::Result<Result<(), WsError>> {
+    fn send_text(
+        &mut self,
+        _conn: Connection,
+        _text: String,
+    ) -> wasmtime::Result<Result<(), WsError>> {
         Ok(Err(WsError::Closed))
     }
 
-    fn close(&mut self, _conn: Connection, _code: u16, _reason: String) -> wasmtime::Result<Result<(), WsError>> {
+    fn close(
+        &mut self,
+        _conn: Connection,
+        _code: u16,
+        _reason: String,
+    ) -> wasmtime::Result<Result<(), WsError>> {
         Ok(Err(WsError::Closed))
     }
 }

@@ -43,7 +43,11 @@ fn list(host: &Host) -> anyhow::Result<String> {
     let (candidates, problems) = host.candidates()?;
     let mut out = String::new();
     for c in &candidates {
-        let kind = c.manifest.as_ref().map(|m| m.kind.to_string()).unwrap_or_else(|_| "?".into());
+        let kind = c
+            .manifest
+            .as_ref()
+            .map(|m| m.kind.to_string())
+            .unwrap_or_else(|_| "?".into());
         let origin = match c.origin {
             Origin::Bundled => "bundled",
             Origin::DropIn => "drop-in",
@@ -55,11 +59,19 @@ fn list(host: &Host) -> anyhow::Result<String> {
         writeln!(out, "{:<20} {:<8} {:<8} {}", c.name, kind, origin, standing)?;
     }
     for p in &problems {
-        writeln!(out, "{:<20} {:<8} {:<8} REFUSED: {}", p.file, "?", "drop-in", p.problem)?;
+        writeln!(
+            out,
+            "{:<20} {:<8} {:<8} REFUSED: {}",
+            p.file, "?", "drop-in", p.problem
+        )?;
     }
     for a in approvals::list(&host.db)? {
         if !candidates.iter().any(|c| c.name == a.name) {
-            writeln!(out, "{:<20} {:<8} {:<8} approved, but its files are gone (`airlock adapters remove {}` forgets it)", a.name, "?", "missing", a.name)?;
+            writeln!(
+                out,
+                "{:<20} {:<8} {:<8} approved, but its files are gone (`airlock adapters remove {}` forgets it)",
+                a.name, "?", "missing", a.name
+            )?;
         }
     }
     if out.is_empty() {
@@ -75,14 +87,22 @@ fn approve(host: &Host, name: &str) -> anyhow::Result<ExitCode> {
     }
     let dir = host.home.sub(ADAPTERS_DIR)?;
     let candidate = catalog::load_drop_in(&dir, name).map_err(|e| {
-        anyhow::anyhow!("{e}\n(drop-ins live in {})", host.home.path().join(ADAPTERS_DIR).display())
+        anyhow::anyhow!(
+            "{e}\n(drop-ins live in {})",
+            host.home.path().join(ADAPTERS_DIR).display()
+        )
     })?;
     // Refuse to approve what could not run anyway, and say why.
     if let Err(e) = host.load_unchecked(&candidate) {
         eprintln!("airlock: not approved: {e}");
         return Ok(ExitCode::from(1));
     }
-    approvals::approve(&host.db, name, &candidate.wasm_sha256(), &candidate.manifest_sha256())?;
+    approvals::approve(
+        &host.db,
+        name,
+        &candidate.wasm_sha256(),
+        &candidate.manifest_sha256(),
+    )?;
     println!(
         "approved {name} at wasm sha256 {} and manifest sha256 {}",
         candidate.wasm_sha256(),
@@ -109,8 +129,16 @@ fn remove(host: &Host, name: &str) -> anyhow::Result<ExitCode> {
     }
     println!(
         "removed {name}: {}{}",
-        if revoked { "approval revoked" } else { "no approval" },
-        if removed.is_empty() { String::new() } else { format!(", deleted {}", removed.join(" and ")) }
+        if revoked {
+            "approval revoked"
+        } else {
+            "no approval"
+        },
+        if removed.is_empty() {
+            String::new()
+        } else {
+            format!(", deleted {}", removed.join(" and "))
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -17,25 +17,45 @@ use crate::runtime::load::{export_names, import_names};
 pub fn run(host: &Host, file: &Path) -> anyhow::Result<ExitCode> {
     let (text, loads) = report(host, file)?;
     print!("{text}");
-    Ok(if loads { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if loads {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The report text and whether the component would load.
 pub fn report(host: &Host, file: &Path) -> anyhow::Result<(String, bool)> {
-    let wasm = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let name = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let wasm =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
     let mut out = String::new();
     let w = &mut out;
     writeln!(w, "component   {name}  ({})", file.display())?;
-    writeln!(w, "sha256      {}", crate::runtime::cache::sha256_hex(&wasm))?;
-    if Engine::detect_precompiled(&wasm).is_some_and(|p| matches!(p, Precompiled::Component | Precompiled::Module)) {
-        writeln!(w, "verdict     REFUSED: this is a precompiled wasmtime artefact; airlock accepts only .wasm components and compiles them itself")?;
+    writeln!(
+        w,
+        "sha256      {}",
+        crate::runtime::cache::sha256_hex(&wasm)
+    )?;
+    if Engine::detect_precompiled(&wasm)
+        .is_some_and(|p| matches!(p, Precompiled::Component | Precompiled::Module))
+    {
+        writeln!(
+            w,
+            "verdict     REFUSED: this is a precompiled wasmtime artefact; airlock accepts only .wasm components and compiles them itself"
+        )?;
         return Ok((out, false));
     }
     let component = match wasmtime::component::Component::from_binary(&host.engine, &wasm) {
         Ok(c) => c,
         Err(e) => {
-            writeln!(w, "verdict     REFUSED: not a valid WebAssembly component: {e:#}")?;
+            writeln!(
+                w,
+                "verdict     REFUSED: not a valid WebAssembly component: {e:#}"
+            )?;
             return Ok((out, false));
         }
     };
@@ -44,7 +64,10 @@ pub fn report(host: &Host, file: &Path) -> anyhow::Result<(String, bool)> {
     let manifest_text = std::fs::read_to_string(&manifest_path).ok();
     let manifest: Result<Manifest, String> = match &manifest_text {
         Some(t) => t.parse::<Manifest>().map_err(|e| e.to_string()),
-        None => Err(format!("no manifest: put {} beside the component", manifest_path.display())),
+        None => Err(format!(
+            "no manifest: put {} beside the component",
+            manifest_path.display()
+        )),
     };
     let eff: Option<Effective> = manifest
         .as_ref()
@@ -57,7 +80,10 @@ pub fn report(host: &Host, file: &Path) -> anyhow::Result<(String, bool)> {
             w,
             "kind        {}{}",
             m.kind,
-            m.description.as_deref().map(|d| format!(" — {d}")).unwrap_or_default()
+            m.description
+                .as_deref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
         )?,
         Err(e) => writeln!(w, "manifest    {e}")?,
     }
@@ -94,7 +120,13 @@ pub fn report(host: &Host, file: &Path) -> anyhow::Result<(String, bool)> {
     let in_home = file
         .canonicalize()
         .ok()
-        .zip(host.home.path().join(crate::home::ADAPTERS_DIR).canonicalize().ok())
+        .zip(
+            host.home
+                .path()
+                .join(crate::home::ADAPTERS_DIR)
+                .canonicalize()
+                .ok(),
+        )
         .is_some_and(|(f, d)| f.parent() == Some(d.as_path()));
     let standing = candidate.standing(&host.db)?;
     writeln!(
@@ -103,12 +135,23 @@ pub fn report(host: &Host, file: &Path) -> anyhow::Result<(String, bool)> {
         if in_home {
             standing.describe(&name)
         } else {
-            format!("copy it and its manifest into {}/ and run `airlock adapters approve {name}`", host.home.path().join(crate::home::ADAPTERS_DIR).display())
+            format!(
+                "copy it and its manifest into {}/ and run `airlock adapters approve {name}`",
+                host.home.path().join(crate::home::ADAPTERS_DIR).display()
+            )
         }
     )?;
     let loads = match host.load_unchecked(&candidate) {
         Ok(_) => {
-            writeln!(w, "verdict     LOADS{}", if in_home && !standing.may_load() { " once approved" } else { "" })?;
+            writeln!(
+                w,
+                "verdict     LOADS{}",
+                if in_home && !standing.may_load() {
+                    " once approved"
+                } else {
+                    ""
+                }
+            )?;
             true
         }
         Err(e) => {
@@ -120,10 +163,24 @@ pub fn report(host: &Host, file: &Path) -> anyhow::Result<(String, bool)> {
 }
 
 fn write_requests(w: &mut String, m: &Manifest) -> std::fmt::Result {
-    list(w, "outbound_http", m.outbound_http.iter().map(ToString::to_string))?;
+    list(
+        w,
+        "outbound_http",
+        m.outbound_http.iter().map(ToString::to_string),
+    )?;
     list(w, "websocket", m.websocket.iter().map(ToString::to_string))?;
-    writeln!(w, "  inbound_http   {}", if m.inbound_http { "yes" } else { "no" })?;
-    writeln!(w, "  kv             {}", m.kv_quota_bytes.map(|q| format!("{q} bytes")).unwrap_or_else(|| "none".into()))?;
+    writeln!(
+        w,
+        "  inbound_http   {}",
+        if m.inbound_http { "yes" } else { "no" }
+    )?;
+    writeln!(
+        w,
+        "  kv             {}",
+        m.kv_quota_bytes
+            .map(|q| format!("{q} bytes"))
+            .unwrap_or_else(|| "none".into())
+    )?;
     for s in &m.secrets {
         let at = match (&s.header, &s.value, &s.path_prefix, &s.ws_json_field) {
             (Some(h), Some(v), _, _) => format!("header {h}: {v}"),
@@ -137,13 +194,31 @@ fn write_requests(w: &mut String, m: &Manifest) -> std::fmt::Result {
 }
 
 fn write_effective(w: &mut String, e: &Effective) -> std::fmt::Result {
-    list(w, "outbound_http", e.outbound_http.iter().map(ToString::to_string))?;
+    list(
+        w,
+        "outbound_http",
+        e.outbound_http.iter().map(ToString::to_string),
+    )?;
     list(w, "websocket", e.websocket.iter().map(ToString::to_string))?;
     list(w, "local", e.local.iter().map(ToString::to_string))?;
-    writeln!(w, "  inbound_http   {}", if e.inbound_http { "yes" } else { "no" })?;
-    writeln!(w, "  kv             {}", e.kv_quota_bytes.map(|q| format!("{q} bytes")).unwrap_or_else(|| "none".into()))?;
+    writeln!(
+        w,
+        "  inbound_http   {}",
+        if e.inbound_http { "yes" } else { "no" }
+    )?;
+    writeln!(
+        w,
+        "  kv             {}",
+        e.kv_quota_bytes
+            .map(|q| format!("{q} bytes"))
+            .unwrap_or_else(|| "none".into())
+    )?;
     for s in &e.secrets {
-        writeln!(w, "  secret         {} → {} ({})", s.name, s.destination, s.position)?;
+        writeln!(
+            w,
+            "  secret         {} → {} ({})",
+            s.name, s.destination, s.position
+        )?;
     }
     writeln!(
         w,
@@ -160,5 +235,13 @@ fn write_effective(w: &mut String, e: &Effective) -> std::fmt::Result {
 
 fn list(w: &mut String, label: &str, items: impl Iterator<Item = String>) -> std::fmt::Result {
     let items: Vec<String> = items.collect();
-    writeln!(w, "  {label:<14} {}", if items.is_empty() { "none".to_string() } else { items.join(", ") })
+    writeln!(
+        w,
+        "  {label:<14} {}",
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    )
 }

@@ -50,12 +50,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let host = Host::open(AirlockHome::open(AirlockHome::default_path())?)?;
     match cli.command {
         Command::Inspect { file } => inspect::run(&host, &file),
-        Command::Adapters { action } => adapters::run(&host, action.unwrap_or(adapters::Action::List)),
+        Command::Adapters { action } => {
+            adapters::run(&host, action.unwrap_or(adapters::Action::List))
+        }
     }
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -53,7 +53,9 @@ impl Effective {
 #[non_exhaustive]
 pub enum EffectiveError {
     /// `rebind` names a destination the manifest does not declare.
-    #[error("grant for {component}: rebind of {from}, which the manifest does not declare; rebind only listed destinations")]
+    #[error(
+        "grant for {component}: rebind of {from}, which the manifest does not declare; rebind only listed destinations"
+    )]
     RebindUndeclared {
         /// Component.
         component: String,
@@ -75,10 +77,16 @@ pub fn effective(manifest: &Manifest, grant: &Grant) -> Result<Effective, Effect
     let mut refused = Vec::new();
     for from in grant.rebind.keys() {
         if !manifest.outbound_http.contains(from) && !manifest.websocket.contains(from) {
-            return Err(EffectiveError::RebindUndeclared { component: manifest.name.clone(), from: from.clone() });
+            return Err(EffectiveError::RebindUndeclared {
+                component: manifest.name.clone(),
+                from: from.clone(),
+            });
         }
     }
-    let narrow = |asked: &[Destination], allowed: &Option<Vec<Destination>>, what: &str, refused: &mut Vec<String>| {
+    let narrow = |asked: &[Destination],
+                  allowed: &Option<Vec<Destination>>,
+                  what: &str,
+                  refused: &mut Vec<String>| {
         asked
             .iter()
             .filter(|d| match allowed {
@@ -91,8 +99,18 @@ pub fn effective(manifest: &Manifest, grant: &Grant) -> Result<Effective, Effect
             .cloned()
             .collect::<Vec<_>>()
     };
-    let http_kept = narrow(&manifest.outbound_http, &grant.outbound_http, "outbound_http", &mut refused);
-    let ws_kept = narrow(&manifest.websocket, &grant.websocket, "websocket", &mut refused);
+    let http_kept = narrow(
+        &manifest.outbound_http,
+        &grant.outbound_http,
+        "outbound_http",
+        &mut refused,
+    );
+    let ws_kept = narrow(
+        &manifest.websocket,
+        &grant.websocket,
+        "websocket",
+        &mut refused,
+    );
     let rebound = |d: &Destination| grant.rebind.get(d).cloned().unwrap_or_else(|| d.clone());
 
     let inbound_http = manifest.inbound_http && grant.inbound_http.unwrap_or(true);
@@ -106,9 +124,16 @@ pub fn effective(manifest: &Manifest, grant: &Grant) -> Result<Effective, Effect
 
     let mut secrets = Vec::new();
     for spec in &manifest.secrets {
-        let kept = if spec.ws_json_field.is_some() { &ws_kept } else { &http_kept };
+        let kept = if spec.ws_json_field.is_some() {
+            &ws_kept
+        } else {
+            &http_kept
+        };
         if !kept.contains(&spec.destination) {
-            refused.push(format!("secret {}: its destination {} is not granted", spec.name, spec.destination));
+            refused.push(format!(
+                "secret {}: its destination {} is not granted",
+                spec.name, spec.destination
+            ));
             continue;
         }
         if let Some(names) = &grant.secrets
@@ -117,9 +142,11 @@ pub fn effective(manifest: &Manifest, grant: &Grant) -> Result<Effective, Effect
             refused.push(format!("secret {}: not in the operator's grant", spec.name));
             continue;
         }
-        secrets.push(binding(spec, rebound(&spec.destination)).map_err(|reason| EffectiveError::Secret {
-            component: manifest.name.clone(),
-            reason,
+        secrets.push(binding(spec, rebound(&spec.destination)).map_err(|reason| {
+            EffectiveError::Secret {
+                component: manifest.name.clone(),
+                reason,
+            }
         })?);
     }
 
@@ -137,14 +164,23 @@ pub fn effective(manifest: &Manifest, grant: &Grant) -> Result<Effective, Effect
 }
 
 fn binding(spec: &SecretSpec, destination: Destination) -> Result<SecretBinding, String> {
-    let position = match (&spec.header, &spec.value, &spec.path_prefix, &spec.ws_json_field) {
+    let position = match (
+        &spec.header,
+        &spec.value,
+        &spec.path_prefix,
+        &spec.ws_json_field,
+    ) {
         (Some(h), Some(v), None, None) => SecretPosition::header(h, v),
         (None, None, Some(p), None) => SecretPosition::path_prefix(p),
         (None, None, None, Some(f)) => SecretPosition::ws_json_field(f),
         _ => return Err("a secret needs exactly one position".to_string()),
     }
     .map_err(|e| e.to_string())?;
-    Ok(SecretBinding { name: spec.name.clone(), destination, position })
+    Ok(SecretBinding {
+        name: spec.name.clone(),
+        destination,
+        position,
+    })
 }
 
 #[cfg(test)]
@@ -196,7 +232,10 @@ kv_quota_bytes = 100000
             ),
         )
         .unwrap();
-        assert_eq!(e.outbound_http, vec!["https://files.example".parse().unwrap()]);
+        assert_eq!(
+            e.outbound_http,
+            vec!["https://files.example".parse().unwrap()]
+        );
         assert!(!e.inbound_http);
         assert_eq!(e.kv_quota_bytes, Some(4096));
         assert!(e.secrets.is_empty(), "secret dropped with its destination");
@@ -225,14 +264,21 @@ local = ["http://127.0.0.1:8081"]
         .unwrap();
         let fake: Destination = "http://127.0.0.1:8081".parse().unwrap();
         assert!(e.outbound_http.contains(&fake));
-        assert!(!e.outbound_http.contains(&"https://api.telegram.org".parse().unwrap()));
+        assert!(
+            !e.outbound_http
+                .contains(&"https://api.telegram.org".parse().unwrap())
+        );
         assert_eq!(e.secrets[0].destination, fake);
         assert_eq!(e.local, vec![fake]);
     }
 
     #[test]
     fn rebind_of_undeclared_destination_is_an_error() {
-        let err = effective(&manifest(), &grant("[rebind]\n\"https://evil.example\" = \"http://127.0.0.1:1\"")).unwrap_err();
+        let err = effective(
+            &manifest(),
+            &grant("[rebind]\n\"https://evil.example\" = \"http://127.0.0.1:1\""),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("does not declare"), "{err}");
     }
 }

@@ -102,7 +102,10 @@ impl Config {
                 source,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(ConfigError::Read { path: path.display().to_string(), source }),
+            Err(source) => Err(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
 
@@ -137,7 +140,8 @@ limits = { cpu_ms = 50 }
         assert_eq!(w.grant.limits.cpu_ms, Some(50));
         assert_eq!(c.component("other"), ComponentConfig::default());
 
-        let err = toml::from_str::<Config>("[components.x.grant]\nallow_everything = true").unwrap_err();
+        let err =
+            toml::from_str::<Config>("[components.x.grant]\nallow_everything = true").unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }

@@ -43,7 +43,12 @@ impl EffectiveLimits {
         Self {
             memory_bytes: pick(manifest.memory_mib, grant.memory_mib, DEFAULT.0, HOST_CAP.0) << 20,
             cpu: Duration::from_millis(pick(manifest.cpu_ms, grant.cpu_ms, DEFAULT.1, HOST_CAP.1)),
-            wall: Duration::from_millis(pick(manifest.wall_ms, grant.wall_ms, DEFAULT.2, HOST_CAP.2)),
+            wall: Duration::from_millis(pick(
+                manifest.wall_ms,
+                grant.wall_ms,
+                DEFAULT.2,
+                HOST_CAP.2,
+            )),
         }
     }
 }
@@ -58,12 +63,23 @@ mod tests {
         let d = EffectiveLimits::resolve(&none, &none);
         assert_eq!(d.memory_bytes, 64 << 20);
         assert_eq!(d.cpu, Duration::from_millis(200));
-        let greedy = LimitsSpec { memory_mib: Some(1 << 20), cpu_ms: Some(u64::MAX), wall_ms: Some(0) };
+        let greedy = LimitsSpec {
+            memory_mib: Some(1 << 20),
+            cpu_ms: Some(u64::MAX),
+            wall_ms: Some(0),
+        };
         let g = EffectiveLimits::resolve(&greedy, &none);
         assert_eq!(g.memory_bytes, 512 << 20);
         assert_eq!(g.cpu, Duration::from_millis(5_000));
         assert_eq!(g.wall, Duration::from_millis(1));
-        let narrowed = EffectiveLimits::resolve(&greedy, &LimitsSpec { memory_mib: Some(16), cpu_ms: Some(50), wall_ms: None });
+        let narrowed = EffectiveLimits::resolve(
+            &greedy,
+            &LimitsSpec {
+                memory_mib: Some(16),
+                cpu_ms: Some(50),
+                wall_ms: None,
+            },
+        );
         assert_eq!(narrowed.memory_bytes, 16 << 20);
         assert_eq!(narrowed.cpu, Duration::from_millis(50));
     }

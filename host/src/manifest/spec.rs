@@ -129,7 +129,9 @@ impl FromStr for Manifest {
 pub fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 impl Manifest {
@@ -142,10 +144,18 @@ impl Manifest {
             ));
         }
         if self.api != "0.1" {
-            return bad(format!("api = {:?} is not supported; this host implements \"0.1\"", self.api));
+            return bad(format!(
+                "api = {:?} is not supported; this host implements \"0.1\"",
+                self.api
+            ));
         }
-        if self.kind == Kind::Filter && (!self.outbound_http.is_empty() || !self.websocket.is_empty() || self.inbound_http) {
-            return bad("filters cannot request network access (outbound_http, websocket, inbound_http)".into());
+        if self.kind == Kind::Filter
+            && (!self.outbound_http.is_empty() || !self.websocket.is_empty() || self.inbound_http)
+        {
+            return bad(
+                "filters cannot request network access (outbound_http, websocket, inbound_http)"
+                    .into(),
+            );
         }
         for s in &self.secrets {
             s.validate(self)?;
@@ -156,15 +166,30 @@ impl Manifest {
 
 impl SecretSpec {
     fn validate(&self, m: &Manifest) -> Result<(), ManifestError> {
-        let bad = |msg: String| Err(ManifestError::Invalid(format!("secret {}: {msg}", self.name)));
+        let bad = |msg: String| {
+            Err(ManifestError::Invalid(format!(
+                "secret {}: {msg}",
+                self.name
+            )))
+        };
         if !self.name.starts_with(|c: char| c.is_ascii_uppercase())
-            || !self.name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         {
             return bad("name must be an environment-variable name like TELEGRAM_BOT_TOKEN".into());
         }
-        let positions = [self.header.is_some(), self.path_prefix.is_some(), self.ws_json_field.is_some()];
+        let positions = [
+            self.header.is_some(),
+            self.path_prefix.is_some(),
+            self.ws_json_field.is_some(),
+        ];
         if positions.iter().filter(|p| **p).count() != 1 {
-            return bad("give exactly one position: header (with value), path_prefix, or ws_json_field".into());
+            return bad(
+                "give exactly one position: header (with value), path_prefix, or ws_json_field"
+                    .into(),
+            );
         }
         if self.header.is_some() != self.value.is_some() {
             return bad("header and value go together".into());
@@ -172,10 +197,16 @@ impl SecretSpec {
         let declared_http = m.outbound_http.contains(&self.destination);
         let declared_ws = m.websocket.contains(&self.destination);
         if self.ws_json_field.is_some() && !declared_ws {
-            return bad(format!("destination {} must be listed in `websocket`", self.destination));
+            return bad(format!(
+                "destination {} must be listed in `websocket`",
+                self.destination
+            ));
         }
         if self.ws_json_field.is_none() && !declared_http {
-            return bad(format!("destination {} must be listed in `outbound_http`", self.destination));
+            return bad(format!(
+                "destination {} must be listed in `outbound_http`",
+                self.destination
+            ));
         }
         for template in [&self.value, &self.path_prefix].into_iter().flatten() {
             if template.matches("{secret}").count() != 1 {
@@ -226,11 +257,26 @@ memory_mib = 32
     #[test]
     fn refusals() {
         let cases: &[(&str, &str)] = &[
-            ("name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\nsurprise = 1", "unknown field"),
-            ("name = \"X y\"\nkind = \"adapter\"\napi = \"0.1\"", "lowercase"),
-            ("name = \"x\"\nkind = \"adapter\"\napi = \"0.2\"", "not supported"),
-            ("name = \"x\"\nkind = \"plugin\"\napi = \"0.1\"", "unknown variant"),
-            ("name = \"x\"\nkind = \"filter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]", "filters cannot"),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\nsurprise = 1",
+                "unknown field",
+            ),
+            (
+                "name = \"X y\"\nkind = \"adapter\"\napi = \"0.1\"",
+                "lowercase",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.2\"",
+                "not supported",
+            ),
+            (
+                "name = \"x\"\nkind = \"plugin\"\napi = \"0.1\"",
+                "unknown variant",
+            ),
+            (
+                "name = \"x\"\nkind = \"filter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]",
+                "filters cannot",
+            ),
             (
                 "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\npath_prefix = \"/bot{secret}\"",
                 "must be listed in `outbound_http`",

@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::{Engine, Store, Trap};
 
 use super::bindings::types::{
-    AdapterError, AttachmentData, AttachmentRequest, Description, EditRequest, EventBatch, HistoryEntry,
-    HistoryRequest, HttpRequest, HttpResponse, IncomingReply, IncomingRequest, OutboundMessage, ReactRequest, Sent,
+    AdapterError, AttachmentData, AttachmentRequest, Description, EditRequest, EventBatch,
+    HistoryEntry, HistoryRequest, HttpRequest, HttpResponse, IncomingReply, IncomingRequest,
+    OutboundMessage, ReactRequest, Sent,
 };
 use super::bindings::{Adapter, AdapterPre};
 use super::budget::{self, HasCpuBudget};
@@ -51,7 +52,9 @@ pub enum CallError {
         error: AdapterErrorText,
     },
     /// The guest used up its CPU budget and was interrupted.
-    #[error("{component}: {op} used more than its CPU budget of {budget:?} and was stopped; the instance was discarded")]
+    #[error(
+        "{component}: {op} used more than its CPU budget of {budget:?} and was stopped; the instance was discarded"
+    )]
     CpuBudget {
         /// Component.
         component: Arc<str>,
@@ -61,7 +64,9 @@ pub enum CallError {
         budget: Duration,
     },
     /// The call overran its wall-clock timeout.
-    #[error("{component}: {op} did not finish within {wall:?} and was stopped; the instance was discarded")]
+    #[error(
+        "{component}: {op} did not finish within {wall:?} and was stopped; the instance was discarded"
+    )]
     Timeout {
         /// Component.
         component: Arc<str>,
@@ -133,8 +138,13 @@ pub struct Unsolicited {
     pub batch: EventBatch,
 }
 
-type CallFn<R> =
-    Box<dyn for<'a> FnOnce(&'a Adapter, &'a mut Store<ComponentState>) -> BoxFuture<'a, wasmtime::Result<R>> + Send>;
+type CallFn<R> = Box<
+    dyn for<'a> FnOnce(
+            &'a Adapter,
+            &'a mut Store<ComponentState>,
+        ) -> BoxFuture<'a, wasmtime::Result<R>>
+        + Send,
+>;
 type Job = Box<dyn for<'a> FnOnce(&'a mut Actor) -> BoxFuture<'a, ()> + Send>;
 
 /// A handle on a running adapter actor; cheap to clone.
@@ -196,14 +206,20 @@ impl AdapterHandle {
         &self.name
     }
 
-    async fn call<R: Send + 'static>(&self, op: &'static str, f: CallFn<R>) -> Result<R, CallError> {
+    async fn call<R: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: CallFn<R>,
+    ) -> Result<R, CallError> {
         let (reply, rx) = oneshot::channel();
         let job: Job = Box::new(move |actor: &mut Actor| {
             Box::pin(async move {
                 let _ = reply.send(actor.invoke(op, f).await);
             })
         });
-        let stopped = || CallError::Stopped { component: self.name.clone() };
+        let stopped = || CallError::Stopped {
+            component: self.name.clone(),
+        };
         self.tx.send(job).await.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
@@ -231,13 +247,17 @@ impl AdapterHandle {
         if self.tx.send(job).await.is_err() {
             return Health::Quarantined("stopped".into());
         }
-        rx.await.unwrap_or_else(|_| Health::Quarantined("stopped".into()))
+        rx.await
+            .unwrap_or_else(|_| Health::Quarantined("stopped".into()))
     }
 
     /// `describe`.
     pub async fn describe(&self) -> Result<Description, CallError> {
-        self.call("describe", Box::new(|a, s| Box::pin(a.airlock_channel_channel_adapter().call_describe(s))))
-            .await
+        self.call(
+            "describe",
+            Box::new(|a, s| Box::pin(a.airlock_channel_channel_adapter().call_describe(s))),
+        )
+        .await
     }
 
     /// `start`; the settings are kept and replayed after every restart.
@@ -255,21 +275,32 @@ impl AdapterHandle {
                 let _ = reply.send(r);
             })
         });
-        let stopped = || CallError::Stopped { component: self.name.clone() };
-        self.tx.send(job).await.map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())??.map_err(|error| CallError::Adapter {
+        let stopped = || CallError::Stopped {
             component: self.name.clone(),
-            op: "start",
-            error: AdapterErrorText(error),
-        })
+        };
+        self.tx.send(job).await.map_err(|_| stopped())?;
+        rx.await
+            .map_err(|_| stopped())??
+            .map_err(|error| CallError::Adapter {
+                component: self.name.clone(),
+                op: "start",
+                error: AdapterErrorText(error),
+            })
     }
 
     /// `poll-request`.
-    pub async fn poll_request(&self, cursor: Option<String>) -> Result<Option<HttpRequest>, CallError> {
+    pub async fn poll_request(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<Option<HttpRequest>, CallError> {
         self.call(
             "poll-request",
             Box::new(move |a, s| {
-                Box::pin(async move { a.airlock_channel_channel_adapter().call_poll_request(s, cursor.as_deref()).await })
+                Box::pin(async move {
+                    a.airlock_channel_channel_adapter()
+                        .call_poll_request(s, cursor.as_deref())
+                        .await
+                })
             }),
         )
         .await
@@ -280,18 +311,29 @@ impl AdapterHandle {
         self.call_fallible(
             "on-poll-response",
             Box::new(move |a, s| {
-                Box::pin(async move { a.airlock_channel_channel_adapter().call_on_poll_response(s, &response).await })
+                Box::pin(async move {
+                    a.airlock_channel_channel_adapter()
+                        .call_on_poll_response(s, &response)
+                        .await
+                })
             }),
         )
         .await
     }
 
     /// `on-http-request`.
-    pub async fn on_http_request(&self, request: IncomingRequest) -> Result<IncomingReply, CallError> {
+    pub async fn on_http_request(
+        &self,
+        request: IncomingRequest,
+    ) -> Result<IncomingReply, CallError> {
         self.call_fallible(
             "on-http-request",
             Box::new(move |a, s| {
-                Box::pin(async move { a.airlock_channel_channel_adapter().call_on_http_request(s, &request).await })
+                Box::pin(async move {
+                    a.airlock_channel_channel_adapter()
+                        .call_on_http_request(s, &request)
+                        .await
+                })
             }),
         )
         .await
@@ -302,7 +344,11 @@ impl AdapterHandle {
         self.call_fallible(
             "send",
             Box::new(move |a, s| {
-                Box::pin(async move { a.airlock_channel_channel_adapter().call_send(s, &message).await })
+                Box::pin(async move {
+                    a.airlock_channel_channel_adapter()
+                        .call_send(s, &message)
+                        .await
+                })
             }),
         )
         .await
@@ -313,7 +359,11 @@ impl AdapterHandle {
         self.call_fallible(
             "react",
             Box::new(move |a, s| {
-                Box::pin(async move { a.airlock_channel_channel_adapter().call_react(s, &request).await })
+                Box::pin(async move {
+                    a.airlock_channel_channel_adapter()
+                        .call_react(s, &request)
+                        .await
+                })
             }),
         )
         .await
@@ -323,7 +373,13 @@ impl AdapterHandle {
     pub async fn edit(&self, request: EditRequest) -> Result<(), CallError> {
         self.call_fallible(
             "edit",
-            Box::new(move |a, s| Box::pin(async move { a.airlock_channel_channel_adapter().call_edit(s, &request).await })),
+            Box::new(move |a, s| {
+                Box::pin(async move {
+                    a.airlock_channel_channel_adapter()
+                        .call_edit(s, &request)
+                        .await
+                })
+            }),
         )
         .await
     }
@@ -333,29 +389,47 @@ impl AdapterHandle {
         self.call_fallible(
             "typing",
             Box::new(move |a, s| {
-                Box::pin(async move { a.airlock_channel_channel_adapter().call_typing(s, &chat_id).await })
+                Box::pin(async move {
+                    a.airlock_channel_channel_adapter()
+                        .call_typing(s, &chat_id)
+                        .await
+                })
             }),
         )
         .await
     }
 
     /// `fetch-history`.
-    pub async fn fetch_history(&self, request: HistoryRequest) -> Result<Vec<HistoryEntry>, CallError> {
+    pub async fn fetch_history(
+        &self,
+        request: HistoryRequest,
+    ) -> Result<Vec<HistoryEntry>, CallError> {
         self.call_fallible(
             "fetch-history",
             Box::new(move |a, s| {
-                Box::pin(async move { a.airlock_channel_channel_adapter().call_fetch_history(s, &request).await })
+                Box::pin(async move {
+                    a.airlock_channel_channel_adapter()
+                        .call_fetch_history(s, &request)
+                        .await
+                })
             }),
         )
         .await
     }
 
     /// `download-attachment`.
-    pub async fn download_attachment(&self, request: AttachmentRequest) -> Result<AttachmentData, CallError> {
+    pub async fn download_attachment(
+        &self,
+        request: AttachmentRequest,
+    ) -> Result<AttachmentData, CallError> {
         self.call_fallible(
             "download-attachment",
             Box::new(move |a, s| {
-                Box::pin(async move { a.airlock_channel_channel_adapter().call_download_attachment(s, &request).await })
+                Box::pin(async move {
+                    a.airlock_channel_channel_adapter()
+                        .call_download_attachment(s, &request)
+                        .await
+                })
             }),
         )
         .await
@@ -363,11 +437,23 @@ impl AdapterHandle {
 }
 
 fn start_fn(settings: Vec<(String, String)>) -> CallFn<Result<(), AdapterError>> {
-    Box::new(move |a, s| Box::pin(async move { a.airlock_channel_channel_adapter().call_start(s, &settings).await }))
+    Box::new(move |a, s| {
+        Box::pin(async move {
+            a.airlock_channel_channel_adapter()
+                .call_start(s, &settings)
+                .await
+        })
+    })
 }
 
 fn on_timer_fn(name: String) -> CallFn<Result<EventBatch, AdapterError>> {
-    Box::new(move |a, s| Box::pin(async move { a.airlock_channel_channel_adapter().call_on_timer(s, &name).await }))
+    Box::new(move |a, s| {
+        Box::pin(async move {
+            a.airlock_channel_channel_adapter()
+                .call_on_timer(s, &name)
+                .await
+        })
+    })
 }
 
 impl Actor {
@@ -403,13 +489,19 @@ impl Actor {
             Some(r) => Health::Quarantined(r.clone()),
             None => {
                 self.forget_old_crashes();
-                Health::Running { recent_crashes: self.crashes.len() }
+                Health::Running {
+                    recent_crashes: self.crashes.len(),
+                }
             }
         }
     }
 
     fn forget_old_crashes(&mut self) {
-        while self.crashes.front().is_some_and(|t| t.elapsed() > CRASH_WINDOW) {
+        while self
+            .crashes
+            .front()
+            .is_some_and(|t| t.elapsed() > CRASH_WINDOW)
+        {
             self.crashes.pop_front();
         }
     }
@@ -417,7 +509,10 @@ impl Actor {
     /// Make sure an instance exists, waiting out any backoff.
     async fn ensure_live(&mut self) -> Result<(), CallError> {
         if let Some(reason) = &self.quarantined {
-            return Err(CallError::Quarantined { component: self.name.clone(), reason: reason.clone() });
+            return Err(CallError::Quarantined {
+                component: self.name.clone(),
+                reason: reason.clone(),
+            });
         }
         if self.live.is_some() {
             return Ok(());
@@ -427,19 +522,26 @@ impl Actor {
         }
         let mut store = self.spec.new_store(&self.engine);
         budget::arm(&mut store, self.limits.cpu);
-        let adapter = match tokio::time::timeout(self.limits.wall, self.pre.instantiate_async(&mut store)).await {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => {
-                let err = self.classify("instantiate", e, store.data_mut().cpu().exhausted());
-                self.crashed(&err);
-                return Err(err);
-            }
-            Err(_) => {
-                let err = CallError::Timeout { component: self.name.clone(), op: "instantiate", wall: self.limits.wall };
-                self.crashed(&err);
-                return Err(err);
-            }
-        };
+        let adapter =
+            match tokio::time::timeout(self.limits.wall, self.pre.instantiate_async(&mut store))
+                .await
+            {
+                Ok(Ok(a)) => a,
+                Ok(Err(e)) => {
+                    let err = self.classify("instantiate", e, store.data_mut().cpu().exhausted());
+                    self.crashed(&err);
+                    return Err(err);
+                }
+                Err(_) => {
+                    let err = CallError::Timeout {
+                        component: self.name.clone(),
+                        op: "instantiate",
+                        wall: self.limits.wall,
+                    };
+                    self.crashed(&err);
+                    return Err(err);
+                }
+            };
         self.live = Some(Live { store, adapter });
         if let Some(settings) = self.settings.clone() {
             match self.run_on_live("start", start_fn(settings)).await? {
@@ -447,7 +549,11 @@ impl Actor {
                 Err(e) => {
                     // The instance is healthy but refused to start; keep it and report.
                     tracing::warn!(component = %self.name, "start failed: {}", AdapterErrorText(e.clone()));
-                    return Err(CallError::Adapter { component: self.name.clone(), op: "start", error: AdapterErrorText(e) });
+                    return Err(CallError::Adapter {
+                        component: self.name.clone(),
+                        op: "start",
+                        error: AdapterErrorText(e),
+                    });
                 }
             }
         }
@@ -466,17 +572,24 @@ impl Actor {
 
     async fn run_on_live<R>(&mut self, op: &'static str, f: CallFn<R>) -> Result<R, CallError> {
         let Some(live) = self.live.as_mut() else {
-            return Err(CallError::Stopped { component: self.name.clone() });
+            return Err(CallError::Stopped {
+                component: self.name.clone(),
+            });
         };
         budget::arm(&mut live.store, self.limits.cpu);
-        let outcome = tokio::time::timeout(self.limits.wall, f(&live.adapter, &mut live.store)).await;
+        let outcome =
+            tokio::time::timeout(self.limits.wall, f(&live.adapter, &mut live.store)).await;
         let err = match outcome {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => {
                 let exhausted = live.store.data_mut().cpu().exhausted();
                 self.classify(op, e, exhausted)
             }
-            Err(_) => CallError::Timeout { component: self.name.clone(), op, wall: self.limits.wall },
+            Err(_) => CallError::Timeout {
+                component: self.name.clone(),
+                op,
+                wall: self.limits.wall,
+            },
         };
         self.crashed(&err);
         Err(err)
@@ -485,9 +598,17 @@ impl Actor {
     fn classify(&self, op: &'static str, e: wasmtime::Error, cpu_exhausted: bool) -> CallError {
         let component = self.name.clone();
         if cpu_exhausted || e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return CallError::CpuBudget { component, op, budget: self.limits.cpu };
+            return CallError::CpuBudget {
+                component,
+                op,
+                budget: self.limits.cpu,
+            };
         }
-        CallError::Trap { component, op, reason: format!("{e:#}") }
+        CallError::Trap {
+            component,
+            op,
+            reason: format!("{e:#}"),
+        }
     }
 
     /// Discard the instance and schedule (or refuse) the next one.
@@ -506,7 +627,9 @@ impl Actor {
             self.quarantined = Some(reason);
             return;
         }
-        let delay = BACKOFF_BASE.saturating_mul(1 << (n - 1).min(16)).min(BACKOFF_MAX);
+        let delay = BACKOFF_BASE
+            .saturating_mul(1 << (n - 1).min(16))
+            .min(BACKOFF_MAX);
         tracing::warn!(component = %self.name, "{err}; restarting in {delay:?} ({n} of {MAX_CRASHES} crashes allowed per {}s)", CRASH_WINDOW.as_secs());
         self.next_start = Some(Instant::now() + delay);
     }

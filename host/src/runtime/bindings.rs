@@ -29,8 +29,8 @@ mod filter_generated {
     });
 }
 
+pub use filter_generated::exports::airlock::channel::message_filter;
+pub use filter_generated::{Filter, FilterPre};
 pub use generated::airlock::channel::{clock, kv, log, types, websocket};
 pub use generated::exports::airlock::channel::channel_adapter;
 pub use generated::{Adapter, AdapterPre};
-pub use filter_generated::exports::airlock::channel::message_filter;
-pub use filter_generated::{Filter, FilterPre};

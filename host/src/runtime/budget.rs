@@ -57,6 +57,9 @@ pub fn install<T: HasCpuBudget>(store: &mut Store<T>) {
 /// Give the next call `budget` of CPU.
 pub fn arm<T: HasCpuBudget>(store: &mut Store<T>, budget: Duration) {
     let ticks = (budget.as_millis() / TICK.as_millis()).max(1) as u64;
-    *store.data_mut().cpu() = CpuBudget { ticks_left: ticks, exhausted: false };
+    *store.data_mut().cpu() = CpuBudget {
+        ticks_left: ticks,
+        exhausted: false,
+    };
     store.set_epoch_deadline(1);
 }

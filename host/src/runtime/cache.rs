@@ -21,7 +21,9 @@ use wasmtime::{Engine, Precompiled};
 #[non_exhaustive]
 pub enum LoadError {
     /// The bytes are a precompiled artefact, not a wasm component.
-    #[error("{name} is a precompiled wasmtime artefact; airlock loads only .wasm components and compiles them itself")]
+    #[error(
+        "{name} is a precompiled wasmtime artefact; airlock loads only .wasm components and compiles them itself"
+    )]
     Precompiled {
         /// Component name.
         name: String,
@@ -68,8 +70,15 @@ impl ComponentCache {
     }
 
     /// Compile `wasm` or load it from the cache.
-    pub fn load(&self, engine: &Engine, name: &str, wasm: &[u8]) -> Result<(Component, CacheOutcome), LoadError> {
-        if Engine::detect_precompiled(wasm).is_some_and(|p| matches!(p, Precompiled::Component | Precompiled::Module)) {
+    pub fn load(
+        &self,
+        engine: &Engine,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<(Component, CacheOutcome), LoadError> {
+        if Engine::detect_precompiled(wasm)
+            .is_some_and(|p| matches!(p, Precompiled::Component | Precompiled::Module))
+        {
             return Err(LoadError::Precompiled { name: name.into() });
         }
         let key = cache_key(engine, wasm);
@@ -81,17 +90,22 @@ impl ComponentCache {
             // the key includes the engine's compatibility hash.
             match unsafe { Component::deserialize(engine, &bytes) } {
                 Ok(c) => return Ok((c, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(component = name, "discarding unreadable cache entry: {e}"),
+                Err(e) => {
+                    tracing::warn!(component = name, "discarding unreadable cache entry: {e}")
+                }
             }
         }
         let component = Component::from_binary(engine, wasm).map_err(|e| LoadError::Invalid {
             name: name.into(),
             reason: format!("{e:#}"),
         })?;
-        if let Some(dir) = &self.dir {
-            if let Err(e) = store(dir, &key, &component) {
-                tracing::warn!(component = name, "cannot write the compiled-component cache: {e}");
-            }
+        if let Some(dir) = &self.dir
+            && let Err(e) = store(dir, &key, &component)
+        {
+            tracing::warn!(
+                component = name,
+                "cannot write the compiled-component cache: {e}"
+            );
         }
         Ok((component, CacheOutcome::Compiled))
     }

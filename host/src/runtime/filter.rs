@@ -26,15 +26,29 @@ pub struct FilterRunner {
 
 impl FilterRunner {
     /// A runner for `pre` with the operator's `settings`.
-    pub fn new(engine: Engine, pre: FilterPre<ComponentState>, spec: InstanceSpec, settings: Vec<(String, String)>) -> Self {
-        Self { engine, pre, spec, settings: Arc::new(settings) }
+    pub fn new(
+        engine: Engine,
+        pre: FilterPre<ComponentState>,
+        spec: InstanceSpec,
+        settings: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            engine,
+            pre,
+            spec,
+            settings: Arc::new(settings),
+        }
     }
 
     /// Verdict on an inbound message.
     pub async fn inbound(&self, message: &InboundMessage) -> Result<InboundVerdict, CallError> {
         let message = message.clone();
         self.run("filter-inbound", move |f, s| {
-            Box::pin(async move { f.airlock_channel_message_filter().call_filter_inbound(s, &message).await })
+            Box::pin(async move {
+                f.airlock_channel_message_filter()
+                    .call_filter_inbound(s, &message)
+                    .await
+            })
         })
         .await
     }
@@ -43,7 +57,11 @@ impl FilterRunner {
     pub async fn outbound(&self, message: &OutboundMessage) -> Result<OutboundVerdict, CallError> {
         let message = message.clone();
         self.run("filter-outbound", move |f, s| {
-            Box::pin(async move { f.airlock_channel_message_filter().call_filter_outbound(s, &message).await })
+            Box::pin(async move {
+                f.airlock_channel_message_filter()
+                    .call_filter_outbound(s, &message)
+                    .await
+            })
         })
         .await
     }
@@ -62,7 +80,10 @@ impl FilterRunner {
         budget::arm(&mut store, limits.cpu);
         let work = async {
             let filter = self.pre.instantiate_async(&mut store).await?;
-            let configured = filter.airlock_channel_message_filter().call_configure(&mut store, &self.settings).await?;
+            let configured = filter
+                .airlock_channel_message_filter()
+                .call_configure(&mut store, &self.settings)
+                .await?;
             if let Err(msg) = configured {
                 return Ok(Err(msg));
             }
@@ -71,14 +92,32 @@ impl FilterRunner {
         };
         let outcome = tokio::time::timeout(limits.wall, work).await;
         match outcome {
-            Err(_) => Err(CallError::Timeout { component: name, op, wall: limits.wall }),
+            Err(_) => Err(CallError::Timeout {
+                component: name,
+                op,
+                wall: limits.wall,
+            }),
             Ok(Ok(Ok(v))) => Ok(v),
-            Ok(Ok(Err(msg))) => Err(CallError::Trap { component: name, op: "configure", reason: msg }),
+            Ok(Ok(Err(msg))) => Err(CallError::Trap {
+                component: name,
+                op: "configure",
+                reason: msg,
+            }),
             Ok(Err(e)) => {
-                if store.data_mut().cpu().exhausted() || e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                    Err(CallError::CpuBudget { component: name, op, budget: limits.cpu })
+                if store.data_mut().cpu().exhausted()
+                    || e.downcast_ref::<Trap>() == Some(&Trap::Interrupt)
+                {
+                    Err(CallError::CpuBudget {
+                        component: name,
+                        op,
+                        budget: limits.cpu,
+                    })
                 } else {
-                    Err(CallError::Trap { component: name, op, reason: format!("{e:#}") })
+                    Err(CallError::Trap {
+                        component: name,
+                        op,
+                        reason: format!("{e:#}"),
+                    })
                 }
             }
         }

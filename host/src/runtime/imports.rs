@@ -57,8 +57,10 @@ pub fn allows(import: &str, grant: Linkable) -> Result<(), ImportRefusal> {
     match package {
         "wasi:io" | "wasi:clocks" | "wasi:random" => Ok(()),
         "wasi:cli" => match interface {
-            "environment" | "exit" | "stdin" | "stdout" | "stderr" | "terminal-input" | "terminal-output"
-            | "terminal-stdin" | "terminal-stdout" | "terminal-stderr" => Ok(()),
+            "environment" | "exit" | "stdin" | "stdout" | "stderr" | "terminal-input"
+            | "terminal-output" | "terminal-stdin" | "terminal-stdout" | "terminal-stderr" => {
+                Ok(())
+            }
             _ => refuse("this wasi:cli interface is not provided by airlock"),
         },
         "wasi:sockets" => refuse(
@@ -86,12 +88,16 @@ pub fn allows(import: &str, grant: Linkable) -> Result<(), ImportRefusal> {
             match interface {
                 "types" | "log" | "clock" => Ok(()),
                 "kv" if grant.kv => Ok(()),
-                "kv" => refuse("key/value storage is not granted; add `kv_quota_bytes = 1048576` to the manifest"),
+                "kv" => refuse(
+                    "key/value storage is not granted; add `kv_quota_bytes = 1048576` to the manifest",
+                ),
                 "websocket" if grant.websocket => Ok(()),
                 "websocket" => refuse(
                     "websockets are not granted; add `websocket = [\"wss://host\"]` to the manifest and approve the component",
                 ),
-                _ => refuse("unknown airlock:channel interface; is the component newer than this host?"),
+                _ => refuse(
+                    "unknown airlock:channel interface; is the component newer than this host?",
+                ),
             }
         }
         _ => refuse("not provided by airlock"),
@@ -104,17 +110,35 @@ fn api_compatible(version: &str) -> bool {
 }
 
 /// Check every import; all refusals are returned, not just the first.
-pub fn check<'a>(imports: impl IntoIterator<Item = &'a str>, grant: Linkable) -> Result<(), Vec<ImportRefusal>> {
-    let refused: Vec<_> = imports.into_iter().filter_map(|i| allows(i, grant).err()).collect();
-    if refused.is_empty() { Ok(()) } else { Err(refused) }
+pub fn check<'a>(
+    imports: impl IntoIterator<Item = &'a str>,
+    grant: Linkable,
+) -> Result<(), Vec<ImportRefusal>> {
+    let refused: Vec<_> = imports
+        .into_iter()
+        .filter_map(|i| allows(i, grant).err())
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(refused)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const NONE: Linkable = Linkable { outbound_http: false, websocket: false, kv: false };
-    const ALL: Linkable = Linkable { outbound_http: true, websocket: true, kv: true };
+    const NONE: Linkable = Linkable {
+        outbound_http: false,
+        websocket: false,
+        kv: false,
+    };
+    const ALL: Linkable = Linkable {
+        outbound_http: true,
+        websocket: true,
+        kv: true,
+    };
 
     #[test]
     fn table() {
@@ -130,16 +154,41 @@ mod tests {
             ("airlock:channel/types@0.1.3", NONE, true),
             ("airlock:channel/clock@0.1.0", NONE, true),
             ("airlock:channel/kv@0.1.0", NONE, false),
-            ("airlock:channel/kv@0.1.0", Linkable { kv: true, ..NONE }, true),
+            (
+                "airlock:channel/kv@0.1.0",
+                Linkable { kv: true, ..NONE },
+                true,
+            ),
             ("airlock:channel/websocket@0.1.0", NONE, false),
-            ("airlock:channel/websocket@0.1.0", Linkable { websocket: true, ..NONE }, true),
+            (
+                "airlock:channel/websocket@0.1.0",
+                Linkable {
+                    websocket: true,
+                    ..NONE
+                },
+                true,
+            ),
             ("airlock:channel/log@0.2.0", ALL, false),
             ("airlock:channel/log@1.1.0", ALL, false),
             ("airlock:channel/secrets@0.1.0", ALL, false),
             ("wasi:http/outgoing-handler@0.2.6", NONE, false),
             ("wasi:http/types@0.2.6", NONE, false),
-            ("wasi:http/outgoing-handler@0.2.6", Linkable { outbound_http: true, ..NONE }, true),
-            ("wasi:http/types@0.2.0", Linkable { outbound_http: true, ..NONE }, true),
+            (
+                "wasi:http/outgoing-handler@0.2.6",
+                Linkable {
+                    outbound_http: true,
+                    ..NONE
+                },
+                true,
+            ),
+            (
+                "wasi:http/types@0.2.0",
+                Linkable {
+                    outbound_http: true,
+                    ..NONE
+                },
+                true,
+            ),
             ("wasi:http/incoming-handler@0.2.6", ALL, false),
             ("wasi:sockets/tcp@0.2.6", ALL, false),
             ("wasi:sockets/ip-name-lookup@0.2.6", ALL, false),
@@ -149,7 +198,11 @@ mod tests {
             ("bare", ALL, false),
         ];
         for (import, grant, ok) in rows {
-            assert_eq!(allows(import, *grant).is_ok(), *ok, "{import} with {grant:?}");
+            assert_eq!(
+                allows(import, *grant).is_ok(),
+                *ok,
+                "{import} with {grant:?}"
+            );
         }
     }
 
@@ -165,8 +218,15 @@ mod tests {
 
     #[test]
     fn check_lists_every_refusal() {
-        let refused = check(["wasi:sockets/tcp@0.2.6", "wasi:io/poll@0.2.6", "wasi:filesystem/preopens@0.2.6"], ALL)
-            .unwrap_err();
+        let refused = check(
+            [
+                "wasi:sockets/tcp@0.2.6",
+                "wasi:io/poll@0.2.6",
+                "wasi:filesystem/preopens@0.2.6",
+            ],
+            ALL,
+        )
+        .unwrap_err();
         assert_eq!(refused.len(), 2);
     }
 }

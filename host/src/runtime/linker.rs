@@ -18,7 +18,11 @@ use super::state::ComponentState;
 use crate::manifest::Kind;
 
 /// Build the linker for a component of `kind` with `grant`.
-pub fn linker(engine: &Engine, kind: Kind, grant: Linkable) -> wasmtime::Result<Linker<ComponentState>> {
+pub fn linker(
+    engine: &Engine,
+    kind: Kind,
+    grant: Linkable,
+) -> wasmtime::Result<Linker<ComponentState>> {
     let mut l = Linker::new(engine);
     base(&mut l)?;
     log::add_to_linker::<_, HasSelf<_>>(&mut l, |s| s)?;

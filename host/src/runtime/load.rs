@@ -71,12 +71,20 @@ pub enum Prepared {
 
 /// Names of everything `component` imports.
 pub fn import_names(engine: &Engine, component: &Component) -> Vec<String> {
-    component.component_type().imports(engine).map(|(n, _)| n.to_string()).collect()
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(n, _)| n.to_string())
+        .collect()
 }
 
 /// Names of everything `component` exports.
 pub fn export_names(engine: &Engine, component: &Component) -> Vec<String> {
-    component.component_type().exports(engine).map(|(n, _)| n.to_string()).collect()
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(n, _)| n.to_string())
+        .collect()
 }
 
 /// Compile (or load from cache), check imports, link, pre-instantiate.
@@ -91,8 +99,12 @@ pub fn prepare(
     let (component, outcome) = cache.load(engine, &name, wasm)?;
     let linkable = effective.linkable();
     let names = import_names(engine, &component);
-    imports::check(names.iter().map(String::as_str), linkable)
-        .map_err(|refusals| PrepareError::Imports { name: name.clone(), refusals })?;
+    imports::check(names.iter().map(String::as_str), linkable).map_err(|refusals| {
+        PrepareError::Imports {
+            name: name.clone(),
+            refusals,
+        }
+    })?;
     let world_err = |e: wasmtime::Error| PrepareError::World {
         name: name.clone(),
         kind: manifest.kind,
