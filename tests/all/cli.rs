@@ -192,3 +192,36 @@ fn bundled_components_are_listed_and_load() {
             .unwrap_or_else(|e| panic!("bundled {} does not load: {e}", c.name));
     }
 }
+
+#[test]
+fn inspect_gives_every_fixture_a_verdict() {
+    let home = TempHome::new();
+    for entry in std::fs::read_dir(root().join("tests/fixtures")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        let wasm = scratch(&home, &name, &manifest(&name, ""));
+        let text = stdout(&home.airlock(&["inspect", wasm.to_str().unwrap()]));
+        let verdict = text
+            .lines()
+            .find(|l| l.starts_with("verdict"))
+            .unwrap_or_else(|| panic!("{name}: {text}"));
+        let expected_refused = matches!(name.as_str(), "sockets" | "preopens" | "egress");
+        assert_eq!(
+            verdict.contains("REFUSED"),
+            expected_refused,
+            "{name}: {verdict}"
+        );
+    }
+}
+
+#[test]
+fn inspect_by_bundled_name() {
+    let home = TempHome::new();
+    let out = home.airlock(&["inspect", "webhook"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("approval    bundled with airlock"), "{text}");
+    assert!(text.contains("verdict     LOADS"), "{text}");
+    let out = home.airlock(&["inspect", "no-such-thing"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bundled: "));
+}

@@ -194,6 +194,12 @@ pub struct Recorder {
 
 impl Recorder {
     pub async fn start() -> Self {
+        Self::start_with(std::time::Duration::ZERO, None).await
+    }
+
+    /// Like [`Recorder::start`], but each answer waits `delay` first, and
+    /// carries `reply` as its body instead of the dump, when given.
+    pub async fn start_with(delay: std::time::Duration, reply: Option<&'static str>) -> Self {
         use http_body_util::BodyExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -233,9 +239,11 @@ impl Recorder {
                                     headers,
                                     body,
                                 };
-                                let echo = seen.all_text();
+                                let dump = seen.all_text();
                                 log.lock().unwrap().push(seen);
-                                let echo_header = echo
+                                tokio::time::sleep(delay).await;
+                                let echo = reply.map(String::from).unwrap_or_else(|| dump.clone());
+                                let echo_header = dump
                                     .chars()
                                     .filter(|c| c.is_ascii_graphic() || *c == ' ')
                                     .take(4000)

@@ -13,9 +13,71 @@ use crate::manifest::{Effective, Manifest};
 use crate::runtime::imports;
 use crate::runtime::load::{export_names, import_names};
 
+/// What is being inspected.
+pub struct Subject {
+    /// Component name (file stem, or bundled name).
+    pub name: String,
+    /// Where it came from, for the report.
+    pub label: String,
+    /// The bytes.
+    pub wasm: Vec<u8>,
+    /// Manifest text, or why there is none.
+    pub manifest_text: Result<String, String>,
+    /// Bundled with airlock.
+    pub bundled: bool,
+}
+
+impl Subject {
+    /// `target` is a path to a `.wasm` (manifest beside it unless given), or
+    /// the name of a bundled component.
+    pub fn find(target: &str, manifest: Option<&Path>) -> anyhow::Result<Self> {
+        let path = Path::new(target);
+        if path.exists() {
+            let wasm = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let manifest_path = manifest
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| path.with_extension("toml"));
+            let manifest_text = std::fs::read_to_string(&manifest_path).map_err(|_| {
+                format!(
+                    "no manifest: put {} beside the component (or pass --manifest FILE)",
+                    manifest_path.display()
+                )
+            });
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            return Ok(Self {
+                name,
+                label: path.display().to_string(),
+                wasm,
+                manifest_text,
+                bundled: false,
+            });
+        }
+        match crate::catalog::bundled().iter().find(|b| b.name == target) {
+            Some(b) => Ok(Self {
+                name: b.name.into(),
+                label: "bundled with airlock".into(),
+                wasm: b.wasm.to_vec(),
+                manifest_text: Ok(b.manifest.into()),
+                bundled: true,
+            }),
+            None => {
+                let names: Vec<&str> = crate::catalog::bundled().iter().map(|b| b.name).collect();
+                anyhow::bail!(
+                    "{target} is neither a file nor a bundled component (bundled: {})",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+}
+
 /// Print the report; exit 0 if the component would load, 1 if not.
-pub fn run(host: &Host, file: &Path) -> anyhow::Result<ExitCode> {
-    let (text, loads) = report(host, file)?;
+pub fn run(host: &Host, subject: Subject) -> anyhow::Result<ExitCode> {
+    let (text, loads) = report(host, subject)?;
     print!("{text}");
     Ok(if loads {
         ExitCode::SUCCESS
@@ -25,16 +87,17 @@ pub fn run(host: &Host, file: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// The report text and whether the component would load.
-pub fn report(host: &Host, file: &Path) -> anyhow::Result<(String, bool)> {
-    let wasm =
-        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let name = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
+pub fn report(host: &Host, subject: Subject) -> anyhow::Result<(String, bool)> {
+    let Subject {
+        name,
+        label,
+        wasm,
+        manifest_text,
+        bundled,
+    } = subject;
     let mut out = String::new();
     let w = &mut out;
-    writeln!(w, "component   {name}  ({})", file.display())?;
+    writeln!(w, "component   {name}  ({label})")?;
     writeln!(
         w,
         "sha256      {}",
@@ -60,15 +123,10 @@ pub fn report(host: &Host, file: &Path) -> anyhow::Result<(String, bool)> {
         }
     };
 
-    let manifest_path = file.with_extension("toml");
-    let manifest_text = std::fs::read_to_string(&manifest_path).ok();
-    let manifest: Result<Manifest, String> = match &manifest_text {
-        Some(t) => t.parse::<Manifest>().map_err(|e| e.to_string()),
-        None => Err(format!(
-            "no manifest: put {} beside the component",
-            manifest_path.display()
-        )),
-    };
+    let manifest: Result<Manifest, String> = manifest_text
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|t| t.parse::<Manifest>().map_err(|e| e.to_string()));
     let eff: Option<Effective> = manifest
         .as_ref()
         .ok()
@@ -112,35 +170,31 @@ pub fn report(host: &Host, file: &Path) -> anyhow::Result<(String, bool)> {
     // The full check: standing, grant, compile, imports, world.
     let candidate = Candidate {
         name: name.clone(),
-        origin: Origin::DropIn,
+        origin: if bundled {
+            Origin::Bundled
+        } else {
+            Origin::DropIn
+        },
         wasm: Cow::Owned(wasm),
         manifest_text: Cow::Owned(manifest_text.unwrap_or_default()),
         manifest: manifest.clone(),
     };
-    let in_home = file
+    let adapters_dir = host.home.path().join(crate::home::ADAPTERS_DIR);
+    let in_home = Path::new(&label)
         .canonicalize()
         .ok()
-        .zip(
-            host.home
-                .path()
-                .join(crate::home::ADAPTERS_DIR)
-                .canonicalize()
-                .ok(),
-        )
+        .zip(adapters_dir.canonicalize().ok())
         .is_some_and(|(f, d)| f.parent() == Some(d.as_path()));
     let standing = candidate.standing(&host.db)?;
-    writeln!(
-        w,
-        "approval    {}",
-        if in_home {
-            standing.describe(&name)
-        } else {
-            format!(
-                "copy it and its manifest into {}/ and run `airlock adapters approve {name}`",
-                host.home.path().join(crate::home::ADAPTERS_DIR).display()
-            )
-        }
-    )?;
+    let approval = if bundled || in_home {
+        standing.describe(&name)
+    } else {
+        format!(
+            "copy it and its manifest into {}/ and run `airlock adapters approve {name}`",
+            adapters_dir.display()
+        )
+    };
+    writeln!(w, "approval    {approval}")?;
     let loads = match host.load_unchecked(&candidate) {
         Ok(_) => {
             writeln!(

@@ -23,8 +23,11 @@ struct Cli {
 enum Command {
     /// Show what a component imports, asks for, would be granted, and whether it would load.
     Inspect {
-        /// The component (`.wasm`); its manifest is the `.toml` beside it.
-        file: std::path::PathBuf,
+        /// A component file (`.wasm`), or the name of a bundled component.
+        target: String,
+        /// The manifest, if it is not the `.toml` beside the file.
+        #[arg(long)]
+        manifest: Option<std::path::PathBuf>,
     },
     /// Manage components: list, approve or remove third-party drop-ins.
     Adapters {
@@ -49,7 +52,9 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let host = Host::open(AirlockHome::open(AirlockHome::default_path())?)?;
     match cli.command {
-        Command::Inspect { file } => inspect::run(&host, &file),
+        Command::Inspect { target, manifest } => {
+            inspect::run(&host, inspect::Subject::find(&target, manifest.as_deref())?)
+        }
         Command::Adapters { action } => {
             adapters::run(&host, action.unwrap_or(adapters::Action::List))
         }

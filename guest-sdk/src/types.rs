@@ -1,0 +1,66 @@
+//! The records and variants of the `airlock:channel` WIT package.
+//!
+//! Everything an adapter or filter receives or returns is one of these types;
+//! they are the generated bindings' types under stable names.
+
+pub use crate::adapter_bindings::airlock::channel::kv::KvError;
+pub use crate::adapter_bindings::airlock::channel::log::Level;
+/// Identifies one websocket connection of this component.
+pub use crate::adapter_bindings::airlock::channel::types::WsConnection as Connection;
+pub use crate::adapter_bindings::airlock::channel::types::{
+    AdapterError, Attachment, AttachmentData, AttachmentKind, AttachmentRequest, Button,
+    ButtonPress, Chat, ChatKind, ChunkMode, Description, EditRequest, EventBatch, Features,
+    HistoryEntry, HistoryRequest, HttpRequest, HttpResponse, InboundEvent, InboundMessage,
+    IncomingReply, IncomingRequest, Limits, OutboundFile, OutboundMessage, ReactRequest, Reaction,
+    Sender, Sent, Settings, TextFormat, WsEvent,
+};
+pub use crate::adapter_bindings::airlock::channel::websocket::WsError;
+pub use crate::filter_bindings::exports::airlock::channel::message_filter::{
+    InboundVerdict, OutboundVerdict,
+};
+
+/// The value of setting `key`, if the operator gave one (the last one wins
+/// when a key repeats).
+///
+/// ```
+/// let settings = vec![("outbound_url".to_string(), "https://example.com/".to_string())];
+/// assert_eq!(airlock_guest::setting(&settings, "outbound_url"), Some("https://example.com/"));
+/// assert_eq!(airlock_guest::setting(&settings, "token"), None);
+/// ```
+pub fn setting<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
+    settings
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+impl EventBatch {
+    /// A batch without events and without a cursor to commit.
+    pub fn empty() -> Self {
+        EventBatch {
+            events: Vec::new(),
+            cursor: None,
+        }
+    }
+}
+
+impl Sent {
+    /// A [`Sent`] carrying one platform message id.
+    pub fn one(message_id: impl Into<String>) -> Self {
+        Sent {
+            message_ids: vec![message_id.into()],
+        }
+    }
+}
+
+impl HttpResponse {
+    /// A response with a status, one `content-type` header and a body.
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        HttpResponse {
+            status,
+            headers: vec![("content-type".to_string(), content_type.to_string())],
+            body: body.into(),
+        }
+    }
+}

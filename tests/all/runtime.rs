@@ -1,0 +1,180 @@
+//! The runtime's promises that are not about hostility: caching, budgets
+//! that ignore host waits, wall-clock limits, bundled components at work.
+
+use std::time::Duration;
+
+use airlock::runtime::actor::CallError;
+use airlock::runtime::bindings::message_filter::OutboundVerdict;
+use airlock::runtime::bindings::types::{InboundEvent, IncomingRequest};
+use airlock::runtime::cache::CacheOutcome;
+
+use crate::support::*;
+
+#[test]
+fn a_second_start_loads_from_the_cache() {
+    let home = TempHome::new();
+    let c = &airlock::catalog::bundled_candidates()[0];
+    assert_eq!(home.host().load(c).unwrap().cache, CacheOutcome::Compiled);
+    // A new host process would open the same state directory.
+    assert_eq!(home.host().load(c).unwrap().cache, CacheOutcome::Hit);
+    let entries = std::fs::read_dir(home.path().join("cache"))
+        .unwrap()
+        .count();
+    assert!(entries >= 1);
+}
+
+#[test]
+fn a_corrupt_cache_entry_is_recompiled() {
+    let home = TempHome::new();
+    let c = &airlock::catalog::bundled_candidates()[0];
+    home.host().load(c).unwrap();
+    for e in std::fs::read_dir(home.path().join("cache")).unwrap() {
+        std::fs::write(e.unwrap().path(), b"garbage").unwrap();
+    }
+    assert_eq!(home.host().load(c).unwrap().cache, CacheOutcome::Compiled);
+}
+
+#[tokio::test]
+async fn waiting_on_the_host_does_not_spend_cpu_budget() {
+    // The server takes 600 ms; the guest's CPU budget is 50 ms.
+    let server = Recorder::start_with(Duration::from_millis(600), None).await;
+    let home = TempHome::new();
+    home.drop_in(
+        "egress",
+        &fixture_wasm("egress"),
+        &manifest(
+            "egress",
+            &format!(
+                "outbound_http = [\"{}\"]\n[limits]\ncpu_ms = 50\nwall_ms = 10000",
+                server.url()
+            ),
+        ),
+    );
+    home.config(&format!(
+        "[components.egress.grant]\nlocal = [\"{}\"]\n",
+        server.url()
+    ));
+    let (_h, guest) = start_adapter(&home, "egress").await;
+    let sent = guest
+        .send(command(&format!("get {}/slow", server.url())))
+        .await
+        .unwrap();
+    assert_eq!(sent.message_ids[0], "200");
+}
+
+#[tokio::test]
+async fn a_call_past_its_wall_clock_is_stopped() {
+    let server = Recorder::start_with(Duration::from_secs(30), None).await;
+    let home = TempHome::new();
+    home.drop_in(
+        "egress",
+        &fixture_wasm("egress"),
+        &manifest(
+            "egress",
+            &format!(
+                "outbound_http = [\"{}\"]\n[limits]\nwall_ms = 500",
+                server.url()
+            ),
+        ),
+    );
+    home.config(&format!(
+        "[components.egress.grant]\nlocal = [\"{}\"]\n",
+        server.url()
+    ));
+    let (_h, guest) = start_adapter(&home, "egress").await;
+    let err = guest
+        .send(command(&format!("get {}/hang", server.url())))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains("did not finish within 500ms"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_bundled_webhook_adapter_receives_and_sends() {
+    let endpoint = Recorder::start_with(Duration::ZERO, Some(r#"{"id": 42}"#)).await;
+    let home = TempHome::new();
+    // The manifest declares a stand-in destination; the operator rebinds it.
+    home.config(&format!(
+        "[components.webhook]\nsettings = {{ outbound_url = \"{url}/hook\" }}\n\
+         [components.webhook.grant]\nlocal = [\"{url}\"]\n\
+         [components.webhook.grant.rebind]\n\"https://webhook.invalid\" = \"{url}\"\n",
+        url = endpoint.url()
+    ));
+    let host = home.host();
+    let (candidates, _) = host.candidates().unwrap();
+    let c = candidates.iter().find(|c| c.name == "webhook").unwrap();
+    let loaded = host.load(c).unwrap();
+    let webhook = host.spawn_adapter(&loaded, None).unwrap();
+    webhook.start(host.settings("webhook")).await.unwrap();
+
+    let reply = webhook
+        .on_http_request(IncomingRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"chat":"ci","user":"bot","user_id":"7","text":"build green"}"#.to_vec(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.response.status, 202);
+    let [InboundEvent::Message(m)] = reply.batch.events.as_slice() else {
+        panic!("{:?}", reply.batch)
+    };
+    assert_eq!(
+        (m.chat.id.as_str(), m.sender.id.as_str(), m.text.as_str()),
+        ("ci", "7", "build green")
+    );
+
+    let bad = webhook
+        .on_http_request(IncomingRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            headers: vec![],
+            body: b"{".to_vec(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(bad.response.status, 400);
+    assert!(bad.batch.events.is_empty());
+
+    let sent = webhook.send(command("deployed")).await.unwrap();
+    assert_eq!(sent.message_ids, vec!["42"]);
+    let r = &endpoint.requests()[0];
+    assert_eq!(
+        (r.method.as_str(), r.path_and_query.as_str()),
+        ("POST", "/hook")
+    );
+    assert!(String::from_utf8_lossy(&r.body).contains("deployed"));
+}
+
+#[tokio::test]
+async fn the_bundled_redact_filter_rewrites_outbound_tokens() {
+    let home = TempHome::new();
+    let host = home.host();
+    let (candidates, _) = host.candidates().unwrap();
+    let c = candidates.iter().find(|c| c.name == "redact").unwrap();
+    let redact = host.filter_runner(&host.load(c).unwrap()).unwrap();
+    let token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+    match redact
+        .outbound(&command(&format!("the token is {token}, keep it safe")))
+        .await
+        .unwrap()
+    {
+        OutboundVerdict::Rewrite(m) => {
+            assert!(!m.text.contains(token), "{}", m.text);
+            assert!(m.text.contains("[REDACTED]"), "{}", m.text);
+        }
+        other => panic!("expected a rewrite, got {other:?}"),
+    }
+    assert_eq!(
+        redact
+            .outbound(&command("nothing secret here"))
+            .await
+            .unwrap(),
+        OutboundVerdict::Pass
+    );
+}
