@@ -212,7 +212,7 @@ pub use wit_bindgen::rt as __rt;
 ///
 /// Invoke it once, at the root of the guest crate:
 ///
-/// ```ignore
+/// ```text
 /// airlock_guest::export_adapter!(MyAdapter);
 /// ```
 ///
@@ -235,7 +235,7 @@ macro_rules! export_adapter {
 ///
 /// Invoke it once, at the root of the guest crate:
 ///
-/// ```ignore
+/// ```text
 /// airlock_guest::export_filter!(MyFilter);
 /// ```
 ///

@@ -178,3 +178,75 @@ async fn the_bundled_redact_filter_rewrites_outbound_tokens() {
         OutboundVerdict::Pass
     );
 }
+
+#[tokio::test]
+async fn timers_fire_into_the_adapter_and_kv_persists_across_restarts() {
+    let home = TempHome::new();
+    home.drop_in(
+        "stateful",
+        &fixture_wasm("stateful"),
+        &manifest("stateful", "kv_quota_bytes = 8192"),
+    );
+    let host = home.host();
+    let (candidates, _) = host.candidates().unwrap();
+    let c = candidates.iter().find(|c| c.name == "stateful").unwrap();
+    airlock::approvals::approve(&host.db, "stateful", &c.wasm_sha256(), &c.manifest_sha256())
+        .unwrap();
+    let loaded = host.load(c).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let adapter = host.spawn_adapter(&loaded, Some(tx)).unwrap();
+    adapter.start(vec![]).await.unwrap();
+
+    let fired = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&*fired.component, "stateful");
+    let [InboundEvent::Message(m)] = fired.batch.events.as_slice() else {
+        panic!("{:?}", fired.batch)
+    };
+    assert_eq!(m.text, "tick 1");
+
+    // A crash replaces the instance; the restart replays `start`, which sets
+    // the timer again, and the count kept in kv carries on.
+    assert!(matches!(
+        adapter.send(command("crash")).await,
+        Err(CallError::Trap { .. })
+    ));
+    assert_eq!(
+        adapter.send(command("count")).await.unwrap().message_ids,
+        vec!["1"]
+    );
+    let fired = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let [InboundEvent::Message(m)] = fired.batch.events.as_slice() else {
+        panic!("{:?}", fired.batch)
+    };
+    assert_eq!(m.text, "tick 2");
+
+    // The quota holds: 8 KiB in all, counting keys.
+    let fill = adapter.send(command("fill")).await.unwrap().message_ids;
+    let written: usize = fill[0].parse().unwrap();
+    assert!(written <= 8192 && written >= 6 * 1024, "{fill:?}");
+    assert!(fill[1].contains("QuotaExceeded"), "{fill:?}");
+}
+
+#[tokio::test]
+async fn kv_is_not_linked_without_a_quota() {
+    let home = TempHome::new();
+    home.drop_in(
+        "stateful",
+        &fixture_wasm("stateful"),
+        &manifest("stateful", ""),
+    );
+    let host = home.host();
+    let (candidates, _) = host.candidates().unwrap();
+    let c = candidates.iter().find(|c| c.name == "stateful").unwrap();
+    let err = host.load_unchecked(c).err().expect("refused").to_string();
+    assert!(
+        err.contains("airlock:channel/kv") && err.contains("kv_quota_bytes"),
+        "{err}"
+    );
+}
