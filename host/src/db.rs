@@ -42,6 +42,27 @@ const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL,
         PRIMARY KEY (component, key)
      );",
+    // 2: access: allowlists, recent drops, chats delivered from.
+    "CREATE TABLE allowlist (
+        adapter TEXT NOT NULL,
+        sender_id TEXT NOT NULL,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (adapter, sender_id)
+     );
+     CREATE TABLE drops (
+        adapter TEXT NOT NULL,
+        sender_id TEXT NOT NULL,
+        handle TEXT,
+        at INTEGER NOT NULL,
+        first_words TEXT NOT NULL
+     );
+     CREATE TABLE delivered_chats (
+        adapter TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        sender_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (adapter, chat_id, sender_id)
+     );",
 ];
 
 /// A shared handle on the database.

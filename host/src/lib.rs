@@ -6,6 +6,7 @@
 //! the map.
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod approvals;
 pub mod caps;
 pub mod catalog;
@@ -14,4 +15,7 @@ pub mod db;
 pub mod home;
 pub mod host;
 pub mod manifest;
+pub mod mcp;
+pub mod router;
 pub mod runtime;
+pub mod serve;

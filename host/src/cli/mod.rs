@@ -1,8 +1,10 @@
 //! The command line. Each subcommand is its own module; this one parses and
 //! dispatches. Reports go to stdout, logs to stderr.
 
+mod access;
 mod adapters;
 mod inspect;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -21,6 +23,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The MCP channel server Claude Code launches over stdio.
+    Serve {
+        /// Read this config instead of `$AIRLOCK_HOME/airlock.toml`.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Who may reach the session: allow, remove, list (with recently dropped senders).
+    Access {
+        #[command(subcommand)]
+        action: access::Action,
+    },
     /// Show what a component imports, asks for, would be granted, and whether it would load.
     Inspect {
         /// A component file (`.wasm`), or the name of a bundled component.
@@ -50,8 +63,15 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let host = Host::open(AirlockHome::open(AirlockHome::default_path())?)?;
+    let mut host = Host::open(AirlockHome::open(AirlockHome::default_path())?)?;
     match cli.command {
+        Command::Serve { config } => {
+            if let Some(path) = config {
+                host.config = crate::manifest::Config::load(&path)?;
+            }
+            serve::run(host)
+        }
+        Command::Access { action } => access::run(&host, action),
         Command::Inspect { target, manifest } => {
             inspect::run(&host, inspect::Subject::find(&target, manifest.as_deref())?)
         }

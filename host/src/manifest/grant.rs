@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! [components.webhook]
+//! enabled = true                    # run it in `airlock serve`
 //! settings = { outbound_url = "http://127.0.0.1:9000/hook" }   # handed to `start`
 //!
 //! [components.webhook.grant]        # every field optional; each can only narrow
@@ -38,6 +39,9 @@ pub struct Config {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentConfig {
+    /// Run it in `airlock serve`. Unset: bundled filters run; of the
+    /// adapters, fakechat runs when no other adapter is enabled.
+    pub enabled: Option<bool>,
     /// Key/value settings passed to the component's `start`.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,

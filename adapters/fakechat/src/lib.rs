@@ -1,0 +1,799 @@
+//! fakechat: a local web chat for trying airlock without any platform
+//! account.
+//!
+//! The host serves this adapter's inbound route on `127.0.0.1` (it binds the
+//! socket, checks the per-run access token, `Origin` and `Host`, strips the
+//! token from the query, and hands each request here). The page it returns
+//! talks to the routes below; everything lives in this instance's memory, so
+//! a restart forgets the history.
+//!
+//! **Routes** (paths relative to the route, queries as sent):
+//!
+//! * `GET /`: the chat page, one self-contained HTML document.
+//! * `POST /api/send` with `{"text": "...", "reply_to": "id"?}`: one message
+//!   from the user (chat `web`, sender `web`). `200 {"id": "<message id>"}`;
+//!   empty or over-long text, bad JSON, or an unknown `reply_to` is `400`.
+//! * `POST /api/upload?name=FILE.ext[&text=...][&reply_to=id]` with the raw
+//!   file as the body: stores the file in memory and sends a message with one
+//!   attachment (kind `photo` for `image/*`, else `document`).
+//!   `200 {"id": "<message id>", "attachment": "<attachment id>"}`.
+//! * `GET /api/messages?after=N`: the messages whose `seq` is greater than
+//!   `N`, as a JSON list of
+//!   `{seq, id, from: "user"|"bot", text, reply_to, edited, ts, files: [{id, name, mime, size}]}`
+//!   in `seq` order. Every new message and every edit takes the next `seq`,
+//!   so a poller that remembers the largest `seq` it saw also sees edits. A
+//!   cursor beyond the latest `seq` (the instance restarted) lists everything.
+//! * `GET /api/files/ID`: the bytes of a stored file, always as an
+//!   `application/octet-stream` download (never rendered in the page's origin).
+//!
+//! Anything else is `404`; a known path with the wrong method is `405`.
+//! Errors are JSON: `{"error": "..."}`.
+//!
+//! **Outbound.** `send` appends a bot message to chat `web` (files become bot
+//! attachments the page lists and offers for download), `edit` replaces the
+//! text of a bot message, `typing` does nothing, `fetch_history` returns the
+//! last messages oldest first, `download_attachment` returns stored bytes.
+//! Reactions and buttons are not supported.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use airlock_guest::Adapter;
+use airlock_guest::serde_json::{self, Value, json};
+use airlock_guest::types::{
+    AdapterError, Attachment, AttachmentData, AttachmentKind, AttachmentRequest, Chat, ChatKind,
+    ChunkMode, Description, EditRequest, EventBatch, Features, HistoryEntry, HistoryRequest,
+    HttpResponse, InboundEvent, InboundMessage, IncomingReply, IncomingRequest, Limits,
+    OutboundFile, OutboundMessage, Sender, Sent,
+};
+
+/// The one chat this adapter has.
+pub const CHAT_ID: &str = "web";
+/// The user's sender id and handle.
+pub const USER_ID: &str = "web";
+/// Longest bot message, in characters (the host chunks longer replies).
+pub const MAX_TEXT_LEN: u32 = 10_000;
+/// Longest message the page may send, in bytes.
+pub const MAX_INBOUND_TEXT_BYTES: usize = 64 << 10;
+/// Largest single file, uploaded or sent by the bot.
+pub const MAX_FILE_BYTES: usize = 8 << 20;
+/// Bytes of files kept in memory; the oldest are evicted beyond this.
+pub const MAX_STORED_FILE_BYTES: usize = 16 << 20;
+/// Messages kept; the oldest are forgotten beyond this.
+pub const MAX_MESSAGES: usize = 500;
+/// Bytes of message text kept; the oldest messages are forgotten beyond this.
+pub const MAX_STORED_TEXT_BYTES: usize = 4 << 20;
+/// Files per bot message.
+pub const MAX_FILES_PER_SEND: u32 = 4;
+/// Longest file name kept, in characters.
+const MAX_NAME_CHARS: usize = 120;
+/// Longest message id accepted in `reply_to`.
+const MAX_ID_LEN: usize = 32;
+
+const PAGE: &str = include_str!("page.html");
+
+/// Everything the adapter knows; one per instance.
+static STATE: Mutex<State> = Mutex::new(State::new());
+
+fn state() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The adapter; all its state is in [`STATE`].
+pub struct Fakechat;
+
+impl Adapter for Fakechat {
+    fn describe() -> Description {
+        Description {
+            platform: "fakechat".into(),
+            limits: Limits {
+                max_text_len: MAX_TEXT_LEN,
+                chunk_mode: ChunkMode::Newline,
+                max_files: MAX_FILES_PER_SEND,
+                max_file_bytes: MAX_FILE_BYTES as u64,
+            },
+            features: Features::EDIT
+                | Features::DOWNLOAD
+                | Features::FILES
+                | Features::TYPING
+                | Features::HISTORY,
+            instructions: vec![
+                "Messages come from a local test web page (fakechat) that the operator opened \
+                 in a browser on this machine; replies and files you send appear on that page, \
+                 in chat `web`."
+                    .into(),
+            ],
+        }
+    }
+
+    fn on_http_request(request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
+        Ok(state().handle_request(&request, airlock_guest::now_ms()))
+    }
+
+    fn send(message: OutboundMessage) -> Result<Sent, AdapterError> {
+        state().send(message, airlock_guest::now_ms())
+    }
+
+    fn edit(request: EditRequest) -> Result<(), AdapterError> {
+        state().edit(&request)
+    }
+
+    fn typing(chat_id: String) -> Result<(), AdapterError> {
+        check_chat(&chat_id)
+    }
+
+    fn fetch_history(request: HistoryRequest) -> Result<Vec<HistoryEntry>, AdapterError> {
+        state().history(&request)
+    }
+
+    fn download_attachment(request: AttachmentRequest) -> Result<AttachmentData, AdapterError> {
+        state().download(&request)
+    }
+}
+
+airlock_guest::export_adapter!(Fakechat);
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Author {
+    User,
+    Bot,
+}
+
+impl Author {
+    fn as_str(self) -> &'static str {
+        match self {
+            Author::User => "user",
+            Author::Bot => "bot",
+        }
+    }
+}
+
+/// A file as a message lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FileRef {
+    id: String,
+    name: String,
+    mime: String,
+    size: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Message {
+    id: u64,
+    /// Bumped on every change, so pollers see edits.
+    seq: u64,
+    from: Author,
+    text: String,
+    reply_to: Option<String>,
+    edited: bool,
+    ts: u64,
+    files: Vec<FileRef>,
+}
+
+impl Message {
+    fn to_json(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "id": self.id.to_string(),
+            "from": self.from.as_str(),
+            "text": self.text,
+            "reply_to": self.reply_to,
+            "edited": self.edited,
+            "ts": self.ts,
+            "files": self.files.iter().map(|f| json!({
+                "id": f.id, "name": f.name, "mime": f.mime, "size": f.size,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn sender(&self) -> Sender {
+        match self.from {
+            Author::User => user_sender(),
+            Author::Bot => Sender {
+                id: "bot".into(),
+                handle: None,
+                display_name: Some("Claude".into()),
+                is_bot: true,
+            },
+        }
+    }
+}
+
+struct StoredFile {
+    meta: FileRef,
+    data: Vec<u8>,
+}
+
+/// The chat: messages, stored files and counters.
+struct State {
+    /// The last message id handed out (ids start at 1).
+    last_id: u64,
+    /// The last `seq` handed out.
+    seq: u64,
+    messages: VecDeque<Message>,
+    text_bytes: usize,
+    last_file: u64,
+    files: VecDeque<StoredFile>,
+    file_bytes: usize,
+}
+
+/// A message about to be added.
+struct NewMessage {
+    from: Author,
+    text: String,
+    reply_to: Option<String>,
+    files: Vec<FileRef>,
+}
+
+impl State {
+    const fn new() -> Self {
+        State {
+            last_id: 0,
+            seq: 0,
+            messages: VecDeque::new(),
+            text_bytes: 0,
+            last_file: 0,
+            files: VecDeque::new(),
+            file_bytes: 0,
+        }
+    }
+
+    fn add_message(&mut self, new: NewMessage, now_ms: u64) -> &Message {
+        self.last_id += 1;
+        self.seq += 1;
+        self.text_bytes += new.text.len();
+        self.messages.push_back(Message {
+            id: self.last_id,
+            seq: self.seq,
+            from: new.from,
+            text: new.text,
+            reply_to: new.reply_to,
+            edited: false,
+            ts: now_ms,
+            files: new.files,
+        });
+        while self.messages.len() > 1
+            && (self.messages.len() > MAX_MESSAGES || self.text_bytes > MAX_STORED_TEXT_BYTES)
+        {
+            if let Some(old) = self.messages.pop_front() {
+                self.text_bytes -= old.text.len();
+            }
+        }
+        self.messages.back().expect("just pushed")
+    }
+
+    fn message(&self, id: &str) -> Option<&Message> {
+        let id: u64 = id.parse().ok()?;
+        self.messages.iter().find(|m| m.id == id)
+    }
+
+    /// Stores a file, evicting the oldest ones to stay within the cap.
+    fn store_file(&mut self, name: &str, mime: &str, data: Vec<u8>) -> FileRef {
+        while self.file_bytes + data.len() > MAX_STORED_FILE_BYTES {
+            match self.files.pop_front() {
+                Some(old) => self.file_bytes -= old.data.len(),
+                None => break,
+            }
+        }
+        self.last_file += 1;
+        let meta = FileRef {
+            id: format!("f{}", self.last_file),
+            name: safe_name(name),
+            mime: mime.to_string(),
+            size: data.len() as u64,
+        };
+        self.file_bytes += data.len();
+        self.files.push_back(StoredFile {
+            meta: meta.clone(),
+            data,
+        });
+        meta
+    }
+
+    fn file(&self, id: &str) -> Option<&StoredFile> {
+        self.files.iter().find(|f| f.meta.id == id)
+    }
+
+    /// Answers one request from the page; `now_ms` stamps new messages.
+    fn handle_request(&mut self, request: &IncomingRequest, now_ms: u64) -> IncomingReply {
+        let (path, query) = match request.path.split_once('?') {
+            Some((path, query)) => (path, query),
+            None => (request.path.as_str(), ""),
+        };
+        let method = request.method.to_ascii_uppercase();
+        let allowed = match path {
+            "" | "/" => "GET",
+            "/api/messages" => "GET",
+            "/api/send" | "/api/upload" => "POST",
+            p if p.starts_with("/api/files/") => "GET",
+            _ => return reply(error(404, "not found"), None),
+        };
+        if method != allowed {
+            let mut response = error(405, &format!("method not allowed: use {allowed}"));
+            response.headers.push(("allow".into(), allowed.into()));
+            return reply(response, None);
+        }
+        let outcome = match path {
+            "" | "/" => Ok((
+                HttpResponse::new(200, "text/html; charset=utf-8", PAGE),
+                None,
+            )),
+            "/api/messages" => self.list(query).map(|r| (r, None)),
+            "/api/send" => self.post_message(&request.body, now_ms),
+            "/api/upload" => self.upload(request, query, now_ms),
+            files => self
+                .serve_file(&files["/api/files/".len()..])
+                .map(|r| (r, None)),
+        };
+        match outcome {
+            Ok((response, message)) => reply(response, message),
+            Err(response) => reply(response, None),
+        }
+    }
+
+    /// `GET /api/messages?after=N`.
+    fn list(&self, query: &str) -> Result<HttpResponse, HttpResponse> {
+        let after = match query_param(query, "after") {
+            None => 0,
+            Some(n) => n.trim().parse::<u64>().map_err(|_| {
+                error(
+                    400,
+                    "`after` must be a non-negative integer (a `seq` value)",
+                )
+            })?,
+        };
+        // A cursor from before a restart: list everything again.
+        let after = if after > self.seq { 0 } else { after };
+        let mut changed: Vec<&Message> = self.messages.iter().filter(|m| m.seq > after).collect();
+        changed.sort_by_key(|m| m.seq);
+        let body = Value::Array(changed.iter().map(|m| m.to_json()).collect());
+        Ok(json_response(200, &body))
+    }
+
+    /// `POST /api/send`.
+    fn post_message(
+        &mut self,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(HttpResponse, Option<InboundMessage>), HttpResponse> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| error(400, &format!("the body is not valid JSON: {e}")))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| error(400, "the body must be a JSON object with `text`"))?;
+        let text = match object.get("text") {
+            Some(Value::String(text)) => text.clone(),
+            None | Some(Value::Null) => return Err(error(400, "field `text` is missing")),
+            Some(_) => return Err(error(400, "field `text` must be a string")),
+        };
+        check_text(&text, false)?;
+        let reply_to = match object.get("reply_to") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) if id.is_empty() => None,
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(Value::Number(id)) => Some(id.to_string()),
+            Some(_) => return Err(error(400, "field `reply_to` must be a message id string")),
+        };
+        let reply_to = self.check_reply_to(reply_to)?;
+        let message = self.add_message(
+            NewMessage {
+                from: Author::User,
+                text,
+                reply_to,
+                files: Vec::new(),
+            },
+            now_ms,
+        );
+        let inbound = inbound(message, Vec::new());
+        let body = json!({ "id": message.id.to_string() });
+        Ok((json_response(200, &body), Some(inbound)))
+    }
+
+    /// `POST /api/upload?name=...`.
+    fn upload(
+        &mut self,
+        request: &IncomingRequest,
+        query: &str,
+        now_ms: u64,
+    ) -> Result<(HttpResponse, Option<InboundMessage>), HttpResponse> {
+        if request.body.is_empty() {
+            return Err(error(400, "the file is empty"));
+        }
+        if request.body.len() > MAX_FILE_BYTES {
+            return Err(error(
+                413,
+                &format!("files are limited to {} MiB", MAX_FILE_BYTES >> 20),
+            ));
+        }
+        let name = query_param(query, "name").unwrap_or_default();
+        let text = query_param(query, "text").unwrap_or_default();
+        check_text(&text, true)?;
+        let reply_to = query_param(query, "reply_to").filter(|id| !id.is_empty());
+        let reply_to = self.check_reply_to(reply_to)?;
+        let content_type = request
+            .headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str());
+        let name = safe_name(&name);
+        let mime = mime_of(content_type, &name);
+        let file = self.store_file(&name, &mime, request.body.clone());
+        let attachment = Attachment {
+            id: file.id.clone(),
+            kind: if mime.starts_with("image/") {
+                AttachmentKind::Photo
+            } else {
+                AttachmentKind::Document
+            },
+            name: Some(file.name.clone()),
+            mime: Some(file.mime.clone()),
+            size: Some(file.size),
+        };
+        let file_id = file.id.clone();
+        let message = self.add_message(
+            NewMessage {
+                from: Author::User,
+                text,
+                reply_to,
+                files: vec![file],
+            },
+            now_ms,
+        );
+        let inbound = inbound(message, vec![attachment]);
+        let body = json!({ "id": message.id.to_string(), "attachment": file_id });
+        Ok((json_response(200, &body), Some(inbound)))
+    }
+
+    /// `GET /api/files/ID`.
+    fn serve_file(&self, id: &str) -> Result<HttpResponse, HttpResponse> {
+        let file = self.file(&percent_decode(id)).ok_or_else(|| {
+            error(
+                404,
+                "no such file (files are kept in memory, oldest first out)",
+            )
+        })?;
+        Ok(HttpResponse {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/octet-stream".into()),
+                (
+                    "content-disposition".into(),
+                    content_disposition(&file.meta.name),
+                ),
+            ],
+            body: file.data.clone(),
+        })
+    }
+
+    fn check_reply_to(&self, reply_to: Option<String>) -> Result<Option<String>, HttpResponse> {
+        match reply_to {
+            None => Ok(None),
+            Some(id) if id.len() <= MAX_ID_LEN && self.message(&id).is_some() => Ok(Some(id)),
+            Some(_) => Err(error(400, "`reply_to` names no known message")),
+        }
+    }
+
+    /// `send`: a bot message in chat `web`.
+    fn send(&mut self, message: OutboundMessage, now_ms: u64) -> Result<Sent, AdapterError> {
+        check_chat(&message.chat_id)?;
+        if message.text.chars().count() > MAX_TEXT_LEN as usize {
+            return Err(AdapterError::InvalidInput(format!(
+                "the text is longer than {MAX_TEXT_LEN} characters"
+            )));
+        }
+        if message.files.len() > MAX_FILES_PER_SEND as usize {
+            return Err(AdapterError::InvalidInput(format!(
+                "at most {MAX_FILES_PER_SEND} files per message"
+            )));
+        }
+        if let Some(big) = message.files.iter().find(|f| f.data.len() > MAX_FILE_BYTES) {
+            return Err(AdapterError::InvalidInput(format!(
+                "file {} is larger than {} MiB",
+                big.name,
+                MAX_FILE_BYTES >> 20
+            )));
+        }
+        if message.files.iter().map(|f| f.data.len()).sum::<usize>() > MAX_STORED_FILE_BYTES {
+            return Err(AdapterError::InvalidInput(format!(
+                "the files of one message may add up to {} MiB",
+                MAX_STORED_FILE_BYTES >> 20
+            )));
+        }
+        if message.text.trim().is_empty() && message.files.is_empty() {
+            return Err(AdapterError::InvalidInput(
+                "a message needs text or a file".into(),
+            ));
+        }
+        let reply_to = message.reply_to.filter(|id| !id.is_empty());
+        let files = message
+            .files
+            .into_iter()
+            .map(|OutboundFile { name, mime, data }| {
+                let name = safe_name(&name);
+                let mime = mime_of(Some(&mime), &name);
+                self.store_file(&name, &mime, data)
+            })
+            .collect();
+        let sent = self.add_message(
+            NewMessage {
+                from: Author::Bot,
+                text: message.text,
+                reply_to,
+                files,
+            },
+            now_ms,
+        );
+        Ok(Sent::one(sent.id.to_string()))
+    }
+
+    /// `edit`: replaces the text of a bot message.
+    fn edit(&mut self, request: &EditRequest) -> Result<(), AdapterError> {
+        check_chat(&request.chat_id)?;
+        if request.text.chars().count() > MAX_TEXT_LEN as usize {
+            return Err(AdapterError::InvalidInput(format!(
+                "the text is longer than {MAX_TEXT_LEN} characters"
+            )));
+        }
+        let id: u64 = request.message_id.parse().map_err(|_| unknown_message())?;
+        let message = self
+            .messages
+            .iter_mut()
+            .find(|m| m.id == id)
+            .ok_or_else(unknown_message)?;
+        if message.from != Author::Bot {
+            return Err(AdapterError::InvalidInput(
+                "only messages the bot sent can be edited".into(),
+            ));
+        }
+        self.seq += 1;
+        self.text_bytes = self.text_bytes - message.text.len() + request.text.len();
+        message.text = request.text.clone();
+        message.edited = true;
+        message.seq = self.seq;
+        Ok(())
+    }
+
+    /// `fetch-history`: the last `limit` messages (before `before`), oldest first.
+    fn history(&self, request: &HistoryRequest) -> Result<Vec<HistoryEntry>, AdapterError> {
+        check_chat(&request.chat_id)?;
+        let before = match &request.before {
+            None => u64::MAX,
+            Some(id) => id.parse::<u64>().map_err(|_| {
+                AdapterError::InvalidInput(format!("`before` must be a message id, not {id:?}"))
+            })?,
+        };
+        let older: Vec<&Message> = self.messages.iter().filter(|m| m.id < before).collect();
+        let skip = older.len().saturating_sub(request.limit as usize);
+        Ok(older[skip..]
+            .iter()
+            .map(|m| HistoryEntry {
+                message_id: m.id.to_string(),
+                sender: m.sender(),
+                text: m.text.clone(),
+                ts_ms: m.ts,
+                attachment_count: m.files.len() as u32,
+            })
+            .collect())
+    }
+
+    /// `download-attachment`.
+    fn download(&self, request: &AttachmentRequest) -> Result<AttachmentData, AdapterError> {
+        check_chat(&request.chat_id)?;
+        let file = self.file(&request.attachment_id).ok_or_else(|| {
+            AdapterError::InvalidInput(format!(
+                "attachment {} is not stored (any more): fakechat keeps the last {} MiB of files in memory",
+                request.attachment_id,
+                MAX_STORED_FILE_BYTES >> 20
+            ))
+        })?;
+        Ok(AttachmentData {
+            name: file.meta.name.clone(),
+            mime: Some(file.meta.mime.clone()),
+            data: file.data.clone(),
+        })
+    }
+}
+
+fn unknown_message() -> AdapterError {
+    AdapterError::InvalidInput("no such message in chat `web`".into())
+}
+
+fn check_chat(chat_id: &str) -> Result<(), AdapterError> {
+    if chat_id == CHAT_ID {
+        Ok(())
+    } else {
+        Err(AdapterError::InvalidInput(format!(
+            "fakechat has one chat, `{CHAT_ID}`; there is no chat {chat_id:?}"
+        )))
+    }
+}
+
+/// Checks user text: not over the cap, and not blank unless `may_be_empty`.
+fn check_text(text: &str, may_be_empty: bool) -> Result<(), HttpResponse> {
+    if text.len() > MAX_INBOUND_TEXT_BYTES {
+        return Err(error(
+            400,
+            &format!(
+                "the text is longer than {} KiB",
+                MAX_INBOUND_TEXT_BYTES >> 10
+            ),
+        ));
+    }
+    if !may_be_empty && text.trim().is_empty() {
+        return Err(error(400, "the text is empty"));
+    }
+    Ok(())
+}
+
+fn user_sender() -> Sender {
+    Sender {
+        id: USER_ID.into(),
+        handle: Some(USER_ID.into()),
+        display_name: None,
+        is_bot: false,
+    }
+}
+
+/// The inbound event for a message the user just sent.
+fn inbound(message: &Message, attachments: Vec<Attachment>) -> InboundMessage {
+    InboundMessage {
+        chat: Chat {
+            id: CHAT_ID.into(),
+            kind: ChatKind::Direct,
+            title: None,
+            parent_id: None,
+        },
+        sender: user_sender(),
+        message_id: message.id.to_string(),
+        text: message.text.clone(),
+        ts_ms: message.ts,
+        reply_to: message.reply_to.clone(),
+        mentions_bot: true,
+        attachments,
+        edited: false,
+    }
+}
+
+fn reply(response: HttpResponse, message: Option<InboundMessage>) -> IncomingReply {
+    IncomingReply {
+        response,
+        batch: EventBatch {
+            events: message.map(InboundEvent::Message).into_iter().collect(),
+            cursor: None,
+        },
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> HttpResponse {
+    HttpResponse::new(status, "application/json", body.to_string())
+}
+
+fn error(status: u16, message: &str) -> HttpResponse {
+    json_response(status, &json!({ "error": message }))
+}
+
+/// The decoded value of the first `key` parameter of a query string.
+fn query_param(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == key).then(|| percent_decode(v))
+    })
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding); invalid UTF-8 is replaced.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A file name without directories or control characters, of bounded length.
+fn safe_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.');
+    if cleaned.is_empty() {
+        "file".into()
+    } else {
+        cleaned.into()
+    }
+}
+
+/// The MIME type from a `content-type` header if it is well-formed, else
+/// guessed from the file name's extension.
+fn mime_of(content_type: Option<&str>, name: &str) -> String {
+    let declared = content_type
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .filter(|m| valid_mime(m) && m != "application/octet-stream");
+    if let Some(m) = declared {
+        return m;
+    }
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "txt" | "log" => "text/plain",
+        "md" => "text/markdown",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+    .into()
+}
+
+fn valid_mime(m: &str) -> bool {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    matches!(m.split_once('/'), Some((t, s)) if token(t) && token(s))
+}
+
+/// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded`.
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._- ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! Who may reach the session, and which chats the session may answer.
+//!
+//! Default closed: a message is delivered only if its sender is on the
+//! adapter's allowlist. Everyone else is dropped silently, and the drop is
+//! remembered (without its content beyond the first words) so the operator
+//! can allow the right sender from the terminal. The allowlist lives in the
+//! database and is read on every decision, so `airlock access allow` in
+//! another process takes effect at once. No MCP tool can change it.
+//!
+//! Built to grow: pairing, owners and groups come later as further rules in
+//! [`gate`] and further tables here.
+
+pub mod gate;
+mod store;
+
+pub use gate::{Decision, SenderRef, implicit_allow};
+pub use store::{Access, Allowed, Dropped};

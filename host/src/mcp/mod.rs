@@ -1,0 +1,15 @@
+//! The MCP side: Claude Code's channel contract over stdio.
+//!
+//! airlock declares `experimental["claude/channel"]`, pushes inbound chat
+//! messages as `notifications/claude/channel`, and serves `reply`,
+//! `edit_message` and (where an adapter can) `react` as tools. It negotiates
+//! a protocol revision no newer than 2025-11-25 and refuses `server/discover`,
+//! because Claude Code does not register a server that completes the newer
+//! handshake as a channel.
+
+pub mod instructions;
+pub mod sanitize;
+mod server;
+pub mod tools;
+
+pub use server::{ChannelServer, NOTIFICATION_METHOD};

@@ -1,0 +1,210 @@
+//! Tool definitions and argument parsing.
+//!
+//! Arguments are parsed strictly (unknown fields refused) into typed structs;
+//! every problem becomes a readable tool error, never a protocol error.
+
+use std::sync::Arc;
+
+use rmcp::model::{JsonObject, Tool};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::router::ToolError;
+use crate::runtime::bindings::types::TextFormat;
+
+/// Arguments of `reply`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyArgs {
+    /// Qualified chat id.
+    pub chat_id: String,
+    /// Text to send.
+    pub text: String,
+    /// Message to answer.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Absolute paths.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// `text` (default), `markdown` or `html`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// Arguments of `edit_message`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditArgs {
+    /// Qualified chat id.
+    pub chat_id: String,
+    /// The message to edit.
+    pub message_id: String,
+    /// New text.
+    pub text: String,
+    /// Markup.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// Arguments of `react`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReactArgs {
+    /// Qualified chat id.
+    pub chat_id: String,
+    /// The message to react to.
+    pub message_id: String,
+    /// The emoji.
+    pub emoji: String,
+}
+
+/// Longest text a tool accepts before chunking (a guard against runaway input).
+pub const MAX_TEXT: usize = 1 << 20;
+
+/// Parse `args` for tool `name`.
+pub fn parse<T: serde::de::DeserializeOwned>(
+    name: &str,
+    args: Option<JsonObject>,
+) -> Result<T, ToolError> {
+    let value = serde_json::Value::Object(args.unwrap_or_default());
+    serde_json::from_value(value).map_err(|e| ToolError::Arguments(format!("{name}: {e}")))
+}
+
+/// Check a text argument's size.
+pub fn check_text(text: &str) -> Result<(), ToolError> {
+    if text.len() > MAX_TEXT {
+        return Err(ToolError::Arguments(format!(
+            "text is {} bytes; at most {MAX_TEXT} bytes",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `text` | `markdown` | `markdownv2` | `html`, default plain.
+pub fn format(raw: Option<&str>) -> Result<TextFormat, ToolError> {
+    match raw.unwrap_or("text") {
+        "text" | "plain" => Ok(TextFormat::Plain),
+        "markdown" | "markdownv2" => Ok(TextFormat::Markdown),
+        "html" => Ok(TextFormat::Html),
+        other => Err(ToolError::Arguments(format!(
+            "format {other:?}: use text, markdown or html"
+        ))),
+    }
+}
+
+fn schema(value: serde_json::Value) -> Arc<JsonObject> {
+    match value {
+        serde_json::Value::Object(map) => Arc::new(map),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+/// The tools offered, given whether any adapter can react.
+pub fn list(react: bool) -> Vec<Tool> {
+    let chat_id = json!({"type": "string", "description": "The chat_id attribute of the <channel> event, unchanged (like fakechat:web)."});
+    let format = json!({"type": "string", "enum": ["text", "markdown", "html"], "description": "Markup of text; default text."});
+    let mut tools = vec![
+        Tool::new(
+            "reply",
+            "Send a message to a chat. Long text is split at the platform's limit. Files are absolute paths on this machine.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "chat_id": chat_id,
+                    "text": {"type": "string"},
+                    "reply_to": {"type": "string", "description": "message_id to answer (optional)."},
+                    "files": {"type": "array", "items": {"type": "string"}, "description": "Absolute paths of files to attach (optional)."},
+                    "format": format,
+                },
+                "required": ["chat_id", "text"],
+                "additionalProperties": false,
+            })),
+        ),
+        Tool::new(
+            "edit_message",
+            "Replace the text of a message you sent earlier.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "chat_id": chat_id,
+                    "message_id": {"type": "string"},
+                    "text": {"type": "string"},
+                    "format": format,
+                },
+                "required": ["chat_id", "message_id", "text"],
+                "additionalProperties": false,
+            })),
+        ),
+    ];
+    if react {
+        tools.push(Tool::new(
+            "react",
+            "Add an emoji reaction to a message.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "chat_id": chat_id,
+                    "message_id": {"type": "string"},
+                    "emoji": {"type": "string"},
+                },
+                "required": ["chat_id", "message_id", "emoji"],
+                "additionalProperties": false,
+            })),
+        ));
+    }
+    tools
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: serde_json::Value) -> Option<JsonObject> {
+        v.as_object().cloned()
+    }
+
+    #[test]
+    fn strict_parsing() {
+        let ok: ReplyArgs = parse(
+            "reply",
+            obj(json!({"chat_id": "fakechat:web", "text": "hi"})),
+        )
+        .unwrap();
+        assert_eq!(ok.text, "hi");
+        for (args, want) in [
+            (json!({"chat_id": "x"}), "missing field `text`"),
+            (json!({"chat_id": 5, "text": "x"}), "invalid type"),
+            (
+                json!({"chat_id": "x", "text": "y", "admin": true}),
+                "unknown field `admin`",
+            ),
+        ] {
+            let e = parse::<ReplyArgs>("reply", obj(args))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        assert!(parse::<ReplyArgs>("reply", None).is_err());
+    }
+
+    #[test]
+    fn formats_and_sizes() {
+        assert_eq!(format(None).unwrap(), TextFormat::Plain);
+        assert_eq!(format(Some("markdownv2")).unwrap(), TextFormat::Markdown);
+        assert!(format(Some("rtf")).is_err());
+        assert!(check_text(&"x".repeat(MAX_TEXT + 1)).is_err());
+        assert!(check_text("fine").is_ok());
+    }
+
+    #[test]
+    fn react_is_listed_only_when_supported() {
+        let names = |v: Vec<Tool>| {
+            v.into_iter()
+                .map(|t| t.name.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(list(false)), vec!["reply", "edit_message"]);
+        assert_eq!(names(list(true)), vec!["reply", "edit_message", "react"]);
+    }
+}

@@ -1,0 +1,164 @@
+//! Routing between adapters and the session.
+//!
+//! Inbound: adapter batch → access gate → inbound filters → sanitized
+//! channel event. Outbound: tool call → chat-id resolution → outbound gate →
+//! outbound filters → chunking → adapter. Every failure comes back as a
+//! [`ToolError`] the session can read; nothing here panics on input.
+
+pub mod chunk;
+mod inbound;
+pub mod outbound;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use cap_std::fs::Dir;
+
+use crate::access::Access;
+use crate::runtime::actor::{AdapterHandle, CallError};
+use crate::runtime::bindings::types::{Description, Features};
+use crate::runtime::filter::FilterRunner;
+
+pub use inbound::ChannelEvent;
+
+/// An adapter the router serves.
+#[derive(Clone, Debug)]
+pub struct Active {
+    /// The running adapter.
+    pub handle: AdapterHandle,
+    /// What it said of itself.
+    pub description: Description,
+}
+
+/// A filter in the chain, with its name.
+#[derive(Clone)]
+pub struct NamedFilter {
+    /// Component name.
+    pub name: String,
+    /// The runner.
+    pub runner: FilterRunner,
+}
+
+/// Why a tool call did not do what was asked. The text is shown to the session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToolError {
+    /// Arguments missing, ill-typed or out of range.
+    #[error("invalid arguments: {0}")]
+    Arguments(String),
+    /// The chat id does not name an active adapter's chat.
+    #[error(
+        "unknown chat {0:?}: chat ids look like `fakechat:web`; pass the chat_id attribute of the <channel> tag unchanged"
+    )]
+    UnknownChat(String),
+    /// The outbound gate refused.
+    #[error(
+        "chat {0} is not one airlock delivers messages from, so it cannot be written to; only chats with an allowed sender are open"
+    )]
+    ChatNotOpen(String),
+    /// The adapter does not do this.
+    #[error("{adapter} does not support {what}")]
+    Unsupported {
+        /// Adapter.
+        adapter: String,
+        /// The operation.
+        what: &'static str,
+    },
+    /// A file named in `files` was refused.
+    #[error("file {path}: {reason}")]
+    File {
+        /// As given.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A filter stopped the message.
+    #[error("not sent: filter {filter} {reason}")]
+    Filtered {
+        /// Filter.
+        filter: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// The adapter failed.
+    #[error("{0}")]
+    Adapter(#[from] CallError),
+    /// The host's own state failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Routes events and tool calls.
+pub struct Router {
+    adapters: BTreeMap<String, Active>,
+    filters: Vec<NamedFilter>,
+    access: Access,
+    home: PathBuf,
+    inbox: Option<Dir>,
+}
+
+impl Router {
+    /// A router over running adapters and filters.
+    pub fn new(
+        adapters: BTreeMap<String, Active>,
+        filters: Vec<NamedFilter>,
+        access: Access,
+        home: PathBuf,
+        inbox: Option<Dir>,
+    ) -> Self {
+        Self {
+            adapters,
+            filters,
+            access,
+            home,
+            inbox,
+        }
+    }
+
+    /// The active adapters.
+    pub fn adapters(&self) -> &BTreeMap<String, Active> {
+        &self.adapters
+    }
+
+    /// Whether any active adapter has all of `features`.
+    pub fn any_supports(&self, features: Features) -> bool {
+        self.adapters
+            .values()
+            .any(|a| a.description.features.contains(features))
+    }
+
+    /// Split `adapter:chat` and find the adapter.
+    fn resolve<'a>(
+        &'a self,
+        chat_id: &'a str,
+    ) -> Result<(&'a str, &'a Active, &'a str), ToolError> {
+        let (adapter, chat) = chat_id
+            .split_once(':')
+            .ok_or_else(|| ToolError::UnknownChat(chat_id.into()))?;
+        let active = self
+            .adapters
+            .get(adapter)
+            .ok_or_else(|| ToolError::UnknownChat(chat_id.into()))?;
+        if chat.is_empty() {
+            return Err(ToolError::UnknownChat(chat_id.into()));
+        }
+        Ok((adapter, active, chat))
+    }
+
+    /// The outbound gate for `chat_id`.
+    fn open_chat<'a>(
+        &'a self,
+        chat_id: &'a str,
+    ) -> Result<(&'a str, &'a Active, &'a str), ToolError> {
+        let (adapter, active, chat) = self.resolve(chat_id)?;
+        let open = self
+            .access
+            .may_send(adapter, chat)
+            .map_err(|e| ToolError::Internal(e.to_string()))?;
+        if !open {
+            return Err(ToolError::ChatNotOpen(chat_id.into()));
+        }
+        Ok((adapter, active, chat))
+    }
+}

@@ -1,0 +1,220 @@
+//! Assembling a running channel server: which components run, their
+//! listeners, the router, and the pump from adapters to the session.
+//!
+//! With no configuration at all this runs the bundled fakechat adapter and
+//! the bundled filters, so `airlock serve` works out of the box.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::access::Access;
+use crate::caps::inbound_http::{AccessToken, InboundListener};
+use crate::catalog::{Candidate, Origin};
+use crate::home::INBOX_DIR;
+use crate::host::Host;
+use crate::manifest::Kind;
+use crate::mcp::instructions;
+use crate::router::{Active, ChannelEvent, NamedFilter, Router};
+use crate::runtime::actor::Unsolicited;
+
+/// The default adapter, and its default port.
+pub const DEFAULT_ADAPTER: &str = "fakechat";
+/// fakechat's port unless the `port` setting says otherwise.
+pub const FAKECHAT_PORT: u16 = 8787;
+/// Events waiting for the session, at most (the adapters wait beyond that).
+pub const EVENT_QUEUE: usize = 1024;
+
+/// A running server's parts.
+pub struct Running {
+    /// The router the tools call.
+    pub router: Arc<Router>,
+    /// Sanitized events for the session.
+    pub events: mpsc::Receiver<ChannelEvent>,
+    /// The `instructions` text.
+    pub instructions: String,
+    /// Page URLs of inbound listeners (with their tokens), by adapter.
+    pub urls: BTreeMap<String, String>,
+    _listeners: Vec<InboundListener>,
+}
+
+/// Which candidates run, in catalog order.
+pub fn enabled<'a>(host: &Host, candidates: &'a [Candidate]) -> Vec<&'a Candidate> {
+    let explicit = |c: &Candidate| host.config.components.get(&c.name).and_then(|s| s.enabled);
+    let kind = |c: &Candidate| c.manifest.as_ref().map(|m| m.kind).ok();
+    let other_adapter_enabled = candidates.iter().any(|c| {
+        c.name != DEFAULT_ADAPTER && kind(c) == Some(Kind::Adapter) && explicit(c) == Some(true)
+    });
+    candidates
+        .iter()
+        .filter(|c| match (explicit(c), kind(c)) {
+            (Some(on), _) => on,
+            (None, Some(Kind::Filter)) => c.origin == Origin::Bundled,
+            (None, Some(Kind::Adapter)) => c.name == DEFAULT_ADAPTER && !other_adapter_enabled,
+            (None, None) => false,
+        })
+        .collect()
+}
+
+/// Load, start and wire every enabled component. A component that fails is
+/// reported on stderr and left out; the rest keep serving.
+pub async fn start(host: &Host) -> anyhow::Result<Running> {
+    let (candidates, problems) = host.candidates()?;
+    for p in problems {
+        tracing::warn!("{}: {}", p.file, p.problem);
+    }
+    let (unsolicited_tx, mut unsolicited_rx) = mpsc::unbounded_channel::<Unsolicited>();
+    let mut adapters = BTreeMap::new();
+    let mut filters = Vec::new();
+    let mut listeners = Vec::new();
+    let mut urls = BTreeMap::new();
+    for c in enabled(host, &candidates) {
+        let loaded = match host.load(c) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("not started: {e}");
+                continue;
+            }
+        };
+        match loaded.manifest.kind {
+            Kind::Filter => match host.filter_runner(&loaded) {
+                Ok(runner) => filters.push(NamedFilter {
+                    name: c.name.clone(),
+                    runner,
+                }),
+                Err(e) => tracing::error!("not started: {e}"),
+            },
+            Kind::Adapter => {
+                let handle = match host.spawn_adapter(&loaded, Some(unsolicited_tx.clone())) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!("not started: {e}");
+                        continue;
+                    }
+                };
+                if let Err(e) = handle.start(host.settings(&c.name)).await {
+                    tracing::error!("not started: {e}");
+                    continue;
+                }
+                let description = match handle.describe().await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::error!("not started: {e}");
+                        continue;
+                    }
+                };
+                if loaded.effective.inbound_http {
+                    match bind_listener(host, &c.name, handle.clone(), unsolicited_tx.clone()).await
+                    {
+                        Ok(listener) => {
+                            tracing::warn!(
+                                adapter = c.name,
+                                "open {} in a browser",
+                                listener.url()
+                            );
+                            urls.insert(c.name.clone(), listener.url());
+                            listeners.push(listener);
+                        }
+                        // Keep serving MCP without the page.
+                        Err(e) => tracing::error!(adapter = c.name, "{e}"),
+                    }
+                }
+                adapters.insert(
+                    c.name.clone(),
+                    Active {
+                        handle,
+                        description,
+                    },
+                );
+            }
+        }
+    }
+    if adapters.is_empty() {
+        tracing::warn!("no adapter is running; `airlock doctor` says why");
+    }
+    let instructions = instructions::compose(
+        adapters
+            .iter()
+            .map(|(name, a)| (name.as_str(), a.description.instructions.as_slice())),
+    );
+    let inbox = host.home.sub(INBOX_DIR).ok();
+    let router = Arc::new(Router::new(
+        adapters,
+        filters,
+        Access::new(host.db.clone()),
+        host.home.path().to_path_buf(),
+        inbox,
+    ));
+    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let pump_router = router.clone();
+    tokio::spawn(async move {
+        while let Some(batch) = unsolicited_rx.recv().await {
+            for event in pump_router.inbound(batch).await {
+                if events_tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(Running {
+        router,
+        events,
+        instructions,
+        urls,
+        _listeners: listeners,
+    })
+}
+
+async fn bind_listener(
+    host: &Host,
+    name: &str,
+    handle: crate::runtime::actor::AdapterHandle,
+    events: mpsc::UnboundedSender<Unsolicited>,
+) -> anyhow::Result<InboundListener> {
+    let settings = host.config.component(name).settings;
+    let port = match settings.get("port") {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| anyhow::anyhow!("{name}: setting port = {p:?} is not a port number"))?,
+        None if name == DEFAULT_ADAPTER => FAKECHAT_PORT,
+        None => anyhow::bail!(
+            "{name} asks for an inbound route but has no `port` setting; add `[components.{name}] settings = {{ port = \"8790\" }}`"
+        ),
+    };
+    let token = AccessToken::generate()?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    Ok(InboundListener::bind(addr, handle, token, events).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::home::AirlockHome;
+
+    fn names(host: &Host) -> Vec<String> {
+        let (candidates, _) = host.candidates().unwrap();
+        enabled(host, &candidates)
+            .into_iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut host = Host::open(AirlockHome::open(tmp.path()).unwrap()).unwrap();
+        assert_eq!(names(&host), vec!["fakechat", "redact"]);
+        host.config = toml::from_str(
+            "[components.webhook]\nenabled = true\n[components.redact]\nenabled = false",
+        )
+        .unwrap();
+        assert_eq!(names(&host), vec!["webhook"]);
+        host.config = toml::from_str(
+            "[components.webhook]\nenabled = true\n[components.fakechat]\nenabled = true",
+        )
+        .unwrap();
+        assert_eq!(names(&host), vec!["fakechat", "webhook", "redact"]);
+    }
+}
