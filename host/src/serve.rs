@@ -11,10 +11,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::access::Access;
-use crate::caps::inbound_http::{AccessToken, InboundListener};
 use crate::catalog::{Candidate, Origin};
 use crate::home::INBOX_DIR;
 use crate::host::Host;
+use crate::loops::inbound_http::{AccessToken, InboundListener};
 use crate::manifest::Kind;
 use crate::mcp::instructions;
 use crate::router::{Active, ChannelEvent, NamedFilter, Router};

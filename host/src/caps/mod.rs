@@ -6,7 +6,6 @@
 
 pub mod clock;
 pub mod egress;
-pub mod inbound_http;
 pub mod ip_policy;
 pub mod kv;
 pub mod log;

@@ -30,7 +30,10 @@ async fn serve(host: Host) -> anyhow::Result<()> {
         running.events,
     );
     let service = server
-        .serve(rmcp::transport::stdio())
+        .serve(crate::mcp::stdio::filtered(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+        ))
         .await
         .map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
     let cancel = service.cancellation_token();

@@ -10,6 +10,7 @@
 pub mod instructions;
 pub mod sanitize;
 mod server;
+pub mod stdio;
 pub mod tools;
 
 pub use server::{ChannelServer, NOTIFICATION_METHOD};

@@ -1,0 +1,6 @@
+//! Host-owned loops that feed adapters raw input: the local HTTP listener
+//! today; the long-poll and websocket loops join it. They drive an adapter
+//! through its actor handle, so they live here and not in `caps`, which only
+//! implements what a component imports.
+
+pub mod inbound_http;

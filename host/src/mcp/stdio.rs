@@ -1,0 +1,215 @@
+//! The stdio transport, hardened.
+//!
+//! rmcp reads newline-delimited JSON-RPC; on a line that is not JSON it
+//! would say nothing. Claude Code (and a human debugging with a pipe)
+//! deserves an answer, so lines pass through a filter first: a line that is
+//! not JSON, or is longer than [`MAX_LINE`], gets a JSON-RPC error response
+//! (`-32700` / `-32600`, id null) and is not forwarded; everything else goes
+//! on to rmcp unchanged. Output from rmcp and from the filter meet in one
+//! writer task that writes whole lines, so they never interleave.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::sync::mpsc;
+
+/// Longest accepted JSON-RPC line.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// Wire `input`/`output` (the process's stdin/stdout) into a transport for
+/// rmcp: returns its reader and writer.
+pub fn filtered<R, W>(input: R, output: W) -> (DuplexStream, LineWriter)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (lines_tx, lines_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(write_lines(output, lines_rx));
+    let (mut to_rmcp, from_filter) = tokio::io::duplex(1 << 20);
+    let errors = lines_tx.clone();
+    tokio::spawn(async move {
+        let mut input = BufReader::new(input);
+        loop {
+            match read_line(&mut input).await {
+                Ok(Line::Eof) | Err(_) => break,
+                Ok(Line::TooLong) => send_error(&errors, -32600, "message too large"),
+                Ok(Line::Text(line)) => {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    if serde_json::from_slice::<serde_json::Value>(&line).is_err() {
+                        send_error(&errors, -32700, "parse error: the line is not JSON");
+                        continue;
+                    }
+                    if to_rmcp.write_all(&line).await.is_err()
+                        || to_rmcp.write_all(b"\n").await.is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        // Dropping the pipe tells rmcp the client has gone.
+        drop(to_rmcp);
+    });
+    (
+        from_filter,
+        LineWriter {
+            lines: lines_tx,
+            pending: Vec::new(),
+        },
+    )
+}
+
+fn send_error(lines: &mpsc::UnboundedSender<Vec<u8>>, code: i64, message: &str) {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    let mut line = body.to_string().into_bytes();
+    line.push(b'\n');
+    let _ = lines.send(line);
+}
+
+enum Line {
+    Text(Vec<u8>),
+    TooLong,
+    Eof,
+}
+
+/// One line without its newline, never buffering more than [`MAX_LINE`].
+async fn read_line<R: AsyncRead + Unpin>(input: &mut BufReader<R>) -> std::io::Result<Line> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buf = input.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(if line.is_empty() && !too_long {
+                Line::Eof
+            } else if too_long {
+                Line::TooLong
+            } else {
+                Line::Text(line)
+            });
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !too_long {
+            if line.len() + chunk.len() > MAX_LINE {
+                too_long = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        let used = done.unwrap_or(buf.len());
+        input.consume(used);
+        if done.is_some() {
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Text(line)
+            });
+        }
+    }
+}
+
+async fn write_lines<W: AsyncWrite + Unpin>(
+    mut output: W,
+    mut lines: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    while let Some(line) = lines.recv().await {
+        if output.write_all(&line).await.is_err() || output.flush().await.is_err() {
+            break;
+        }
+    }
+}
+
+/// rmcp's side of stdout: whole lines go to the writer task.
+pub struct LineWriter {
+    lines: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Vec<u8>,
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        this.pending.extend_from_slice(buf);
+        while let Some(i) = this.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = this.pending.drain(..=i).collect();
+            if this.lines.send(line).is_err() {
+                return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn bad_lines_get_errors_good_lines_pass() {
+        let (client_in, server_in) = tokio::io::duplex(1 << 16);
+        let (server_out, mut client_out) = tokio::io::duplex(1 << 16);
+        let (mut to_rmcp, mut rmcp_out) = filtered(server_in, server_out);
+        let mut client_in = client_in;
+        client_in
+            .write_all(b"{\"a\":1}\nnot json\n\n[1,\n{\"b\":2}\n")
+            .await
+            .unwrap();
+        drop(client_in);
+        let mut forwarded = String::new();
+        to_rmcp.read_to_string(&mut forwarded).await.unwrap();
+        assert_eq!(forwarded, "{\"a\":1}\n{\"b\":2}\n");
+        rmcp_out.write_all(b"{\"id\":1,").await.unwrap();
+        rmcp_out.write_all(b"\"result\":{}}\n").await.unwrap();
+        drop(rmcp_out);
+        let mut out = String::new();
+        client_out.read_to_string(&mut out).await.unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("-32700")).count(),
+            2,
+            "{out}"
+        );
+        assert!(lines.contains(&"{\"id\":1,\"result\":{}}"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_line_is_refused_without_buffering_it() {
+        let (client_in, server_in) = tokio::io::duplex(1 << 16);
+        let (server_out, mut client_out) = tokio::io::duplex(1 << 16);
+        let (mut to_rmcp, rmcp_out) = filtered(server_in, server_out);
+        tokio::spawn(async move {
+            let mut client_in = client_in;
+            let chunk = vec![b'x'; 1 << 20];
+            for _ in 0..(MAX_LINE >> 20) + 2 {
+                client_in.write_all(&chunk).await.unwrap();
+            }
+            client_in.write_all(b"\n{\"ok\":true}\n").await.unwrap();
+        });
+        let mut forwarded = String::new();
+        to_rmcp.read_to_string(&mut forwarded).await.unwrap();
+        assert_eq!(forwarded, "{\"ok\":true}\n");
+        drop(rmcp_out);
+        let mut out = String::new();
+        client_out.read_to_string(&mut out).await.unwrap();
+        assert!(out.contains("-32600") && out.contains("too large"), "{out}");
+    }
+}
