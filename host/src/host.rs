@@ -2,27 +2,21 @@
 //! and the steps that turn a candidate component into something running.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmtime::Engine;
 
 use crate::caps::egress::EgressPolicy;
 use crate::caps::secrets::{BoundSecret, load_secret_in};
-use crate::catalog::{self, Candidate, DropInProblem};
+use crate::catalog::{self, Candidate, DropInProblem, Origin};
 use crate::db::Db;
 use crate::home::{ADAPTERS_DIR, AirlockHome, CACHE_DIR};
-use crate::manifest::{Config, Effective, Kind, effective};
+use crate::manifest::{Config, Effective, Kind, Trust, effective};
 use crate::runtime::actor::{AdapterHandle, Unsolicited};
 use crate::runtime::cache::ComponentCache;
 use crate::runtime::engine::new_engine;
 use crate::runtime::filter::FilterRunner;
 use crate::runtime::load::{Loaded, Prepared, prepare};
 use crate::runtime::state::InstanceSpec;
-
-/// Largest response body handed to a component.
-pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
-/// Longest timeout a component may ask of an outbound request.
-pub const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Why a component cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -128,9 +122,14 @@ impl Host {
                 name: candidate.name.clone(),
                 reason: reason.clone(),
             })?;
+        let trust = match candidate.origin {
+            Origin::Bundled => Trust::Bundled,
+            Origin::DropIn => Trust::ThirdParty,
+        };
         Ok(effective(
             manifest,
             &self.config.component(&candidate.name).grant,
+            trust,
         )?)
     }
 
@@ -189,13 +188,12 @@ impl Host {
                     }
                 })?);
             }
+            // One policy per component: its in-flight limit is shared by all its instances.
             Some(Arc::new(EgressPolicy {
-                component: loaded.name.to_string(),
                 allow: eff.outbound_http.clone(),
                 local_ok: eff.local.clone(),
                 secrets,
-                max_response_bytes: MAX_RESPONSE_BYTES,
-                max_timeout: MAX_HTTP_TIMEOUT,
+                ..EgressPolicy::deny_all(loaded.name.to_string())
             }))
         };
         Ok(InstanceSpec {

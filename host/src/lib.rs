@@ -20,3 +20,4 @@ pub mod mcp;
 pub mod router;
 pub mod runtime;
 pub mod serve;
+pub mod text;

@@ -65,13 +65,36 @@ pub async fn start(host: &Host) -> anyhow::Result<Running> {
     for p in problems {
         tracing::warn!("{}: {}", p.file, p.problem);
     }
+    let chosen = enabled(host, &candidates);
+    start_with(host, &chosen, Approval::Required).await
+}
+
+/// Whether components must be approved (drop-ins) to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// As for `airlock serve`.
+    Required,
+    /// `airlock try --adapter FILE`: the developer runs their own file.
+    Development,
+}
+
+/// Start exactly `chosen`.
+pub async fn start_with(
+    host: &Host,
+    chosen: &[&Candidate],
+    approval: Approval,
+) -> anyhow::Result<Running> {
     let (unsolicited_tx, mut unsolicited_rx) = mpsc::unbounded_channel::<Unsolicited>();
     let mut adapters = BTreeMap::new();
     let mut filters = Vec::new();
     let mut listeners = Vec::new();
     let mut urls = BTreeMap::new();
-    for c in enabled(host, &candidates) {
-        let loaded = match host.load(c) {
+    for &c in chosen {
+        let loaded = match approval {
+            Approval::Required => host.load(c),
+            Approval::Development => host.load_unchecked(c),
+        };
+        let loaded = match loaded {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!("not started: {e}");

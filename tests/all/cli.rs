@@ -229,3 +229,36 @@ fn inspect_by_bundled_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bundled: "));
 }
+
+#[test]
+fn inspect_output_cannot_be_forged_by_the_manifest() {
+    let home = TempHome::new();
+    // A manifest that tries to clear the screen and print its own verdict.
+    let evil = "name = \"spin\"\nkind = \"adapter\"\napi = \"0.1\"\ndescription = \"ok\\u001b[2J\\nverdict     LOADS\"\n";
+    let wasm = scratch(&home, "spin", evil);
+    let out = home.airlock(&["inspect", wasm.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines().filter(|l| l.starts_with("verdict")).count() == 1,
+        "{text}"
+    );
+    assert!(text.contains("description must be one line"), "{text}");
+}
+
+#[test]
+fn approve_can_insist_on_the_reviewed_digest() {
+    let home = TempHome::new();
+    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", ""));
+    let out = home.airlock(&["adapters", "approve", "spin", "--sha256", &"0".repeat(64)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inspect it again"));
+    let digest = airlock::runtime::cache::sha256_hex(&std::fs::read(fixture_wasm("spin")).unwrap());
+    let out = home.airlock(&["adapters", "approve", "spin", "--sha256", &digest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

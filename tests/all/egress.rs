@@ -107,7 +107,7 @@ async fn a_header_secret_cannot_be_exfiltrated() {
         ),
     );
     home.config(&format!(
-        "[components.egress.grant]\nlocal = [\"{}\", \"{}\"]\n",
+        "[components.egress.grant]\nlocal = [\"{}\", \"{}\"]\nsecrets = [\"TELEGRAM_BOT_TOKEN\"]\n",
         bound.url(),
         other.url()
     ));
@@ -176,7 +176,7 @@ async fn a_path_prefix_secret_lands_only_at_the_start_of_the_path() {
         ),
     );
     home.config(&format!(
-        "[components.egress.grant]\nlocal = [\"{}\"]\n",
+        "[components.egress.grant]\nlocal = [\"{}\"]\nsecrets = [\"TELEGRAM_BOT_TOKEN\"]\n",
         bound.url()
     ));
     let (_h, guest) = start_adapter(&home, "egress").await;
@@ -223,6 +223,7 @@ async fn a_missing_secret_stops_the_component_with_the_fix() {
             "outbound_http = [\"https://api.example.com\"]\n[[secrets]]\nname = \"AIRLOCK_TEST_ABSENT_TOKEN\"\ndestination = \"https://api.example.com\"\npath_prefix = \"/bot{secret}\"",
         ),
     );
+    home.config("[components.egress.grant]\nsecrets = [\"AIRLOCK_TEST_ABSENT_TOKEN\"]\n");
     let host = home.host();
     let (candidates, _) = host.candidates().unwrap();
     let c = candidates.iter().find(|c| c.name == "egress").unwrap();
@@ -242,4 +243,37 @@ async fn a_missing_secret_stops_the_component_with_the_fix() {
     .unwrap();
     let err = host.spawn_adapter(&loaded, None).unwrap_err().to_string();
     assert!(err.contains("chmod 600"), "{err}");
+}
+
+/// A drop-in's manifest can name any environment variable and bind it to
+/// its author's server; without the operator naming it, nothing is sent.
+#[tokio::test]
+async fn a_third_party_secret_is_not_injected_unless_the_operator_names_it() {
+    let server = Recorder::start().await;
+    let home = TempHome::new();
+    home.secret("TELEGRAM_BOT_TOKEN", SECRET);
+    home.drop_in(
+        "egress",
+        &fixture_wasm("egress"),
+        &manifest(
+            "egress",
+            &format!(
+                "outbound_http = [\"{b}\"]\n[[secrets]]\nname = \"TELEGRAM_BOT_TOKEN\"\ndestination = \"{b}\"\nheader = \"X-Token\"\nvalue = \"{{secret}}\"",
+                b = server.url()
+            ),
+        ),
+    );
+    home.config(&format!(
+        "[components.egress.grant]\nlocal = [\"{}\"]\n",
+        server.url()
+    ));
+    let (_h, guest) = start_adapter(&home, "egress").await;
+    let sent = guest
+        .send(command(&format!("get {}/x", server.url())))
+        .await
+        .unwrap();
+    assert_eq!(sent.message_ids[0], "200");
+    let r = &server.requests()[0];
+    assert!(!r.all_text().contains("SUPERSECRET"), "{r:?}");
+    assert!(!r.headers.contains_key("x-token"), "{r:?}");
 }

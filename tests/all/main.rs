@@ -3,6 +3,7 @@
 
 mod support;
 
+mod channel;
 mod cli;
 mod egress;
 mod runtime;

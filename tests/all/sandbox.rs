@@ -47,6 +47,25 @@ async fn an_infinite_loop_is_interrupted_and_others_keep_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_of_host_calls_is_interrupted_too() {
+    let home = TempHome::new();
+    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", SPIN));
+    let (_host, spin) = start_adapter(&home, "spin").await;
+    let started = Instant::now();
+    let err = spin.send(command("spin-host")).await.unwrap_err();
+    assert!(matches!(err, CallError::CpuBudget { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        spin.send(command("ok")).await.unwrap().message_ids,
+        vec!["ok"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_crashes_quarantine_only_that_adapter() {
     let home = TempHome::new();
     home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", SPIN));

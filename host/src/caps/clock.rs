@@ -21,21 +21,26 @@ pub const MAX_TIMERS: usize = 64;
 pub const MAX_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest timer name; longer names are refused.
 pub const MAX_NAME: usize = 128;
+/// Shortest timer delay; shorter ones are raised to it, so a timer that
+/// re-arms itself cannot keep the adapter busy.
+pub const MIN_DELAY: Duration = Duration::from_millis(50);
 
 /// Pending timers of one instance.
 #[derive(Debug, Default)]
 pub struct Timers {
     pending: HashMap<String, JoinHandle<()>>,
     events: Option<UnboundedSender<HostEvent>>,
+    generation: u64,
 }
 
 impl Timers {
     /// Timers that post to `events` (none: timers are accepted and never fire,
     /// as for filters, which have no `on-timer`).
-    pub fn new(events: Option<UnboundedSender<HostEvent>>) -> Self {
+    pub fn new(events: Option<UnboundedSender<HostEvent>>, generation: u64) -> Self {
         Self {
             pending: HashMap::new(),
             events,
+            generation,
         }
     }
 
@@ -58,11 +63,15 @@ impl Timers {
         let Some(events) = self.events.clone() else {
             return;
         };
-        let after = after.min(MAX_DELAY);
+        let after = after.clamp(MIN_DELAY, MAX_DELAY);
         let fired = name.clone();
+        let generation = self.generation;
         let task = tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            let _ = events.send(HostEvent::Timer(fired));
+            let _ = events.send(HostEvent::Timer {
+                generation,
+                name: fired,
+            });
         });
         if let Some(old) = self.pending.insert(name, task) {
             old.abort();
@@ -117,20 +126,26 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn fires_replaces_and_cancels() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut t = Timers::new(Some(tx));
+        let mut t = Timers::new(Some(tx), 7);
         t.set("c", "a".into(), Duration::from_secs(5));
         t.set("c", "a".into(), Duration::from_secs(1));
         t.set("c", "b".into(), Duration::from_secs(2));
         t.cancel("b");
         tokio::time::sleep(Duration::from_secs(10)).await;
-        assert_eq!(rx.recv().await, Some(HostEvent::Timer("a".into())));
+        assert_eq!(
+            rx.recv().await,
+            Some(HostEvent::Timer {
+                generation: 7,
+                name: "a".into()
+            })
+        );
         assert!(rx.try_recv().is_err());
     }
 
     #[tokio::test]
     async fn bounded() {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut t = Timers::new(Some(tx));
+        let mut t = Timers::new(Some(tx), 0);
         for i in 0..MAX_TIMERS + 10 {
             t.set("c", format!("t{i}"), Duration::from_secs(60));
         }

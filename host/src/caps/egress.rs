@@ -7,20 +7,34 @@
 //! 1. **Allowlist.** The request's `scheme://host:port` must be one of the component's granted
 //!    destinations ([`EgressPolicy::check`]); an empty list denies everything. Nothing is
 //!    resolved or connected before this passes.
-//! 2. **Secret injection.** Secrets bound to *this* destination are put at their declared
+//! 2. **Host-set headers.** Headers that frame or route the request
+//!    ([`HOST_SET_HEADERS`]: `Host`, `Connection`, `Transfer-Encoding`, `Upgrade`, …) and those
+//!    that carry secrets are dropped, whoever built the request; the connector sets `Host` and
+//!    hyper frames the body. `Content-Length` is dropped too, except for a streaming body it
+//!    describes (see [`EgressPolicy::drop_host_set_headers`]).
+//! 3. **In-flight limit.** At most [`EgressPolicy::in_flight`] requests of one component are
+//!    under way at once, each holding its slot until its response is buffered and scrubbed; a
+//!    request beyond that waits for a slot, at most its connect timeout, and then fails with
+//!    [`EgressError::ConnectionLimitReached`].
+//! 4. **Resolved-address check.** The host is resolved once, and if *any* address is restricted
+//!    ([`ip_policy`](super::ip_policy): loopback, private, link-local, cloud metadata, …) the
+//!    request is refused unless the operator granted that destination for local use (the
+//!    grant's `local`, [`EgressPolicy::local_ok`] here). The connection goes to the checked
+//!    addresses only; there is no second lookup a rebinding DNS server could answer
+//!    differently.
+//! 5. **Secret injection.** Secrets bound to *this* destination are put at their declared
 //!    position: a header, or a path prefix. Never into a body or a query, so that a component
 //!    cannot have a platform echo a token back to it. Headers that carry secrets belong to the
 //!    host: components may not set them (see [`EgressHooks`]'s forbidden-header filter), and any
 //!    value already present is removed.
-//! 3. **Resolved-address check.** The host is resolved once, and if *any* address is restricted
-//!    ([`ip_policy`](super::ip_policy): loopback, private, link-local, cloud metadata, …) the
-//!    request is refused unless the operator granted that destination for local use
-//!    (`local_ok`). The connection goes to the checked addresses only; there is no second
-//!    lookup a rebinding DNS server could answer differently.
-//! 4. **Bounded exchange.** TLS with the host name as SNI, HTTP/1.1, no redirects followed,
-//!    timeouts clamped to the policy's maximum, the response buffered up to a byte cap.
-//! 5. **Scrubbing.** Every bound secret value is replaced with `[redacted]` in the response
-//!    headers and body before anyone sees them.
+//! 6. **Bounded exchange.** TLS with the host name as SNI, HTTP/1.1, no redirects followed,
+//!    each phase's timeout clamped to the policy's maximum, the response buffered up to a byte
+//!    cap. Steps 4 to 7 together must also end within one total deadline
+//!    ([`EgressPolicy::exchange_deadline`]), so that a server trickling a byte now and then
+//!    cannot keep a request (and its buffer) alive.
+//! 7. **Scrubbing.** Every bound secret is replaced with `[redacted]` in the response headers
+//!    and body before anyone sees them: the raw value, its usual encodings, and the exact bytes
+//!    it was injected as ([`BoundSecret::scrub_forms`]).
 //!
 //! Refusals are logged with `tracing::warn!`, naming the component and the destination (never a
 //! path, which may hold a secret), and say which manifest or grant entry would allow the
@@ -31,18 +45,20 @@ mod connector;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
 use http::uri::PathAndQuery;
 use http::{HeaderName, Uri};
 use http_body_util::{BodyExt, Full};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
 };
 
-use super::secrets::{BoundSecret, SecretValue};
-use crate::manifest::destination::{Destination, Scheme};
+use super::secrets::{BoundSecret, HOST_SET_HEADERS, Scrubber};
+use crate::manifest::destination::{Destination, Scheme, UriPartsError, request_parts};
 
 pub use connector::resolve_checked;
 
@@ -60,8 +76,58 @@ pub struct EgressPolicy {
     pub max_response_bytes: usize,
     /// Upper bound for the connect, first-byte and between-bytes timeouts.
     pub max_timeout: Duration,
+    /// Longest a whole exchange may take: DNS, connect, sending, the response head and the
+    /// whole body. `None` means [`max_timeout`](Self::max_timeout).
+    pub max_exchange: Option<Duration>,
+    /// How many requests of this component may be in flight at once. Clones of the policy
+    /// share it, so one policy per component makes it a per-component limit.
+    pub in_flight: InFlightLimit,
     /// The component's name, for errors and logs.
     pub component: String,
+}
+
+/// A limit on the requests one component has in flight, each of which may buffer up to
+/// [`EgressPolicy::max_response_bytes`] on the host. Clones share the count.
+#[derive(Debug, Clone)]
+pub struct InFlightLimit {
+    limit: usize,
+    slots: Arc<Semaphore>,
+}
+
+impl InFlightLimit {
+    /// At most `limit` requests at once (at least one).
+    pub fn new(limit: usize) -> Self {
+        let limit = limit.clamp(1, Semaphore::MAX_PERMITS);
+        InFlightLimit {
+            limit,
+            slots: Arc::new(Semaphore::new(limit)),
+        }
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// How many more requests could start now.
+    pub fn available(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// Waits up to `patience` for a slot; the request holds it until the permit is dropped.
+    async fn acquire(&self, patience: Duration) -> Option<OwnedSemaphorePermit> {
+        match tokio::time::timeout(patience, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            // The semaphore is never closed; a timeout is the only way to get here.
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+}
+
+impl Default for InFlightLimit {
+    fn default() -> Self {
+        InFlightLimit::new(EgressPolicy::DEFAULT_MAX_IN_FLIGHT)
+    }
 }
 
 /// The timeouts a request runs under, after clamping to [`EgressPolicy::max_timeout`].
@@ -78,8 +144,11 @@ pub struct Timeouts {
 impl EgressPolicy {
     /// Default cap on response bodies: 16 MiB.
     pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-    /// Default cap on each timeout: 90 s (above the long-poll timeouts platforms use).
+    /// Default cap on each timeout, and on a whole exchange: 90 s (above the long-poll
+    /// timeouts platforms use).
     pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(90);
+    /// Default number of requests one component may have in flight at once.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
 
     /// A policy for `component` that denies everything, with the default limits.
     pub fn deny_all(component: impl Into<String>) -> Self {
@@ -89,46 +158,43 @@ impl EgressPolicy {
             secrets: Vec::new(),
             max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
             max_timeout: Self::DEFAULT_MAX_TIMEOUT,
+            max_exchange: None,
+            in_flight: InFlightLimit::default(),
             component: component.into(),
         }
+    }
+
+    /// The total deadline of one exchange: [`max_exchange`](Self::max_exchange), or else
+    /// [`max_timeout`](Self::max_timeout).
+    pub fn exchange_deadline(&self) -> Duration {
+        self.max_exchange.unwrap_or(self.max_timeout)
     }
 
     /// The granted destination a request to `uri` goes to, or why it may not be sent.
     ///
     /// Only absolute `http://` and `https://` URIs without userinfo can pass.
     pub fn check(&self, uri: &Uri) -> Result<&Destination, EgressError> {
-        let component = || self.component.clone();
-        let Some(scheme_str) = uri.scheme_str() else {
-            return Err(EgressError::InvalidUri {
-                component: component(),
-                why: "it has no scheme",
-            });
+        let invalid = |why| EgressError::InvalidUri {
+            component: self.component.clone(),
+            why,
         };
-        let scheme = match Scheme::parse(scheme_str) {
-            Some(scheme @ (Scheme::Http | Scheme::Https)) => scheme,
-            _ => {
+        let (scheme, host, port) = match request_parts(uri) {
+            Ok(parts @ (Scheme::Http | Scheme::Https, _, _)) => parts,
+            Ok(_) | Err(UriPartsError::UnsupportedScheme) => {
                 return Err(EgressError::UnsupportedScheme {
-                    component: component(),
-                    scheme: scheme_str.to_owned(),
+                    component: self.component.clone(),
+                    scheme: uri.scheme_str().unwrap_or_default().to_owned(),
                 });
             }
+            Err(UriPartsError::NoScheme) => return Err(invalid("it has no scheme")),
+            Err(UriPartsError::NoHost) => return Err(invalid("it has no host")),
+            Err(UriPartsError::Userinfo) => {
+                return Err(invalid(
+                    "it carries userinfo (user:password@); credentials belong in `secrets`",
+                ));
+            }
         };
-        let Some(authority) = uri.authority() else {
-            return Err(EgressError::InvalidUri {
-                component: component(),
-                why: "it has no host",
-            });
-        };
-        if authority.as_str().contains('@') {
-            return Err(EgressError::InvalidUri {
-                component: component(),
-                why: "it carries userinfo (user:password@); credentials belong in `secrets`",
-            });
-        }
-        let host = authority.host();
-        let port = authority
-            .port_u16()
-            .unwrap_or_else(|| scheme.default_port());
+        let component = || self.component.clone();
         self.allow
             .iter()
             .find(|d| d.matches(scheme, host, port))
@@ -156,6 +222,40 @@ impl EgressPolicy {
         names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         names.dedup();
         names
+    }
+
+    /// Removes the [`HOST_SET_HEADERS`] a requester put into `request`, and every header that
+    /// carries a secret: the connector sets `Host`, hyper frames the body, and injection sets
+    /// the secret headers of the destination.
+    ///
+    /// `Content-Length` is kept only where hyper cannot frame the body from its own size: a
+    /// streaming body (a component's `wasi:http` body, whose declared length wasmtime already
+    /// holds it to) with one well-formed value its size hint does not contradict. A body of
+    /// known size is always sent with its real length.
+    pub fn drop_host_set_headers<B: hyper::body::Body>(&self, request: &mut http::Request<B>) {
+        let hint = request.body().size_hint();
+        let headers = request.headers_mut();
+        let declared = {
+            let mut values = headers.get_all(CONTENT_LENGTH).iter();
+            match (values.next(), values.next()) {
+                (Some(value), None) => value
+                    .to_str()
+                    .ok()
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<u64>().ok()),
+                _ => None,
+            }
+        };
+        let keep_length = hint.exact().is_none()
+            && declared.is_some_and(|n| n >= hint.lower() && hint.upper().is_none_or(|u| n <= u));
+        for name in HOST_SET_HEADERS {
+            if name != CONTENT_LENGTH.as_str() || !keep_length {
+                headers.remove(name);
+            }
+        }
+        for name in self.reserved_headers() {
+            headers.remove(name);
+        }
     }
 
     /// Clamps a request's timeouts to [`max_timeout`](Self::max_timeout); unset ones get it.
@@ -221,9 +321,10 @@ impl EgressPolicy {
         Ok(())
     }
 
-    /// Every bound secret value, for scrubbing.
-    pub fn secret_values(&self) -> Vec<&SecretValue> {
-        self.secrets.iter().map(BoundSecret::value).collect()
+    /// What responses are scrubbed with: every form of every bound secret, including the exact
+    /// bytes [`inject`](Self::inject) writes.
+    pub fn scrubber(&self) -> Scrubber {
+        Scrubber::for_bound(&self.secrets)
     }
 }
 
@@ -285,17 +386,44 @@ where
 {
     let destination = policy.check(request.uri())?.clone();
     let timeouts = policy.clamp(options);
-    let addrs = resolve_checked(policy, &destination, timeouts.connect).await?;
-    policy.inject(&destination, &mut request)?;
-    connector::exchange(policy, &destination, &addrs, request, timeouts).await
+    policy.drop_host_set_headers(&mut request);
+
+    // Held until the response is buffered and scrubbed: the slot stands for that buffer.
+    let waiting = Instant::now();
+    let Some(_slot) = policy.in_flight.acquire(timeouts.connect).await else {
+        return Err(EgressError::ConnectionLimitReached {
+            component: policy.component.clone(),
+            destination: destination.to_string(),
+            limit: policy.in_flight.limit(),
+            waited: waiting.elapsed(),
+        });
+    };
+
+    let deadline = policy.exchange_deadline();
+    let exchange = async {
+        let addrs = resolve_checked(policy, &destination, timeouts.connect).await?;
+        policy.inject(&destination, &mut request)?;
+        connector::exchange(policy, &destination, &addrs, request, timeouts).await
+    };
+    tokio::time::timeout(deadline, exchange)
+        .await
+        .map_err(|_| EgressError::Timeout {
+            component: policy.component.clone(),
+            destination: destination.to_string(),
+            phase: Phase::Exchange,
+            after: deadline,
+        })?
 }
 
 /// [`WasiHttpHooks`] that send every `wasi:http` request of one component through egress.
 ///
 /// Its forbidden-header filter adds every header that carries a secret (for any destination) to
 /// wasmtime's default forbidden set, so a component cannot set `Authorization` itself when a
-/// secret uses it. Refusals reach the component as `HTTP-request-denied` (not granted),
-/// `destination-IP-prohibited` (restricted address) or `HTTP-response-body-size` (too large).
+/// secret uses it. (Whatever passes this filter still goes through
+/// [`EgressPolicy::drop_host_set_headers`].) Refusals reach the component as
+/// `HTTP-request-denied` (not granted), `destination-IP-prohibited` (restricted address),
+/// `HTTP-response-body-size` (too large), `connection-limit-reached` (too many requests in
+/// flight) or `HTTP-response-timeout` (past the total deadline).
 pub struct EgressHooks {
     policy: Arc<EgressPolicy>,
     forbidden: ForbiddenHeaderFilter,
@@ -374,6 +502,8 @@ pub enum Phase {
     FirstByte,
     /// Waiting for the next piece of the response body.
     BetweenBytes,
+    /// The whole exchange, from resolving the host to the last byte of the body.
+    Exchange,
 }
 
 impl std::fmt::Display for Phase {
@@ -383,6 +513,7 @@ impl std::fmt::Display for Phase {
             Phase::Connect => "connection",
             Phase::FirstByte => "response",
             Phase::BetweenBytes => "further response data",
+            Phase::Exchange => "complete response",
         })
     }
 }
@@ -426,7 +557,8 @@ pub enum EgressError {
     #[error(
         "{destination} resolves to {addr}, a {reason} address, which component {component} \
          may not reach; if it is a local service meant for this component, the operator can \
-         grant {destination} as local_ok"
+         grant it for local use in airlock.toml: \
+         [components.{component}.grant] local = [\"{destination}\"]"
     )]
     RestrictedAddress {
         /// The component.
@@ -467,6 +599,22 @@ pub enum EgressError {
         destination: String,
         /// The TLS error.
         source: std::io::Error,
+    },
+    /// The component already has as many requests in flight as it may, and none finished while
+    /// this one waited.
+    #[error(
+        "component {component} already has {limit} requests in flight, the most it may have; \
+         the request to {destination} waited {waited:?} for one to finish and was given up"
+    )]
+    ConnectionLimitReached {
+        /// The component.
+        component: String,
+        /// The destination of the request given up.
+        destination: String,
+        /// The limit ([`EgressPolicy::in_flight`]).
+        limit: usize,
+        /// How long the request waited.
+        waited: Duration,
     },
     /// A phase took longer than allowed.
     #[error("no {phase} from {destination} within {after:?} (the limit for component {component})")]
@@ -521,6 +669,7 @@ impl EgressError {
                 | EgressError::InvalidUri { .. }
                 | EgressError::RestrictedAddress { .. }
                 | EgressError::ResponseTooLarge { .. }
+                | EgressError::ConnectionLimitReached { .. }
         )
     }
 
@@ -536,7 +685,8 @@ impl EgressError {
             | EgressError::Timeout { destination, .. }
             | EgressError::ResponseTooLarge { destination, .. }
             | EgressError::Http { destination, .. }
-            | EgressError::Injection { destination, .. } => Some(destination),
+            | EgressError::Injection { destination, .. }
+            | EgressError::ConnectionLimitReached { destination, .. } => Some(destination),
             EgressError::UnsupportedScheme { .. } | EgressError::InvalidUri { .. } => None,
         }
     }
@@ -563,7 +713,9 @@ impl From<EgressError> for wasmtime_wasi_http::Error {
                 Phase::Dns => E::DnsTimeout,
                 Phase::Connect => E::ConnectionTimeout,
                 Phase::FirstByte | Phase::BetweenBytes => E::ConnectionReadTimeout,
+                Phase::Exchange => E::HttpResponseTimeout,
             },
+            EgressError::ConnectionLimitReached { .. } => E::ConnectionLimitReached,
             EgressError::ResponseTooLarge { limit, .. } => {
                 E::HttpResponseBodySize(Some(limit as u64))
             }

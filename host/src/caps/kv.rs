@@ -13,6 +13,9 @@ use crate::runtime::state::ComponentState;
 
 /// Longest key, in bytes.
 pub const MAX_KEY: usize = 256;
+/// Bytes every entry costs on top of its key and value, so that a flood of
+/// empty entries still meets the quota.
+pub const ENTRY_OVERHEAD: u64 = 64;
 
 /// One component's namespace.
 #[derive(Clone, Debug)]
@@ -33,7 +36,7 @@ impl KvNamespace {
     }
 
     fn check_key(key: &str) -> Result<(), KvError> {
-        if key.is_empty() || key.len() > MAX_KEY {
+        if key.is_empty() || key.len() > MAX_KEY || key.chars().any(char::is_control) {
             Err(KvError::InvalidKey)
         } else {
             Ok(())
@@ -60,12 +63,13 @@ impl KvNamespace {
         let conn = self.db.lock();
         let used: i64 = conn
             .query_row(
-                "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv WHERE component = ?1 AND key != ?2",
-                params![self.component, key],
+                "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB)) + ?3), 0)
+                 FROM kv WHERE component = ?1 AND key != ?2",
+                params![self.component, key, ENTRY_OVERHEAD as i64],
                 |r| r.get(0),
             )
             .map_err(store_err)?;
-        if used as u64 + (key.len() + value.len()) as u64 > self.quota_bytes {
+        if used as u64 + (key.len() + value.len()) as u64 + ENTRY_OVERHEAD > self.quota_bytes {
             return Err(KvError::QuotaExceeded);
         }
         conn.execute(
@@ -95,7 +99,8 @@ impl KvNamespace {
         let conn = self.db.lock();
         let mut stmt = conn
             .prepare(
-                "SELECT key FROM kv WHERE component = ?1 AND substr(key, 1, ?3) = ?2 ORDER BY key",
+                "SELECT key FROM kv WHERE component = ?1
+                 AND substr(CAST(key AS BLOB), 1, ?3) = CAST(?2 AS BLOB) ORDER BY key",
             )
             .map_err(store_err)?;
         let rows = stmt
@@ -153,16 +158,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn keys_are_counted_in_bytes_and_must_be_printable() {
+        let db = Db::in_memory().unwrap();
+        let k = KvNamespace::new(db, "k", 10 * ENTRY_OVERHEAD);
+        assert!(matches!(k.set("\0hidden", b""), Err(KvError::InvalidKey)));
+        assert!(matches!(k.set("a\nb", b""), Err(KvError::InvalidKey)));
+        // Empty entries still cost their overhead: at most 10 of them.
+        let stored = (0..100)
+            .take_while(|i| k.set(&format!("{i}"), b"").is_ok())
+            .count();
+        assert!(stored < 10, "{stored}");
+        let db = Db::in_memory().unwrap();
+        let u = KvNamespace::new(db, "u", 10_000);
+        u.set("éa", b"1").unwrap();
+        u.set("éb", b"2").unwrap();
+        u.set("e", b"3").unwrap();
+        assert_eq!(u.list_keys("é").unwrap(), vec!["éa", "éb"]);
+    }
+
+    #[test]
     fn quota_namespaces_and_prefixes() {
         let db = Db::in_memory().unwrap();
-        let a = KvNamespace::new(db.clone(), "a", 20);
+        let a = KvNamespace::new(db.clone(), "a", 20 + ENTRY_OVERHEAD);
         let b = KvNamespace::new(db, "b", 1000);
-        a.set("k1", b"0123456789").unwrap(); // 12 bytes
+        a.set("k1", b"0123456789").unwrap(); // 12 bytes + overhead
         assert!(matches!(
             a.set("k2", b"0123456789"),
             Err(KvError::QuotaExceeded)
         ));
-        a.set("k1", b"012345678901234567").unwrap(); // replacing counts once: 20 bytes
+        a.set("k1", b"012345678901234567").unwrap(); // replacing counts once: 20 bytes + overhead
         assert!(matches!(
             a.set("k1", b"0123456789012345678"),
             Err(KvError::QuotaExceeded)

@@ -22,6 +22,8 @@ use crate::runtime::state::ComponentState;
 pub const OUTPUT_BUDGET: usize = 256 * 1024;
 /// Longest single log line; longer ones are cut.
 pub const MAX_LINE: usize = 4096;
+/// What every line costs on top of its bytes, so empty lines are not free.
+pub const LINE_OVERHEAD: usize = 32;
 
 /// Where a line came from.
 #[derive(Clone, Copy, Debug)]
@@ -63,8 +65,9 @@ impl GuestLog {
 
     /// Emit one line, if the budget allows; says what happened to it.
     pub fn line(&self, source: Source, text: &str) -> Admitted {
-        let before = self.used.fetch_add(text.len(), Ordering::Relaxed);
-        if before + text.len() > OUTPUT_BUDGET {
+        let cost = text.len() + LINE_OVERHEAD;
+        let before = self.used.fetch_add(cost, Ordering::Relaxed);
+        if before + cost > OUTPUT_BUDGET {
             // Exactly one call crosses the budget; it says so once.
             if before <= OUTPUT_BUDGET {
                 tracing::warn!(component = %self.component, "component output exceeded {OUTPUT_BUDGET} bytes; further output from this instance is discarded");
@@ -203,9 +206,18 @@ mod tests {
     }
 
     #[test]
+    fn empty_lines_are_not_free() {
+        let log = GuestLog::new("t".into());
+        let logged = (0..OUTPUT_BUDGET)
+            .take_while(|_| log.line(Source::Stdout, "") == Admitted::Logged)
+            .count();
+        assert_eq!(logged, OUTPUT_BUDGET / LINE_OVERHEAD);
+    }
+
+    #[test]
     fn budget_ends_with_one_notice_even_on_an_exact_boundary() {
         let log = GuestLog::new("t".into());
-        let chunk = "x".repeat(1024);
+        let chunk = "x".repeat(1024 - LINE_OVERHEAD);
         let outcomes: Vec<Admitted> = (0..OUTPUT_BUDGET / 1024 + 3)
             .map(|_| log.line(Source::Stdout, &chunk))
             .collect();

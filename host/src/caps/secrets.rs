@@ -14,7 +14,7 @@
 //! Each template holds `{secret}` exactly once. Bodies and queries are never positions: a
 //! component could otherwise ask the platform to echo a placeholder back (send it as a chat
 //! message) and read the token in the reply. For the same reason everything handed back to a
-//! component is passed through [`scrub`] first.
+//! component is passed through a [`Scrubber`] first.
 //!
 //! Values come from the environment variable of the secret's name, or from the file
 //! `secrets/NAME` in the airlock home, read through a [`cap_std::fs::Dir`] handle and refused if
@@ -39,9 +39,9 @@ pub const REDACTED: &[u8] = b"[redacted]";
 /// Largest secret file read, in bytes; tokens are far smaller.
 const MAX_SECRET_FILE: u64 = 64 * 1024;
 
-/// Headers a secret may not be bound to: they frame or route the request, and the host sets
-/// them itself.
-const UNBINDABLE_HEADERS: [&str; 13] = [
+/// Headers that frame or route a request: the host sets them itself. No secret may be bound to
+/// one, and egress drops whatever a component put there (see `caps::egress`).
+pub const HOST_SET_HEADERS: [&str; 13] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -165,7 +165,7 @@ impl SecretPosition {
         let fail = |why: String| SecretError::position(self.to_string(), why);
         match self {
             SecretPosition::Header { name, template } => {
-                if UNBINDABLE_HEADERS.contains(&name.as_str()) {
+                if HOST_SET_HEADERS.contains(&name.as_str()) {
                     return Err(fail(format!(
                         "the host sets the {name} header itself; bind the secret to another header"
                     )));
@@ -372,13 +372,9 @@ impl BoundSecret {
         let SecretPosition::Header { name, template } = &self.binding.position else {
             return None;
         };
-        let (before, after) = template.split_once(PLACEHOLDER)?;
-        let mut bytes = Vec::with_capacity(template.len() + self.value.len());
-        bytes.extend_from_slice(before.as_bytes());
-        bytes.extend_from_slice(self.value.expose());
-        bytes.extend_from_slice(after.as_bytes());
-        let mut value = HeaderValue::from_bytes(&bytes).ok();
-        zeroize::Zeroize::zeroize(&mut bytes);
+        let mut bytes = self.render(template)?;
+        let mut value = HeaderValue::from_bytes(bytes.expose()).ok();
+        zeroize::Zeroize::zeroize(&mut bytes.0);
         if let Some(value) = &mut value {
             value.set_sensitive(true);
         }
@@ -391,18 +387,53 @@ impl BoundSecret {
         let SecretPosition::PathPrefix { template } = &self.binding.position else {
             return None;
         };
+        self.render(template)
+    }
+
+    /// `template` with its [`PLACEHOLDER`] replaced by the [injected](Self::injected) value.
+    fn render(&self, template: &str) -> Option<SecretValue> {
         let (before, after) = template.split_once(PLACEHOLDER)?;
-        let mut out = Vec::with_capacity(template.len() + self.value.len() * 3);
+        let value = self.injected(UPPER_HEX);
+        let mut out = Vec::with_capacity(before.len() + value.len() + after.len());
         out.extend_from_slice(before.as_bytes());
-        for &b in self.value.expose() {
-            if b.is_ascii() && is_pchar(b as char) {
-                out.push(b);
-            } else {
-                out.extend_from_slice(format!("%{b:02X}").as_bytes());
-            }
-        }
+        out.extend_from_slice(value.expose());
         out.extend_from_slice(after.as_bytes());
         Some(SecretValue(out))
+    }
+
+    /// The value exactly as [`header`](Self::header) and [`path_prefix`](Self::path_prefix) put
+    /// it into a request: as is in a header, and in a path with every byte that is not a path
+    /// character percent-encoded with `hex` digits. (A websocket JSON field is not rendered
+    /// here; it holds the value as is.)
+    fn injected(&self, hex: &[u8; 16]) -> SecretValue {
+        match self.binding.position {
+            SecretPosition::PathPrefix { .. } => SecretValue(encode_except(
+                self.value.expose(),
+                |b| b.is_ascii() && is_pchar(b as char),
+                hex,
+            )),
+            SecretPosition::Header { .. } | SecretPosition::WsJsonField { .. } => {
+                self.value.clone()
+            }
+        }
+    }
+
+    /// Every spelling of this secret that [`Scrubber`] replaces: those of the raw value (see
+    /// [`scrub`]) and the value as injected into requests, which for a path prefix is encoded
+    /// differently from all of them (`abc/d+e=` is sent as `abc%2Fd+e=`), with upper- and
+    /// lowercase hex.
+    ///
+    /// Derived from the same code that renders the value into requests, so that whatever a
+    /// server echoes of what it was sent is scrubbed.
+    pub fn scrub_forms(&self) -> Vec<SecretValue> {
+        let mut out = forms(self.value.expose());
+        for hex in [UPPER_HEX, LOWER_HEX] {
+            let injected = self.injected(hex);
+            if !injected.is_empty() && !out.iter().any(|f| f.0 == injected.0) {
+                out.push(injected);
+            }
+        }
+        out
     }
 }
 
@@ -453,7 +484,7 @@ fn load_with_env(
         return Ok(SecretValue::new(os_bytes(value)));
     }
 
-    let relative = Path::new("secrets").join(name);
+    let relative = Path::new(crate::home::SECRETS_DIR).join(name);
     let path = home_path.join(&relative);
     let io = |source: std::io::Error| SecretError::Io {
         name: name.to_owned(),
@@ -528,32 +559,70 @@ fn os_bytes(value: std::ffi::OsString) -> Vec<u8> {
 /// Replaces every occurrence of each secret in `bytes` with `[redacted]`: the raw value, its
 /// percent-encoded forms (upper- and lowercase hex), and its JSON form with `/` escaped.
 ///
-/// Borrows `bytes` unchanged when no secret occurs in it.
+/// Borrows `bytes` unchanged when no secret occurs in it. For secrets that were injected into
+/// requests, use a [`Scrubber`] made [`for_bound`](Scrubber::for_bound) them, which also knows
+/// how each was rendered.
 pub fn scrub<'a>(bytes: &'a [u8], secrets: &[&SecretValue]) -> Cow<'a, [u8]> {
-    let mut out = Cow::Borrowed(bytes);
-    for secret in secrets {
-        for form in forms(secret.expose()) {
-            if let Some(replaced) = replace_all(&out, &form, REDACTED) {
+    Scrubber::for_values(secrets).scrub(bytes)
+}
+
+/// Every spelling of a set of secrets, ready to scrub any number of byte strings.
+#[derive(Debug, Clone, Default)]
+pub struct Scrubber {
+    /// Longest first, so that a form is never cut short by a shorter one inside it.
+    forms: Vec<SecretValue>,
+}
+
+impl Scrubber {
+    /// Scrubs the forms of raw values that [`scrub`] knows.
+    pub fn for_values(secrets: &[&SecretValue]) -> Self {
+        Scrubber::from_forms(secrets.iter().flat_map(|s| forms(s.expose())))
+    }
+
+    /// Scrubs every [`BoundSecret::scrub_forms`] of `secrets`: the raw forms and the exact
+    /// bytes each was injected as.
+    pub fn for_bound<'a>(secrets: impl IntoIterator<Item = &'a BoundSecret>) -> Self {
+        Scrubber::from_forms(secrets.into_iter().flat_map(BoundSecret::scrub_forms))
+    }
+
+    fn from_forms(all: impl Iterator<Item = SecretValue>) -> Self {
+        let mut forms: Vec<SecretValue> = Vec::new();
+        for form in all {
+            if !form.is_empty() && !forms.iter().any(|f| f.0 == form.0) {
+                forms.push(form);
+            }
+        }
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        Scrubber { forms }
+    }
+
+    /// `bytes` with every form replaced by `[redacted]`; borrowed when there was none.
+    pub fn scrub<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut out = Cow::Borrowed(bytes);
+        for form in &self.forms {
+            if let Some(replaced) = replace_all(&out, form.expose(), REDACTED) {
                 out = Cow::Owned(replaced);
             }
         }
+        out
     }
-    out
 }
 
-/// The spellings of a secret that a server might echo.
-fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
+/// The spellings of a raw secret that a server might echo: as is, percent-encoded (upper- and
+/// lowercase hex), and as a JSON string with `/` escaped.
+fn forms(secret: &[u8]) -> Vec<SecretValue> {
     if secret.is_empty() {
         return Vec::new();
     }
-    let mut forms = vec![secret.to_vec()];
+    let mut forms = vec![SecretValue::new(secret)];
     let mut push = |form: Vec<u8>| {
-        if !forms.contains(&form) {
-            forms.push(form);
+        if !forms.iter().any(|f| f.0 == form) {
+            forms.push(SecretValue(form));
         }
     };
-    push(percent_encode(secret, b"0123456789ABCDEF"));
-    push(percent_encode(secret, b"0123456789abcdef"));
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    push(encode_except(secret, unreserved, UPPER_HEX));
+    push(encode_except(secret, unreserved, LOWER_HEX));
     if secret.contains(&b'/') {
         let mut json = Vec::with_capacity(secret.len() + 4);
         for &b in secret {
@@ -567,11 +636,14 @@ fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
     forms
 }
 
-/// Percent-encodes every byte but RFC 3986 unreserved ones.
-fn percent_encode(bytes: &[u8], hex: &[u8; 16]) -> Vec<u8> {
+const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
+const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Percent-encodes, with `hex` digits, every byte for which `keep` is false.
+fn encode_except(bytes: &[u8], keep: impl Fn(u8) -> bool, hex: &[u8; 16]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() * 3);
     for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+        if keep(b) {
             out.push(b);
         } else {
             out.extend_from_slice(&[b'%', hex[usize::from(b >> 4)], hex[usize::from(b & 15)]]);
@@ -918,6 +990,82 @@ mod tests {
             scrub(b"anything", &[&SecretValue::new("")]),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn bound_scrubbing_covers_the_bytes_injected() {
+        let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        // (position, secret, the secret as the request carries it, its rendering scrubbed)
+        #[rustfmt::skip]
+        let cases = [
+            ("/bot{secret}", "abc/def+ghi=", "abc%2Fdef+ghi=", "/bot[redacted]"),
+            ("/bot{secret}", "p@ss w0rd", "p@ss%20w0rd", "/bot[redacted]"),
+            ("/v1/{secret}/", "tok:en/x", "tok:en%2Fx", "/v1/[redacted]/"),
+            ("/k/{secret}", "\u{fc}%?#x", "%C3%BC%25%3F%23x", "/k/[redacted]"),
+            ("Authorization: Bot {secret}", "p@ss w0rd", "p@ss w0rd", "Bot [redacted]"),
+            ("X-Key: {secret}", "abc/def+ghi=", "abc/def+ghi=", "[redacted]"),
+        ];
+        for (position, value, sent, scrubbed) in cases {
+            let bound = BoundSecret::new(
+                binding("T", "https://a.example", position),
+                SecretValue::new(value),
+            )
+            .unwrap();
+            // Exactly what injection put into the request.
+            let rendered = match bound.path_prefix() {
+                Some(prefix) => prefix.expose().to_vec(),
+                None => bound.header().unwrap().1.as_bytes().to_vec(),
+            };
+            assert!(contains(&rendered, sent.as_bytes()), "{value}");
+            let scrubber = Scrubber::for_bound([&bound]);
+
+            let echoed = [b"echo ".as_slice(), &rendered, b" done"].concat();
+            let out = scrubber.scrub(&echoed);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                format!("echo {scrubbed} done"),
+                "{value}"
+            );
+            // The same rendering with lowercase escapes, and the forms of the raw value.
+            let mut lower = sent.as_bytes().to_vec();
+            for i in 0..lower.len() {
+                if i >= 1 && lower[i - 1] == b'%' || i >= 2 && lower[i - 2] == b'%' {
+                    lower[i] = lower[i].to_ascii_lowercase();
+                }
+            }
+            let lower = String::from_utf8(lower).unwrap();
+            for form in [lower.as_str(), value, &value.replace('/', "\\/")] {
+                let out = scrubber.scrub(form.as_bytes());
+                assert_eq!(&*out, REDACTED, "{value}: {form}");
+            }
+            for fully in [UPPER_HEX, LOWER_HEX] {
+                let encoded = encode_except(value.as_bytes(), |b| b.is_ascii_alphanumeric(), fully);
+                assert!(!contains(&scrubber.scrub(&encoded), value.as_bytes()));
+            }
+        }
+        // What scrubbing removes is derived from what injection writes: every scrub form of a
+        // path-prefix secret that is not a form of the raw value is the injected one.
+        let bound = BoundSecret::new(
+            binding("T", "https://a.example", "/bot{secret}"),
+            SecretValue::new("a/b+c"),
+        )
+        .unwrap();
+        let raw: Vec<Vec<u8>> = forms(b"a/b+c")
+            .iter()
+            .map(|f| f.expose().to_vec())
+            .collect();
+        let extra: Vec<Vec<u8>> = bound
+            .scrub_forms()
+            .iter()
+            .map(|f| f.expose().to_vec())
+            .filter(|f| !raw.contains(f))
+            .collect();
+        assert_eq!(extra, [b"a%2Fb+c".to_vec(), b"a%2fb+c".to_vec()]);
+        assert!(matches!(scrubber_borrows(&bound), Cow::Borrowed(_)));
+    }
+
+    fn scrubber_borrows(bound: &BoundSecret) -> Cow<'static, [u8]> {
+        Scrubber::for_bound([bound]).scrub(b"nothing secret here")
     }
 
     /// A fresh directory under the system temp dir, removed on drop.

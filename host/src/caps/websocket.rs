@@ -16,7 +16,11 @@ impl websocket::Host for ComponentState {
             .ok()
             .is_some_and(|uri| self.websocket.iter().any(|d| d.allows(&uri)));
         if !allowed {
-            tracing::warn!(component = %self.name, url, "websocket destination not granted");
+            let url = crate::runtime::actor::one_line(&url, 200);
+            self.log.line(
+                crate::caps::log::Source::Log(crate::runtime::bindings::log::Level::Warn),
+                &format!("websocket destination {url} is not granted"),
+            );
             return Ok(Err(WsError::Denied(format!(
                 "{url} is not among this component's websocket destinations; add it to `websocket` in the manifest and approve the component"
             ))));

@@ -19,6 +19,9 @@ pub enum Action {
     Approve {
         /// Component name (`$AIRLOCK_HOME/adapters/NAME.wasm`).
         name: String,
+        /// Approve only if the wasm's sha256 is this one (as `airlock inspect` printed it).
+        #[arg(long)]
+        sha256: Option<String>,
     },
     /// Revoke the approval and delete the drop-in's files.
     Remove {
@@ -31,10 +34,10 @@ pub enum Action {
 pub fn run(host: &Host, action: Action) -> anyhow::Result<ExitCode> {
     match action {
         Action::List => {
-            print!("{}", list(host)?);
+            print!("{}", super::inspect::printable(&list(host)?));
             Ok(ExitCode::SUCCESS)
         }
-        Action::Approve { name } => approve(host, &name),
+        Action::Approve { name, sha256 } => approve(host, &name, sha256.as_deref()),
         Action::Remove { name } => remove(host, &name),
     }
 }
@@ -80,7 +83,7 @@ fn list(host: &Host) -> anyhow::Result<String> {
     Ok(out)
 }
 
-fn approve(host: &Host, name: &str) -> anyhow::Result<ExitCode> {
+fn approve(host: &Host, name: &str, expected: Option<&str>) -> anyhow::Result<ExitCode> {
     if catalog::bundled().iter().any(|b| b.name == name) {
         println!("{name} is bundled with airlock and needs no approval");
         return Ok(ExitCode::SUCCESS);
@@ -92,6 +95,15 @@ fn approve(host: &Host, name: &str) -> anyhow::Result<ExitCode> {
             host.home.path().join(ADAPTERS_DIR).display()
         )
     })?;
+    if let Some(expected) = expected
+        && !expected.eq_ignore_ascii_case(&candidate.wasm_sha256())
+    {
+        eprintln!(
+            "airlock: not approved: {name}.wasm has sha256 {}, not the {expected} you reviewed; inspect it again",
+            candidate.wasm_sha256()
+        );
+        return Ok(ExitCode::from(1));
+    }
     // Refuse to approve what could not run anyway, and say why.
     if let Err(e) = host.load_unchecked(&candidate) {
         eprintln!("airlock: not approved: {e}");

@@ -78,7 +78,7 @@ impl Subject {
 /// Print the report; exit 0 if the component would load, 1 if not.
 pub fn run(host: &Host, subject: Subject) -> anyhow::Result<ExitCode> {
     let (text, loads) = report(host, subject)?;
-    print!("{text}");
+    print!("{}", printable(&text));
     Ok(if loads {
         ExitCode::SUCCESS
     } else {
@@ -127,10 +127,14 @@ pub fn report(host: &Host, subject: Subject) -> anyhow::Result<(String, bool)> {
         .as_ref()
         .map_err(Clone::clone)
         .and_then(|t| t.parse::<Manifest>().map_err(|e| e.to_string()));
-    let eff: Option<Effective> = manifest
-        .as_ref()
-        .ok()
-        .and_then(|m| crate::manifest::effective(m, &host.config.component(&name).grant).ok());
+    let eff: Option<Effective> = manifest.as_ref().ok().and_then(|m| {
+        let trust = if bundled {
+            crate::manifest::Trust::Bundled
+        } else {
+            crate::manifest::Trust::ThirdParty
+        };
+        crate::manifest::effective(m, &host.config.component(&name).grant, trust).ok()
+    });
     let linkable = eff.as_ref().map(Effective::linkable).unwrap_or_default();
 
     match &manifest {
@@ -298,4 +302,12 @@ fn list(w: &mut String, label: &str, items: impl Iterator<Item = String>) -> std
             items.join(", ")
         }
     )
+}
+
+/// The report with every line cleaned: the manifest and file under review
+/// must not be able to hide or forge lines with control characters.
+pub fn printable(text: &str) -> String {
+    text.lines()
+        .map(|l| crate::text::one_line(l, 4000) + "\n")
+        .collect()
 }

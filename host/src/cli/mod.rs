@@ -5,6 +5,7 @@ mod access;
 mod adapters;
 mod inspect;
 mod serve;
+mod try_cmd;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,12 @@ enum Command {
         /// Read this config instead of `$AIRLOCK_HOME/airlock.toml`.
         #[arg(long)]
         config: Option<std::path::PathBuf>,
+    },
+    /// Try airlock in this terminal: fakechat (or --adapter FILE.wasm), events shown as the session sees them.
+    Try {
+        /// An adapter under development (`FILE.wasm` with `FILE.toml` beside it).
+        #[arg(long)]
+        adapter: Option<std::path::PathBuf>,
     },
     /// Who may reach the session: allow, remove, list (with recently dropped senders).
     Access {
@@ -72,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::run(host)
         }
         Command::Access { action } => access::run(&host, action),
+        Command::Try { adapter } => try_cmd::run(host, adapter.as_deref()),
         Command::Inspect { target, manifest } => {
             inspect::run(&host, inspect::Subject::find(&target, manifest.as_deref())?)
         }

@@ -167,20 +167,40 @@ impl Destination {
 ///
 /// `None` when the URI has no supported scheme, no host, or carries userinfo.
 pub(crate) fn uri_parts(uri: &http::Uri) -> Option<(Scheme, &str, u16)> {
-    let scheme = Scheme::from_uri(uri)?;
-    let authority = uri.authority()?;
+    request_parts(uri).ok()
+}
+
+/// Why a request URI names no destination (see [`request_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriPartsError {
+    /// The URI is relative: it has no scheme.
+    NoScheme,
+    /// The scheme is not http, https, ws or wss.
+    UnsupportedScheme,
+    /// There is no host.
+    NoHost,
+    /// The authority carries userinfo (`user:password@`).
+    Userinfo,
+}
+
+/// The scheme, host (as written) and port (explicit or the scheme's default) of an absolute
+/// request URI, or why it has none: [`uri_parts`], saying why not.
+pub fn request_parts(uri: &http::Uri) -> Result<(Scheme, &str, u16), UriPartsError> {
+    let scheme_str = uri.scheme_str().ok_or(UriPartsError::NoScheme)?;
+    let scheme = Scheme::parse(scheme_str).ok_or(UriPartsError::UnsupportedScheme)?;
+    let authority = uri.authority().ok_or(UriPartsError::NoHost)?;
     if authority.as_str().contains('@') {
-        return None;
+        return Err(UriPartsError::Userinfo);
     }
     let host = authority.host();
     if host.is_empty() {
-        return None;
+        return Err(UriPartsError::NoHost);
     }
     let port = match authority.port() {
         Some(port) => port.as_u16(),
         None => scheme.default_port(),
     };
-    Some((scheme, host, port))
+    Ok((scheme, host, port))
 }
 
 impl fmt::Display for Destination {

@@ -7,11 +7,11 @@
 //! secrets) names it. Whatever the manifest asked and did not get is recorded
 //! in `refused`, so `airlock inspect` can say why.
 
-use super::destination::Destination;
+use super::destination::{Destination, Scheme};
 use super::grant::Grant;
 use super::limits::EffectiveLimits;
 use super::spec::{Kind, Manifest, SecretSpec};
-use crate::caps::secrets::{SecretBinding, SecretPosition};
+use crate::caps::secrets::SecretBinding;
 use crate::runtime::imports::Linkable;
 
 /// What a component may do.
@@ -44,8 +44,20 @@ impl Effective {
             outbound_http: !self.outbound_http.is_empty(),
             websocket: !self.websocket.is_empty(),
             kv: self.kv_quota_bytes.is_some(),
+            clock: self.kind == Kind::Adapter,
         }
     }
+}
+
+/// Where a component came from, which decides what it gets by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// Bundled with airlock: granted what its manifest asks.
+    Bundled,
+    /// A drop-in: as its manifest asks, except secrets, which it gets only
+    /// when the operator names them in `grant.secrets` (a manifest can name
+    /// any environment variable, and bind it to its author's own server).
+    ThirdParty,
 }
 
 /// A grant that cannot apply to this manifest.
@@ -62,6 +74,19 @@ pub enum EffectiveError {
         /// The key.
         from: Destination,
     },
+    /// A rebind changes the kind of destination, or drops TLS for a
+    /// destination that is not a granted local one.
+    #[error("grant for {component}: rebind of {from} to {to}: {reason}")]
+    Rebind {
+        /// Component.
+        component: String,
+        /// The key.
+        from: Destination,
+        /// The replacement.
+        to: Destination,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// A secret's template was refused by the secret rules.
     #[error("manifest of {component}: {reason}")]
     Secret {
@@ -73,13 +98,37 @@ pub enum EffectiveError {
 }
 
 /// Compute manifest ∩ grant.
-pub fn effective(manifest: &Manifest, grant: &Grant) -> Result<Effective, EffectiveError> {
+pub fn effective(
+    manifest: &Manifest,
+    grant: &Grant,
+    trust: Trust,
+) -> Result<Effective, EffectiveError> {
     let mut refused = Vec::new();
-    for from in grant.rebind.keys() {
+    for (from, to) in &grant.rebind {
         if !manifest.outbound_http.contains(from) && !manifest.websocket.contains(from) {
             return Err(EffectiveError::RebindUndeclared {
                 component: manifest.name.clone(),
                 from: from.clone(),
+            });
+        }
+        let ws = |d: &Destination| matches!(d.scheme(), Scheme::Ws | Scheme::Wss);
+        let reason = if ws(from) != ws(to) {
+            Some(
+                "a websocket destination can only be rebound to another websocket destination, and HTTP to HTTP",
+            )
+        } else if from.scheme().is_tls() && !to.scheme().is_tls() && !grant.local.contains(to) {
+            Some(
+                "it drops TLS; that is allowed only for a destination also listed in `local` (a local fake)",
+            )
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(EffectiveError::Rebind {
+                component: manifest.name.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                reason,
             });
         }
     }
@@ -136,11 +185,19 @@ pub fn effective(manifest: &Manifest, grant: &Grant) -> Result<Effective, Effect
             ));
             continue;
         }
-        if let Some(names) = &grant.secrets
-            && !names.contains(&spec.name)
-        {
-            refused.push(format!("secret {}: not in the operator's grant", spec.name));
-            continue;
+        match (&grant.secrets, trust) {
+            (Some(names), _) if !names.contains(&spec.name) => {
+                refused.push(format!("secret {}: not in the operator's grant", spec.name));
+                continue;
+            }
+            (None, Trust::ThirdParty) => {
+                refused.push(format!(
+                    "secret {}: a third-party component gets a secret only when the operator names it: add secrets = [\"{}\"] under [components.{}.grant]",
+                    spec.name, spec.name, manifest.name
+                ));
+                continue;
+            }
+            _ => {}
         }
         secrets.push(binding(spec, rebound(&spec.destination)).map_err(|reason| {
             EffectiveError::Secret {
@@ -164,22 +221,10 @@ pub fn effective(manifest: &Manifest, grant: &Grant) -> Result<Effective, Effect
 }
 
 fn binding(spec: &SecretSpec, destination: Destination) -> Result<SecretBinding, String> {
-    let position = match (
-        &spec.header,
-        &spec.value,
-        &spec.path_prefix,
-        &spec.ws_json_field,
-    ) {
-        (Some(h), Some(v), None, None) => SecretPosition::header(h, v),
-        (None, None, Some(p), None) => SecretPosition::path_prefix(p),
-        (None, None, None, Some(f)) => SecretPosition::ws_json_field(f),
-        _ => return Err("a secret needs exactly one position".to_string()),
-    }
-    .map_err(|e| e.to_string())?;
     Ok(SecretBinding {
         name: spec.name.clone(),
         destination,
-        position,
+        position: spec.position()?,
     })
 }
 
@@ -210,7 +255,7 @@ path_prefix = "/bot{secret}"
 
     #[test]
     fn no_grant_section_gives_what_was_asked() {
-        let e = effective(&manifest(), &Grant::default()).unwrap();
+        let e = effective(&manifest(), &Grant::default(), Trust::Bundled).unwrap();
         assert_eq!(e.outbound_http.len(), 2);
         assert!(e.inbound_http);
         assert_eq!(e.kv_quota_bytes, Some(4096));
@@ -230,6 +275,7 @@ inbound_http = false
 kv_quota_bytes = 100000
 "#,
             ),
+            Trust::Bundled,
         )
         .unwrap();
         assert_eq!(
@@ -244,7 +290,7 @@ kv_quota_bytes = 100000
 
     #[test]
     fn secrets_can_be_withheld_by_name() {
-        let e = effective(&manifest(), &grant("secrets = []")).unwrap();
+        let e = effective(&manifest(), &grant("secrets = []"), Trust::Bundled).unwrap();
         assert!(e.secrets.is_empty());
         assert!(e.refused[0].contains("TOKEN"));
     }
@@ -260,6 +306,7 @@ local = ["http://127.0.0.1:8081"]
 "https://api.telegram.org" = "http://127.0.0.1:8081"
 "#,
             ),
+            Trust::Bundled,
         )
         .unwrap();
         let fake: Destination = "http://127.0.0.1:8081".parse().unwrap();
@@ -277,8 +324,90 @@ local = ["http://127.0.0.1:8081"]
         let err = effective(
             &manifest(),
             &grant("[rebind]\n\"https://evil.example\" = \"http://127.0.0.1:1\""),
+            Trust::Bundled,
         )
         .unwrap_err();
         assert!(err.to_string().contains("does not declare"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod trust_and_rebind_tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        r#"
+name = "t"
+kind = "adapter"
+api = "0.1"
+outbound_http = ["https://api.telegram.org"]
+[[secrets]]
+name = "ANTHROPIC_API_KEY"
+destination = "https://api.telegram.org"
+header = "X-Key"
+value = "{secret}"
+"#
+        .parse()
+        .unwrap()
+    }
+
+    #[test]
+    fn third_party_secrets_need_the_operator_to_name_them() {
+        let e = effective(&manifest(), &Grant::default(), Trust::ThirdParty).unwrap();
+        assert!(e.secrets.is_empty());
+        assert!(
+            e.refused[0].contains("secrets = [\"ANTHROPIC_API_KEY\"]"),
+            "{:?}",
+            e.refused
+        );
+        let named: Grant = toml::from_str("secrets = [\"ANTHROPIC_API_KEY\"]").unwrap();
+        assert_eq!(
+            effective(&manifest(), &named, Trust::ThirdParty)
+                .unwrap()
+                .secrets
+                .len(),
+            1
+        );
+        assert_eq!(
+            effective(&manifest(), &Grant::default(), Trust::Bundled)
+                .unwrap()
+                .secrets
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn rebinds_keep_the_kind_and_tls_unless_local() {
+        let rows = [
+            (
+                "\"https://api.telegram.org\" = \"wss://gw.example\"",
+                "",
+                false,
+            ),
+            (
+                "\"https://api.telegram.org\" = \"http://127.0.0.1:8081\"",
+                "",
+                false,
+            ),
+            (
+                "\"https://api.telegram.org\" = \"http://127.0.0.1:8081\"",
+                "local = [\"http://127.0.0.1:8081\"]",
+                true,
+            ),
+            (
+                "\"https://api.telegram.org\" = \"https://proxy.example\"",
+                "",
+                true,
+            ),
+        ];
+        for (rebind, local, ok) in rows {
+            let g: Grant = toml::from_str(&format!("{local}\n[rebind]\n{rebind}")).unwrap();
+            assert_eq!(
+                effective(&manifest(), &g, Trust::Bundled).is_ok(),
+                ok,
+                "{rebind} {local}"
+            );
+        }
     }
 }

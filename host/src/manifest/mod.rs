@@ -13,7 +13,7 @@ mod grant;
 mod limits;
 mod spec;
 
-pub use effective::{Effective, EffectiveError, effective};
+pub use effective::{Effective, EffectiveError, Trust, effective};
 pub use grant::{ComponentConfig, Config, ConfigError, Grant};
 pub use limits::{EffectiveLimits, LimitsSpec};
 pub use spec::{Kind, Manifest, ManifestError, SecretSpec, valid_name};

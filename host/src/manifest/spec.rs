@@ -143,6 +143,11 @@ impl Manifest {
                 self.name
             ));
         }
+        if let Some(d) = &self.description
+            && (d.chars().count() > 200 || d.chars().any(char::is_control))
+        {
+            return bad("description must be one line of at most 200 characters".into());
+        }
         if self.api != "0.1" {
             return bad(format!(
                 "api = {:?} is not supported; this host implements \"0.1\"",
@@ -165,6 +170,23 @@ impl Manifest {
 }
 
 impl SecretSpec {
+    /// The position as the secret rules parse it.
+    pub fn position(&self) -> Result<crate::caps::secrets::SecretPosition, String> {
+        use crate::caps::secrets::SecretPosition;
+        match (
+            &self.header,
+            &self.value,
+            &self.path_prefix,
+            &self.ws_json_field,
+        ) {
+            (Some(h), Some(v), None, None) => SecretPosition::header(h, v),
+            (None, None, Some(p), None) => SecretPosition::path_prefix(p),
+            (None, None, None, Some(f)) => SecretPosition::ws_json_field(f),
+            _ => return Err("a secret needs exactly one position".to_string()),
+        }
+        .map_err(|e| e.to_string())
+    }
+
     fn validate(&self, m: &Manifest) -> Result<(), ManifestError> {
         let bad = |msg: String| {
             Err(ManifestError::Invalid(format!(
@@ -172,12 +194,7 @@ impl SecretSpec {
                 self.name
             )))
         };
-        if !self.name.starts_with(|c: char| c.is_ascii_uppercase())
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        {
+        if crate::caps::secrets::check_name(&self.name).is_err() {
             return bad("name must be an environment-variable name like TELEGRAM_BOT_TOKEN".into());
         }
         let positions = [
@@ -213,16 +230,9 @@ impl SecretSpec {
                 return bad(format!("{template:?} must contain {{secret}} exactly once"));
             }
         }
-        if let Some(p) = &self.path_prefix
-            && !p.starts_with('/')
-        {
-            return bad(format!("path_prefix {p:?} must start with '/'"));
-        }
-        if let Some(h) = &self.header
-            && http::HeaderName::from_str(h).is_err()
-        {
-            return bad(format!("{h:?} is not a valid header name"));
-        }
+        // The same rules the host applies when injecting, checked at parse time.
+        self.position()
+            .map_err(|e| ManifestError::Invalid(format!("secret {}: {e}", self.name)))?;
         Ok(())
     }
 }
@@ -288,6 +298,14 @@ memory_mib = 32
             (
                 "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\nheader = \"Authorization\"\nvalue = \"Bot {secret}\"\npath_prefix = \"/bot{secret}\"",
                 "exactly one position",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\nheader = \"Host\"\nvalue = \"{secret}\"",
+                "secret T",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\ndescription = \"nice\\u001b[2J\"",
+                "description must be one line",
             ),
             (
                 "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"lower\"\ndestination = \"https://a.example\"\npath_prefix = \"/b{secret}\"",

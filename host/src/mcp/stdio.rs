@@ -5,7 +5,8 @@
 //! deserves an answer, so lines pass through a filter first: a line that is
 //! not JSON, or is longer than [`MAX_LINE`], gets a JSON-RPC error response
 //! (`-32700` / `-32600`, id null) and is not forwarded; everything else goes
-//! on to rmcp unchanged. Output from rmcp and from the filter meet in one
+//! on to rmcp unchanged, except `server/discover`, which is answered
+//! `-32601` here (see below). Output from rmcp and from the filter meet in one
 //! writer task that writes whole lines, so they never interleave.
 
 use std::pin::Pin;
@@ -33,13 +34,27 @@ where
         loop {
             match read_line(&mut input).await {
                 Ok(Line::Eof) | Err(_) => break,
-                Ok(Line::TooLong) => send_error(&errors, -32600, "message too large"),
+                Ok(Line::TooLong) => send_error(&errors, -32600, "message too large", None),
                 Ok(Line::Text(line)) => {
                     if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    if serde_json::from_slice::<serde_json::Value>(&line).is_err() {
-                        send_error(&errors, -32700, "parse error: the line is not JSON");
+                    let Ok(message) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                        send_error(&errors, -32700, "parse error: the line is not JSON", None);
+                        continue;
+                    };
+                    // Claude Code probes `server/discover` first and registers a
+                    // channel only after falling back to `initialize`, which it
+                    // does on -32601. Answered here, before rmcp's own handling.
+                    if message.get("method").and_then(|m| m.as_str()) == Some("server/discover") {
+                        if let Some(id) = message.get("id") {
+                            send_error(
+                                &errors,
+                                -32601,
+                                "Method not found: server/discover",
+                                Some(id.clone()),
+                            );
+                        }
                         continue;
                     }
                     if to_rmcp.write_all(&line).await.is_err()
@@ -62,8 +77,14 @@ where
     )
 }
 
-fn send_error(lines: &mpsc::UnboundedSender<Vec<u8>>, code: i64, message: &str) {
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+fn send_error(
+    lines: &mpsc::UnboundedSender<Vec<u8>>,
+    code: i64,
+    message: &str,
+    id: Option<serde_json::Value>,
+) {
+    let id = id.unwrap_or(serde_json::Value::Null);
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     let mut line = body.to_string().into_bytes();
     line.push(b'\n');
     let _ = lines.send(line);

@@ -67,7 +67,15 @@ pub fn parse<T: serde::de::DeserializeOwned>(
     args: Option<JsonObject>,
 ) -> Result<T, ToolError> {
     let value = serde_json::Value::Object(args.unwrap_or_default());
-    serde_json::from_value(value).map_err(|e| ToolError::Arguments(format!("{name}: {e}")))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ToolError::Arguments(format!("{name}: {inner}"))
+        } else {
+            ToolError::Arguments(format!("{name}: `{path}`: {inner}"))
+        }
+    })
 }
 
 /// Check a text argument's size.
@@ -174,7 +182,14 @@ mod tests {
         assert_eq!(ok.text, "hi");
         for (args, want) in [
             (json!({"chat_id": "x"}), "missing field `text`"),
-            (json!({"chat_id": 5, "text": "x"}), "invalid type"),
+            (
+                json!({"chat_id": 5, "text": "x"}),
+                "`chat_id`: invalid type",
+            ),
+            (
+                json!({"chat_id": "x", "text": "y", "files": "/etc/passwd"}),
+                "`files`: invalid type",
+            ),
             (
                 json!({"chat_id": "x", "text": "y", "admin": true}),
                 "unknown field `admin`",

@@ -107,12 +107,14 @@ pub struct AdapterErrorText(pub AdapterError);
 
 impl std::fmt::Display for AdapterErrorText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Guest text: one line, bounded, before it reaches a log or the session.
+        let clean = |m: &str| one_line(m, 1000);
         match &self.0 {
-            AdapterError::Unsupported(m) => write!(f, "not supported: {m}"),
-            AdapterError::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            AdapterError::Unsupported(m) => write!(f, "not supported: {}", clean(m)),
+            AdapterError::InvalidInput(m) => write!(f, "invalid input: {}", clean(m)),
             AdapterError::RateLimited(ms) => write!(f, "rate limited; retry after {ms} ms"),
-            AdapterError::Platform(m) => write!(f, "platform error: {m}"),
-            AdapterError::Fatal(m) => write!(f, "fatal: {m}"),
+            AdapterError::Platform(m) => write!(f, "platform error: {}", clean(m)),
+            AdapterError::Fatal(m) => write!(f, "fatal: {}", clean(m)),
         }
     }
 }
@@ -170,6 +172,7 @@ struct Actor {
     crashes: VecDeque<Instant>,
     next_start: Option<Instant>,
     quarantined: Option<String>,
+    generation: u64,
 }
 
 impl AdapterHandle {
@@ -196,6 +199,7 @@ impl AdapterHandle {
             crashes: VecDeque::new(),
             next_start: None,
             quarantined: None,
+            generation: 0,
         };
         tokio::spawn(actor.run(rx, ev_rx, unsolicited));
         Self { name, tx }
@@ -436,6 +440,39 @@ impl AdapterHandle {
     }
 }
 
+/// Turn a failed call into the error that says why: CPU budget, wall-clock
+/// deadline (the epoch callback interrupts past it), or a trap.
+pub(crate) fn classify(
+    component: &Arc<str>,
+    op: &'static str,
+    e: wasmtime::Error,
+    cpu_exhausted: bool,
+    limits: &EffectiveLimits,
+) -> CallError {
+    let component = component.clone();
+    if cpu_exhausted {
+        return CallError::CpuBudget {
+            component,
+            op,
+            budget: limits.cpu,
+        };
+    }
+    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return CallError::Timeout {
+            component,
+            op,
+            wall: limits.wall,
+        };
+    }
+    CallError::Trap {
+        component,
+        op,
+        reason: one_line(&format!("{e:#}"), 2000),
+    }
+}
+
+pub(crate) use crate::text::one_line;
+
 fn start_fn(settings: Vec<(String, String)>) -> CallFn<Result<(), AdapterError>> {
     Box::new(move |a, s| {
         Box::pin(async move {
@@ -470,7 +507,10 @@ impl Actor {
                     None => break,
                 },
                 Some(event) = events.recv() => match event {
-                    HostEvent::Timer(name) => match self.invoke("on-timer", on_timer_fn(name)).await {
+                    // A timer of a discarded instance: that instance is gone, and
+                    // its replacement sets its own timers in `start`.
+                    HostEvent::Timer { generation, .. } if generation != self.generation || self.live.is_none() => {}
+                    HostEvent::Timer { name, .. } => match self.invoke("on-timer", on_timer_fn(name)).await {
                         Ok(Ok(batch)) => {
                             if let Some(tx) = &unsolicited {
                                 let _ = tx.send(Unsolicited { component: self.name.clone(), batch });
@@ -520,8 +560,9 @@ impl Actor {
         if let Some(at) = self.next_start.take() {
             tokio::time::sleep_until(at.into()).await;
         }
-        let mut store = self.spec.new_store(&self.engine);
-        budget::arm(&mut store, self.limits.cpu);
+        self.generation += 1;
+        let mut store = self.spec.new_store(&self.engine, self.generation);
+        budget::arm(&mut store, self.limits.cpu, self.limits.wall);
         let adapter =
             match tokio::time::timeout(self.limits.wall, self.pre.instantiate_async(&mut store))
                 .await
@@ -576,7 +617,7 @@ impl Actor {
                 component: self.name.clone(),
             });
         };
-        budget::arm(&mut live.store, self.limits.cpu);
+        budget::arm(&mut live.store, self.limits.cpu, self.limits.wall);
         let outcome =
             tokio::time::timeout(self.limits.wall, f(&live.adapter, &mut live.store)).await;
         let err = match outcome {
@@ -596,19 +637,7 @@ impl Actor {
     }
 
     fn classify(&self, op: &'static str, e: wasmtime::Error, cpu_exhausted: bool) -> CallError {
-        let component = self.name.clone();
-        if cpu_exhausted || e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return CallError::CpuBudget {
-                component,
-                op,
-                budget: self.limits.cpu,
-            };
-        }
-        CallError::Trap {
-            component,
-            op,
-            reason: format!("{e:#}"),
-        }
+        classify(&self.name, op, e, cpu_exhausted, &self.limits)
     }
 
     /// Discard the instance and schedule (or refuse) the next one.

@@ -3,15 +3,21 @@
 //! Every [`super::engine::TICK`] the engine's epoch advances. A store's
 //! deadline is one tick ahead; when it passes, the callback below spends one
 //! tick of the call's budget and lets the guest go on (yielding to tokio, so
-//! a busy guest never starves other tasks), or interrupts it once the budget
-//! is gone. Time the guest spends waiting in host calls does not count: when a
-//! host call returns, the deadline is reset to one tick from now, so ticks that
-//! passed while the host was working (an HTTP request, a database write) are
-//! never charged.
+//! a busy guest never starves other tasks and the call's wall-clock timeout
+//! can fire), or interrupts it once the budget is gone or the call's absolute
+//! wall-clock deadline has passed.
+//!
+//! Time in host calls is charged as it comes: synchronous host work done for
+//! the guest costs CPU like wasm does (a guest looping on a cheap host call is
+//! stopped like any other loop), while a long asynchronous wait (an HTTP
+//! response) costs at most the one tick in which the guest resumes, because
+//! the deadline is only checked when wasm runs again. The deadline is never
+//! reset on the way back from the host: doing so would let a loop of host
+//! calls run forever.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use wasmtime::{CallHook, Store, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 
 use super::engine::TICK;
 
@@ -20,6 +26,7 @@ use super::engine::TICK;
 pub struct CpuBudget {
     ticks_left: u64,
     exhausted: bool,
+    wall_deadline: Option<Instant>,
 }
 
 impl CpuBudget {
@@ -35,31 +42,27 @@ pub trait HasCpuBudget: Send + 'static {
     fn cpu(&mut self) -> &mut CpuBudget;
 }
 
-/// Install the budget callbacks on a fresh store.
+/// Install the budget callback on a fresh store.
 pub fn install<T: HasCpuBudget>(store: &mut Store<T>) {
     store.epoch_deadline_callback(|mut cx| {
         let cpu = cx.data_mut().cpu();
-        if cpu.ticks_left == 0 {
-            cpu.exhausted = true;
+        let late = cpu.wall_deadline.is_some_and(|d| Instant::now() >= d);
+        if cpu.ticks_left == 0 || late {
+            cpu.exhausted = !late;
             return Ok(UpdateDeadline::Interrupt);
         }
         cpu.ticks_left -= 1;
         Ok(UpdateDeadline::Yield(1))
     });
-    store.call_hook(|mut cx, hook| {
-        if matches!(hook, CallHook::ReturningFromHost) {
-            cx.set_epoch_deadline(1);
-        }
-        Ok(())
-    });
 }
 
-/// Give the next call `budget` of CPU.
-pub fn arm<T: HasCpuBudget>(store: &mut Store<T>, budget: Duration) {
+/// Give the next call `budget` of CPU and at most `wall` of real time.
+pub fn arm<T: HasCpuBudget>(store: &mut Store<T>, budget: Duration, wall: Duration) {
     let ticks = (budget.as_millis() / TICK.as_millis()).max(1) as u64;
     *store.data_mut().cpu() = CpuBudget {
         ticks_left: ticks,
         exhausted: false,
+        wall_deadline: Some(Instant::now() + wall),
     };
     store.set_epoch_deadline(1);
 }

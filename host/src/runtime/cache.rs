@@ -134,7 +134,9 @@ impl Hasher for Sha256Hasher {
 
 fn store(dir: &Dir, key: &str, component: &Component) -> anyhow::Result<()> {
     let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let tmp = format!("{key}.tmp-{}", std::process::id());
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = format!("{key}.tmp-{}-{seq}", std::process::id());
     dir.write(&tmp, &bytes)?;
     dir.rename(&tmp, dir, key)?;
     Ok(())

@@ -5,5 +5,10 @@
 #[non_exhaustive]
 pub enum HostEvent {
     /// A timer set with `clock.set-timer` fired.
-    Timer(String),
+    Timer {
+        /// The instance that set it; events of a discarded instance are ignored.
+        generation: u64,
+        /// The timer's name.
+        name: String,
+    },
 }

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Engine, Trap};
+use wasmtime::Engine;
 
-use super::actor::CallError;
+use super::actor::{CallError, classify, one_line};
 use super::bindings::FilterPre;
 use super::bindings::message_filter::{InboundVerdict, OutboundVerdict};
 use super::bindings::types::{InboundMessage, OutboundMessage};
@@ -76,8 +76,8 @@ impl FilterRunner {
     ) -> Result<R, CallError> {
         let name = self.spec.name.clone();
         let limits = self.spec.effective.limits;
-        let mut store = self.spec.new_store(&self.engine);
-        budget::arm(&mut store, limits.cpu);
+        let mut store = self.spec.new_store(&self.engine, 0);
+        budget::arm(&mut store, limits.cpu, limits.wall);
         let work = async {
             let filter = self.pre.instantiate_async(&mut store).await?;
             let configured = filter
@@ -87,7 +87,7 @@ impl FilterRunner {
             if let Err(msg) = configured {
                 return Ok(Err(msg));
             }
-            budget::arm(&mut store, limits.cpu);
+            budget::arm(&mut store, limits.cpu, limits.wall);
             call(&filter, &mut store).await.map(Ok)
         };
         let outcome = tokio::time::timeout(limits.wall, work).await;
@@ -101,25 +101,15 @@ impl FilterRunner {
             Ok(Ok(Err(msg))) => Err(CallError::Trap {
                 component: name,
                 op: "configure",
-                reason: msg,
+                reason: format!("refused its settings: {}", one_line(&msg, 500)),
             }),
-            Ok(Err(e)) => {
-                if store.data_mut().cpu().exhausted()
-                    || e.downcast_ref::<Trap>() == Some(&Trap::Interrupt)
-                {
-                    Err(CallError::CpuBudget {
-                        component: name,
-                        op,
-                        budget: limits.cpu,
-                    })
-                } else {
-                    Err(CallError::Trap {
-                        component: name,
-                        op,
-                        reason: format!("{e:#}"),
-                    })
-                }
-            }
+            Ok(Err(e)) => Err(classify(
+                &name,
+                op,
+                e,
+                store.data_mut().cpu().exhausted(),
+                &limits,
+            )),
         }
     }
 }

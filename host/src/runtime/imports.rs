@@ -8,7 +8,8 @@
 //! | import                                   | needs                       |
 //! |------------------------------------------|-----------------------------|
 //! | `wasi:io/*`, `wasi:clocks/*`, `wasi:random/*`, `wasi:cli/*` (empty env, no stdin, output to the log) | nothing |
-//! | `airlock:channel/{types,log,clock}`      | nothing                     |
+//! | `airlock:channel/{types,log}`            | nothing                     |
+//! | `airlock:channel/clock`                  | being an adapter            |
 //! | `airlock:channel/kv`                     | a `kv_quota` in the grant   |
 //! | `airlock:channel/websocket`              | `websocket` destinations    |
 //! | `wasi:http/{outgoing-handler,types}`     | `outbound_http` destinations|
@@ -24,6 +25,8 @@ pub struct Linkable {
     pub websocket: bool,
     /// `airlock:channel/kv`.
     pub kv: bool,
+    /// `airlock:channel/clock` (adapters only: filters have no timers).
+    pub clock: bool,
 }
 
 /// The WIT package version this host implements (major.minor).
@@ -86,7 +89,9 @@ pub fn allows(import: &str, grant: Linkable) -> Result<(), ImportRefusal> {
                 ));
             }
             match interface {
-                "types" | "log" | "clock" => Ok(()),
+                "types" | "log" => Ok(()),
+                "clock" if grant.clock => Ok(()),
+                "clock" => refuse("filters get no clock or timers; only adapters do"),
                 "kv" if grant.kv => Ok(()),
                 "kv" => refuse(
                     "key/value storage is not granted; add `kv_quota_bytes = 1048576` to the manifest",
@@ -133,11 +138,13 @@ mod tests {
         outbound_http: false,
         websocket: false,
         kv: false,
+        clock: true,
     };
     const ALL: Linkable = Linkable {
         outbound_http: true,
         websocket: true,
         kv: true,
+        clock: true,
     };
 
     #[test]
@@ -153,6 +160,14 @@ mod tests {
             ("airlock:channel/log@0.1.0", NONE, true),
             ("airlock:channel/types@0.1.3", NONE, true),
             ("airlock:channel/clock@0.1.0", NONE, true),
+            (
+                "airlock:channel/clock@0.1.0",
+                Linkable {
+                    clock: false,
+                    ..NONE
+                },
+                false,
+            ),
             ("airlock:channel/kv@0.1.0", NONE, false),
             (
                 "airlock:channel/kv@0.1.0",

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod events;
 pub mod filter;
 pub mod imports;
+pub mod limiter;
 pub mod linker;
 pub mod load;
 pub mod state;

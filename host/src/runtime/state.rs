@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::budget::{self, CpuBudget, HasCpuBudget};
 use super::events::HostEvent;
+use super::limiter::StoreLimiter;
 use crate::caps::clock::Timers;
 use crate::caps::egress::{EgressHooks, EgressPolicy};
 use crate::caps::kv::KvNamespace;
@@ -40,7 +41,7 @@ pub struct ComponentState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: Box<dyn WasiHttpHooks>,
-    limits: StoreLimits,
+    limits: StoreLimiter,
     cpu: CpuBudget,
     pub(crate) kv: Option<KvNamespace>,
     pub(crate) timers: Timers,
@@ -89,8 +90,9 @@ pub struct InstanceSpec {
 }
 
 impl InstanceSpec {
-    /// A fresh store with limits and budget callbacks installed.
-    pub fn new_store(&self, engine: &Engine) -> Store<ComponentState> {
+    /// A fresh store with limits and budget callbacks installed; timers it
+    /// sets carry `generation`.
+    pub fn new_store(&self, engine: &Engine, generation: u64) -> Store<ComponentState> {
         let log = GuestLog::new(self.name.clone());
         let mut wasi = WasiCtx::builder();
         wasi.stdout(log.stream(false))
@@ -111,20 +113,13 @@ impl InstanceSpec {
             wasi: wasi.build(),
             http,
             hooks,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes as usize)
-                .instances(32)
-                .tables(32)
-                .memories(8)
-                .table_elements(100_000)
-                .trap_on_grow_failure(false)
-                .build(),
+            limits: StoreLimiter::new(limits.memory_bytes as usize),
             cpu: CpuBudget::default(),
             kv: self
                 .effective
                 .kv_quota_bytes
                 .map(|q| KvNamespace::new(self.db.clone(), self.name.to_string(), q)),
-            timers: Timers::new(self.events.clone()),
+            timers: Timers::new(self.events.clone(), generation),
             websocket: self.effective.websocket.clone(),
             log,
         };

@@ -20,11 +20,10 @@ use tokio::time::timeout;
 
 use super::{EgressError, EgressPolicy, Phase, Timeouts};
 use crate::caps::ip_policy;
-use crate::caps::secrets::scrub;
 use crate::manifest::destination::Destination;
 
 /// Resolves `destination` and checks every address against [`ip_policy`], unless the operator
-/// granted the destination as `local_ok`.
+/// granted the destination for local use (the grant's `local`, [`EgressPolicy::local_ok`]).
 ///
 /// Returns the addresses to connect to; connecting anywhere else (or resolving again) would undo
 /// the check. IP-literal hosts are not looked up. Also usable for websocket destinations.
@@ -218,15 +217,15 @@ where
         }
     }
 
-    let secrets = policy.secret_values();
+    let scrubber = policy.scrubber();
     for value in parts.headers.values_mut() {
-        if let std::borrow::Cow::Owned(clean) = scrub(value.as_bytes(), &secrets) {
+        if let std::borrow::Cow::Owned(clean) = scrubber.scrub(value.as_bytes()) {
             // `[redacted]` is a valid header value, and so is what surrounded the secret.
             *value = HeaderValue::from_bytes(&clean)
                 .unwrap_or_else(|_| HeaderValue::from_static("[redacted]"));
         }
     }
-    let body = match scrub(&buffer, &secrets) {
+    let body = match scrubber.scrub(&buffer) {
         std::borrow::Cow::Borrowed(_) => buffer.freeze(),
         std::borrow::Cow::Owned(clean) => Bytes::from(clean),
     };
@@ -241,15 +240,16 @@ where
     Ok(http::Response::from_parts(parts, body))
 }
 
-/// `path?query` of `uri`, `/` when empty.
+/// `path?query` of `uri`, the path never empty: `/` alone, or before a bare `?query`.
 fn origin_form(uri: &Uri) -> Uri {
-    let path_and_query = uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .filter(|pq| !pq.is_empty())
-        .unwrap_or("/");
+    let path_and_query = uri.path_and_query().map_or("", |pq| pq.as_str());
+    let target = if path_and_query.starts_with('/') {
+        path_and_query.to_owned()
+    } else {
+        format!("/{path_and_query}")
+    };
     let mut parts = http::uri::Parts::default();
-    parts.path_and_query = path_and_query.parse().ok();
+    parts.path_and_query = target.parse().ok();
     Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
 }
 
@@ -287,5 +287,40 @@ struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_form_always_starts_with_a_slash() {
+        // (request URI, request target sent)
+        let cases = [
+            ("http://h.example", "/"),
+            ("http://h.example/", "/"),
+            ("http://h.example?q", "/?q"),
+            ("http://h.example?q=1&r", "/?q=1&r"),
+            ("http://h.example/a/b?c", "/a/b?c"),
+            ("http://h.example/a%2Fb", "/a%2Fb"),
+        ];
+        // The request target itself, not `Uri`'s `Display` (which puts a `/` before a bare
+        // query on its own and so would hide the bug).
+        let target_of = |uri: &Uri| {
+            origin_form(uri)
+                .path_and_query()
+                .unwrap()
+                .as_str()
+                .to_owned()
+        };
+        for (uri, target) in cases {
+            let uri: Uri = uri.parse().unwrap();
+            assert_eq!(target_of(&uri), target, "{uri}");
+        }
+        let mut parts = http::uri::Parts::default();
+        parts.path_and_query = Some("?only".parse().unwrap());
+        let uri = Uri::from_parts(parts).unwrap();
+        assert_eq!(target_of(&uri), "/?only");
     }
 }

@@ -301,7 +301,13 @@ async fn loopback_without_local_ok_is_refused_before_connecting() {
     }
     let msg = err.to_string();
     assert!(msg.contains(&a.destination().to_string()), "{msg}");
-    assert!(msg.contains("local_ok") && msg.contains(COMPONENT), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "[components.{COMPONENT}.grant] local = [\"{}\"]",
+            a.destination()
+        )),
+        "{msg}"
+    );
     assert!(!msg.contains(TOKEN));
     assert!(matches!(
         wasmtime_wasi_http::Error::from(err),
@@ -679,4 +685,312 @@ async fn https_destinations_speak_tls() {
     let err = send_buffered(&p, get(&uri)).await.unwrap_err();
     assert!(matches!(err, EgressError::Tls { .. }), "{err:?}");
     assert!(a.seen().is_empty());
+}
+
+#[tokio::test]
+async fn path_prefix_secrets_are_scrubbed_as_they_were_sent() {
+    // (secret, how the path prefix carries it: only non-pchar bytes are percent-encoded)
+    let cases = [
+        ("abc/def+ghi=", "abc%2Fdef+ghi="),
+        ("p@ss w0rd", "p@ss%20w0rd"),
+        ("tok:en/x", "tok:en%2Fx"),
+    ];
+    for (value, sent) in cases {
+        // Echo the request path, as received, in the body and in a header.
+        let a = Server::replying(|seen| {
+            http::Response::builder()
+                .status(200)
+                .header("x-path", seen.path.as_str())
+                .body(full(format!("no such method: {}", seen.path)))
+                .unwrap()
+        })
+        .await;
+        let secret = bound("BOT_TOKEN", &a.destination(), "/bot{secret}", value);
+        let p = policy(&[&a], &[&a], vec![secret]);
+        let res = send_buffered(&p, get(&a.url("/getMe"))).await.unwrap();
+
+        assert_eq!(a.seen()[0].path, format!("/bot{sent}/getMe"), "{value}");
+        assert_eq!(
+            std::str::from_utf8(res.body()).unwrap(),
+            "no such method: /bot[redacted]/getMe",
+            "{value}"
+        );
+        assert_eq!(
+            res.headers()["x-path"].as_bytes(),
+            b"/bot[redacted]/getMe",
+            "{value}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn host_owned_headers_from_the_requester_are_dropped() {
+    let a = Server::replying(|seen| http::Response::new(full(seen.body.clone()))).await;
+    let b: Destination = "https://other.example".parse().unwrap();
+    let secret = bound("OTHER_KEY", &b, "X-Api-Key: {secret}", "k-123");
+    let p = policy(&[&a], &[&a], vec![secret]);
+
+    // What a component could put into a request the host sends on its behalf.
+    let request = http::Request::post(a.url("/send"))
+        .header("connection", "x-smuggle")
+        .header("keep-alive", "timeout=600")
+        .header("transfer-encoding", "gzip")
+        .header("content-length", "3")
+        .header("upgrade", "websocket")
+        .header("host", "evil.example")
+        .header("te", "trailers")
+        .header("trailer", "x-late")
+        .header("proxy-authorization", "Basic eA==")
+        .header("x-api-key", "mine")
+        .header("x-custom", "kept")
+        .body(Bytes::from_static(b"hello world"))
+        .unwrap();
+    let res = send_buffered(&p, request).await.unwrap();
+    assert_eq!(&res.body()[..], b"hello world");
+
+    let seen = &a.seen()[0];
+    assert_eq!(&seen.body[..], b"hello world");
+    assert_eq!(seen.headers["content-length"].as_bytes(), b"11");
+    assert_eq!(
+        seen.headers["host"].as_bytes(),
+        format!("127.0.0.1:{}", a.port()).as_bytes()
+    );
+    for name in [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "x-api-key",
+    ] {
+        assert!(seen.headers.get(name).is_none(), "{name} was sent");
+    }
+    assert_eq!(seen.headers["x-custom"].as_bytes(), b"kept");
+}
+
+#[tokio::test]
+async fn query_only_uri_is_sent_with_root_path() {
+    let a = Server::ok().await;
+    let p = policy(&[&a], &[&a], Vec::new());
+    let res = send_buffered(&p, get(&format!("http://127.0.0.1:{}?q=1", a.port())))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = &a.seen()[0];
+    assert_eq!(seen.path, "/");
+    assert_eq!(seen.query.as_deref(), Some("q=1"));
+}
+
+#[tokio::test]
+async fn a_trickling_response_hits_the_total_deadline() {
+    // One byte every 50 ms: never slow enough for the between-bytes timeout, never done.
+    let trickle = Server::replying(|_| {
+        let drip = futures::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Some((
+                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"x"))),
+                (),
+            ))
+        });
+        http::Response::new(StreamBody::new(drip).boxed_unsync())
+    })
+    .await;
+    let mut p = policy(&[&trickle], &[&trickle], Vec::new());
+    p.max_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        send_buffered(&p, get(&trickle.url("/drip"))),
+    )
+    .await
+    .expect("the exchange must end at its deadline");
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EgressError::Timeout { phase: Phase::Exchange, after, .. }
+                if after == Duration::from_millis(300)
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with(&format!(
+            "no complete response from {} within 300ms",
+            trickle.destination()
+        )),
+        "{err}"
+    );
+    assert!(matches!(
+        wasmtime_wasi_http::Error::from(err),
+        wasmtime_wasi_http::Error::HttpResponseTimeout
+    ));
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // A separate total deadline wins over `max_timeout`.
+    p.max_timeout = Duration::from_secs(30);
+    p.max_exchange = Some(Duration::from_millis(200));
+    let err = send_buffered(&p, get(&trickle.url("/drip")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EgressError::Timeout { phase: Phase::Exchange, after, .. }
+            if after == Duration::from_millis(200)),
+        "{err:?}"
+    );
+}
+
+/// A server that holds every request for `hold` and records how many it held at once.
+async fn holding(hold: Duration) -> (Server, Arc<AtomicUsize>) {
+    let now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(Arc::new({
+        let most = most.clone();
+        move |_| {
+            let now = now.clone();
+            let most = most.clone();
+            Box::pin(async move {
+                let held = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(held, Ordering::SeqCst);
+                tokio::time::sleep(hold).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                response(200, "ok")
+            })
+        }
+    }))
+    .await;
+    (server, most)
+}
+
+#[tokio::test]
+async fn requests_in_flight_are_limited_per_component() {
+    let (a, most) = holding(Duration::from_millis(200)).await;
+    let p = policy(&[&a], &[&a], Vec::new());
+    let requests = (0..12).map(|i| send_buffered(&p, get(&a.url(&format!("/{i}")))));
+    for result in futures::future::join_all(requests).await {
+        assert_eq!(result.unwrap().status(), 200);
+    }
+    assert_eq!(a.seen().len(), 12);
+    assert_eq!(most.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test]
+async fn a_request_beyond_the_in_flight_limit_waits_then_gives_up() {
+    let (a, most) = holding(Duration::from_millis(600)).await;
+    let mut p = policy(&[&a], &[&a], Vec::new());
+    p.in_flight = InFlightLimit::new(1);
+    let p = Arc::new(p);
+
+    let first = tokio::spawn({
+        let p = p.clone();
+        let url = a.url("/first");
+        async move { send_buffered(&p, get(&url)).await }
+    });
+    while a.seen().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(p.in_flight.available(), 0);
+
+    // No slot frees up within this request's connect timeout.
+    let started = Instant::now();
+    let options = RequestOptions {
+        connect_timeout: Some(Duration::from_millis(100)),
+        ..Default::default()
+    };
+    let request = get(&a.url("/second")).map(Full::new);
+    let err = execute(&p, request, Some(options)).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(500));
+    match &err {
+        EgressError::ConnectionLimitReached { limit, waited, .. } => {
+            assert_eq!(*limit, 1);
+            assert!(*waited >= Duration::from_millis(100), "{waited:?}");
+        }
+        other => panic!("expected ConnectionLimitReached, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "component {COMPONENT} already has 1 requests in flight, the most it may have; \
+             the request to {} waited",
+            a.destination()
+        )),
+        "{msg}"
+    );
+    assert!(err.is_denial());
+    assert!(matches!(
+        wasmtime_wasi_http::Error::from(err),
+        wasmtime_wasi_http::Error::ConnectionLimitReached
+    ));
+    assert_eq!(a.seen().len(), 1);
+
+    // One that may wait long enough gets the slot once the first is done, and gives it back.
+    let third = send_buffered(&p, get(&a.url("/third"))).await.unwrap();
+    assert_eq!(third.status(), 200);
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    assert_eq!(most.load(Ordering::SeqCst), 1);
+    assert_eq!(p.in_flight.available(), 1);
+
+    // Refusals do not take a slot.
+    let err = send_buffered(&p, get("https://evil.example/"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EgressError::NotAllowed { .. }));
+    assert_eq!(p.in_flight.available(), 1);
+}
+
+#[test]
+fn in_flight_and_deadline_defaults() {
+    let p = EgressPolicy::deny_all(COMPONENT);
+    assert_eq!(p.in_flight.limit(), 8);
+    assert_eq!(EgressPolicy::DEFAULT_MAX_IN_FLIGHT, 8);
+    assert_eq!(p.max_exchange, None);
+    assert_eq!(p.exchange_deadline(), p.max_timeout);
+    assert_eq!(p.exchange_deadline(), Duration::from_secs(90));
+    // Clones (an instance's copy of its component's policy) share the slots.
+    let clone = p.clone();
+    drop(p.in_flight.slots.clone().try_acquire_owned().unwrap());
+    let held = p.in_flight.slots.clone().try_acquire_owned().unwrap();
+    assert_eq!(clone.in_flight.available(), 7);
+    drop(held);
+    assert_eq!(clone.in_flight.available(), 8);
+    assert_eq!(InFlightLimit::new(0).limit(), 1);
+}
+
+#[tokio::test]
+async fn hooks_drop_host_set_headers_but_keep_a_streaming_length() {
+    let a = Server::replying(|seen| http::Response::new(full(seen.body.clone()))).await;
+    let mut hooks = EgressHooks::new(Arc::new(policy(&[&a], &[&a], Vec::new())));
+
+    // A streaming body (no size of its own) with the length the guest declared: kept, and
+    // sent as is rather than chunked.
+    let chunks =
+        ["hel", "lo"].map(|c| Ok::<_, wasmtime_wasi_http::Error>(Frame::data(Bytes::from(c))));
+    let streaming: WasiBody = StreamBody::new(futures::stream::iter(chunks)).boxed_unsync();
+    let request = http::Request::post(a.url("/stream"))
+        .header("host", format!("127.0.0.1:{}", a.port()))
+        .header("content-length", "5")
+        .header("upgrade", "h2c")
+        .body(streaming)
+        .unwrap();
+    let future = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+    let (response, _io) = Pin::from(future).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // A body of known size: whatever length was declared, the real one is sent.
+    let request = http::Request::post(a.url("/full"))
+        .header("content-length", "2")
+        .body(wasi_body("hello world"))
+        .unwrap();
+    let future = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+    let (response, _io) = Pin::from(future).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let seen = a.seen();
+    assert_eq!(&seen[0].body[..], b"hello");
+    assert_eq!(seen[0].headers["content-length"].as_bytes(), b"5");
+    assert!(seen[0].headers.get("transfer-encoding").is_none());
+    assert!(seen[0].headers.get("upgrade").is_none());
+    assert_eq!(&seen[1].body[..], b"hello world");
+    assert_eq!(seen[1].headers["content-length"].as_bytes(), b"11");
 }

@@ -1,0 +1,193 @@
+//! `airlock try`: the channel as the session sees it, in a terminal.
+//!
+//! Starts the same machinery as `airlock serve` (fakechat by default, or the
+//! adapter under development given with `--adapter`), prints every event
+//! exactly as the session would receive it, and sends what the user types
+//! back through the same `reply` path the session's tool calls take.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+
+use crate::catalog::{self, Candidate, Origin};
+use crate::host::Host;
+use crate::router::ChannelEvent;
+use crate::router::outbound::Reply;
+use crate::runtime::bindings::types::TextFormat;
+use crate::serve::Approval;
+
+const HELP: &str = "\
+Type a line to reply to the chat of the last message (as the session's `reply` tool would).
+  /chat CHAT_ID          reply to another chat from now on
+  /edit MESSAGE_ID TEXT  edit a message you sent
+  /quit                  stop";
+
+/// Run until `/quit`, end of input, or Ctrl-C.
+pub fn run(host: Host, adapter: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(session(host, adapter));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// How the session sees an event: the `<channel>` tag and its body.
+pub fn render(event: &ChannelEvent) -> String {
+    let escape = |v: &str| {
+        v.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&apos;")
+    };
+    let attrs: String = event
+        .meta
+        .iter()
+        .map(|(k, v)| format!(" {k}=\"{}\"", escape(v)))
+        .collect();
+    format!(
+        "<channel source=\"airlock\"{attrs}>\n{}\n</channel>",
+        event.content
+    )
+}
+
+async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
+    let mut running = match adapter {
+        None => crate::serve::start(&host).await?,
+        Some(file) => {
+            let dev = dev_candidate(file)?;
+            let bundled = catalog::bundled_candidates();
+            let mut chosen: Vec<&Candidate> = vec![&dev];
+            chosen.extend(
+                crate::serve::enabled(&host, &bundled)
+                    .into_iter()
+                    .filter(|c| {
+                        c.manifest
+                            .as_ref()
+                            .is_ok_and(|m| m.kind == crate::manifest::Kind::Filter)
+                    }),
+            );
+            println!(
+                "running {} without approval (development mode)",
+                file.display()
+            );
+            crate::serve::start_with(&host, &chosen, Approval::Development).await?
+        }
+    };
+    if running.router.adapters().is_empty() {
+        anyhow::bail!("no adapter started; the log above says why (or run `airlock doctor`)");
+    }
+    for (name, url) in &running.urls {
+        println!("{name}: open {url}");
+    }
+    println!("{HELP}\n");
+    let mut chat: Option<String> = None;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            event = running.events.recv() => {
+                let Some(event) = event else { break };
+                chat = event.meta.get("chat_id").cloned().or(chat);
+                println!("{}\n", render(&event));
+            }
+            line = lines.next_line() => {
+                let Some(line) = line? else { break };
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                if line == "/quit" {
+                    break;
+                }
+                if let Some(id) = line.strip_prefix("/chat ") {
+                    chat = Some(id.trim().to_string());
+                    println!("replying to {}", id.trim());
+                    continue;
+                }
+                let Some(chat_id) = chat.clone() else {
+                    println!("no chat yet: wait for a message, or pick one with /chat CHAT_ID");
+                    continue;
+                };
+                let outcome = if let Some(rest) = line.strip_prefix("/edit ") {
+                    match rest.trim().split_once(' ') {
+                        Some((id, text)) => running.router.edit(&chat_id, id, text.to_string(), TextFormat::Plain).await,
+                        None => {
+                            println!("usage: /edit MESSAGE_ID TEXT");
+                            continue;
+                        }
+                    }
+                } else {
+                    running
+                        .router
+                        .reply(Reply {
+                            chat_id: chat_id.clone(),
+                            text: line.to_string(),
+                            reply_to: None,
+                            files: Vec::new(),
+                            format: TextFormat::Plain,
+                        })
+                        .await
+                };
+                match outcome {
+                    Ok(text) => println!("→ {chat_id}: {text}"),
+                    Err(e) => println!("→ {chat_id}: error: {e}"),
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    Ok(())
+}
+
+/// A component file under development, with the manifest beside it.
+fn dev_candidate(file: &Path) -> anyhow::Result<Candidate> {
+    let wasm =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let manifest_path = file.with_extension("toml");
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+        anyhow::anyhow!("cannot read the manifest {}: {e}", manifest_path.display())
+    })?;
+    let manifest = text
+        .parse::<crate::manifest::Manifest>()
+        .map_err(|e| e.to_string());
+    let name = match &manifest {
+        Ok(m) => m.name.clone(),
+        Err(e) => anyhow::bail!("{}: {e}", manifest_path.display()),
+    };
+    Ok(Candidate {
+        name,
+        origin: Origin::DropIn,
+        wasm: wasm.into(),
+        manifest_text: text.into(),
+        manifest,
+    })
+}
+
+/// Meta for tests of [`render`].
+#[cfg(test)]
+fn event(meta: &[(&str, &str)], content: &str) -> ChannelEvent {
+    ChannelEvent {
+        content: content.into(),
+        meta: meta
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_the_session_sees_it() {
+        let e = event(&[("chat_id", "fakechat:web"), ("user", "a&b")], "hello");
+        assert_eq!(
+            render(&e),
+            "<channel source=\"airlock\" chat_id=\"fakechat:web\" user=\"a&amp;b\">\nhello\n</channel>"
+        );
+    }
+}
