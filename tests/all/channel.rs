@@ -1096,3 +1096,76 @@ async fn stdin_eof_exits_promptly_and_frees_the_port() {
     std::net::TcpListener::bind(("127.0.0.1", port))
         .unwrap_or_else(|e| panic!("port {port} still taken after exit: {e}"));
 }
+
+#[tokio::test]
+async fn sigterm_exits_promptly_and_frees_the_port() {
+    let (home, port) = fakechat_home();
+    let mut raw = Raw::start(&home);
+    raw.initialize().await;
+    raw.initialized().await;
+    raw.log.token(port).await;
+    let pid = raw.child.id().expect("running");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(1), raw.child.wait())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "still running 1 s after SIGTERM; stderr:\n{}",
+                raw.log.text()
+            )
+        })
+        .unwrap();
+    assert!(status.success(), "{status}; stderr:\n{}", raw.log.text());
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("port {port} still taken after exit: {e}"));
+}
+
+#[tokio::test]
+async fn an_uploaded_attachment_lands_in_the_inbox_and_its_path_travels_in_meta() {
+    let (home, port) = fakechat_home();
+    let mut session = Session::start(&home).await;
+    let token = session.log.token(port).await;
+    let bytes = b"\x89PNG\r\n\x1a\nnot really a picture";
+    let reply = http(
+        port,
+        "POST",
+        &format!("/api/upload?name=../../shot.png&text=look&token={token}"),
+        &[("Content-Type", "image/png")],
+        bytes,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let event = session.event().await;
+    let meta = &event["meta"];
+    assert_eq!(meta["attachment_count"], "1", "{event}");
+    let path = meta["attachment_path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no path: {event}"));
+    let inbox = home.path().join("inbox");
+    let path = std::path::Path::new(path);
+    assert_eq!(path.parent(), Some(inbox.as_path()), "{event}");
+    assert_eq!(std::fs::read(path).unwrap(), bytes);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn a_taken_port_is_reported_and_mcp_keeps_serving() {
+    let (home, port) = fakechat_home();
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let session = Session::start(&home).await;
+    assert_eq!(session.tool_names().await, vec!["reply", "edit_message"]);
+    let deadline = Instant::now() + SOON;
+    while !session.log.text().contains("already in use") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = session.log.text();
+    assert!(
+        log.contains(&format!("port {port}")) && log.contains("already in use"),
+        "{log}"
+    );
+    session.close().await;
+}
