@@ -154,6 +154,7 @@ type Job = Box<dyn for<'a> FnOnce(&'a mut Actor) -> BoxFuture<'a, ()> + Send>;
 pub struct AdapterHandle {
     name: Arc<str>,
     tx: mpsc::Sender<Job>,
+    wall: Duration,
 }
 
 struct Live {
@@ -188,6 +189,7 @@ impl AdapterHandle {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         spec.events = Some(ev_tx);
         let name = spec.name.clone();
+        let wall = spec.effective.limits.wall;
         let actor = Actor {
             name: name.clone(),
             engine,
@@ -202,7 +204,7 @@ impl AdapterHandle {
             generation: 0,
         };
         tokio::spawn(actor.run(rx, ev_rx, unsolicited));
-        Self { name, tx }
+        Self { name, tx, wall }
     }
 
     /// The adapter's name.
@@ -224,8 +226,21 @@ impl AdapterHandle {
         let stopped = || CallError::Stopped {
             component: self.name.clone(),
         };
-        self.tx.send(job).await.map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        // The caller's own deadline: the call's wall clock, plus room for a
+        // restart (backoff and the replayed `start`) and one call queued ahead.
+        let outer = self.wall.saturating_mul(3).saturating_add(BACKOFF_MAX);
+        let waited = async {
+            self.tx.send(job).await.map_err(|_| stopped())?;
+            rx.await.map_err(|_| stopped())?
+        };
+        match tokio::time::timeout(outer, waited).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError::Timeout {
+                component: self.name.clone(),
+                op,
+                wall: outer,
+            }),
+        }
     }
 
     async fn call_fallible<R: Send + 'static>(
