@@ -35,6 +35,25 @@ pub fn setting<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+impl Description {
+    /// A text-only platform: `max_text_len` characters per message, cut at
+    /// line breaks, no files, no optional features, no instruction lines.
+    /// Adjust the fields that differ.
+    pub fn text_only(platform: &str, max_text_len: u32) -> Self {
+        Description {
+            platform: platform.into(),
+            limits: Limits {
+                max_text_len,
+                chunk_mode: ChunkMode::Newline,
+                max_files: 0,
+                max_file_bytes: 0,
+            },
+            features: Features::empty(),
+            instructions: Vec::new(),
+        }
+    }
+}
+
 impl EventBatch {
     /// A batch without events and without a cursor to commit.
     pub fn empty() -> Self {

@@ -190,22 +190,32 @@ pub async fn start_with(
     })
 }
 
+/// The port an adapter with an inbound route listens on, by the rules of
+/// `airlock serve`: the `port` setting, else fakechat's default.
+pub fn inbound_port(name: &str, settings: &BTreeMap<String, String>) -> Result<u16, String> {
+    match settings.get("port") {
+        Some(p) => p.parse::<u16>().map_err(|_| {
+            format!(
+                "{name}: setting port = {p:?} is not a port number; use one from 1 to 65535, \
+                 like settings = {{ port = \"8790\" }} under [components.{name}]"
+            )
+        }),
+        None if name == DEFAULT_ADAPTER => Ok(FAKECHAT_PORT),
+        None => Err(format!(
+            "{name} asks for an inbound route but has no `port` setting; add \
+             `[components.{name}] settings = {{ port = \"8790\" }}`"
+        )),
+    }
+}
+
 async fn bind_listener(
     host: &Host,
     name: &str,
     handle: crate::runtime::actor::AdapterHandle,
     events: mpsc::UnboundedSender<Unsolicited>,
 ) -> anyhow::Result<InboundListener> {
-    let settings = host.config.component(name).settings;
-    let port = match settings.get("port") {
-        Some(p) => p
-            .parse::<u16>()
-            .map_err(|_| anyhow::anyhow!("{name}: setting port = {p:?} is not a port number"))?,
-        None if name == DEFAULT_ADAPTER => FAKECHAT_PORT,
-        None => anyhow::bail!(
-            "{name} asks for an inbound route but has no `port` setting; add `[components.{name}] settings = {{ port = \"8790\" }}`"
-        ),
-    };
+    let port = inbound_port(name, &host.config.component(name).settings)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let token = AccessToken::generate()?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     Ok(InboundListener::bind(addr, handle, token, events).await?)

@@ -3,8 +3,11 @@
 
 mod support;
 
+mod browser;
 mod channel;
 mod cli;
+mod doctor;
 mod egress;
 mod runtime;
 mod sandbox;
+mod try_cmd;

@@ -275,3 +275,189 @@ impl Recorder {
         self.seen.lock().unwrap().clone()
     }
 }
+
+// ---------------------------------------------------------------------------
+// `airlock serve`/`airlock try` with the fakechat page, for the browser and
+// terminal tests (the same helpers `channel.rs` keeps privately).
+// ---------------------------------------------------------------------------
+
+/// Upper bound for the server to start (components may be compiled cold).
+pub const STARTUP: std::time::Duration = std::time::Duration::from_secs(30);
+/// Upper bound for anything that should happen at once.
+pub const SOON: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `N` distinct loopback ports that were free a moment ago.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+}
+
+/// A state directory whose fakechat page listens on its own port.
+pub fn fakechat_home() -> (TempHome, u16) {
+    let home = TempHome::new();
+    let [port] = free_ports();
+    home.config(&format!(
+        "[components.fakechat]\nsettings = {{ port = \"{port}\" }}\n"
+    ));
+    (home, port)
+}
+
+/// `airlock serve` on `home`, killed when dropped.
+pub fn serve_command(home: &TempHome) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"));
+    cmd.arg("serve")
+        .env("AIRLOCK_HOME", home.path())
+        .env_remove("AIRLOCK_LOG")
+        .env("NO_COLOR", "1")
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A child's output, drained continuously so it never blocks.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<String>>);
+
+impl Log {
+    pub fn drain(stream: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let log = Log::default();
+        let sink = log.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut text = sink.0.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        log
+    }
+
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The access token of the listener on `port`, from the line
+    /// `open http://127.0.0.1:PORT/?token=HEX in a browser`.
+    pub async fn token(&self, port: u16) -> String {
+        let marker = format!("open http://127.0.0.1:{port}/?token=");
+        let deadline = std::time::Instant::now() + STARTUP;
+        loop {
+            let text = self.text();
+            if let Some(line) = text.lines().find(|l| l.contains(&marker)) {
+                let rest = &line[line.find(&marker).unwrap() + marker.len()..];
+                let token: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+                assert!(
+                    rest[token.len()..].starts_with(" in a browser"),
+                    "unexpected URL line: {line}"
+                );
+                assert_eq!(token.len(), 32, "a 128-bit hex token: {line}");
+                return token;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no page URL for port {port} on stderr:\n{text}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// An HTTP/1.1 answer.
+pub struct HttpReply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request to `127.0.0.1:port` (connection closed after it).
+pub async fn http(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpReply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut head = format!(
+            "{method} {target} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+        }
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        raw
+    };
+    let raw = tokio::time::timeout(SOON, exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{method} {target} on port {port} did not answer"));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head: {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line: {head}"));
+    HttpReply {
+        status,
+        body: String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
+    }
+}
+
+/// What the local user types into the fakechat page: the new message id.
+pub async fn page_send(port: u16, token: &str, text: &str) -> String {
+    let body = serde_json::json!({ "text": text }).to_string();
+    let reply = http(
+        port,
+        "POST",
+        &format!("/api/send?token={token}"),
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["id"].as_str().unwrap().to_string()
+}
+
+/// Everything the page lists.
+pub async fn page_messages(port: u16, token: &str) -> Vec<serde_json::Value> {
+    let reply = http(
+        port,
+        "GET",
+        &format!("/api/messages?after=0&token={token}"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json().as_array().unwrap().clone()
+}

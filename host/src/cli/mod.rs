@@ -3,6 +3,7 @@
 
 mod access;
 mod adapters;
+mod doctor;
 mod inspect;
 mod serve;
 mod try_cmd;
@@ -54,6 +55,8 @@ enum Command {
         #[command(subcommand)]
         action: Option<adapters::Action>,
     },
+    /// Check the set-up (state directory, config, components, secrets, ports) and say how to connect Claude Code.
+    Doctor,
 }
 
 /// Run the CLI; returns the process exit code.
@@ -70,21 +73,30 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut host = Host::open(AirlockHome::open(AirlockHome::default_path())?)?;
+    // Doctor opens the pieces itself: `Host::open` stops at the first problem
+    // doctor should report.
+    let host =
+        || -> anyhow::Result<Host> { Host::open(AirlockHome::open(AirlockHome::default_path())?) };
     match cli.command {
+        Command::Doctor => Ok(doctor::run()),
         Command::Serve { config } => {
+            let mut host = host()?;
             if let Some(path) = config {
+                if !path.exists() {
+                    anyhow::bail!("no config file at {}", path.display());
+                }
                 host.config = crate::manifest::Config::load(&path)?;
             }
             serve::run(host)
         }
-        Command::Access { action } => access::run(&host, action),
-        Command::Try { adapter } => try_cmd::run(host, adapter.as_deref()),
-        Command::Inspect { target, manifest } => {
-            inspect::run(&host, inspect::Subject::find(&target, manifest.as_deref())?)
-        }
+        Command::Access { action } => access::run(&host()?, action),
+        Command::Try { adapter } => try_cmd::run(host()?, adapter.as_deref()),
+        Command::Inspect { target, manifest } => inspect::run(
+            &host()?,
+            inspect::Subject::find(&target, manifest.as_deref())?,
+        ),
         Command::Adapters { action } => {
-            adapters::run(&host, action.unwrap_or(adapters::Action::List))
+            adapters::run(&host()?, action.unwrap_or(adapters::Action::List))
         }
     }
 }
