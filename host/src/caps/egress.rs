@@ -45,6 +45,7 @@ mod connector;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -82,9 +83,16 @@ pub struct EgressPolicy {
     /// How many requests of this component may be in flight at once. Clones of the policy
     /// share it, so one policy per component makes it a per-component limit.
     pub in_flight: InFlightLimit,
+    /// How many refusals of this component were logged; past
+    /// [`MAX_LOGGED_REFUSALS`] they are counted but not logged, so a component
+    /// looping on denied requests cannot flood the log.
+    pub refusals_logged: Arc<AtomicU32>,
     /// The component's name, for errors and logs.
     pub component: String,
 }
+
+/// Refusals logged per component before they are only counted.
+pub const MAX_LOGGED_REFUSALS: u32 = 50;
 
 /// A limit on the requests one component has in flight, each of which may buffer up to
 /// [`EgressPolicy::max_response_bytes`] on the host. Clones share the count.
@@ -160,6 +168,7 @@ impl EgressPolicy {
             max_timeout: Self::DEFAULT_MAX_TIMEOUT,
             max_exchange: None,
             in_flight: InFlightLimit::default(),
+            refusals_logged: Arc::default(),
             component: component.into(),
         }
     }
@@ -359,11 +368,19 @@ where
     let result = execute_unlogged(policy, request, options).await;
     if let Err(err) = &result {
         if err.is_denial() {
-            tracing::warn!(
-                component = %policy.component,
-                destination = err.destination().unwrap_or("-"),
-                "egress refused: {err}"
-            );
+            let n = policy.refusals_logged.fetch_add(1, Ordering::Relaxed);
+            if n < MAX_LOGGED_REFUSALS {
+                tracing::warn!(
+                    component = %policy.component,
+                    destination = err.destination().unwrap_or("-"),
+                    "egress refused: {err}"
+                );
+            } else if n == MAX_LOGGED_REFUSALS {
+                tracing::warn!(
+                    component = %policy.component,
+                    "egress refused {MAX_LOGGED_REFUSALS} requests; further refusals are not logged"
+                );
+            }
         } else {
             tracing::debug!(
                 component = %policy.component,

@@ -994,3 +994,19 @@ async fn hooks_drop_host_set_headers_but_keep_a_streaming_length() {
     assert_eq!(&seen[1].body[..], b"hello world");
     assert_eq!(seen[1].headers["content-length"].as_bytes(), b"11");
 }
+
+#[tokio::test]
+async fn refusals_are_counted_past_the_logging_cap() {
+    let p = EgressPolicy::deny_all(COMPONENT);
+    for _ in 0..MAX_LOGGED_REFUSALS + 5 {
+        assert!(
+            send_buffered(&p, get("https://not-granted.example/x"))
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(
+        p.refusals_logged.load(std::sync::atomic::Ordering::Relaxed),
+        MAX_LOGGED_REFUSALS + 5
+    );
+}
