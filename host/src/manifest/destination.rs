@@ -184,7 +184,7 @@ pub enum UriPartsError {
 }
 
 /// The scheme, host (as written) and port (explicit or the scheme's default) of an absolute
-/// request URI, or why it has none: [`uri_parts`], saying why not.
+/// request URI, or why it has none (the private `uri_parts` is this without the reason).
 pub fn request_parts(uri: &http::Uri) -> Result<(Scheme, &str, u16), UriPartsError> {
     let scheme_str = uri.scheme_str().ok_or(UriPartsError::NoScheme)?;
     let scheme = Scheme::parse(scheme_str).ok_or(UriPartsError::UnsupportedScheme)?;

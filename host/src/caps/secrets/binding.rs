@@ -1,0 +1,223 @@
+//! [`SecretBinding`] (a secret bound to a destination and position) and [`BoundSecret`] (a
+//! binding with its value, rendered into requests).
+
+use http::{HeaderName, HeaderValue};
+
+use super::position::is_pchar;
+use super::scrub::{LOWER_HEX, UPPER_HEX, encode_except, forms};
+use super::{PLACEHOLDER, SecretError, SecretPosition, SecretValue, check_name};
+use crate::manifest::destination::Destination;
+
+/// A manifest's statement that secret `name` goes to `destination` at `position`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretBinding {
+    /// The secret's name, `^[A-Z][A-Z0-9_]*$`; also its environment variable and file name.
+    pub name: String,
+    /// The one destination the secret is sent to.
+    pub destination: Destination,
+    /// Where in requests to `destination` it goes.
+    pub position: SecretPosition,
+}
+
+impl SecretBinding {
+    /// Checks the name, the position, and that the position fits the destination's scheme.
+    pub fn validate(&self) -> Result<(), SecretError> {
+        check_name(&self.name)?;
+        self.position.validate()?;
+        if !self.position.fits(self.destination.scheme()) {
+            return Err(SecretError::position(
+                self.position.to_string(),
+                format!(
+                    "a websocket JSON field needs a ws:// or wss:// destination, not {}",
+                    self.destination
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A binding with its loaded value, checked to fit its position.
+#[derive(Debug, Clone)]
+pub struct BoundSecret {
+    binding: SecretBinding,
+    value: SecretValue,
+}
+
+impl BoundSecret {
+    /// Pairs a binding with its value; fails if the binding is invalid or the value cannot be
+    /// placed there (a header value with a line break, say).
+    pub fn new(binding: SecretBinding, value: SecretValue) -> Result<Self, SecretError> {
+        binding.validate()?;
+        if value.is_empty() {
+            return Err(SecretError::Empty {
+                name: binding.name.clone(),
+                place: "the value given".into(),
+            });
+        }
+        let bound = BoundSecret { binding, value };
+        if let SecretPosition::Header { .. } = bound.binding.position
+            && bound.header().is_none()
+        {
+            return Err(SecretError::Unusable {
+                name: bound.binding.name.clone(),
+                why: "it holds a control character or line break, which a header cannot carry"
+                    .into(),
+            });
+        }
+        Ok(bound)
+    }
+
+    /// The binding.
+    pub fn binding(&self) -> &SecretBinding {
+        &self.binding
+    }
+
+    /// The value.
+    pub fn value(&self) -> &SecretValue {
+        &self.value
+    }
+
+    /// For a header position, the header and its rendered value (marked sensitive).
+    pub fn header(&self) -> Option<(HeaderName, HeaderValue)> {
+        let SecretPosition::Header { name, template } = &self.binding.position else {
+            return None;
+        };
+        let mut bytes = self.render(template)?;
+        let mut value = HeaderValue::from_bytes(bytes.expose()).ok();
+        zeroize::Zeroize::zeroize(&mut bytes.0);
+        if let Some(value) = &mut value {
+            value.set_sensitive(true);
+        }
+        Some((name.clone(), value?))
+    }
+
+    /// For a path-prefix position, the rendered prefix, with the value percent-encoded where it
+    /// is not a path character (so it cannot add segments or start a query).
+    pub fn path_prefix(&self) -> Option<SecretValue> {
+        let SecretPosition::PathPrefix { template } = &self.binding.position else {
+            return None;
+        };
+        self.render(template)
+    }
+
+    /// `template` with its [`PLACEHOLDER`] replaced by the [injected](Self::injected) value.
+    fn render(&self, template: &str) -> Option<SecretValue> {
+        let (before, after) = template.split_once(PLACEHOLDER)?;
+        let value = self.injected(UPPER_HEX);
+        let mut out = Vec::with_capacity(before.len() + value.len() + after.len());
+        out.extend_from_slice(before.as_bytes());
+        out.extend_from_slice(value.expose());
+        out.extend_from_slice(after.as_bytes());
+        Some(SecretValue(out))
+    }
+
+    /// The value exactly as [`header`](Self::header) and [`path_prefix`](Self::path_prefix) put
+    /// it into a request: as is in a header, and in a path with every byte that is not a path
+    /// character percent-encoded with `hex` digits. (A websocket JSON field is not rendered
+    /// here; it holds the value as is.)
+    fn injected(&self, hex: &[u8; 16]) -> SecretValue {
+        match self.binding.position {
+            SecretPosition::PathPrefix { .. } => SecretValue(encode_except(
+                self.value.expose(),
+                |b| b.is_ascii() && is_pchar(b as char),
+                hex,
+            )),
+            SecretPosition::Header { .. } | SecretPosition::WsJsonField { .. } => {
+                self.value.clone()
+            }
+        }
+    }
+
+    /// Every spelling of this secret that [`Scrubber`](super::Scrubber) replaces: those of the raw
+    /// value (see [`scrub`](fn@super::scrub)) and the value as injected into requests, which for
+    /// a path prefix is encoded differently from all of them (`abc/d+e=` is sent as
+    /// `abc%2Fd+e=`), with upper- and lowercase hex.
+    ///
+    /// Derived from the same code that renders the value into requests, so that whatever a
+    /// server echoes of what it was sent is scrubbed.
+    pub fn scrub_forms(&self) -> Vec<SecretValue> {
+        let mut out = forms(self.value.expose());
+        for hex in [UPPER_HEX, LOWER_HEX] {
+            let injected = self.injected(hex);
+            if !injected.is_empty() && !out.iter().any(|f| f.0 == injected.0) {
+                out.push(injected);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::secrets::test_support::binding;
+
+    #[test]
+    fn bindings_validate() {
+        assert!(
+            binding("TOKEN", "wss://gateway.discord.gg", "json:d.token")
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            binding(
+                "TOKEN",
+                "wss://gateway.discord.gg",
+                "Authorization: {secret}"
+            )
+            .validate()
+            .is_ok()
+        );
+        let err = binding("TOKEN", "https://discord.com", "json:d.token")
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("needs a ws:// or wss://"), "{err}");
+        for bad in ["", "token", "1TOKEN", "TOKEN-X", "TÖKEN", "_X"] {
+            let err = binding(bad, "https://a.example", "/x{secret}")
+                .validate()
+                .unwrap_err();
+            assert!(matches!(err, SecretError::InvalidName { .. }), "{bad:?}");
+        }
+        for good in ["T", "TELEGRAM_BOT_TOKEN", "A1_"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn rendering() {
+        let bound = BoundSecret::new(
+            binding("T", "https://a.example", "Authorization: Bot {secret}"),
+            SecretValue::new("123:abc"),
+        )
+        .unwrap();
+        let (name, value) = bound.header().unwrap();
+        assert_eq!(name, http::header::AUTHORIZATION);
+        assert_eq!(value.as_bytes(), b"Bot 123:abc");
+        assert!(bound.path_prefix().is_none());
+
+        let bound = BoundSecret::new(
+            binding("T", "https://a.example", "/bot{secret}"),
+            SecretValue::new("12/3:a?b c%"),
+        )
+        .unwrap();
+        assert_eq!(
+            bound.path_prefix().unwrap().expose(),
+            b"/bot12%2F3:a%3Fb%20c%25"
+        );
+        assert!(bound.header().is_none());
+
+        let err = BoundSecret::new(
+            binding("T", "https://a.example", "Authorization: Bot {secret}"),
+            SecretValue::new("abc\r\nX-Evil: 1"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, SecretError::Unusable { .. }), "{err}");
+        let err = BoundSecret::new(
+            binding("T", "https://a.example", "/bot{secret}"),
+            SecretValue::new(""),
+        )
+        .unwrap_err();
+        assert!(matches!(err, SecretError::Empty { .. }), "{err}");
+    }
+}

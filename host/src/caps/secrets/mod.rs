@@ -1,0 +1,73 @@
+//! Secrets: loaded by the host, injected by the host, never seen by a component.
+//!
+//! A bot token in a component's memory could leave through any channel the component has, so
+//! components never get one. A manifest instead *binds* each secret it needs to one destination
+//! and one position in the requests to it, and the host puts the value there after the
+//! egress allowlist has passed the request:
+//!
+//! | Position (string form)          | Example                          | Where the value goes         |
+//! |---------------------------------|----------------------------------|------------------------------|
+//! | `Header-Name: template`         | `Authorization: Bot {secret}`    | that request header          |
+//! | `/path-template`                | `/bot{secret}`                   | prepended to the request path|
+//! | `json:field.path`               | `json:d.token`                   | that JSON field of the first websocket frame |
+//!
+//! Each template holds `{secret}` exactly once. Bodies and queries are never positions: a
+//! component could otherwise ask the platform to echo a placeholder back (send it as a chat
+//! message) and read the token in the reply. For the same reason everything handed back to a
+//! component is passed through a [`Scrubber`] first.
+//!
+//! Values come from the environment variable of the secret's name, or from the file
+//! `secrets/NAME` in the airlock home, read through a [`cap_std::fs::Dir`] handle and refused if
+//! anyone but its owner may read it ([`load_secret`]).
+
+mod binding;
+mod error;
+mod load;
+mod position;
+mod scrub;
+mod value;
+
+pub use binding::{BoundSecret, SecretBinding};
+pub use error::SecretError;
+pub use load::{check_name, load_secret, load_secret_in};
+pub use position::SecretPosition;
+pub use scrub::{Scrubber, scrub};
+pub use value::SecretValue;
+
+/// The placeholder a template holds exactly once.
+pub const PLACEHOLDER: &str = "{secret}";
+
+/// What scrubbed secret values are replaced with.
+pub const REDACTED: &[u8] = b"[redacted]";
+
+/// Headers that frame or route a request: the host sets them itself. No secret may be bound to
+/// one, and egress drops whatever a component put there (see `caps::egress`).
+pub const HOST_SET_HEADERS: [&str; 13] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "http2-settings",
+    "content-length",
+    "te",
+    "trailer",
+    "expect",
+];
+
+/// Helpers shared by the unit tests of the submodules.
+#[cfg(test)]
+mod test_support {
+    use super::SecretBinding;
+
+    pub(super) fn binding(name: &str, dest: &str, position: &str) -> SecretBinding {
+        SecretBinding {
+            name: name.into(),
+            destination: dest.parse().unwrap(),
+            position: position.parse().unwrap(),
+        }
+    }
+}

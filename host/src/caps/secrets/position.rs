@@ -1,0 +1,295 @@
+//! [`SecretPosition`]: where in a request a secret goes, its templates, and its string form.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use http::{HeaderName, HeaderValue};
+
+use super::{HOST_SET_HEADERS, PLACEHOLDER, SecretError};
+use crate::manifest::destination::Scheme;
+
+/// Where in a request a secret goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretPosition {
+    /// A request header, its value rendered from `template` (e.g. `Bot {secret}`).
+    Header {
+        /// The header; components may not set it themselves.
+        name: HeaderName,
+        /// The header value, holding [`PLACEHOLDER`] once.
+        template: String,
+    },
+    /// A prefix of the request path, rendered from `template` (e.g. `/bot{secret}`).
+    PathPrefix {
+        /// Starts with `/` and holds [`PLACEHOLDER`] once.
+        template: String,
+    },
+    /// A JSON string field of the first frame a component sends on a websocket, named by a
+    /// dotted path (e.g. `d.token`).
+    WsJsonField {
+        /// Dot-separated object keys.
+        field: String,
+    },
+}
+
+impl SecretPosition {
+    /// A header position, validated.
+    pub fn header(name: &str, template: &str) -> Result<Self, SecretError> {
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+            SecretError::position(
+                format!("{name}: {template}"),
+                format!("{name:?} is not a header name"),
+            )
+        })?;
+        let position = SecretPosition::Header {
+            name,
+            template: template.trim().to_owned(),
+        };
+        position.validate()?;
+        Ok(position)
+    }
+
+    /// A path-prefix position, validated.
+    pub fn path_prefix(template: &str) -> Result<Self, SecretError> {
+        let position = SecretPosition::PathPrefix {
+            template: template.to_owned(),
+        };
+        position.validate()?;
+        Ok(position)
+    }
+
+    /// A websocket JSON-field position, validated.
+    pub fn ws_json_field(field: &str) -> Result<Self, SecretError> {
+        let position = SecretPosition::WsJsonField {
+            field: field.to_owned(),
+        };
+        position.validate()?;
+        Ok(position)
+    }
+
+    /// Checks the rules for this position: one [`PLACEHOLDER`] per template, no other braces,
+    /// header names the host does not own, paths without query or `..`, dotted JSON keys.
+    pub fn validate(&self) -> Result<(), SecretError> {
+        let fail = |why: String| SecretError::position(self.to_string(), why);
+        match self {
+            SecretPosition::Header { name, template } => {
+                if HOST_SET_HEADERS.contains(&name.as_str()) {
+                    return Err(fail(format!(
+                        "the host sets the {name} header itself; bind the secret to another header"
+                    )));
+                }
+                check_template(template).map_err(fail)?;
+                let rest = template.replacen(PLACEHOLDER, "", 1);
+                if HeaderValue::from_str(&rest).is_err() || !rest.is_ascii() {
+                    return Err(fail(
+                        "the template has characters a header value cannot hold".into(),
+                    ));
+                }
+            }
+            SecretPosition::PathPrefix { template } => {
+                if !template.starts_with('/') {
+                    return Err(fail(format!(
+                        "a path prefix starts with '/', like /bot{PLACEHOLDER}"
+                    )));
+                }
+                check_template(template).map_err(fail)?;
+                let rest = template.replacen(PLACEHOLDER, "", 1);
+                if let Some(c) = rest.chars().find(|&c| !(c == '/' || is_pchar(c))) {
+                    return Err(fail(format!(
+                        "{c:?} cannot appear in a path prefix (no query, fragment, spaces or escapes)"
+                    )));
+                }
+                if template.split('/').any(|seg| seg == "." || seg == "..") {
+                    return Err(fail("a path prefix cannot hold \".\" or \"..\"".into()));
+                }
+            }
+            SecretPosition::WsJsonField { field } => {
+                let ok = !field.is_empty()
+                    && field.split('.').all(|key| {
+                        !key.is_empty()
+                            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    });
+                if !ok {
+                    return Err(fail(
+                        "a JSON field is dot-separated keys of letters, digits and '_', like d.token"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this position can be used with destinations of `scheme`: headers and path
+    /// prefixes for every scheme (a websocket handshake is an HTTP request), JSON fields only for
+    /// websockets.
+    pub fn fits(&self, scheme: Scheme) -> bool {
+        match self {
+            SecretPosition::Header { .. } | SecretPosition::PathPrefix { .. } => true,
+            SecretPosition::WsJsonField { .. } => matches!(scheme, Scheme::Ws | Scheme::Wss),
+        }
+    }
+}
+
+/// `{secret}` exactly once, and no other braces (which would be a mistyped placeholder).
+fn check_template(template: &str) -> Result<(), String> {
+    match template.matches(PLACEHOLDER).count() {
+        0 if template.contains(['{', '}']) => {
+            return Err(format!(
+                "the template must hold {PLACEHOLDER} once; the placeholder is spelled exactly {PLACEHOLDER}"
+            ));
+        }
+        0 => return Err(format!("the template must hold {PLACEHOLDER} once")),
+        1 => {}
+        _ => return Err(format!("the template holds {PLACEHOLDER} more than once")),
+    }
+    let rest = template.replacen(PLACEHOLDER, "", 1);
+    if rest.contains(['{', '}']) {
+        return Err(format!(
+            "the template has a brace outside {PLACEHOLDER}; the placeholder is spelled exactly {PLACEHOLDER}"
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 3986 `pchar` minus `%`: unreserved, sub-delims, `:` and `@`.
+pub(super) fn is_pchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c)
+}
+
+impl fmt::Display for SecretPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretPosition::Header { name, template } => write!(f, "{name}: {template}"),
+            SecretPosition::PathPrefix { template } => f.write_str(template),
+            SecretPosition::WsJsonField { field } => write!(f, "json:{field}"),
+        }
+    }
+}
+
+/// Parses the string forms in the [module docs](super): `Name: template`, `/template`, or
+/// `json:field`.
+impl FromStr for SecretPosition {
+    type Err = SecretError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with('/') {
+            return SecretPosition::path_prefix(s);
+        }
+        if let Some(field) = s.strip_prefix("json:") {
+            return SecretPosition::ws_json_field(field.trim());
+        }
+        match s.split_once(':') {
+            Some((name, template)) => SecretPosition::header(name, template),
+            None => Err(SecretError::position(
+                s.to_owned(),
+                format!(
+                    "expected a header (Authorization: Bot {PLACEHOLDER}), a path prefix \
+                     (/bot{PLACEHOLDER}) or a websocket JSON field (json:d.token)"
+                ),
+            )),
+        }
+    }
+}
+
+impl serde::Serialize for SecretPosition {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SecretPosition {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_parse() {
+        // (input, parsed, Display)
+        let cases: &[(&str, SecretPosition, &str)] = &[
+            (
+                "Authorization: Bot {secret}",
+                SecretPosition::Header {
+                    name: http::header::AUTHORIZATION,
+                    template: "Bot {secret}".into(),
+                },
+                "authorization: Bot {secret}",
+            ),
+            (
+                "X-Api-Key:{secret}",
+                SecretPosition::Header {
+                    name: HeaderName::from_static("x-api-key"),
+                    template: "{secret}".into(),
+                },
+                "x-api-key: {secret}",
+            ),
+            (
+                "/bot{secret}",
+                SecretPosition::PathPrefix {
+                    template: "/bot{secret}".into(),
+                },
+                "/bot{secret}",
+            ),
+            (
+                "/v1/{secret}/",
+                SecretPosition::PathPrefix {
+                    template: "/v1/{secret}/".into(),
+                },
+                "/v1/{secret}/",
+            ),
+            (
+                "json:d.token",
+                SecretPosition::WsJsonField {
+                    field: "d.token".into(),
+                },
+                "json:d.token",
+            ),
+        ];
+        for (input, expected, display) in cases {
+            let p: SecretPosition = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(&p, expected, "{input}");
+            assert_eq!(p.to_string(), *display, "{input}");
+            assert_eq!(p.to_string().parse::<SecretPosition>().unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn positions_refused() {
+        // (input, a piece of the reason)
+        #[rustfmt::skip]
+        let cases: &[(&str, &str)] = &[
+            ("Authorization: Bot", "must hold {secret} once"),
+            ("Authorization: {secret} {secret}", "more than once"),
+            ("Authorization: Bot {SECRET}", "spelled exactly {secret}"),
+            ("Authorization: Bot {token}{secret}", "brace outside"),
+            ("Host: {secret}", "sets the host header itself"),
+            ("Content-Length: {secret}", "sets the content-length header itself"),
+            ("Proxy-Authorization: {secret}", "itself"),
+            ("Bad Header: {secret}", "not a header name"),
+            ("X-Key: {secret}\u{7f}", "cannot hold"),
+            ("bot{secret}", "expected a header"),
+            ("/bot", "must hold {secret} once"),
+            ("/bot{secret}?x=1", "'?' cannot appear"),
+            ("/bot{secret}#x", "'#' cannot appear"),
+            ("/b ot{secret}", "' ' cannot appear"),
+            ("/b%20{secret}", "'%' cannot appear"),
+            ("/../{secret}", "\"..\""),
+            ("json:", "dot-separated"),
+            ("json:d..token", "dot-separated"),
+            ("json:d.to-ken", "dot-separated"),
+        ];
+        for &(input, why) in cases {
+            let err = input
+                .parse::<SecretPosition>()
+                .expect_err(&format!("{input:?} should be refused"))
+                .to_string();
+            assert!(err.contains(why), "{input:?}: {err}");
+        }
+    }
+}
