@@ -94,24 +94,17 @@ async fn a_header_secret_cannot_be_exfiltrated() {
     let other = Recorder::start().await;
     let home = TempHome::new();
     home.secret("TELEGRAM_BOT_TOKEN", SECRET);
-    home.drop_in(
-        "egress",
-        &fixture_wasm("egress"),
-        &manifest(
-            "egress",
-            &format!(
-                "outbound_http = [\"{b}\", \"{o}\"]\n[[secrets]]\nname = \"TELEGRAM_BOT_TOKEN\"\ndestination = \"{b}\"\nheader = \"Authorization\"\nvalue = \"Bot {{secret}}\"",
-                b = bound.url(),
-                o = other.url()
-            ),
-        ),
+    let secret = format!(
+        "[[secrets]]\nname = \"TELEGRAM_BOT_TOKEN\"\ndestination = \"{}\"\nheader = \"Authorization\"\nvalue = \"Bot {{secret}}\"",
+        bound.url()
     );
-    home.config(&format!(
-        "[components.egress.grant]\nlocal = [\"{}\", \"{}\"]\nsecrets = [\"TELEGRAM_BOT_TOKEN\"]\n",
-        bound.url(),
-        other.url()
-    ));
-    let (_h, guest) = start_adapter(&home, "egress").await;
+    let (_h, guest) = start_egress(
+        &home,
+        &[bound.url(), other.url()],
+        &secret,
+        "secrets = [\"TELEGRAM_BOT_TOKEN\"]",
+    )
+    .await;
 
     let mut seen_by_guest = Vec::new();
     for url in [bound.url(), other.url()] {
@@ -164,22 +157,17 @@ async fn a_path_prefix_secret_lands_only_at_the_start_of_the_path() {
     let bound = Recorder::start().await;
     let home = TempHome::new();
     home.secret("TELEGRAM_BOT_TOKEN", SECRET);
-    home.drop_in(
-        "egress",
-        &fixture_wasm("egress"),
-        &manifest(
-            "egress",
-            &format!(
-                "outbound_http = [\"{b}\"]\n[[secrets]]\nname = \"TELEGRAM_BOT_TOKEN\"\ndestination = \"{b}\"\npath_prefix = \"/bot{{secret}}\"",
-                b = bound.url()
-            ),
-        ),
-    );
-    home.config(&format!(
-        "[components.egress.grant]\nlocal = [\"{}\"]\nsecrets = [\"TELEGRAM_BOT_TOKEN\"]\n",
+    let secret = format!(
+        "[[secrets]]\nname = \"TELEGRAM_BOT_TOKEN\"\ndestination = \"{}\"\npath_prefix = \"/bot{{secret}}\"",
         bound.url()
-    ));
-    let (_h, guest) = start_adapter(&home, "egress").await;
+    );
+    let (_h, guest) = start_egress(
+        &home,
+        &[bound.url()],
+        &secret,
+        "secrets = [\"TELEGRAM_BOT_TOKEN\"]",
+    )
+    .await;
     let sent = guest
         .send(command(&format!("get {}/getMe", bound.url())))
         .await
@@ -252,22 +240,12 @@ async fn a_third_party_secret_is_not_injected_unless_the_operator_names_it() {
     let server = Recorder::start().await;
     let home = TempHome::new();
     home.secret("TELEGRAM_BOT_TOKEN", SECRET);
-    home.drop_in(
-        "egress",
-        &fixture_wasm("egress"),
-        &manifest(
-            "egress",
-            &format!(
-                "outbound_http = [\"{b}\"]\n[[secrets]]\nname = \"TELEGRAM_BOT_TOKEN\"\ndestination = \"{b}\"\nheader = \"X-Token\"\nvalue = \"{{secret}}\"",
-                b = server.url()
-            ),
-        ),
-    );
-    home.config(&format!(
-        "[components.egress.grant]\nlocal = [\"{}\"]\n",
+    let secret = format!(
+        "[[secrets]]\nname = \"TELEGRAM_BOT_TOKEN\"\ndestination = \"{}\"\nheader = \"X-Token\"\nvalue = \"{{secret}}\"",
         server.url()
-    ));
-    let (_h, guest) = start_adapter(&home, "egress").await;
+    );
+    // No `secrets = [...]` in the grant.
+    let (_h, guest) = start_egress(&home, &[server.url()], &secret, "").await;
     let sent = guest
         .send(command(&format!("get {}/x", server.url())))
         .await

@@ -39,22 +39,13 @@ async fn waiting_on_the_host_does_not_spend_cpu_budget() {
     // The server takes 600 ms; the guest's CPU budget is 50 ms.
     let server = Recorder::start_with(Duration::from_millis(600), None).await;
     let home = TempHome::new();
-    home.drop_in(
-        "egress",
-        &fixture_wasm("egress"),
-        &manifest(
-            "egress",
-            &format!(
-                "outbound_http = [\"{}\"]\n[limits]\ncpu_ms = 50\nwall_ms = 10000",
-                server.url()
-            ),
-        ),
-    );
-    home.config(&format!(
-        "[components.egress.grant]\nlocal = [\"{}\"]\n",
-        server.url()
-    ));
-    let (_h, guest) = start_adapter(&home, "egress").await;
+    let (_h, guest) = start_egress(
+        &home,
+        &[server.url()],
+        "[limits]\ncpu_ms = 50\nwall_ms = 10000",
+        "",
+    )
+    .await;
     let sent = guest
         .send(command(&format!("get {}/slow", server.url())))
         .await
@@ -66,22 +57,7 @@ async fn waiting_on_the_host_does_not_spend_cpu_budget() {
 async fn a_call_past_its_wall_clock_is_stopped() {
     let server = Recorder::start_with(Duration::from_secs(30), None).await;
     let home = TempHome::new();
-    home.drop_in(
-        "egress",
-        &fixture_wasm("egress"),
-        &manifest(
-            "egress",
-            &format!(
-                "outbound_http = [\"{}\"]\n[limits]\nwall_ms = 500",
-                server.url()
-            ),
-        ),
-    );
-    home.config(&format!(
-        "[components.egress.grant]\nlocal = [\"{}\"]\n",
-        server.url()
-    ));
-    let (_h, guest) = start_adapter(&home, "egress").await;
+    let (_h, guest) = start_egress(&home, &[server.url()], "[limits]\nwall_ms = 500", "").await;
     let err = guest
         .send(command(&format!("get {}/hang", server.url())))
         .await

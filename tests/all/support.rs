@@ -461,3 +461,31 @@ pub async fn page_messages(port: u16, token: &str) -> Vec<serde_json::Value> {
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.json().as_array().unwrap().clone()
 }
+
+/// Drop in the `egress` fixture asking for `destinations` (each also granted
+/// as `local`, since test servers are on loopback), with `manifest_extra`
+/// lines in its manifest and `grant_extra` lines under its grant; start it.
+pub async fn start_egress(
+    home: &TempHome,
+    destinations: &[String],
+    manifest_extra: &str,
+    grant_extra: &str,
+) -> (Host, airlock::runtime::actor::AdapterHandle) {
+    let list = destinations
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    home.drop_in(
+        "egress",
+        &fixture_wasm("egress"),
+        &manifest(
+            "egress",
+            &format!("outbound_http = [{list}]\n{manifest_extra}"),
+        ),
+    );
+    home.config(&format!(
+        "[components.egress.grant]\nlocal = [{list}]\n{grant_extra}\n"
+    ));
+    start_adapter(home, "egress").await
+}
