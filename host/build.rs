@@ -8,11 +8,11 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
+    println!("cargo:rerun-if-changed=guest_build.rs");
     for watched in ["wit", "guest-sdk", "adapters", "filters", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -91,36 +91,11 @@ fn bundled_crates(root: &Path) -> Vec<GuestCrate> {
     crates
 }
 
+include!("guest_build.rs");
+
 fn build(root: &Path, target_dir: &Path, crates: &[GuestCrate]) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(target_dir);
-    for c in crates {
-        cmd.args(["-p", &c.package]);
-    }
-    // The outer build's settings are for the host, not for the guests.
-    for var in [
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_PROFILE_RELEASE_DEBUG",
-    ] {
-        cmd.env_remove(var);
-    }
-    let output = cmd
-        .output()
-        .expect("cannot run cargo to build the guest components");
+    let packages: Vec<&str> = crates.iter().map(|c| c.package.as_str()).collect();
+    let output = build_guests(root, target_dir, &packages);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let hint =

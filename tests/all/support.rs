@@ -19,6 +19,8 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+include!("../../host/guest_build.rs");
+
 /// Build every crate under `tests/fixtures` for wasm32-wasip2 (once per
 /// test process) and return the directory holding the `.wasm` files.
 pub fn fixtures_dir() -> &'static Path {
@@ -36,30 +38,8 @@ pub fn fixtures_dir() -> &'static Path {
                 ));
             }
         }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--target-dir",
-            ])
-            .arg(&target);
-        for p in &packages {
-            cmd.args(["-p", p]);
-        }
-        for var in [
-            "CARGO_TARGET_DIR",
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "RUSTC_WRAPPER",
-            "RUSTC_WORKSPACE_WRAPPER",
-        ] {
-            cmd.env_remove(var);
-        }
-        let out = cmd.output().expect("run cargo for the fixtures");
+        let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
+        let out = build_guests(&root, &target, &packages);
         assert!(
             out.status.success(),
             "building fixtures failed:\n{}",
