@@ -7,6 +7,7 @@ use wasmtime::Engine;
 
 use crate::caps::egress::EgressPolicy;
 use crate::caps::secrets::{BoundSecret, load_secret_in};
+use crate::caps::websocket::WsPolicy;
 use crate::catalog::{self, Candidate, DropInProblem, Origin};
 use crate::db::Db;
 use crate::home::{ADAPTERS_DIR, AirlockHome, CACHE_DIR};
@@ -167,6 +168,18 @@ impl Host {
     /// The per-instance spec: egress policy with its secrets loaded.
     pub fn instance_spec(&self, loaded: &Loaded) -> Result<InstanceSpec, StartError> {
         let eff = &loaded.effective;
+        let load = |binding: &crate::caps::secrets::SecretBinding| {
+            let value = load_secret_in(&binding.name, self.home.dir(), self.home.path()).map_err(
+                |source| StartError::Secret {
+                    name: loaded.name.to_string(),
+                    source,
+                },
+            )?;
+            BoundSecret::new(binding.clone(), value).map_err(|source| StartError::Secret {
+                name: loaded.name.to_string(),
+                source,
+            })
+        };
         let egress = if eff.outbound_http.is_empty() {
             None
         } else {
@@ -176,17 +189,7 @@ impl Host {
                 .iter()
                 .filter(|b| eff.outbound_http.contains(&b.destination))
             {
-                let value = load_secret_in(&binding.name, self.home.dir(), self.home.path())
-                    .map_err(|source| StartError::Secret {
-                        name: loaded.name.to_string(),
-                        source,
-                    })?;
-                secrets.push(BoundSecret::new(binding.clone(), value).map_err(|source| {
-                    StartError::Secret {
-                        name: loaded.name.to_string(),
-                        source,
-                    }
-                })?);
+                secrets.push(load(binding)?);
             }
             // One policy per component: its in-flight limit is shared by all its instances.
             Some(Arc::new(EgressPolicy {
@@ -196,11 +199,32 @@ impl Host {
                 ..EgressPolicy::deny_all(loaded.name.to_string())
             }))
         };
+        let websocket = if eff.websocket.is_empty() {
+            None
+        } else {
+            let mut secrets = Vec::new();
+            for binding in eff
+                .secrets
+                .iter()
+                .filter(|b| eff.websocket.contains(&b.destination))
+            {
+                secrets.push(load(binding)?);
+            }
+            let http_secrets = egress.as_ref().map_or(&[][..], |e| &e.secrets[..]);
+            Some(Arc::new(WsPolicy::new(
+                loaded.name.to_string(),
+                eff.websocket.clone(),
+                eff.local.clone(),
+                secrets,
+                http_secrets,
+            )))
+        };
         Ok(InstanceSpec {
             name: loaded.name.clone(),
             effective: eff.clone(),
             db: self.db.clone(),
             egress,
+            websocket,
             events: None,
         })
     }

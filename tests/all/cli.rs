@@ -207,7 +207,7 @@ fn inspect_gives_every_fixture_a_verdict() {
         // These import what an empty manifest does not grant.
         let expected_refused = matches!(
             name.as_str(),
-            "sockets" | "preopens" | "egress" | "stateful"
+            "sockets" | "preopens" | "egress" | "stateful" | "wsecho"
         );
         assert_eq!(
             verdict.contains("REFUSED"),

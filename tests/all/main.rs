@@ -11,3 +11,4 @@ mod egress;
 mod runtime;
 mod sandbox;
 mod try_cmd;
+mod websocket;

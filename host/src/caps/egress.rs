@@ -62,6 +62,7 @@ use super::secrets::{BoundSecret, HOST_SET_HEADERS, Scrubber};
 use crate::manifest::destination::{Destination, Scheme, UriPartsError, request_parts};
 
 pub use connector::resolve_checked;
+pub(crate) use connector::{TLS_CONFIG, server_name};
 
 /// What one component may reach over HTTP, and with which secrets.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use wasmtime::{Engine, Store, Trap};
 use super::bindings::types::{
     AdapterError, AttachmentData, AttachmentRequest, Description, EditRequest, EventBatch,
     HistoryEntry, HistoryRequest, HttpRequest, HttpResponse, IncomingReply, IncomingRequest,
-    OutboundMessage, ReactRequest, Sent,
+    OutboundMessage, ReactRequest, Sent, WsConnection, WsEvent,
 };
 use super::bindings::{Adapter, AdapterPre};
 use super::budget::{self, HasCpuBudget};
@@ -131,7 +131,7 @@ pub enum Health {
     Quarantined(String),
 }
 
-/// Events an adapter produced outside a tool call (timers today).
+/// Events an adapter produced outside a tool call (timers, websocket frames).
 #[derive(Debug)]
 pub struct Unsolicited {
     /// Component.
@@ -177,8 +177,9 @@ struct Actor {
 }
 
 impl AdapterHandle {
-    /// Start the actor for an adapter. Timer events are turned into `on-timer`
-    /// calls and their batches sent to `unsolicited`.
+    /// Start the actor for an adapter. Timer and websocket events are turned
+    /// into `on-timer` and `on-ws-event` calls and their batches sent to
+    /// `unsolicited`.
     pub fn spawn(
         engine: Engine,
         pre: AdapterPre<ComponentState>,
@@ -508,6 +509,16 @@ fn on_timer_fn(name: String) -> CallFn<Result<EventBatch, AdapterError>> {
     })
 }
 
+fn on_ws_event_fn(conn: WsConnection, event: WsEvent) -> CallFn<Result<EventBatch, AdapterError>> {
+    Box::new(move |a, s| {
+        Box::pin(async move {
+            a.airlock_channel_channel_adapter()
+                .call_on_ws_event(s, conn, &event)
+                .await
+        })
+    })
+}
+
 impl Actor {
     async fn run(
         mut self,
@@ -521,20 +532,28 @@ impl Actor {
                     Some(job) => job(&mut self).await,
                     None => break,
                 },
-                Some(event) = events.recv() => match event {
-                    // A timer of a discarded instance: that instance is gone, and
-                    // its replacement sets its own timers in `start`.
-                    HostEvent::Timer { generation, .. } if generation != self.generation || self.live.is_none() => {}
-                    HostEvent::Timer { name, .. } => match self.invoke("on-timer", on_timer_fn(name)).await {
+                Some(event) = events.recv() => {
+                    // `_delivery` frees the connection's slot once the call is over.
+                    let (generation, op, f, _delivery) = match event {
+                        HostEvent::Timer { generation, name } => (generation, "on-timer", on_timer_fn(name), None),
+                        HostEvent::Ws { generation, conn, event, delivery } => (generation, "on-ws-event", on_ws_event_fn(conn, event), Some(delivery)),
+                    };
+                    // An event of a discarded instance: that instance is gone (its
+                    // connections with it), and its replacement sets its own timers
+                    // and opens its own connections in `start`.
+                    if generation != self.generation || self.live.is_none() {
+                        continue;
+                    }
+                    match self.invoke(op, f).await {
                         Ok(Ok(batch)) => {
                             if let Some(tx) = &unsolicited {
                                 let _ = tx.send(Unsolicited { component: self.name.clone(), batch });
                             }
                         }
-                        Ok(Err(e)) => tracing::warn!(component = %self.name, "on-timer failed: {}", AdapterErrorText(e)),
+                        Ok(Err(e)) => tracing::warn!(component = %self.name, "{op} failed: {}", AdapterErrorText(e)),
                         Err(e) => tracing::warn!("{e}"),
-                    },
-                },
+                    }
+                }
             }
         }
     }

@@ -8,7 +8,11 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "adapter",
-        imports: { default: trappable },
+        imports: {
+            // Resolves (and checks) the destination before returning an id.
+            "airlock:channel/websocket.connect": async | trappable,
+            default: trappable,
+        },
         exports: { default: async },
         additional_derives: [PartialEq, Eq],
     });

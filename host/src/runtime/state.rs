@@ -21,9 +21,9 @@ use crate::caps::clock::Timers;
 use crate::caps::egress::{EgressHooks, EgressPolicy};
 use crate::caps::kv::KvNamespace;
 use crate::caps::log::GuestLog;
+use crate::caps::websocket::{Connections, WsPolicy};
 use crate::db::Db;
 use crate::manifest::Effective;
-use crate::manifest::destination::Destination;
 
 /// Resource handles (streams, requests, pollables) one instance may hold.
 const MAX_RESOURCES: usize = 4096;
@@ -45,7 +45,7 @@ pub struct ComponentState {
     cpu: CpuBudget,
     pub(crate) kv: Option<KvNamespace>,
     pub(crate) timers: Timers,
-    pub(crate) websocket: Vec<Destination>,
+    pub(crate) ws: Connections,
     pub(crate) log: GuestLog,
 }
 
@@ -85,13 +85,15 @@ pub struct InstanceSpec {
     pub db: Db,
     /// Egress policy, when outbound HTTP is granted.
     pub egress: Option<Arc<EgressPolicy>>,
-    /// Where timers post.
+    /// Websocket policy, when websocket destinations are granted.
+    pub websocket: Option<Arc<WsPolicy>>,
+    /// Where timers and websocket connections post.
     pub events: Option<UnboundedSender<HostEvent>>,
 }
 
 impl InstanceSpec {
     /// A fresh store with limits and budget callbacks installed; timers it
-    /// sets carry `generation`.
+    /// sets and websockets it opens carry `generation`.
     pub fn new_store(&self, engine: &Engine, generation: u64) -> Store<ComponentState> {
         let log = GuestLog::new(self.name.clone());
         let mut wasi = WasiCtx::builder();
@@ -120,7 +122,7 @@ impl InstanceSpec {
                 .kv_quota_bytes
                 .map(|q| KvNamespace::new(self.db.clone(), self.name.to_string(), q)),
             timers: Timers::new(self.events.clone(), generation),
-            websocket: self.effective.websocket.clone(),
+            ws: Connections::new(self.websocket.clone(), self.events.clone(), generation),
             log,
         };
         let mut store = Store::new(engine, state);

@@ -254,7 +254,7 @@ fn origin_form(uri: &Uri) -> Uri {
 }
 
 /// The TLS server name: the host name (SNI and certificate check), or the IP literal.
-fn server_name(
+pub(crate) fn server_name(
     destination: &Destination,
 ) -> Result<rustls::pki_types::ServerName<'static>, std::io::Error> {
     use rustls::pki_types::ServerName;
@@ -266,7 +266,7 @@ fn server_name(
 }
 
 /// One rustls client configuration for the process: webpki roots, ring, HTTP/1.1 by ALPN.
-static TLS_CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
+pub(crate) static TLS_CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.into(),
     };

@@ -1,0 +1,302 @@
+//! `airlock:channel/websocket`: host-owned websocket connections.
+//!
+//! Linked only for adapters granted `websocket` destinations. The host owns every socket; the
+//! guest holds a connection id and gets frames through its `on-ws-event` export.
+//!
+//! 1. **Allowlist.** `connect(url)` is refused ([`WsError::Denied`]) unless the URL's exact
+//!    `ws`/`wss` scheme, host and port are one of the component's effective `websocket`
+//!    destinations. Nothing is resolved before this passes.
+//! 2. **Resolved-address check.** The host is resolved once with egress's
+//!    [`resolve_checked`]: a restricted address (loopback, private, metadata, …) is refused
+//!    ([`WsError::Denied`]) unless the operator granted the destination in `local`. The socket
+//!    goes to the checked addresses only; nothing is resolved again.
+//! 3. **A task per connection.** `connect` returns the id at once after the check; a tokio task
+//!    connects (TLS with webpki roots for `wss`, egress's client configuration), runs the
+//!    handshake and owns the socket, with frames and messages capped at [`MAX_MESSAGE`]. It
+//!    posts [`HostEvent::Ws`] tagged with the instance's generation; the actor turns them into
+//!    `on-ws-event` calls (`opened`, `text`, `binary`, then one `closed`). At most
+//!    [`MAX_UNDELIVERED`] events of a connection wait for the guest; then the task stops
+//!    reading the socket. At most [`MAX_CONNECTIONS`] per instance; every task is aborted when
+//!    the instance is dropped.
+//! 4. **Secrets.** A secret bound to the destination at a `json:` position is put into the
+//!    *first* text frame the guest sends on each connection, at that dotted field, replacing
+//!    what the guest put there; a first frame without that field (or not a JSON object) is sent
+//!    unchanged, without the secret, and a warning is logged. Later frames never get it. A
+//!    secret bound to a header of the destination goes into the handshake request. Every frame
+//!    received (and the close reason) is scrubbed of every secret of the component before the
+//!    guest sees it.
+
+mod connection;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::task::JoinHandle;
+
+use super::egress::{EgressError, EgressPolicy, resolve_checked};
+use super::secrets::{BoundSecret, Scrubber};
+use crate::manifest::destination::{Destination, Scheme, request_parts};
+use crate::runtime::bindings::types::WsConnection as Connection;
+use crate::runtime::bindings::websocket::{self, WsError};
+use crate::runtime::events::HostEvent;
+use crate::runtime::state::ComponentState;
+
+/// Largest frame or message, sent or received: 1 MiB.
+pub const MAX_MESSAGE: usize = 1 << 20;
+/// Most connections one instance may have open (or opening) at once.
+pub const MAX_CONNECTIONS: usize = 4;
+/// Frames the guest may queue on one connection before `send-text` fails.
+pub const MAX_QUEUED: usize = 64;
+/// Events of one connection posted and not yet handed to the guest; past it the connection
+/// stops reading its socket until the guest catches up.
+pub const MAX_UNDELIVERED: usize = 16;
+/// Longest DNS lookup, TCP connect, TLS handshake and websocket handshake, each.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest close reason the guest may send (a close frame's payload is at most 125 bytes).
+const MAX_CLOSE_REASON: usize = 123;
+
+/// What one component may reach over websockets, and with which secrets.
+#[derive(Debug)]
+pub struct WsPolicy {
+    /// Granted destinations (manifest `websocket` ∩ grant). Empty denies all.
+    pub allow: Vec<Destination>,
+    /// Secrets bound to websocket destinations: injected at their positions.
+    pub secrets: Vec<BoundSecret>,
+    /// Every secret value received frames are scrubbed of (these and the HTTP ones).
+    pub scrubber: Scrubber,
+    /// The address check, with the component name and its `local` destinations.
+    resolver: EgressPolicy,
+}
+
+impl WsPolicy {
+    /// A policy for `component`: `allow` websocket destinations, `local_ok` those of the
+    /// grant's `local`, `secrets` bound to websocket destinations, and `also_scrub` (the
+    /// component's other secrets).
+    pub fn new(
+        component: impl Into<String>,
+        allow: Vec<Destination>,
+        local_ok: Vec<Destination>,
+        secrets: Vec<BoundSecret>,
+        also_scrub: &[BoundSecret],
+    ) -> Self {
+        let scrubber = Scrubber::for_bound(secrets.iter().chain(also_scrub));
+        WsPolicy {
+            allow,
+            secrets,
+            scrubber,
+            resolver: EgressPolicy {
+                local_ok,
+                ..EgressPolicy::deny_all(component)
+            },
+        }
+    }
+
+    /// The component's name.
+    pub fn component(&self) -> &str {
+        &self.resolver.component
+    }
+
+    /// The granted destination `url` names, if any: exact scheme (`ws`/`wss`), host and port.
+    fn check(&self, url: &str) -> Option<(&Destination, http::Uri)> {
+        let uri = url.parse::<http::Uri>().ok()?;
+        let (scheme, _, _) = request_parts(&uri).ok()?;
+        if !matches!(scheme, Scheme::Ws | Scheme::Wss) {
+            return None;
+        }
+        let destination = self.allow.iter().find(|d| d.allows(&uri))?;
+        Some((destination, uri))
+    }
+}
+
+/// Commands from the guest to a connection's task.
+#[derive(Debug)]
+enum Command {
+    Text(String),
+    Close(u16, String),
+}
+
+struct Conn {
+    commands: mpsc::Sender<Command>,
+    task: JoinHandle<()>,
+    closing: bool,
+}
+
+/// The websocket connections of one instance. Dropping it aborts every connection.
+#[derive(Default)]
+pub struct Connections {
+    policy: Option<Arc<WsPolicy>>,
+    events: Option<UnboundedSender<HostEvent>>,
+    generation: u64,
+    next_id: Connection,
+    open: HashMap<Connection, Conn>,
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections")
+            .field("open", &self.open.len())
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+impl Connections {
+    /// Connections under `policy` (none: every connect is denied) whose events go to `events`
+    /// (none: connects fail, as there is no one to deliver frames to), tagged with `generation`.
+    pub fn new(
+        policy: Option<Arc<WsPolicy>>,
+        events: Option<UnboundedSender<HostEvent>>,
+        generation: u64,
+    ) -> Self {
+        Connections {
+            policy,
+            events,
+            generation,
+            next_id: 0,
+            open: HashMap::new(),
+        }
+    }
+
+    fn prune(&mut self) {
+        self.open.retain(|_, c| !c.task.is_finished());
+    }
+
+    fn live(&mut self, conn: Connection) -> Result<&mut Conn, WsError> {
+        self.prune();
+        match self.open.get_mut(&conn) {
+            Some(c) if !c.closing => Ok(c),
+            _ => Err(WsError::Closed),
+        }
+    }
+}
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        for c in self.open.values() {
+            c.task.abort();
+        }
+    }
+}
+
+impl websocket::Host for ComponentState {
+    async fn connect(&mut self, url: String) -> wasmtime::Result<Result<Connection, WsError>> {
+        let policy = self.ws.policy.clone();
+        let checked = policy
+            .as_ref()
+            .and_then(|p| p.check(&url).map(|(d, uri)| (p, d, uri)));
+        let Some((policy, destination, uri)) = checked else {
+            let url = crate::runtime::actor::one_line(&url, 200);
+            self.log.line(
+                crate::caps::log::Source::Log(crate::runtime::bindings::log::Level::Warn),
+                &format!("websocket destination {url} is not granted"),
+            );
+            return Ok(Err(WsError::Denied(format!(
+                "{url} is not among this component's websocket destinations; add it to `websocket` in the manifest and approve the component"
+            ))));
+        };
+        let Some(events) = self.ws.events.clone() else {
+            return Ok(Err(WsError::Io(
+                "this instance cannot receive websocket events".into(),
+            )));
+        };
+        self.ws.prune();
+        if self.ws.open.len() >= MAX_CONNECTIONS {
+            return Ok(Err(WsError::Io(format!(
+                "at most {MAX_CONNECTIONS} websocket connections may be open at once; close one first"
+            ))));
+        }
+        let addrs = match resolve_checked(&policy.resolver, destination, CONNECT_TIMEOUT).await {
+            Ok(addrs) => addrs,
+            Err(e @ EgressError::RestrictedAddress { .. }) => {
+                tracing::warn!(component = %self.name, "websocket refused: {e}");
+                return Ok(Err(WsError::Denied(e.to_string())));
+            }
+            Err(e) => return Ok(Err(WsError::Io(e.to_string()))),
+        };
+        let mut id = self.ws.next_id;
+        while self.ws.open.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
+        self.ws.next_id = id.wrapping_add(1);
+        let (tx, rx) = mpsc::channel(MAX_QUEUED);
+        let task = tokio::spawn(connection::run(connection::Session {
+            policy: policy.clone(),
+            destination: destination.clone(),
+            uri,
+            addrs,
+            commands: rx,
+            events,
+            generation: self.ws.generation,
+            conn: id,
+        }));
+        self.ws.open.insert(
+            id,
+            Conn {
+                commands: tx,
+                task,
+                closing: false,
+            },
+        );
+        Ok(Ok(id))
+    }
+
+    fn send_text(
+        &mut self,
+        conn: Connection,
+        text: String,
+    ) -> wasmtime::Result<Result<(), WsError>> {
+        if text.len() > MAX_MESSAGE {
+            return Ok(Err(WsError::TooLarge));
+        }
+        let c = match self.ws.live(conn) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(match c.commands.try_send(Command::Text(text)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(WsError::Io(format!(
+                "more than {MAX_QUEUED} frames are waiting to be sent on this connection"
+            ))),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(WsError::Closed),
+        })
+    }
+
+    fn close(
+        &mut self,
+        conn: Connection,
+        code: u16,
+        reason: String,
+    ) -> wasmtime::Result<Result<(), WsError>> {
+        if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+            return Ok(Err(WsError::Io(format!(
+                "{code} is not a close code an endpoint may send"
+            ))));
+        }
+        if reason.len() > MAX_CLOSE_REASON {
+            return Ok(Err(WsError::TooLarge));
+        }
+        let c = match self.ws.live(conn) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        c.closing = true;
+        // A full queue cannot take the close: end the connection outright; `closed` follows.
+        if c.commands.try_send(Command::Close(code, reason)).is_err() {
+            c.task.abort();
+            if let Some(events) = &self.ws.events {
+                let _ = events.send(HostEvent::Ws {
+                    generation: self.ws.generation,
+                    conn,
+                    event: crate::runtime::bindings::types::WsEvent::Closed((
+                        1006,
+                        "closed by the adapter with frames still queued".into(),
+                    )),
+                    delivery: Default::default(),
+                });
+            }
+        }
+        Ok(Ok(()))
+    }
+}

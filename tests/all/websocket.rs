@@ -1,0 +1,395 @@
+//! The host websocket capability: a real guest (`wsecho`) against a real
+//! websocket server on loopback.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airlock::runtime::actor::{AdapterHandle, CallError};
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+use crate::support::*;
+
+const SECRET: &str = "MTIz.SUPERSECRET-gateway_token";
+
+/// Frames the server sends for `flood`.
+const FLOOD: usize = 200;
+
+/// A websocket server on 127.0.0.1 that records every text frame and
+/// connection. It answers each text frame `F` with `echo:F`, except `leak`,
+/// which it answers with the secret in a text and a binary frame, `flood`,
+/// with [`FLOOD`] frames `n:0`, `n:1`, … at once, and `bye`, by closing with
+/// 4000 "bye".
+struct WsServer {
+    port: u16,
+    frames: Arc<Mutex<Vec<String>>>,
+    connections: Arc<Mutex<usize>>,
+    ended: Arc<Mutex<usize>>,
+}
+
+impl WsServer {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(Mutex::new(0));
+        let ended = Arc::new(Mutex::new(0));
+        let (f, c, e) = (frames.clone(), connections.clone(), ended.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                *c.lock().unwrap() += 1;
+                let frames = f.clone();
+                let ended = e.clone();
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                        return;
+                    };
+                    let _ended = Ended(ended);
+                    while let Some(Ok(message)) = ws.next().await {
+                        let Message::Text(text) = message else {
+                            continue;
+                        };
+                        frames.lock().unwrap().push(text.to_string());
+                        let sent = match text.as_str() {
+                            "leak" => {
+                                let _ = ws.send(Message::text(format!("token={SECRET}"))).await;
+                                ws.send(Message::binary(format!("bin={SECRET}").into_bytes()))
+                                    .await
+                            }
+                            "flood" => {
+                                let mut r = Ok(());
+                                for i in 0..FLOOD {
+                                    r = r.and(ws.feed(Message::text(format!("n:{i}"))).await);
+                                }
+                                r.and(ws.flush().await)
+                            }
+                            "bye" => {
+                                ws.close(Some(CloseFrame {
+                                    code: 4000.into(),
+                                    reason: "bye".into(),
+                                }))
+                                .await
+                            }
+                            other => ws.send(Message::text(format!("echo:{other}"))).await,
+                        };
+                        if sent.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        WsServer {
+            port,
+            frames,
+            connections,
+            ended,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    fn frames(&self) -> Vec<String> {
+        self.frames.lock().unwrap().clone()
+    }
+
+    fn connections(&self) -> usize {
+        *self.connections.lock().unwrap()
+    }
+
+    fn ended(&self) -> usize {
+        *self.ended.lock().unwrap()
+    }
+}
+
+/// Counts a server-side connection as ended when its task ends.
+struct Ended(Arc<Mutex<usize>>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() += 1;
+    }
+}
+
+/// Drop in `wsecho` with `manifest_extra` and `grant` lines; start it.
+async fn start_wsecho(
+    home: &TempHome,
+    manifest_extra: &str,
+    grant: &str,
+) -> (airlock::host::Host, AdapterHandle) {
+    home.drop_in(
+        "wsecho",
+        &fixture_wasm("wsecho"),
+        &manifest("wsecho", manifest_extra),
+    );
+    home.config(&format!("[components.wsecho.grant]\n{grant}\n"));
+    start_adapter(home, "wsecho").await
+}
+
+async fn run(guest: &AdapterHandle, text: &str) -> Result<Vec<String>, String> {
+    match guest.send(command(text)).await {
+        Ok(sent) => Ok(sent.message_ids),
+        Err(CallError::Adapter { error, .. }) => Err(error.to_string()),
+        Err(other) => panic!("{text}: {other}"),
+    }
+}
+
+/// Collects the guest's recorded events until one satisfies `done`.
+async fn events_until(guest: &AdapterHandle, seen: &mut Vec<String>, done: impl Fn(&str) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let new = run(guest, "events").await.unwrap();
+        let hit = new.iter().any(|e| done(e));
+        seen.extend(new);
+        if hit {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out; events so far: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_undeclared_websocket_destination_is_denied_and_never_contacted() {
+    let server = WsServer::start().await;
+    let home = TempHome::new();
+    let (_h, guest) = start_wsecho(
+        &home,
+        "websocket = [\"wss://gateway.example.com\"]",
+        "local = []",
+    )
+    .await;
+    let err = run(&guest, &format!("connect {}", server.url()))
+        .await
+        .unwrap_err();
+    assert!(err.contains("denied"), "{err}");
+    // Scheme, host and port must all match.
+    for url in [
+        "ws://gateway.example.com",
+        "wss://gateway.example.com:8443",
+        "https://gateway.example.com",
+    ] {
+        let err = run(&guest, &format!("connect {url}")).await.unwrap_err();
+        assert!(err.contains("denied"), "{url}: {err}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.connections(), 0);
+}
+
+#[tokio::test]
+async fn a_loopback_websocket_is_denied_unless_granted_local() {
+    let server = WsServer::start().await;
+    let home = TempHome::new();
+    let dest = server.url();
+    let (_h, guest) = start_wsecho(&home, &format!("websocket = [\"{dest}\"]"), "").await;
+    let err = run(&guest, &format!("connect {dest}/gateway"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("denied"), "{err}");
+    assert!(err.contains("local"), "the refusal names the fix: {err}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.connections(), 0);
+}
+
+#[tokio::test]
+async fn a_granted_local_websocket_carries_frames_both_ways() {
+    let server = WsServer::start().await;
+    let home = TempHome::new();
+    let dest = server.url();
+    let (_h, guest) = start_wsecho(
+        &home,
+        &format!("websocket = [\"{dest}\"]"),
+        &format!("local = [\"{dest}\"]"),
+    )
+    .await;
+    let id = run(&guest, &format!("connect {dest}/gateway?v=10"))
+        .await
+        .unwrap()
+        .remove(0);
+    run(&guest, &format!("send {id} hello there"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    events_until(&guest, &mut seen, |e| e.contains("echo:hello there")).await;
+    assert_eq!(
+        seen,
+        [
+            format!("{id} opened"),
+            format!("{id} text echo:hello there")
+        ]
+    );
+    assert_eq!(server.frames(), ["hello there"]);
+
+    // Frames over the cap are refused before they are queued.
+    let err = run(&guest, &format!("big {id} {}", (1 << 20) + 1))
+        .await
+        .unwrap_err();
+    assert!(err.contains("too-large"), "{err}");
+
+    // A burst larger than the host's window of undelivered events arrives
+    // whole and in order (the connection waits for the guest, it drops nothing).
+    run(&guest, &format!("send {id} flood")).await.unwrap();
+    let mut seen = Vec::new();
+    let last = format!("n:{}", FLOOD - 1);
+    events_until(&guest, &mut seen, |e| e.ends_with(&last)).await;
+    let expected: Vec<String> = (0..FLOOD).map(|i| format!("{id} text n:{i}")).collect();
+    assert_eq!(seen, expected);
+
+    // The server closes: the guest hears the code and reason, and the
+    // connection is gone.
+    run(&guest, &format!("send {id} bye")).await.unwrap();
+    let mut seen = Vec::new();
+    events_until(&guest, &mut seen, |e| e.contains("closed")).await;
+    assert_eq!(seen, [format!("{id} closed 4000 bye")]);
+    let err = run(&guest, &format!("send {id} again")).await.unwrap_err();
+    assert!(err.contains("closed"), "{err}");
+
+    // The guest closes.
+    let id = run(&guest, &format!("connect {dest}"))
+        .await
+        .unwrap()
+        .remove(0);
+    run(&guest, &format!("close {id} 1000 done")).await.unwrap();
+    let mut seen = Vec::new();
+    events_until(&guest, &mut seen, |e| e.contains("closed")).await;
+    assert_eq!(seen.first().unwrap(), &format!("{id} opened"));
+    assert!(
+        seen.last()
+            .unwrap()
+            .starts_with(&format!("{id} closed 1000")),
+        "{seen:?}"
+    );
+
+    // At most a few connections at once.
+    let mut ids = Vec::new();
+    let err = loop {
+        match run(&guest, &format!("connect {dest}")).await {
+            Ok(id) => ids.push(id),
+            Err(e) => break e,
+        }
+        assert!(ids.len() <= 4, "more than 4 connections were opened");
+    };
+    assert!(err.contains("at most"), "{err}");
+    assert!(ids.len() >= 3, "{ids:?}");
+}
+
+#[tokio::test]
+async fn the_secret_lands_only_in_the_first_frames_json_field_and_is_scrubbed() {
+    let server = WsServer::start().await;
+    let home = TempHome::new();
+    home.secret("GATEWAY_TOKEN", SECRET);
+    let dest = server.url();
+    let (_h, guest) = start_wsecho(
+        &home,
+        &format!(
+            "websocket = [\"{dest}\"]\n[[secrets]]\nname = \"GATEWAY_TOKEN\"\ndestination = \"{dest}\"\nws_json_field = \"d.token\""
+        ),
+        &format!("local = [\"{dest}\"]\nsecrets = [\"GATEWAY_TOKEN\"]"),
+    )
+    .await;
+    let id = run(&guest, &format!("connect {dest}"))
+        .await
+        .unwrap()
+        .remove(0);
+    // Compact, keys in order: the host re-serialises the frame it injects into.
+    let identify = r#"{"d":{"intents":513,"token":"{secret}"},"op":2}"#;
+    let second = r#"{"d":{"intents":513,"token":"{secret}"},"op":2,"t":"${GATEWAY_TOKEN}"}"#;
+    run(&guest, &format!("send {id} {identify}")).await.unwrap();
+    run(&guest, &format!("send {id} {second}")).await.unwrap();
+    run(&guest, &format!("send {id} leak")).await.unwrap();
+    let mut seen = Vec::new();
+    events_until(&guest, &mut seen, |e| e.contains("binary")).await;
+
+    let frames = server.frames();
+    assert_eq!(
+        frames[0],
+        format!(r#"{{"d":{{"intents":513,"token":"{SECRET}"}},"op":2}}"#),
+        "the first frame carries the secret, byte for byte"
+    );
+    assert_eq!(frames[1], second, "later frames are sent as they are");
+    assert_eq!(frames[2], "leak");
+    assert_eq!(frames.len(), 3);
+
+    let guest_text = seen.join("\n");
+    assert!(!guest_text.contains(SECRET), "the guest saw the secret");
+    assert!(!guest_text.contains("SUPERSECRET"), "{guest_text}");
+    assert!(
+        seen.contains(&format!("{id} text token=[redacted]")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&format!("{id} binary bin=[redacted]")),
+        "{seen:?}"
+    );
+    // The echo of the first frame (which the server saw with the secret in it)
+    // reached the guest scrubbed.
+    assert!(
+        seen.iter().any(|e| e.contains(r#""token":"[redacted]""#)),
+        "{seen:?}"
+    );
+
+    // Each connection's first frame gets it; a first frame without the field
+    // is sent unchanged, without the secret.
+    let id2 = run(&guest, &format!("connect {dest}"))
+        .await
+        .unwrap()
+        .remove(0);
+    run(&guest, &format!("send {id2} {{\"op\":1,\"d\":null}}"))
+        .await
+        .unwrap();
+    run(&guest, &format!("send {id2} {identify}"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    events_until(&guest, &mut seen, |e| e.contains(r#"echo:{"d":{"intents"#)).await;
+    let frames = server.frames();
+    assert_eq!(frames[3], r#"{"op":1,"d":null}"#);
+    assert_eq!(frames[4], identify);
+    assert!(!frames[3..].iter().any(|f| f.contains(SECRET)));
+}
+
+#[tokio::test]
+async fn connections_die_with_their_instance() {
+    let server = WsServer::start().await;
+    let home = TempHome::new();
+    let dest = server.url();
+    let (_h, guest) = start_wsecho(
+        &home,
+        &format!("websocket = [\"{dest}\"]"),
+        &format!("local = [\"{dest}\"]"),
+    )
+    .await;
+    let id = run(&guest, &format!("connect {dest}"))
+        .await
+        .unwrap()
+        .remove(0);
+    run(&guest, &format!("send {id} ping")).await.unwrap();
+    let mut seen = Vec::new();
+    events_until(&guest, &mut seen, |e| e.contains("echo:ping")).await;
+    assert_eq!(server.ended(), 0);
+
+    let err = guest.send(command("crash")).await.unwrap_err();
+    assert!(matches!(err, CallError::Trap { .. }), "{err}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.ended() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the connection outlived its instance"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The next instance hears nothing of the old connection.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(run(&guest, "events").await.unwrap(), Vec::<String>::new());
+    let err = run(&guest, &format!("send {id} again")).await.unwrap_err();
+    assert!(err.contains("closed"), "{err}");
+}
