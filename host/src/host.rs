@@ -180,17 +180,18 @@ impl Host {
                 source,
             })
         };
+        // The secrets bound to any of `destinations`, with their values.
+        let bound_to = |destinations: &[crate::manifest::destination::Destination]| {
+            eff.secrets
+                .iter()
+                .filter(|b| destinations.contains(&b.destination))
+                .map(load)
+                .collect::<Result<Vec<_>, _>>()
+        };
         let egress = if eff.outbound_http.is_empty() {
             None
         } else {
-            let mut secrets = Vec::new();
-            for binding in eff
-                .secrets
-                .iter()
-                .filter(|b| eff.outbound_http.contains(&b.destination))
-            {
-                secrets.push(load(binding)?);
-            }
+            let secrets = bound_to(&eff.outbound_http)?;
             // One policy per component: its in-flight limit is shared by all its instances.
             Some(Arc::new(EgressPolicy {
                 allow: eff.outbound_http.clone(),
@@ -202,14 +203,7 @@ impl Host {
         let websocket = if eff.websocket.is_empty() {
             None
         } else {
-            let mut secrets = Vec::new();
-            for binding in eff
-                .secrets
-                .iter()
-                .filter(|b| eff.websocket.contains(&b.destination))
-            {
-                secrets.push(load(binding)?);
-            }
+            let secrets = bound_to(&eff.websocket)?;
             let http_secrets = egress.as_ref().map_or(&[][..], |e| &e.secrets[..]);
             Some(Arc::new(WsPolicy::new(
                 loaded.name.to_string(),

@@ -15,9 +15,25 @@ pub fn one_line(text: &str, max: usize) -> String {
     out
 }
 
+/// Take the first complete line (with its `\n`) off the front of `pending`;
+/// `None` until one is there. For writers that must pass on whole lines.
+pub fn take_line(pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let end = pending.iter().position(|b| *b == b'\n')?;
+    Some(pending.drain(..=end).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_come_off_whole() {
+        let mut pending = b"a\nbc\nd".to_vec();
+        assert_eq!(take_line(&mut pending), Some(b"a\n".to_vec()));
+        assert_eq!(take_line(&mut pending), Some(b"bc\n".to_vec()));
+        assert_eq!(take_line(&mut pending), None);
+        assert_eq!(pending, b"d");
+    }
 
     #[test]
     fn controls_and_length() {

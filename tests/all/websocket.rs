@@ -132,6 +132,16 @@ async fn start_wsecho(
     start_adapter(home, "wsecho").await
 }
 
+/// `wsecho` asking for `dest`, which the operator grants as a local destination.
+async fn start_granted(home: &TempHome, dest: &str) -> (airlock::host::Host, AdapterHandle) {
+    start_wsecho(
+        home,
+        &format!("websocket = [\"{dest}\"]"),
+        &format!("local = [\"{dest}\"]"),
+    )
+    .await
+}
+
 async fn run(guest: &AdapterHandle, text: &str) -> Result<Vec<String>, String> {
     match guest.send(command(text)).await {
         Ok(sent) => Ok(sent.message_ids),
@@ -205,12 +215,7 @@ async fn a_granted_local_websocket_carries_frames_both_ways() {
     let server = WsServer::start().await;
     let home = TempHome::new();
     let dest = server.url();
-    let (_h, guest) = start_wsecho(
-        &home,
-        &format!("websocket = [\"{dest}\"]"),
-        &format!("local = [\"{dest}\"]"),
-    )
-    .await;
+    let (_h, guest) = start_granted(&home, &dest).await;
     let id = run(&guest, &format!("connect {dest}/gateway?v=10"))
         .await
         .unwrap()
@@ -362,12 +367,7 @@ async fn connections_die_with_their_instance() {
     let server = WsServer::start().await;
     let home = TempHome::new();
     let dest = server.url();
-    let (_h, guest) = start_wsecho(
-        &home,
-        &format!("websocket = [\"{dest}\"]"),
-        &format!("local = [\"{dest}\"]"),
-    )
-    .await;
+    let (_h, guest) = start_granted(&home, &dest).await;
     let id = run(&guest, &format!("connect {dest}"))
         .await
         .unwrap()

@@ -170,8 +170,7 @@ impl AsyncWrite for LineWriter {
             return Poll::Ready(Ok(buf.len()));
         }
         this.pending.extend_from_slice(buf);
-        while let Some(nl) = this.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = this.pending.drain(..=nl).collect();
+        while let Some(line) = crate::text::take_line(&mut this.pending) {
             this.emit(&line[..line.len() - 1]);
         }
         if this.pending.len() >= MAX_LINE {

@@ -160,8 +160,7 @@ impl AsyncWrite for LineWriter {
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         this.pending.extend_from_slice(buf);
-        while let Some(i) = this.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = this.pending.drain(..=i).collect();
+        while let Some(line) = crate::text::take_line(&mut this.pending) {
             if this.lines.send(line).is_err() {
                 return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
             }
