@@ -157,6 +157,7 @@ mod filter;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod multipart;
 pub mod types;
 pub mod websocket;
 

@@ -63,6 +63,40 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (adapter, chat_id, sender_id)
      );",
+    // 3: the durable inbound queue, platform cursors, opened groups, delivered
+    // attachments, and where a drop happened.
+    "CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        adapter TEXT NOT NULL,
+        dedupe TEXT,
+        line TEXT NOT NULL,
+        accepted_at INTEGER NOT NULL,
+        delivered_at INTEGER
+     );
+     CREATE UNIQUE INDEX events_dedupe ON events (adapter, dedupe) WHERE dedupe IS NOT NULL;
+     CREATE INDEX events_waiting ON events (seq) WHERE delivered_at IS NULL;
+     CREATE TABLE cursors (
+        adapter TEXT PRIMARY KEY,
+        cursor TEXT NOT NULL,
+        at INTEGER NOT NULL
+     );
+     CREATE TABLE groups (
+        adapter TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        any_sender INTEGER NOT NULL,
+        require_mention INTEGER NOT NULL,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (adapter, chat_id)
+     );
+     CREATE TABLE delivered_attachments (
+        adapter TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        attachment_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (adapter, chat_id, attachment_id)
+     );
+     ALTER TABLE drops ADD COLUMN chat_id TEXT;
+     ALTER TABLE drops ADD COLUMN group_chat INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// A shared handle on the database.

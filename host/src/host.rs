@@ -229,6 +229,17 @@ impl Host {
         loaded: &Loaded,
         unsolicited: Option<tokio::sync::mpsc::UnboundedSender<Unsolicited>>,
     ) -> Result<AdapterHandle, StartError> {
+        self.spawn_adapter_with_egress(loaded, unsolicited)
+            .map(|(handle, _)| handle)
+    }
+
+    /// Start an adapter's actor; also returns its egress policy (shared with
+    /// its instances), for requests the host makes on its behalf.
+    pub fn spawn_adapter_with_egress(
+        &self,
+        loaded: &Loaded,
+        unsolicited: Option<tokio::sync::mpsc::UnboundedSender<Unsolicited>>,
+    ) -> Result<(AdapterHandle, Option<Arc<EgressPolicy>>), StartError> {
         let Prepared::Adapter(pre) = &loaded.pre else {
             return Err(StartError::WrongKind {
                 name: loaded.name.to_string(),
@@ -236,12 +247,9 @@ impl Host {
             });
         };
         let spec = self.instance_spec(loaded)?;
-        Ok(AdapterHandle::spawn(
-            self.engine.clone(),
-            pre.clone(),
-            spec,
-            unsolicited,
-        ))
+        let egress = spec.egress.clone();
+        let handle = AdapterHandle::spawn(self.engine.clone(), pre.clone(), spec, unsolicited);
+        Ok((handle, egress))
     }
 
     /// A runner for a filter.

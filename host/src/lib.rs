@@ -17,6 +17,8 @@ pub mod host;
 pub mod loops;
 pub mod manifest;
 pub mod mcp;
+pub mod platform_lock;
+pub mod queue;
 pub mod router;
 pub mod runtime;
 pub mod serve;

@@ -1,5 +1,6 @@
 //! Assembling a running channel server: which components run, their
-//! listeners, the router, and the pump from adapters to the session.
+//! listeners and poll loops, the router, the durable queue, and the pump
+//! from adapters' own events (timers, websockets, the local page) into it.
 //!
 //! With no configuration at all this runs the bundled fakechat adapter and
 //! the bundled filters, so `airlock serve` works out of the box.
@@ -15,29 +16,38 @@ use crate::catalog::{Candidate, Origin};
 use crate::home::INBOX_DIR;
 use crate::host::Host;
 use crate::loops::inbound_http::{AccessToken, InboundListener};
-use crate::manifest::Kind;
+use crate::loops::poll::{self, PollSource};
+use crate::manifest::{Direction, Kind};
 use crate::mcp::instructions;
-use crate::router::{Active, ChannelEvent, NamedFilter, Router};
+use crate::platform_lock::LOCKS_DIR;
+use crate::queue::{DEFAULT_BACKLOG, KEEP_DELIVERED_SECS, Queue};
+use crate::router::{Active, NamedFilter, Parts, Router, Session};
 use crate::runtime::actor::Unsolicited;
 
 /// The default adapter, and its default port.
 pub const DEFAULT_ADAPTER: &str = "fakechat";
 /// fakechat's port unless the `port` setting says otherwise.
 pub const FAKECHAT_PORT: u16 = 8787;
-/// Events waiting for the session, at most (the adapters wait beyond that).
-pub const EVENT_QUEUE: usize = 1024;
 
 /// A running server's parts.
 pub struct Running {
-    /// The router the tools call.
+    /// The router the tools call; its queue holds the events for the session.
     pub router: Arc<Router>,
-    /// Sanitized events for the session.
-    pub events: mpsc::Receiver<ChannelEvent>,
     /// The `instructions` text.
     pub instructions: String,
     /// Page URLs of inbound listeners (with their tokens), by adapter.
     pub urls: BTreeMap<String, String>,
     _listeners: Vec<InboundListener>,
+    _polls: Vec<AbortOnDrop>,
+}
+
+/// Aborts a background task when the server goes.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Which candidates run, in catalog order.
@@ -86,6 +96,7 @@ pub async fn start_with(
 ) -> anyhow::Result<Running> {
     let (unsolicited_tx, mut unsolicited_rx) = mpsc::unbounded_channel::<Unsolicited>();
     let mut adapters = BTreeMap::new();
+    let mut egress = BTreeMap::new();
     let mut filters = Vec::new();
     let mut listeners = Vec::new();
     let mut urls = BTreeMap::new();
@@ -106,17 +117,20 @@ pub async fn start_with(
                 Ok(runner) => filters.push(NamedFilter {
                     name: c.name.clone(),
                     runner,
+                    inbound: loaded.manifest.judges(Direction::Inbound),
+                    outbound: loaded.manifest.judges(Direction::Outbound),
                 }),
                 Err(e) => tracing::error!("not started: {e}"),
             },
             Kind::Adapter => {
-                let handle = match host.spawn_adapter(&loaded, Some(unsolicited_tx.clone())) {
-                    Ok(h) => h,
-                    Err(e) => {
-                        tracing::error!("not started: {e}");
-                        continue;
-                    }
-                };
+                let (handle, policy) =
+                    match host.spawn_adapter_with_egress(&loaded, Some(unsolicited_tx.clone())) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            tracing::error!("not started: {e}");
+                            continue;
+                        }
+                    };
                 if let Err(e) = handle.start(host.settings(&c.name)).await {
                     tracing::error!("not started: {e}");
                     continue;
@@ -144,6 +158,9 @@ pub async fn start_with(
                         Err(e) => tracing::error!(adapter = c.name, "{e}"),
                     }
                 }
+                if let Some(policy) = policy {
+                    egress.insert(c.name.clone(), policy);
+                }
                 adapters.insert(
                     c.name.clone(),
                     Active {
@@ -162,31 +179,63 @@ pub async fn start_with(
             .iter()
             .map(|(name, a)| (name.as_str(), a.description.instructions.as_slice())),
     );
-    let inbox = host.home.sub(INBOX_DIR).ok();
-    let router = Arc::new(Router::new(
+    let queue = Queue::new(host.db.clone(), DEFAULT_BACKLOG);
+    match queue.prune(KEEP_DELIVERED_SECS) {
+        Ok(n) if n > 0 => tracing::debug!("forgot {n} delivered events"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot prune delivered events: {e}"),
+    }
+    let handles: Vec<_> = adapters
+        .iter()
+        .map(|(name, a)| (name.clone(), a.handle.clone()))
+        .collect();
+    let router = Arc::new(Router::new(Parts {
         adapters,
         filters,
-        Access::new(host.db.clone()),
-        host.home.path().to_path_buf(),
-        inbox,
-    ));
-    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        access: Access::new(host.db.clone()),
+        queue,
+        session: Session::default(),
+        home: host.home.path().to_path_buf(),
+        inbox: host.home.sub(INBOX_DIR).ok(),
+    }));
+    let mut polls = Vec::new();
+    let locks = host
+        .home
+        .sub(LOCKS_DIR)
+        .map(|d| (d, host.home.path().join(LOCKS_DIR)))
+        .map_err(|e| tracing::warn!("{e}; token locks are not available"))
+        .ok();
+    for (name, handle) in handles {
+        let Some(policy) = egress.remove(&name) else {
+            continue;
+        };
+        let locks = locks
+            .as_ref()
+            .and_then(|(d, p)| d.try_clone().ok().map(|d| (d, p.clone())));
+        polls.push(AbortOnDrop(poll::spawn(PollSource {
+            handle,
+            egress: policy,
+            router: router.clone(),
+            locks,
+        })));
+    }
     let pump_router = router.clone();
-    tokio::spawn(async move {
-        while let Some(batch) = unsolicited_rx.recv().await {
-            for event in pump_router.inbound(batch).await {
-                if events_tx.send(event).await.is_err() {
-                    return;
-                }
+    polls.push(AbortOnDrop(tokio::spawn(async move {
+        while let Some(u) = unsolicited_rx.recv().await {
+            if let Err(e) = pump_router.ingest(&u.component, u.batch).await {
+                tracing::error!(
+                    component = %u.component,
+                    "cannot store events ({e}); they are lost; check the disk under $AIRLOCK_HOME"
+                );
             }
         }
-    });
+    })));
     Ok(Running {
         router,
-        events,
         instructions,
         urls,
         _listeners: listeners,
+        _polls: polls,
     })
 }
 

@@ -2,280 +2,14 @@
 //! driven by the rmcp client (or by hand, line by line, for hostile input),
 //! with the fakechat page and the webhook reached over real HTTP.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rmcp::ClientHandler;
-use rmcp::model::{CallToolRequestParams, CustomNotification, ProtocolVersion};
-use rmcp::service::{
-    ClientLifecycleMode, ClientServiceExt, NotificationContext, RoleClient, RunningService,
-};
-use rmcp::transport::TokioChildProcess;
+use rmcp::model::ProtocolVersion;
+use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
-use tokio::sync::mpsc;
 
+use crate::session::*;
 use crate::support::*;
-
-const CHANNEL: &str = "notifications/claude/channel";
-
-// ---------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------
-
-/// Run `airlock ARGS` on the same state directory, as an operator would.
-async fn cli(home: &TempHome, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = tokio::time::timeout(
-        SOON,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
-            .args(args)
-            .env("AIRLOCK_HOME", home.path())
-            .env_remove("AIRLOCK_LOG")
-            .output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("airlock {args:?} did not finish"))
-    .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// A tool result as `(is_error, first text)`.
-fn outcome(result: &Value) -> (bool, String) {
-    let is_error = result["isError"].as_bool().unwrap_or(false);
-    let text = result["content"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no text content: {result}"))
-        .to_string();
-    (is_error, text)
-}
-
-fn args(value: Value) -> serde_json::Map<String, Value> {
-    value.as_object().unwrap().clone()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS(.fff)Z`.
-fn is_iso8601_utc(ts: &str) -> bool {
-    let b = ts.as_bytes();
-    let digits = |r: std::ops::Range<usize>| r.into_iter().all(|i| b[i].is_ascii_digit());
-    b.len() >= 20
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && b[10] == b'T'
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19)
-        && b.ends_with(b"Z")
-        && (b.len() == 20 || (b[19] == b'.' && digits(20..b.len() - 1) && b.len() > 21))
-}
-
-/// Forwards every channel notification's params.
-struct Notifier(mpsc::UnboundedSender<Value>);
-
-impl ClientHandler for Notifier {
-    async fn on_custom_notification(
-        &self,
-        notification: CustomNotification,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        if notification.method == CHANNEL {
-            let _ = self.0.send(notification.params.unwrap_or(Value::Null));
-        }
-    }
-}
-
-/// A session as Claude Code holds it: the rmcp client over the child's stdio.
-struct Session {
-    client: RunningService<RoleClient, Notifier>,
-    events: mpsc::UnboundedReceiver<Value>,
-    log: Log,
-}
-
-impl Session {
-    /// Spawn `airlock serve` and complete the handshake `lifecycle` asks for.
-    async fn start_with(home: &TempHome, lifecycle: ClientLifecycleMode) -> Self {
-        let (transport, stderr) = TokioChildProcess::builder(serve_command(home))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Log::drain(stderr.unwrap());
-        let (tx, events) = mpsc::unbounded_channel();
-        let handshake = Notifier(tx).serve_with_lifecycle(transport, lifecycle);
-        let client = match tokio::time::timeout(STARTUP, handshake).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(e)) => panic!("handshake failed: {e}; stderr:\n{}", log.text()),
-            Err(_) => panic!("no handshake; stderr:\n{}", log.text()),
-        };
-        Self {
-            client,
-            events,
-            log,
-        }
-    }
-
-    /// Spawn with the plain `initialize` handshake.
-    async fn start(home: &TempHome) -> Self {
-        Self::start_with(home, ClientLifecycleMode::Initialize).await
-    }
-
-    /// The next channel notification, if one comes within `within`.
-    async fn event_within(&mut self, within: Duration) -> Option<Value> {
-        tokio::time::timeout(within, self.events.recv())
-            .await
-            .ok()
-            .flatten()
-    }
-
-    /// The next channel notification; fails the test if none comes.
-    async fn event(&mut self) -> Value {
-        match self.event_within(SOON).await {
-            Some(e) => e,
-            None => panic!("no channel notification; stderr:\n{}", self.log.text()),
-        }
-    }
-
-    /// Call a tool; the result as JSON.
-    async fn call(&self, name: &'static str, arguments: Value) -> Value {
-        let params = CallToolRequestParams::new(name).with_arguments(args(arguments));
-        let result = tokio::time::timeout(SOON, self.client.call_tool(params))
-            .await
-            .unwrap_or_else(|_| panic!("{name} did not answer"))
-            .unwrap_or_else(|e| panic!("{name} failed at the protocol level: {e}"));
-        serde_json::to_value(result).unwrap()
-    }
-
-    async fn tool_names(&self) -> Vec<String> {
-        tokio::time::timeout(SOON, self.client.list_all_tools())
-            .await
-            .expect("tools/list did not answer")
-            .unwrap()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect()
-    }
-
-    async fn close(self) {
-        let _ = tokio::time::timeout(SOON, self.client.cancel()).await;
-    }
-}
-
-/// The binary driven by hand: JSON lines in, JSON lines out.
-struct Raw {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Lines<BufReader<ChildStdout>>,
-    log: Log,
-    next_id: i64,
-}
-
-impl Raw {
-    fn start(home: &TempHome) -> Self {
-        let mut child = serve_command(home)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Log::drain(child.stderr.take().unwrap());
-        Self {
-            stdin: child.stdin.take(),
-            stdout: BufReader::new(child.stdout.take().unwrap()).lines(),
-            child,
-            log,
-            next_id: 100,
-        }
-    }
-
-    async fn send_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is open");
-        stdin.write_all(line.as_bytes()).await.unwrap();
-        stdin.write_all(b"\n").await.unwrap();
-        stdin.flush().await.unwrap();
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.send_line(&message.to_string()).await;
-    }
-
-    /// The next message on stdout, if one comes within `within`. Every line
-    /// must be JSON: stdout carries JSON-RPC only.
-    async fn next_within(&mut self, within: Duration) -> Option<Value> {
-        let line = tokio::time::timeout(within, self.stdout.next_line())
-            .await
-            .ok()?
-            .unwrap()?;
-        Some(serde_json::from_str(&line).unwrap_or_else(|e| {
-            panic!(
-                "stdout carried a non-JSON line ({e}): {:?}",
-                &line[..line.len().min(300)]
-            )
-        }))
-    }
-
-    async fn next(&mut self) -> Value {
-        match self.next_within(STARTUP).await {
-            Some(m) => m,
-            None => panic!("nothing on stdout; stderr:\n{}", self.log.text()),
-        }
-    }
-
-    /// Send a request and wait for its response (notifications in between
-    /// are set aside in `skipped`).
-    async fn request(&mut self, method: &str, params: Value, skipped: &mut Vec<Value>) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .await;
-        loop {
-            let m = self.next().await;
-            if m["id"] == json!(id) {
-                return m;
-            }
-            skipped.push(m);
-        }
-    }
-
-    async fn initialize(&mut self) -> Value {
-        let params = json!({
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "channel-test", "version": "1"},
-        });
-        let response = self.request("initialize", params, &mut Vec::new()).await;
-        assert!(response["result"].is_object(), "{response}");
-        response
-    }
-
-    async fn initialized(&mut self) {
-        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
-    }
-
-    /// `tools/call`; the result object (a tool error is still a result).
-    async fn call(&mut self, name: &str, arguments: Value, skipped: &mut Vec<Value>) -> Value {
-        let response = self
-            .request(
-                "tools/call",
-                json!({"name": name, "arguments": arguments}),
-                skipped,
-            )
-            .await;
-        assert!(
-            response.get("error").is_none(),
-            "{name}: a protocol error instead of a tool result: {response}"
-        );
-        response["result"].clone()
-    }
-}
 
 // ---------------------------------------------------------------------------
 // 1. Handshake
@@ -308,7 +42,10 @@ async fn handshake_declares_the_channel_and_its_tools() {
         "{instructions}"
     );
 
-    assert_eq!(session.tool_names().await, ["reply", "edit_message"]);
+    assert_eq!(
+        session.tool_names().await,
+        ["reply", "edit_message", "download_attachment"]
+    );
     session.close().await;
 }
 
@@ -362,7 +99,10 @@ async fn a_probing_client_falls_back_to_initialize() {
     .await;
     let info = session.client.peer_info().expect("server info");
     assert_eq!(info.protocol_version, ProtocolVersion::V_2025_11_25);
-    assert_eq!(session.tool_names().await, ["reply", "edit_message"]);
+    assert_eq!(
+        session.tool_names().await,
+        ["reply", "edit_message", "download_attachment"]
+    );
     session.close().await;
 }
 
@@ -640,7 +380,7 @@ async fn malformed_lines_and_bad_calls_get_answers_and_the_server_carries_on() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["reply", "edit_message"]);
+    assert_eq!(names, ["reply", "edit_message", "download_attachment"]);
 
     // Unknown tool: a tool error, not a protocol error.
     let (is_error, text) = outcome(&raw.call("rm_rf", json!({}), &mut skipped).await);
@@ -978,7 +718,10 @@ async fn a_taken_port_is_reported_and_mcp_keeps_serving() {
     let (home, port) = fakechat_home();
     let _squatter = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let session = Session::start(&home).await;
-    assert_eq!(session.tool_names().await, vec!["reply", "edit_message"]);
+    assert_eq!(
+        session.tool_names().await,
+        vec!["reply", "edit_message", "download_attachment"]
+    );
     let deadline = Instant::now() + SOON;
     while !session.log.text().contains("already in use") && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -10,5 +10,6 @@ mod doctor;
 mod egress;
 mod runtime;
 mod sandbox;
+mod session;
 mod try_cmd;
 mod websocket;

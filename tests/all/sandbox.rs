@@ -133,7 +133,13 @@ async fn spam_child() {
         .with_writer(std::io::stderr)
         .try_init();
     let home = TempHome::new();
-    home.drop_in("spam", &fixture_wasm("spam"), &manifest("spam", ""));
+    // 20 MiB through the host's log stream is slow in an unoptimised test
+    // build; this test is about where the bytes go, not the CPU budget.
+    home.drop_in(
+        "spam",
+        &fixture_wasm("spam"),
+        &manifest("spam", "[limits]\ncpu_ms = 5000\nwall_ms = 60000"),
+    );
     let (_h, spam) = start_adapter(&home, "spam").await;
     assert_eq!(
         spam.send(command("spam")).await.unwrap().message_ids,

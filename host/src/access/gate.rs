@@ -1,4 +1,13 @@
 //! The access decisions, as pure functions over what the store knows.
+//!
+//! | where | delivered when | otherwise |
+//! |---|---|---|
+//! | a direct chat | the sender is on the adapter's allowlist | dropped, remembered for `airlock access list` |
+//! | a group the operator opened | the sender is allowed (listed, or the group admits any member) and the message mentions the bot (unless the group was opened without that rule) | dropped; a stranger is remembered |
+//! | a group nobody opened | never | dropped, remembered with the group so the operator can open it |
+//! | anywhere, from a bot | never | dropped (loops between bots) |
+//!
+//! A thread follows the group it belongs to (its parent).
 
 /// A sender as the gate sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +27,40 @@ pub enum Decision {
     Drop(&'static str),
 }
 
+/// How the operator opened a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupPolicy {
+    /// Any member may reach the session, not only allowlisted senders.
+    pub any_sender: bool,
+    /// Only messages that address the bot (mention, reply, pattern) pass.
+    pub require_mention: bool,
+}
+
+/// Everything the inbound decision depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts {
+    /// The sender is on the adapter's allowlist (or implicitly allowed).
+    pub allowed: bool,
+    /// The platform marks the sender as a bot.
+    pub is_bot: bool,
+    /// `None`: a direct chat. `Some(None)`: a group nobody opened.
+    pub group: Option<Option<GroupPolicy>>,
+    /// The message addresses the bot.
+    pub mentions_bot: bool,
+}
+
+/// Drop reasons, stable for logs and tests.
+pub mod reason {
+    /// From another bot.
+    pub const BOT: &str = "sender is a bot";
+    /// Not on the allowlist.
+    pub const NOT_ALLOWED: &str = "sender is not on the allowlist";
+    /// A group the operator did not open.
+    pub const GROUP_CLOSED: &str = "the group is not open";
+    /// An open group, no mention.
+    pub const NO_MENTION: &str = "the message does not mention the bot";
+}
+
 /// Senders allowed without an allowlist entry: the local user of the
 /// bundled fakechat page (loopback-only, guarded by a per-run token).
 /// Nothing a component says can add to this.
@@ -25,23 +68,40 @@ pub fn implicit_allow(sender: &SenderRef<'_>) -> bool {
     sender.adapter == "fakechat" && sender.sender_id == "web"
 }
 
-/// The inbound decision. `listed` says whether the sender is on the
-/// adapter's allowlist; `is_bot` drops other bots (loops between bots).
-pub fn inbound(sender: &SenderRef<'_>, listed: bool, is_bot: bool) -> Decision {
-    if is_bot {
-        return Decision::Drop("sender is a bot");
+/// The inbound decision, by the table in the module docs.
+pub fn inbound(facts: &Facts) -> Decision {
+    if facts.is_bot {
+        return Decision::Drop(reason::BOT);
     }
-    if listed || implicit_allow(sender) {
-        Decision::Deliver
-    } else {
-        Decision::Drop("sender is not on the allowlist")
+    match facts.group {
+        None if facts.allowed => Decision::Deliver,
+        None => Decision::Drop(reason::NOT_ALLOWED),
+        Some(None) => Decision::Drop(reason::GROUP_CLOSED),
+        Some(Some(policy)) => {
+            if !(facts.allowed || policy.any_sender) {
+                Decision::Drop(reason::NOT_ALLOWED)
+            } else if policy.require_mention && !facts.mentions_bot {
+                Decision::Drop(reason::NO_MENTION)
+            } else {
+                Decision::Deliver
+            }
+        }
     }
 }
 
-/// The outbound decision: a tool may target a chat only if a sender who is
-/// still allowed has been delivered from it.
-pub fn outbound(chat_has_allowed_sender: bool) -> bool {
-    chat_has_allowed_sender
+/// Whether a drop is worth showing the operator (someone they might want to
+/// let in), as opposed to ordinary traffic of an open group or another bot.
+pub fn remember(decision: &Decision) -> bool {
+    matches!(
+        decision,
+        Decision::Drop(reason::NOT_ALLOWED) | Decision::Drop(reason::GROUP_CLOSED)
+    )
+}
+
+/// The outbound decision: a tool may target a chat only if it is an open
+/// group, or a direct chat a sender who is still allowed was delivered from.
+pub fn outbound(open_group: bool, chat_has_allowed_sender: bool) -> bool {
+    open_group || chat_has_allowed_sender
 }
 
 #[cfg(test)]
@@ -49,50 +109,74 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table() {
+    fn implicit() {
         let s = |adapter, sender_id| SenderRef { adapter, sender_id };
+        assert!(implicit_allow(&s("fakechat", "web")));
+        assert!(!implicit_allow(&s("fakechat", "other")));
+        assert!(!implicit_allow(&s("telegram", "web")));
+    }
+
+    #[test]
+    fn table() {
+        let open = |any_sender, require_mention| {
+            Some(Some(GroupPolicy {
+                any_sender,
+                require_mention,
+            }))
+        };
+        let f = |allowed, is_bot, group, mentions_bot| Facts {
+            allowed,
+            is_bot,
+            group,
+            mentions_bot,
+        };
+        use reason::*;
         let rows = [
-            (s("telegram", "42"), true, false, Decision::Deliver),
+            // Direct chats.
+            (f(true, false, None, true), Decision::Deliver),
+            (f(false, false, None, true), Decision::Drop(NOT_ALLOWED)),
+            (f(true, true, None, true), Decision::Drop(BOT)),
+            // A group nobody opened: not even an allowed sender's mention.
             (
-                s("telegram", "42"),
-                false,
-                false,
-                Decision::Drop("sender is not on the allowlist"),
+                f(true, false, Some(None), true),
+                Decision::Drop(GROUP_CLOSED),
             ),
             (
-                s("telegram", "42"),
-                true,
-                true,
-                Decision::Drop("sender is a bot"),
+                f(false, false, Some(None), false),
+                Decision::Drop(GROUP_CLOSED),
             ),
-            (s("fakechat", "web"), false, false, Decision::Deliver),
+            // Opened for allowed senders, mention required.
+            (f(true, false, open(false, true), true), Decision::Deliver),
             (
-                s("fakechat", "other"),
-                false,
-                false,
-                Decision::Drop("sender is not on the allowlist"),
+                f(true, false, open(false, true), false),
+                Decision::Drop(NO_MENTION),
             ),
             (
-                s("telegram", "web"),
-                false,
-                false,
-                Decision::Drop("sender is not on the allowlist"),
+                f(false, false, open(false, true), true),
+                Decision::Drop(NOT_ALLOWED),
             ),
+            // Opened for any member.
+            (f(false, false, open(true, true), true), Decision::Deliver),
             (
-                s("fakechat", "web"),
-                false,
-                true,
-                Decision::Drop("sender is a bot"),
+                f(false, false, open(true, true), false),
+                Decision::Drop(NO_MENTION),
             ),
+            // Opened without the mention rule.
+            (f(true, false, open(false, false), false), Decision::Deliver),
+            (f(false, false, open(true, false), false), Decision::Deliver),
+            // Bots never, wherever.
+            (f(true, true, open(true, false), true), Decision::Drop(BOT)),
         ];
-        for (sender, listed, bot, want) in rows {
-            assert_eq!(
-                inbound(&sender, listed, bot),
-                want,
-                "{sender:?} listed={listed} bot={bot}"
-            );
+        for (facts, want) in rows {
+            assert_eq!(inbound(&facts), want, "{facts:?}");
         }
-        assert!(outbound(true));
-        assert!(!outbound(false));
+        assert!(remember(&Decision::Drop(NOT_ALLOWED)));
+        assert!(remember(&Decision::Drop(GROUP_CLOSED)));
+        assert!(!remember(&Decision::Drop(NO_MENTION)));
+        assert!(!remember(&Decision::Drop(BOT)));
+        assert!(!remember(&Decision::Deliver));
+        assert!(outbound(true, false));
+        assert!(outbound(false, true));
+        assert!(!outbound(false, false));
     }
 }

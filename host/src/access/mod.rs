@@ -7,11 +7,15 @@
 //! database and is read on every decision, so `airlock access allow` in
 //! another process takes effect at once. No MCP tool can change it.
 //!
-//! Built to grow: pairing, owners and groups come later as further rules in
+//! Groups are closed until the operator opens one from the terminal
+//! (`airlock access group open`), for allowlisted senders or any member,
+//! with or without the rule that a message must mention the bot.
+//!
+//! Built to grow: pairing and owners come later as further rules in
 //! [`gate`] and further tables here.
 
 pub mod gate;
 mod store;
 
-pub use gate::{Decision, SenderRef, implicit_allow};
-pub use store::{Access, Allowed, Dropped};
+pub use gate::{Decision, GroupPolicy, SenderRef, implicit_allow};
+pub use store::{Access, Allowed, Dropped, Inbound, OpenGroup, Room};

@@ -58,7 +58,7 @@ use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
 };
 
-use super::secrets::{BoundSecret, HOST_SET_HEADERS, Scrubber};
+use super::secrets::{BoundSecret, HOST_SET_HEADERS, Scrubber, SecretPosition};
 use crate::manifest::destination::{Destination, Scheme, UriPartsError, request_parts};
 
 pub use connector::resolve_checked;
@@ -225,7 +225,7 @@ impl EgressPolicy {
             .secrets
             .iter()
             .filter_map(|s| match &s.binding().position {
-                super::secrets::SecretPosition::Header { name, .. } => Some(name.clone()),
+                SecretPosition::Header { name, .. } => Some(name.clone()),
                 _ => None,
             })
             .collect();
@@ -280,8 +280,9 @@ impl EgressPolicy {
     }
 
     /// Puts the secrets bound to `destination` into `request`: removes every reserved header
-    /// first, then sets each header-bound secret and prepends each path-prefix secret. Bodies
-    /// and queries are never touched.
+    /// first, then sets each header-bound secret and puts the one path-prefix secret whose scope
+    /// fits the path best at the start of the path (see [`SecretPosition::PathPrefix`]).
+    /// Bodies and queries are never touched.
     ///
     /// `destination` must be the one [`check`](Self::check) returned for this request.
     pub fn inject<B>(
@@ -292,41 +293,51 @@ impl EgressPolicy {
         for name in self.reserved_headers() {
             request.headers_mut().remove(name);
         }
-        let bound = self
+        let bound: Vec<&BoundSecret> = self
             .secrets
             .iter()
-            .filter(|s| &s.binding().destination == destination);
-        for secret in bound {
+            .filter(|s| &s.binding().destination == destination)
+            .collect();
+        for secret in &bound {
             if let Some((name, value)) = secret.header() {
                 request.headers_mut().insert(name, value);
-            } else if let Some(prefix) = secret.path_prefix() {
-                let uri = request.uri().clone();
-                let path = match uri.path() {
-                    "" => "/",
-                    path => path,
-                };
-                let prefix = prefix.expose();
-                let mut path_and_query = Vec::with_capacity(prefix.len() + path.len() + 64);
-                path_and_query.extend_from_slice(prefix);
-                if prefix.ends_with(b"/") {
-                    path_and_query.extend_from_slice(&path.as_bytes()[1..]);
-                } else {
-                    path_and_query.extend_from_slice(path.as_bytes());
-                }
-                if let Some(query) = uri.query() {
-                    path_and_query.push(b'?');
-                    path_and_query.extend_from_slice(query.as_bytes());
-                }
-                let injection_failed = || EgressError::Injection {
-                    name: secret.binding().name.clone(),
-                    destination: destination.to_string(),
-                };
-                let path_and_query =
-                    PathAndQuery::try_from(path_and_query).map_err(|_| injection_failed())?;
-                let mut parts = uri.into_parts();
-                parts.path_and_query = Some(path_and_query);
-                *request.uri_mut() = Uri::from_parts(parts).map_err(|_| injection_failed())?;
             }
+        }
+        // One path prefix per request: the binding whose `under` matches most closely.
+        let uri = request.uri().clone();
+        let path = match uri.path() {
+            "" => "/",
+            path => path,
+        };
+        let chosen = bound
+            .iter()
+            .filter_map(|s| s.binding().position.path_match(path).map(|n| (n, *s)))
+            .max_by_key(|(n, _)| *n);
+        if let Some((under_len, secret)) = chosen
+            && let Some(prefix) = secret.path_prefix()
+        {
+            let prefix = prefix.expose();
+            let rest = &path.as_bytes()[under_len..];
+            let mut path_and_query = Vec::with_capacity(prefix.len() + path.len() + 64);
+            path_and_query.extend_from_slice(prefix);
+            if prefix.ends_with(b"/") && rest.starts_with(b"/") {
+                path_and_query.extend_from_slice(&rest[1..]);
+            } else {
+                path_and_query.extend_from_slice(rest);
+            }
+            if let Some(query) = uri.query() {
+                path_and_query.push(b'?');
+                path_and_query.extend_from_slice(query.as_bytes());
+            }
+            let injection_failed = || EgressError::Injection {
+                name: secret.binding().name.clone(),
+                destination: destination.to_string(),
+            };
+            let path_and_query =
+                PathAndQuery::try_from(path_and_query).map_err(|_| injection_failed())?;
+            let mut parts = uri.into_parts();
+            parts.path_and_query = Some(path_and_query);
+            *request.uri_mut() = Uri::from_parts(parts).map_err(|_| injection_failed())?;
         }
         Ok(())
     }
@@ -354,6 +365,16 @@ pub async fn send_buffered(
     request: http::Request<Bytes>,
 ) -> Result<http::Response<Bytes>, EgressError> {
     execute(policy, request.map(Full::new), None).await
+}
+
+/// Like [`send_buffered`], with the caller's timeouts (clamped like a component's): a long
+/// poll asks for a first-byte timeout longer than its poll.
+pub async fn send_buffered_with(
+    policy: &EgressPolicy,
+    request: http::Request<Bytes>,
+    options: RequestOptions,
+) -> Result<http::Response<Bytes>, EgressError> {
+    execute(policy, request.map(Full::new), Some(options)).await
 }
 
 /// The whole egress path; logs refusals.

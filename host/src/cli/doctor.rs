@@ -739,14 +739,14 @@ mod tests {
 
         std::fs::write(
             root.join("airlock.toml"),
-            "[components.telegram]\nenabled = true\n",
+            "[components.matrix]\nenabled = true\n",
         )
         .unwrap();
         let checks = examine(&root);
         assert!(
             checks
                 .iter()
-                .any(|c| c.level == Level::Fail && c.text.contains("no component telegram")),
+                .any(|c| c.level == Level::Fail && c.text.contains("no component matrix")),
             "{checks:#?}"
         );
     }

@@ -24,16 +24,11 @@ pub fn run(host: Host) -> anyhow::Result<ExitCode> {
 
 async fn serve(host: Host) -> anyhow::Result<()> {
     let running = crate::serve::start(&host).await?;
-    let server = ChannelServer::new(
-        running.router.clone(),
-        running.instructions.clone(),
-        running.events,
-    );
+    let (reader, writer, outlet) =
+        crate::mcp::stdio::filtered(tokio::io::stdin(), tokio::io::stdout());
+    let server = ChannelServer::new(running.router.clone(), running.instructions.clone(), outlet);
     let service = server
-        .serve(crate::mcp::stdio::filtered(
-            tokio::io::stdin(),
-            tokio::io::stdout(),
-        ))
+        .serve((reader, writer))
         .await
         .map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
     let cancel = service.cancellation_token();

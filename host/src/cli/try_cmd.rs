@@ -34,6 +34,16 @@ pub fn run(host: Host, adapter: Option<&Path>) -> anyhow::Result<ExitCode> {
     outcome.map(|()| ExitCode::SUCCESS)
 }
 
+/// The event a stored notification line carries.
+fn parse_line(line: &str) -> Option<ChannelEvent> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let params = v.get("params")?;
+    Some(ChannelEvent {
+        content: params.get("content")?.as_str()?.to_string(),
+        meta: serde_json::from_value(params.get("meta")?.clone()).ok()?,
+    })
+}
+
 /// How the session sees an event: the `<channel>` tag and its body.
 pub fn render(event: &ChannelEvent) -> String {
     let escape = |v: &str| {
@@ -55,7 +65,7 @@ pub fn render(event: &ChannelEvent) -> String {
 }
 
 async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
-    let mut running = match adapter {
+    let running = match adapter {
         None => crate::serve::start(&host).await?,
         Some(file) => {
             let dev = dev_candidate(file)?;
@@ -86,12 +96,19 @@ async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
     println!("{HELP}\n");
     let mut chat: Option<String> = None;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    // This terminal is the session: it reads the queue as `serve` would.
+    running.router.session().set_connected(true);
+    let mut reader = crate::queue::Reader::new(running.router.queue().clone());
     loop {
         tokio::select! {
-            event = running.events.recv() => {
-                let Some(event) = event else { break };
-                chat = event.meta.get("chat_id").cloned().or(chat);
-                println!("{}\n", render(&event));
+            batch = reader.next(1) => {
+                let batch = batch?;
+                for queued in &batch {
+                    let Some(event) = parse_line(&queued.line) else { continue };
+                    chat = event.meta.get("chat_id").cloned().or(chat);
+                    println!("{}\n", render(&event));
+                }
+                reader.done(&batch);
             }
             line = lines.next_line() => {
                 let Some(line) = line? else { break };
@@ -128,6 +145,7 @@ async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
                             reply_to: None,
                             files: Vec::new(),
                             format: TextFormat::Plain,
+                            buttons: Vec::new(),
                         })
                         .await
                 };

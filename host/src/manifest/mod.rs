@@ -16,4 +16,4 @@ mod spec;
 pub use effective::{Effective, EffectiveError, Trust, effective};
 pub use grant::{ComponentConfig, Config, ConfigError, Grant};
 pub use limits::{EffectiveLimits, LimitsSpec};
-pub use spec::{Kind, Manifest, ManifestError, SecretSpec, valid_name};
+pub use spec::{Direction, Kind, Manifest, ManifestError, SecretSpec, valid_name};

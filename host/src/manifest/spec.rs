@@ -15,6 +15,10 @@
 //! destination = "https://api.telegram.org"
 //! path_prefix = "/bot{secret}"      # or: header = "Authorization", value = "Bot {secret}"
 //!                                   # or, for websocket destinations: ws_json_field = "d.token"
+//! # under = "/file"                 # with path_prefix: only for paths at or below /file,
+//!                                   # which the prefix replaces (a second binding per destination)
+//! directions = ["outbound"]        # filters only: which way it judges; absent: both
+//!
 //! [limits]
 //! memory_mib = 64
 //! cpu_ms = 200                      # CPU per call, not counting waits on the host
@@ -47,6 +51,16 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// Which way a filter judges messages.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Messages from a platform to the session.
+    Inbound,
+    /// Messages from the session to a platform.
+    Outbound,
+}
+
 /// A secret the host injects into the component's requests.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +78,11 @@ pub struct SecretSpec {
     /// Path prefix template containing `{secret}`, e.g. `/bot{secret}`.
     #[serde(default)]
     pub path_prefix: Option<String>,
+    /// With `path_prefix`: the request paths it applies to (this one and those below it),
+    /// which the rendered prefix replaces, e.g. `under = "/file"` with
+    /// `path_prefix = "/file/bot{secret}"`.
+    #[serde(default)]
+    pub under: Option<String>,
     /// For websocket destinations: a dotted JSON field of the first frame.
     #[serde(default)]
     pub ws_json_field: Option<String>,
@@ -100,6 +119,11 @@ pub struct Manifest {
     /// Resource limits asked for.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Filters only: the directions it judges; absent means both. The host
+    /// calls a filter only for these, so an outbound-only filter costs
+    /// nothing inbound.
+    #[serde(default)]
+    pub directions: Option<Vec<Direction>>,
 }
 
 /// Why a manifest was refused.
@@ -162,10 +186,29 @@ impl Manifest {
                     .into(),
             );
         }
+        match (&self.directions, self.kind) {
+            (Some(_), Kind::Adapter) => {
+                return bad("`directions` is for filters; adapters carry both".into());
+            }
+            (Some(d), Kind::Filter) if d.is_empty() => {
+                return bad(
+                    "`directions` must name \"inbound\", \"outbound\" or both; leave it out for both"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
         for s in &self.secrets {
             s.validate(self)?;
         }
         Ok(())
+    }
+
+    /// Whether this filter judges messages going `direction`.
+    pub fn judges(&self, direction: Direction) -> bool {
+        self.directions
+            .as_ref()
+            .is_none_or(|d| d.contains(&direction))
     }
 }
 
@@ -180,7 +223,9 @@ impl SecretSpec {
             &self.ws_json_field,
         ) {
             (Some(h), Some(v), None, None) => SecretPosition::header(h, v),
-            (None, None, Some(p), None) => SecretPosition::path_prefix(p),
+            (None, None, Some(p), None) => {
+                SecretPosition::path_prefix_under(p, self.under.as_deref())
+            }
             (None, None, None, Some(f)) => SecretPosition::ws_json_field(f),
             _ => return Err("a secret needs exactly one position".to_string()),
         }
@@ -210,6 +255,18 @@ impl SecretSpec {
         }
         if self.header.is_some() != self.value.is_some() {
             return bad("header and value go together".into());
+        }
+        if self.under.is_some() && self.path_prefix.is_none() {
+            return bad("`under` scopes a path_prefix; it needs one".into());
+        }
+        let same_scope = m.secrets.iter().filter(|o| {
+            o.path_prefix.is_some() && o.destination == self.destination && o.under == self.under
+        });
+        if self.path_prefix.is_some() && same_scope.count() > 1 {
+            return bad(format!(
+                "two path prefixes for {} apply to the same paths; give one of them `under`",
+                self.destination
+            ));
         }
         let declared_http = m.outbound_http.contains(&self.destination);
         let declared_ws = m.websocket.contains(&self.destination);
@@ -265,6 +322,19 @@ memory_mib = 32
     }
 
     #[test]
+    fn filter_directions() {
+        let both: Manifest = "name = \"f\"\nkind = \"filter\"\napi = \"0.1\""
+            .parse()
+            .unwrap();
+        assert!(both.judges(Direction::Inbound) && both.judges(Direction::Outbound));
+        let out: Manifest =
+            "name = \"f\"\nkind = \"filter\"\napi = \"0.1\"\ndirections = [\"outbound\"]"
+                .parse()
+                .unwrap();
+        assert!(!out.judges(Direction::Inbound) && out.judges(Direction::Outbound));
+    }
+
+    #[test]
     fn refusals() {
         let cases: &[(&str, &str)] = &[
             (
@@ -302,6 +372,26 @@ memory_mib = 32
             (
                 "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\nheader = \"Host\"\nvalue = \"{secret}\"",
                 "secret T",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\npath_prefix = \"/a{secret}\"\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\npath_prefix = \"/b{secret}\"",
+                "apply to the same paths",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\nheader = \"X-K\"\nvalue = \"{secret}\"\nunder = \"/f\"",
+                "needs one",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\ndirections = [\"inbound\"]",
+                "for filters",
+            ),
+            (
+                "name = \"x\"\nkind = \"filter\"\napi = \"0.1\"\ndirections = []",
+                "must name",
+            ),
+            (
+                "name = \"x\"\nkind = \"filter\"\napi = \"0.1\"\ndirections = [\"sideways\"]",
+                "unknown variant",
             ),
             (
                 "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\ndescription = \"nice\\u001b[2J\"",

@@ -8,9 +8,11 @@
 //! handshake as a channel.
 
 pub mod instructions;
+pub mod notification;
 pub mod sanitize;
 mod server;
 pub mod stdio;
 pub mod tools;
 
-pub use server::{ChannelServer, NOTIFICATION_METHOD};
+pub use notification::NOTIFICATION_METHOD;
+pub use server::ChannelServer;

@@ -5,21 +5,22 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification,
-    DiscoverResult, ErrorCode, Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ServerCapabilities, ServerConfig, ServerNotification,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
+    ErrorCode, Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
-use tokio::sync::mpsc;
 
-use super::tools::{self, EditArgs, ReactArgs, ReplyArgs};
+use super::stdio::Outlet;
+use super::tools::{self, DownloadArgs, EditArgs, ReactArgs, ReplyArgs};
+use crate::queue::Reader;
 use crate::router::outbound::Reply;
-use crate::router::{ChannelEvent, Router, ToolError};
+use crate::router::{Router, ToolError};
 use crate::runtime::bindings::types::Features;
 
-/// The notification carrying an inbound message.
-pub const NOTIFICATION_METHOD: &str = "notifications/claude/channel";
+/// Events written to the session per write, at most.
+pub const DELIVERY_BATCH: usize = 64;
 
 /// Revisions airlock speaks, newest first. Nothing newer than 2025-11-25:
 /// Claude Code does not treat a server on the 2026-07-28 handshake as a channel.
@@ -30,25 +31,22 @@ const VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2024_11_05,
 ];
 
-/// The MCP handler: tools call into the router; events flow out once the
-/// client said `notifications/initialized` (until then they wait, queued).
+/// The MCP handler: tools call into the router; events flow out of the
+/// durable queue once the client said `notifications/initialized` (until then
+/// they wait there).
 pub struct ChannelServer {
     router: Arc<Router>,
     instructions: String,
-    events: Mutex<Option<mpsc::Receiver<ChannelEvent>>>,
+    outlet: Mutex<Option<Outlet>>,
 }
 
 impl ChannelServer {
-    /// A server over `router`, delivering `events`.
-    pub fn new(
-        router: Arc<Router>,
-        instructions: String,
-        events: mpsc::Receiver<ChannelEvent>,
-    ) -> Self {
+    /// A server over `router`, writing events through `outlet`.
+    pub fn new(router: Arc<Router>, instructions: String, outlet: Outlet) -> Self {
         Self {
             router,
             instructions,
-            events: Mutex::new(Some(events)),
+            outlet: Mutex::new(Some(outlet)),
         }
     }
 
@@ -66,8 +64,13 @@ impl ChannelServer {
                         reply_to: a.reply_to,
                         files: a.files,
                         format,
+                        buttons: tools::buttons(a.buttons),
                     })
                     .await
+            }
+            "download_attachment" if self.router.any_supports(Features::DOWNLOAD) => {
+                let a: DownloadArgs = tools::parse("download_attachment", args)?;
+                self.router.download(&a.chat_id, &a.attachment_id).await
             }
             "edit_message" => {
                 let a: EditArgs = tools::parse("edit_message", args)?;
@@ -86,11 +89,6 @@ impl ChannelServer {
             ))),
         }
     }
-}
-
-/// The JSON params of one channel notification.
-pub fn notification_params(event: &ChannelEvent) -> serde_json::Value {
-    serde_json::json!({ "content": event.content, "meta": event.meta })
 }
 
 impl ServerHandler for ChannelServer {
@@ -127,7 +125,11 @@ impl ServerHandler for ChannelServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(tools::list(
-            self.router.any_supports(Features::REACT),
+            tools::Offered {
+                react: self.router.any_supports(Features::REACT),
+                download: self.router.any_supports(Features::DOWNLOAD),
+                buttons: self.router.any_supports(Features::BUTTONS),
+            },
         )))
     }
 
@@ -147,23 +149,40 @@ impl ServerHandler for ChannelServer {
         Ok(result.into())
     }
 
-    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let Some(mut events) = self.events.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
+        let Some(outlet) = self.outlet.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
-        let peer = context.peer;
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                let notification =
-                    CustomNotification::new(NOTIFICATION_METHOD, Some(notification_params(&event)));
-                if let Err(e) = peer
-                    .send_notification(ServerNotification::CustomNotification(notification))
-                    .await
-                {
-                    tracing::warn!("cannot deliver a channel event, the client is gone: {e}");
-                    break;
-                }
-            }
-        });
+        let router = self.router.clone();
+        tokio::spawn(deliver(router, outlet));
     }
+}
+
+/// Writes waiting events to the session, oldest first, and marks each batch
+/// delivered once it has been written.
+async fn deliver(router: Arc<Router>, outlet: Outlet) {
+    let session = router.session().clone();
+    session.set_connected(true);
+    let mut reader = Reader::new(router.queue().clone());
+    loop {
+        let batch = match reader.next(DELIVERY_BATCH).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("cannot read the event queue: {e}; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut lines = Vec::with_capacity(batch.iter().map(|q| q.line.len() + 1).sum());
+        for q in &batch {
+            lines.extend_from_slice(q.line.as_bytes());
+            lines.push(b'\n');
+        }
+        if let Err(e) = outlet.deliver(lines).await {
+            tracing::warn!("cannot deliver channel events, the client is gone: {e}");
+            break;
+        }
+        reader.done(&batch);
+    }
+    session.set_connected(false);
 }

@@ -13,19 +13,28 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Longest accepted JSON-RPC line.
 pub const MAX_LINE: usize = 16 << 20;
 
+/// What the writer task writes.
+enum Out {
+    /// A line from rmcp or the filter.
+    Line(Vec<u8>),
+    /// Lines whose writer waits until they are written (and flushed).
+    Delivery(Vec<u8>, oneshot::Sender<bool>),
+}
+
 /// Wire `input`/`output` (the process's stdin/stdout) into a transport for
-/// rmcp: returns its reader and writer.
-pub fn filtered<R, W>(input: R, output: W) -> (DuplexStream, LineWriter)
+/// rmcp: returns its reader and writer, and an [`Outlet`] for lines written
+/// beside rmcp's.
+pub fn filtered<R, W>(input: R, output: W) -> (DuplexStream, LineWriter, Outlet)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (lines_tx, lines_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (lines_tx, lines_rx) = mpsc::unbounded_channel::<Out>();
     tokio::spawn(write_lines(output, lines_rx));
     let (mut to_rmcp, from_filter) = tokio::io::duplex(1 << 20);
     let errors = lines_tx.clone();
@@ -68,17 +77,54 @@ where
         // Dropping the pipe tells rmcp the client has gone.
         drop(to_rmcp);
     });
+    let outlet = Outlet {
+        lines: lines_tx.clone(),
+    };
     (
         from_filter,
         LineWriter {
             lines: lines_tx,
             pending: Vec::new(),
         },
+        outlet,
     )
 }
 
+/// Writes whole lines to the output beside rmcp's, and says when they were
+/// written: the delivery of channel events marks an event delivered only
+/// after its line has left the process.
+#[derive(Clone, Debug)]
+pub struct Outlet {
+    lines: mpsc::UnboundedSender<Out>,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Out::Line(l) => write!(f, "Line({} bytes)", l.len()),
+            Out::Delivery(l, _) => write!(f, "Delivery({} bytes)", l.len()),
+        }
+    }
+}
+
+impl Outlet {
+    /// Writes `lines` (each ending in `\n`) and waits until they are written
+    /// and flushed. Fails when the output is gone.
+    pub async fn deliver(&self, lines: Vec<u8>) -> std::io::Result<()> {
+        let (written, wait) = oneshot::channel();
+        let gone = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        self.lines
+            .send(Out::Delivery(lines, written))
+            .map_err(|_| gone())?;
+        match wait.await {
+            Ok(true) => Ok(()),
+            _ => Err(gone()),
+        }
+    }
+}
+
 fn send_error(
-    lines: &mpsc::UnboundedSender<Vec<u8>>,
+    lines: &mpsc::UnboundedSender<Out>,
     code: i64,
     message: &str,
     id: Option<serde_json::Value>,
@@ -87,7 +133,7 @@ fn send_error(
     let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     let mut line = body.to_string().into_bytes();
     line.push(b'\n');
-    let _ = lines.send(line);
+    let _ = lines.send(Out::Line(line));
 }
 
 enum Line {
@@ -137,10 +183,18 @@ async fn read_line<R: AsyncRead + Unpin>(input: &mut BufReader<R>) -> std::io::R
 
 async fn write_lines<W: AsyncWrite + Unpin>(
     mut output: W,
-    mut lines: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut lines: mpsc::UnboundedReceiver<Out>,
 ) {
-    while let Some(line) = lines.recv().await {
-        if output.write_all(&line).await.is_err() || output.flush().await.is_err() {
+    while let Some(out) = lines.recv().await {
+        let (bytes, written) = match out {
+            Out::Line(line) => (line, None),
+            Out::Delivery(lines, written) => (lines, Some(written)),
+        };
+        let ok = output.write_all(&bytes).await.is_ok() && output.flush().await.is_ok();
+        if let Some(written) = written {
+            let _ = written.send(ok);
+        }
+        if !ok {
             break;
         }
     }
@@ -148,7 +202,7 @@ async fn write_lines<W: AsyncWrite + Unpin>(
 
 /// rmcp's side of stdout: whole lines go to the writer task.
 pub struct LineWriter {
-    lines: mpsc::UnboundedSender<Vec<u8>>,
+    lines: mpsc::UnboundedSender<Out>,
     pending: Vec<u8>,
 }
 
@@ -161,7 +215,7 @@ impl AsyncWrite for LineWriter {
         let this = &mut *self;
         this.pending.extend_from_slice(buf);
         while let Some(line) = crate::text::take_line(&mut this.pending) {
-            if this.lines.send(line).is_err() {
+            if this.lines.send(Out::Line(line)).is_err() {
                 return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
             }
         }
@@ -186,7 +240,7 @@ mod tests {
     async fn bad_lines_get_errors_good_lines_pass() {
         let (client_in, server_in) = tokio::io::duplex(1 << 16);
         let (server_out, mut client_out) = tokio::io::duplex(1 << 16);
-        let (mut to_rmcp, mut rmcp_out) = filtered(server_in, server_out);
+        let (mut to_rmcp, mut rmcp_out, outlet) = filtered(server_in, server_out);
         let mut client_in = client_in;
         client_in
             .write_all(b"{\"a\":1}\nnot json\n\n[1,\n{\"b\":2}\n")
@@ -197,12 +251,20 @@ mod tests {
         to_rmcp.read_to_string(&mut forwarded).await.unwrap();
         assert_eq!(forwarded, "{\"a\":1}\n{\"b\":2}\n");
         rmcp_out.write_all(b"{\"id\":1,").await.unwrap();
+        // A delivery between two halves of rmcp's line comes out whole, after it.
+        let delivered = tokio::spawn({
+            let outlet = outlet.clone();
+            async move { outlet.deliver(b"{\"event\":1}\n".to_vec()).await }
+        });
         rmcp_out.write_all(b"\"result\":{}}\n").await.unwrap();
+        delivered.await.unwrap().unwrap();
         drop(rmcp_out);
+        drop(outlet);
         let mut out = String::new();
         client_out.read_to_string(&mut out).await.unwrap();
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(lines.len(), 4, "{out}");
+        assert!(lines.contains(&"{\"event\":1}"), "{out}");
         assert_eq!(
             lines.iter().filter(|l| l.contains("-32700")).count(),
             2,
@@ -215,7 +277,8 @@ mod tests {
     async fn an_oversized_line_is_refused_without_buffering_it() {
         let (client_in, server_in) = tokio::io::duplex(1 << 16);
         let (server_out, mut client_out) = tokio::io::duplex(1 << 16);
-        let (mut to_rmcp, rmcp_out) = filtered(server_in, server_out);
+        let (mut to_rmcp, rmcp_out, outlet) = filtered(server_in, server_out);
+        drop(outlet);
         tokio::spawn(async move {
             let mut client_in = client_in;
             let chunk = vec![b'x'; 1 << 20];

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::router::ToolError;
-use crate::runtime::bindings::types::TextFormat;
+use crate::runtime::bindings::types::{Button, TextFormat};
 
 /// Arguments of `reply`.
 #[derive(Debug, Deserialize)]
@@ -29,6 +29,43 @@ pub struct ReplyArgs {
     /// `text` (default), `markdown` or `html`.
     #[serde(default)]
     pub format: Option<String>,
+    /// Rows of buttons under the message.
+    #[serde(default)]
+    pub buttons: Vec<Vec<ButtonArg>>,
+}
+
+/// One button of `reply`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonArg {
+    /// What it says.
+    pub label: String,
+    /// What a press reports back.
+    pub data: String,
+}
+
+/// The buttons as the adapter takes them.
+pub fn buttons(rows: Vec<Vec<ButtonArg>>) -> Vec<Vec<Button>> {
+    rows.into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|b| Button {
+                    label: b.label,
+                    data: b.data,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Arguments of `download_attachment`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadArgs {
+    /// Qualified chat id of the message that carried it.
+    pub chat_id: String,
+    /// One of the message's `attachment_ids`.
+    pub attachment_id: String,
 }
 
 /// Arguments of `edit_message`.
@@ -108,26 +145,50 @@ fn schema(value: serde_json::Value) -> Arc<JsonObject> {
     }
 }
 
-/// The tools offered, given whether any adapter can react.
-pub fn list(react: bool) -> Vec<Tool> {
+/// Which optional tools and arguments some running adapter supports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offered {
+    /// `react`.
+    pub react: bool,
+    /// `download_attachment`.
+    pub download: bool,
+    /// `buttons` on `reply`.
+    pub buttons: bool,
+}
+
+/// The tools offered.
+pub fn list(offered: Offered) -> Vec<Tool> {
     let chat_id = json!({"type": "string", "description": "The chat_id attribute of the <channel> event, unchanged (like fakechat:web)."});
     let format = json!({"type": "string", "enum": ["text", "markdown", "html"], "description": "Markup of text; default text."});
+    let mut reply = json!({
+        "type": "object",
+        "properties": {
+            "chat_id": chat_id,
+            "text": {"type": "string"},
+            "reply_to": {"type": "string", "description": "message_id to answer (optional)."},
+            "files": {"type": "array", "items": {"type": "string"}, "description": "Absolute paths of files to attach (optional)."},
+            "format": format,
+        },
+        "required": ["chat_id", "text"],
+        "additionalProperties": false,
+    });
+    if offered.buttons {
+        reply["properties"]["buttons"] = json!({
+            "type": "array",
+            "description": "Rows of buttons under the message (optional); a press arrives as an event with a button attribute holding the data.",
+            "items": {"type": "array", "items": {
+                "type": "object",
+                "properties": {"label": {"type": "string"}, "data": {"type": "string", "description": "Reported back when pressed (at most 64 bytes on Telegram)."}},
+                "required": ["label", "data"],
+                "additionalProperties": false,
+            }},
+        });
+    }
     let mut tools = vec![
         Tool::new(
             "reply",
             "Send a message to a chat. Long text is split at the platform's limit. Files are absolute paths on this machine.",
-            schema(json!({
-                "type": "object",
-                "properties": {
-                    "chat_id": chat_id,
-                    "text": {"type": "string"},
-                    "reply_to": {"type": "string", "description": "message_id to answer (optional)."},
-                    "files": {"type": "array", "items": {"type": "string"}, "description": "Absolute paths of files to attach (optional)."},
-                    "format": format,
-                },
-                "required": ["chat_id", "text"],
-                "additionalProperties": false,
-            })),
+            schema(reply),
         ),
         Tool::new(
             "edit_message",
@@ -145,7 +206,22 @@ pub fn list(react: bool) -> Vec<Tool> {
             })),
         ),
     ];
-    if react {
+    if offered.download {
+        tools.push(Tool::new(
+            "download_attachment",
+            "Save an attachment of a message into airlock's inbox and return its path; only attachments of messages delivered from that chat.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "chat_id": chat_id,
+                    "attachment_id": {"type": "string", "description": "One of the ids in the message's attachment_ids attribute."},
+                },
+                "required": ["chat_id", "attachment_id"],
+                "additionalProperties": false,
+            })),
+        ));
+    }
+    if offered.react {
         tools.push(Tool::new(
             "react",
             "Add an emoji reaction to a message.",
@@ -219,7 +295,36 @@ mod tests {
                 .map(|t| t.name.to_string())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(names(list(false)), vec!["reply", "edit_message"]);
-        assert_eq!(names(list(true)), vec!["reply", "edit_message", "react"]);
+        assert_eq!(
+            names(list(Offered::default())),
+            vec!["reply", "edit_message"]
+        );
+        let all = Offered {
+            react: true,
+            download: true,
+            buttons: true,
+        };
+        assert_eq!(
+            names(list(all)),
+            vec!["reply", "edit_message", "download_attachment", "react"]
+        );
+        let reply = &list(all)[0];
+        assert!(
+            reply
+                .input_schema
+                .get("properties")
+                .unwrap()
+                .get("buttons")
+                .is_some()
+        );
+        let reply = &list(Offered::default())[0];
+        assert!(
+            reply
+                .input_schema
+                .get("properties")
+                .unwrap()
+                .get("buttons")
+                .is_none()
+        );
     }
 }

@@ -1,15 +1,18 @@
-//! From an adapter's batch to the events the session receives.
+//! From an adapter's events to what the session receives: gate, commands,
+//! filters, sanitized events.
 
 use std::collections::BTreeMap;
 
+use super::commands::{self, Command};
 use super::time::iso8601;
 use super::{Active, Router};
-use crate::access::{Decision, SenderRef};
+use crate::access::{Decision, Inbound, Room, SenderRef};
 use crate::mcp::sanitize;
-use crate::runtime::actor::Unsolicited;
+use crate::queue::dedupe;
 use crate::runtime::bindings::message_filter::InboundVerdict;
 use crate::runtime::bindings::types::{
-    AttachmentRequest, ButtonPress, Features, InboundEvent, InboundMessage, Reaction, Sender,
+    AttachmentRequest, ButtonPress, Chat, ChatKind, Features, InboundEvent, InboundMessage,
+    Reaction, Sender,
 };
 
 /// Largest attachment fetched eagerly into the inbox.
@@ -38,6 +41,22 @@ impl ChannelEvent {
     }
 }
 
+/// An event the gate and the filters let through, with what the host keeps
+/// about it besides what the session sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    /// What the session receives.
+    pub event: ChannelEvent,
+    /// See [`crate::queue::dedupe`].
+    pub dedupe: Option<String>,
+    /// The platform chat id, unqualified.
+    pub chat: String,
+    /// Attachment ids the event carried.
+    pub attachments: Vec<String>,
+    /// A message the sender will wait for an answer to: worth a typing indicator.
+    pub awaits_answer: bool,
+}
+
 fn who(sender: &Sender) -> String {
     sender
         .handle
@@ -46,41 +65,60 @@ fn who(sender: &Sender) -> String {
         .unwrap_or_else(|| sender.id.clone())
 }
 
+fn room(chat: &Chat) -> Room<'_> {
+    match (chat.kind, chat.parent_id.as_deref()) {
+        (ChatKind::Direct, _) => Room::Direct,
+        (ChatKind::Thread, Some(parent)) => Room::Thread { parent },
+        _ => Room::Group,
+    }
+}
+
 impl Router {
-    /// Gate, filter and sanitize one batch.
-    pub async fn inbound(&self, batch: Unsolicited) -> Vec<ChannelEvent> {
-        let Some(active) = self.adapters.get(&*batch.component) else {
-            tracing::warn!(component = %batch.component, "events from an adapter the router does not serve; dropped");
+    /// Gate, answer commands, filter and sanitize `events` of `adapter`.
+    pub async fn inbound(&self, adapter: &str, events: Vec<InboundEvent>) -> Vec<Admitted> {
+        let Some(active) = self.adapters.get(adapter) else {
+            tracing::warn!(
+                component = adapter,
+                "events from an adapter the router does not serve; dropped"
+            );
             return Vec::new();
         };
-        let adapter = &*batch.component;
         let mut out = Vec::new();
-        for event in batch.batch.events {
-            let delivered = match event {
+        for event in events {
+            let admitted = match event {
                 InboundEvent::Message(m) => self.message(adapter, active, m).await,
                 InboundEvent::Button(b) => self.button(adapter, active, b),
                 InboundEvent::Reaction(r) => self.reaction(adapter, active, r),
             };
-            out.extend(delivered);
+            out.extend(admitted);
         }
         out
     }
 
-    fn admit(&self, adapter: &str, chat_id: &str, sender: &Sender, text: &str) -> bool {
-        let sender_ref = SenderRef {
-            adapter,
-            sender_id: &sender.id,
-        };
-        match self.access.admit(
-            &sender_ref,
-            sender.is_bot,
-            chat_id,
-            sender.handle.as_deref(),
+    fn admit(
+        &self,
+        adapter: &str,
+        chat: &Chat,
+        sender: &Sender,
+        mentions: bool,
+        text: &str,
+    ) -> bool {
+        let inbound = Inbound {
+            sender: SenderRef {
+                adapter,
+                sender_id: &sender.id,
+            },
+            is_bot: sender.is_bot,
+            handle: sender.handle.as_deref(),
+            chat_id: &chat.id,
+            room: room(chat),
+            mentions_bot: mentions,
             text,
-        ) {
+        };
+        match self.access.admit(&inbound) {
             Ok(Decision::Deliver) => true,
             Ok(Decision::Drop(reason)) => {
-                tracing::info!(adapter, sender = %sender.id, "dropped: {reason}");
+                tracing::info!(adapter, sender = %sender.id, chat = %chat.id, "dropped: {reason}");
                 false
             }
             Err(e) => {
@@ -110,12 +148,25 @@ impl Router {
         adapter: &str,
         active: &Active,
         message: InboundMessage,
-    ) -> Option<ChannelEvent> {
-        if !self.admit(adapter, &message.chat.id, &message.sender, &message.text) {
+    ) -> Option<Admitted> {
+        if !self.admit(
+            adapter,
+            &message.chat,
+            &message.sender,
+            message.mentions_bot,
+            &message.text,
+        ) {
+            return None;
+        }
+        if message.chat.kind == ChatKind::Direct
+            && !message.edited
+            && let Some(command) = Command::parse(&message.text)
+        {
+            self.answer_command(adapter, active, &message.chat.id, command);
             return None;
         }
         let mut message = message;
-        for f in &self.filters {
+        for f in self.filters.iter().filter(|f| f.inbound) {
             match f.runner.inbound(&message).await {
                 Ok(InboundVerdict::Pass) => {}
                 Ok(InboundVerdict::Rewrite(m)) => message = m,
@@ -146,6 +197,12 @@ impl Router {
         if message.edited {
             meta.insert("edited", "true".into());
         }
+        if message.chat.kind != ChatKind::Direct
+            && let Some(title) = &message.chat.title
+        {
+            meta.insert("chat_title", title.clone());
+        }
+        let attachments: Vec<String> = message.attachments.iter().map(|a| a.id.clone()).collect();
         if !message.attachments.is_empty() {
             meta.insert("attachment_count", message.attachments.len().to_string());
             let listed: Vec<String> = message
@@ -164,11 +221,43 @@ impl Router {
                 })
                 .collect();
             meta.insert("attachments", listed.join("; "));
+            if active.description.features.contains(Features::DOWNLOAD) {
+                meta.insert("attachment_ids", attachments.join(" "));
+            }
             if let Some(path) = self.fetch_first_attachment(adapter, active, &message).await {
                 meta.insert("attachment_path", path);
             }
         }
-        Some(ChannelEvent::new(&message.text, meta))
+        let content = if message.text.trim().is_empty() && !attachments.is_empty() {
+            format!("({} attached)", meta["attachments"])
+        } else {
+            message.text.clone()
+        };
+        Some(Admitted {
+            event: ChannelEvent::new(&content, meta),
+            dedupe: Some(dedupe::message_key(&message)),
+            chat: message.chat.id.clone(),
+            attachments,
+            awaits_answer: !message.edited,
+        })
+    }
+
+    /// Answers `/start`, `/help` or `/status` in the chat; the session never
+    /// sees it.
+    fn answer_command(&self, adapter: &str, active: &Active, chat_id: &str, command: Command) {
+        let text = commands::answer(
+            command,
+            &active.description.platform,
+            self.session.is_connected(),
+        );
+        let handle = active.handle.clone();
+        let message = commands::message(chat_id, text);
+        let adapter = adapter.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = handle.send(message).await {
+                tracing::warn!(adapter, "cannot answer a {command:?} command: {e}");
+            }
+        });
     }
 
     /// Download the first attachment into the inbox, if the adapter can and
@@ -179,7 +268,6 @@ impl Router {
         active: &Active,
         message: &InboundMessage,
     ) -> Option<String> {
-        let inbox = self.inbox.as_ref()?;
         let first = message.attachments.first()?;
         if !active.description.features.contains(Features::DOWNLOAD)
             || first.size.is_some_and(|s| s > MAX_EAGER_ATTACHMENT)
@@ -191,33 +279,27 @@ impl Router {
             message_id: Some(message.message_id.clone()),
             attachment_id: first.id.clone(),
         };
-        let data = match active.handle.download_attachment(request).await {
-            Ok(d) if d.data.len() as u64 <= MAX_EAGER_ATTACHMENT => d,
-            Ok(_) => return None,
+        match self
+            .save_attachment(
+                adapter,
+                active,
+                request,
+                message.ts_ms,
+                MAX_EAGER_ATTACHMENT,
+            )
+            .await
+        {
+            Ok(path) => Some(path),
             Err(e) => {
                 tracing::warn!(adapter, "attachment download failed: {e}");
-                return None;
+                None
             }
-        };
-        let name = crate::router::outbound::safe_file_name(&format!(
-            "{}-{adapter}-{}",
-            message.ts_ms, data.name
-        ));
-        if let Err(e) = inbox.write(&name, &data.data) {
-            tracing::warn!(adapter, "cannot write the attachment into the inbox: {e}");
-            return None;
         }
-        Some(
-            self.home
-                .join(crate::home::INBOX_DIR)
-                .join(name)
-                .display()
-                .to_string(),
-        )
     }
 
-    fn button(&self, adapter: &str, active: &Active, press: ButtonPress) -> Option<ChannelEvent> {
-        if !self.admit(adapter, &press.chat.id, &press.sender, &press.data) {
+    fn button(&self, adapter: &str, active: &Active, press: ButtonPress) -> Option<Admitted> {
+        // A press is on a message the bot sent: it addresses the bot.
+        if !self.admit(adapter, &press.chat, &press.sender, true, &press.data) {
             return None;
         }
         let mut meta = self.base_meta(adapter, active, &press.chat.id, &press.sender);
@@ -225,17 +307,24 @@ impl Router {
             meta.insert("message_id", id.clone());
         }
         meta.insert("button", press.data.clone());
-        Some(ChannelEvent::new(
-            &format!("[pressed button: {}]", press.data),
-            meta,
-        ))
+        Some(Admitted {
+            event: ChannelEvent::new(&format!("[pressed button: {}]", press.data), meta),
+            dedupe: None,
+            chat: press.chat.id.clone(),
+            attachments: Vec::new(),
+            awaits_answer: true,
+        })
     }
 
-    fn reaction(&self, adapter: &str, active: &Active, reaction: Reaction) -> Option<ChannelEvent> {
+    fn reaction(&self, adapter: &str, active: &Active, reaction: Reaction) -> Option<Admitted> {
+        // In a group, a reaction may be on anyone's message: it does not
+        // address the bot by itself.
+        let direct = reaction.chat.kind == ChatKind::Direct;
         if !self.admit(
             adapter,
-            &reaction.chat.id,
+            &reaction.chat,
             &reaction.sender,
+            direct,
             &reaction.emoji,
         ) {
             return None;
@@ -247,12 +336,18 @@ impl Router {
         } else {
             "removed the reaction"
         };
-        Some(ChannelEvent::new(
-            &format!(
-                "[{verb} {} on message {}]",
-                reaction.emoji, reaction.message_id
+        Some(Admitted {
+            event: ChannelEvent::new(
+                &format!(
+                    "[{verb} {} on message {}]",
+                    reaction.emoji, reaction.message_id
+                ),
+                meta,
             ),
-            meta,
-        ))
+            dedupe: None,
+            chat: reaction.chat.id.clone(),
+            attachments: Vec::new(),
+            awaits_answer: false,
+        })
     }
 }

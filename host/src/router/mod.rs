@@ -1,13 +1,18 @@
 //! Routing between adapters and the session.
 //!
-//! Inbound: adapter batch → access gate → inbound filters → sanitized
-//! channel event. Outbound: tool call → chat-id resolution → outbound gate →
-//! outbound filters → chunking → adapter. Every failure comes back as a
-//! [`ToolError`] the session can read; nothing here panics on input.
+//! Inbound: adapter batch → access gate → host commands → inbound filters →
+//! sanitized channel event → the durable queue, with the platform cursor in
+//! the same transaction ([`Router::ingest`]). Outbound: tool call → chat-id
+//! resolution → outbound gate → outbound filters → chunking → adapter. Every
+//! failure comes back as a [`ToolError`] the session can read; nothing here
+//! panics on input.
 
 pub mod chunk;
+pub mod commands;
 mod inbound;
+mod ingest;
 pub mod outbound;
+mod session;
 pub mod time;
 
 use std::collections::BTreeMap;
@@ -16,11 +21,13 @@ use std::path::PathBuf;
 use cap_std::fs::Dir;
 
 use crate::access::Access;
+use crate::queue::Queue;
 use crate::runtime::actor::{AdapterHandle, CallError};
 use crate::runtime::bindings::types::{Description, Features};
 use crate::runtime::filter::FilterRunner;
 
-pub use inbound::ChannelEvent;
+pub use inbound::{Admitted, ChannelEvent};
+pub use session::Session;
 
 /// An adapter the router serves.
 #[derive(Clone, Debug)]
@@ -38,6 +45,10 @@ pub struct NamedFilter {
     pub name: String,
     /// The runner.
     pub runner: FilterRunner,
+    /// It judges inbound messages.
+    pub inbound: bool,
+    /// It judges outbound messages.
+    pub outbound: bool,
 }
 
 /// Why a tool call did not do what was asked. The text is shown to the session.
@@ -84,6 +95,24 @@ pub enum ToolError {
     /// The adapter failed.
     #[error("{0}")]
     Adapter(#[from] CallError),
+    /// Some parts of a long reply were sent before one failed.
+    #[error("sent {} part(s) (ids: {}), then: {error}", sent.len(), sent.join(", "))]
+    Partial {
+        /// Ids of the parts that went out.
+        sent: Vec<String>,
+        /// Why the next one did not.
+        error: Box<ToolError>,
+    },
+    /// The attachment was not delivered from that chat.
+    #[error(
+        "attachment {attachment} was not delivered from chat {chat}; pass an id from the attachment_ids attribute of a message of that chat"
+    )]
+    UnknownAttachment {
+        /// The chat, qualified.
+        chat: String,
+        /// The id asked for.
+        attachment: String,
+    },
     /// The host's own state failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -94,26 +123,54 @@ pub struct Router {
     adapters: BTreeMap<String, Active>,
     filters: Vec<NamedFilter>,
     access: Access,
+    queue: Queue,
+    session: Session,
     home: PathBuf,
     inbox: Option<Dir>,
+    typing: ingest::TypingLimiter,
+}
+
+/// What a router is built from.
+pub struct Parts {
+    /// Running adapters, by name.
+    pub adapters: BTreeMap<String, Active>,
+    /// The filter chain, in order.
+    pub filters: Vec<NamedFilter>,
+    /// The access store.
+    pub access: Access,
+    /// The durable inbound queue.
+    pub queue: Queue,
+    /// Whether a session is connected.
+    pub session: Session,
+    /// The state directory (files inside it are never sent).
+    pub home: PathBuf,
+    /// Where attachments are written.
+    pub inbox: Option<Dir>,
 }
 
 impl Router {
     /// A router over running adapters and filters.
-    pub fn new(
-        adapters: BTreeMap<String, Active>,
-        filters: Vec<NamedFilter>,
-        access: Access,
-        home: PathBuf,
-        inbox: Option<Dir>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
         Self {
-            adapters,
-            filters,
-            access,
-            home,
-            inbox,
+            adapters: parts.adapters,
+            filters: parts.filters,
+            access: parts.access,
+            queue: parts.queue,
+            session: parts.session,
+            home: parts.home,
+            inbox: parts.inbox,
+            typing: ingest::TypingLimiter::default(),
         }
+    }
+
+    /// The durable inbound queue.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// Whether a session is connected.
+    pub fn session(&self) -> &Session {
+        &self.session
     }
 
     /// The active adapters.

@@ -2,15 +2,26 @@
 
 use std::path::Path;
 
+use std::time::Duration;
+
 use super::chunk::chunks;
-use super::{Router, ToolError};
+use super::{Active, Router, ToolError};
+use crate::runtime::actor::{AdapterErrorText, CallError};
 use crate::runtime::bindings::message_filter::OutboundVerdict;
 use crate::runtime::bindings::types::{
-    EditRequest, Features, OutboundFile, OutboundMessage, ReactRequest, TextFormat,
+    AdapterError, AttachmentRequest, Button, EditRequest, Features, OutboundFile, OutboundMessage,
+    ReactRequest, Sent, TextFormat,
 };
 
 /// Largest file `reply` sends, whatever the platform allows.
 pub const MAX_FILE_BYTES: u64 = 50 << 20;
+/// Largest attachment `download_attachment` writes into the inbox.
+pub const MAX_DOWNLOAD_BYTES: u64 = 50 << 20;
+/// How many times a send the platform rate-limited is retried.
+pub const RATE_LIMIT_RETRIES: u32 = 2;
+/// The longest platform-requested wait a retry sits out; a longer one is
+/// reported to the session instead.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(10);
 
 /// What `reply` asks for.
 #[derive(Clone, Debug)]
@@ -25,6 +36,8 @@ pub struct Reply {
     pub files: Vec<String>,
     /// Markup.
     pub format: TextFormat,
+    /// Rows of buttons under the last part.
+    pub buttons: Vec<Vec<Button>>,
 }
 
 /// A file name made safe for the inbox: no separators, no leading dots, no
@@ -132,12 +145,23 @@ impl Router {
         Ok(out)
     }
 
-    /// Run the outbound filters.
+    /// Run the outbound filters. They judge text and buttons; files pass
+    /// unchanged (filters see their names and types, not their bytes, so a
+    /// 50 MB upload does not have to fit in a filter's memory).
     async fn filter_outbound(
         &self,
         mut message: OutboundMessage,
     ) -> Result<OutboundMessage, ToolError> {
-        for f in &self.filters {
+        let files = std::mem::take(&mut message.files);
+        message.files = files
+            .iter()
+            .map(|f| OutboundFile {
+                name: f.name.clone(),
+                mime: f.mime.clone(),
+                data: Vec::new(),
+            })
+            .collect();
+        for f in self.filters.iter().filter(|f| f.outbound) {
             match f.runner.outbound(&message).await {
                 Ok(OutboundVerdict::Pass) => {}
                 Ok(OutboundVerdict::Rewrite(m)) => message = m,
@@ -155,7 +179,35 @@ impl Router {
                 }
             }
         }
+        message.files = files;
         Ok(message)
+    }
+
+    /// `send`, retried when the platform asks to wait a little.
+    async fn send_with_retry(
+        &self,
+        active: &Active,
+        message: OutboundMessage,
+    ) -> Result<Sent, ToolError> {
+        let mut attempt = 0;
+        loop {
+            match active.handle.send(message.clone()).await {
+                Err(CallError::Adapter {
+                    error: AdapterErrorText(AdapterError::RateLimited(ms)),
+                    ..
+                }) if attempt < RATE_LIMIT_RETRIES
+                    && Duration::from_millis(ms) <= MAX_RATE_LIMIT_WAIT =>
+                {
+                    attempt += 1;
+                    tracing::info!(
+                        adapter = %active.handle.name(),
+                        "rate limited; retrying in {ms} ms ({attempt} of {RATE_LIMIT_RETRIES})"
+                    );
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                other => return other.map_err(ToolError::from),
+            }
+        }
     }
 
     /// `reply`: filters, chunking, files on the first chunk.
@@ -168,13 +220,21 @@ impl Router {
                 what: "files",
             });
         }
+        if !reply.buttons.iter().all(Vec::is_empty)
+            && !active.description.features.contains(Features::BUTTONS)
+        {
+            return Err(ToolError::Unsupported {
+                adapter: active.description.platform.clone(),
+                what: "buttons",
+            });
+        }
         let files = self.read_files(&reply.files, limits.max_files, limits.max_file_bytes)?;
         let message = OutboundMessage {
             chat_id: chat.to_string(),
             text: reply.text,
             reply_to: reply.reply_to,
             format: reply.format,
-            buttons: Vec::new(),
+            buttons: reply.buttons,
             files,
         };
         let message = self.filter_outbound(message).await?;
@@ -185,6 +245,8 @@ impl Router {
         );
         let mut ids = Vec::new();
         let mut files = Some(message.files);
+        let mut buttons = Some(message.buttons);
+        let last = parts.len() - 1;
         for (i, part) in parts.into_iter().enumerate() {
             let piece = OutboundMessage {
                 chat_id: message.chat_id.clone(),
@@ -195,10 +257,23 @@ impl Router {
                     None
                 },
                 format: message.format,
-                buttons: Vec::new(),
+                buttons: if i == last {
+                    buttons.take().unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
                 files: files.take().unwrap_or_default(),
             };
-            let sent = active.handle.send(piece).await?;
+            let sent = match self.send_with_retry(active, piece).await {
+                Ok(sent) => sent,
+                Err(e) if !ids.is_empty() => {
+                    return Err(ToolError::Partial {
+                        sent: ids,
+                        error: Box::new(e),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             ids.extend(sent.message_ids);
         }
         Ok(match ids.as_slice() {
@@ -273,6 +348,74 @@ impl Router {
             })
             .await?;
         Ok("reacted".into())
+    }
+}
+
+impl Router {
+    /// Fetch an attachment through its adapter and write it into the inbox
+    /// under a safe name; returns its path.
+    pub(crate) async fn save_attachment(
+        &self,
+        adapter: &str,
+        active: &Active,
+        request: AttachmentRequest,
+        stamp_ms: u64,
+        max_bytes: u64,
+    ) -> Result<String, ToolError> {
+        let inbox = self
+            .inbox
+            .as_ref()
+            .ok_or_else(|| ToolError::Internal("the inbox directory is not available".into()))?;
+        let data = active.handle.download_attachment(request).await?;
+        if data.data.len() as u64 > max_bytes {
+            return Err(ToolError::Arguments(format!(
+                "the attachment is {} bytes, over the limit of {max_bytes}",
+                data.data.len()
+            )));
+        }
+        let name = safe_file_name(&format!("{stamp_ms}-{adapter}-{}", data.name));
+        inbox
+            .write(&name, &data.data)
+            .map_err(|e| ToolError::Internal(format!("cannot write into the inbox: {e}")))?;
+        Ok(self
+            .home
+            .join(crate::home::INBOX_DIR)
+            .join(name)
+            .display()
+            .to_string())
+    }
+
+    /// `download_attachment`: only an attachment delivered from that chat.
+    pub async fn download(&self, chat_id: &str, attachment_id: &str) -> Result<String, ToolError> {
+        let (adapter, active, chat) = self.open_chat(chat_id)?;
+        if !active.description.features.contains(Features::DOWNLOAD) {
+            return Err(ToolError::Unsupported {
+                adapter: active.description.platform.clone(),
+                what: "downloading attachments",
+            });
+        }
+        let known = self
+            .queue
+            .delivered_attachment(adapter, chat, attachment_id)
+            .map_err(|e| ToolError::Internal(e.to_string()))?;
+        if !known {
+            return Err(ToolError::UnknownAttachment {
+                chat: chat_id.to_string(),
+                attachment: attachment_id.to_string(),
+            });
+        }
+        let request = AttachmentRequest {
+            chat_id: chat.to_string(),
+            message_id: None,
+            attachment_id: attachment_id.to_string(),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let path = self
+            .save_attachment(adapter, active, request, now, MAX_DOWNLOAD_BYTES)
+            .await?;
+        Ok(format!("saved to {path}"))
     }
 }
 

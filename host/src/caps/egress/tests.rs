@@ -252,6 +252,46 @@ async fn path_prefix_secret_starts_the_path() {
 }
 
 #[tokio::test]
+async fn a_scoped_path_prefix_replaces_its_scope() {
+    let a = Server::ok().await;
+    let methods = bound(
+        "TELEGRAM_BOT_TOKEN",
+        &a.destination(),
+        "/bot{secret}",
+        TOKEN,
+    );
+    let files = bound(
+        "TELEGRAM_BOT_TOKEN",
+        &a.destination(),
+        "/file => /file/bot{secret}",
+        TOKEN,
+    );
+    let p = policy(&[&a], &[&a], vec![methods, files]);
+
+    for path in [
+        "/getMe",
+        "/file/photos/file_7.jpg",
+        "/file",
+        "/files/x",
+        "/file?x=1",
+    ] {
+        send_buffered(&p, get(&a.url(path))).await.unwrap();
+    }
+    let paths: Vec<(String, Option<String>)> =
+        a.seen().into_iter().map(|s| (s.path, s.query)).collect();
+    assert_eq!(
+        paths,
+        [
+            (format!("/bot{TOKEN}/getMe"), None),
+            (format!("/file/bot{TOKEN}/photos/file_7.jpg"), None),
+            (format!("/file/bot{TOKEN}"), None),
+            (format!("/bot{TOKEN}/files/x"), None),
+            (format!("/file/bot{TOKEN}"), Some("x=1".into())),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn placeholders_in_body_and_query_are_sent_untouched() {
     let a = Server::ok().await;
     let secrets = vec![
@@ -505,6 +545,9 @@ async fn first_byte_timeout_is_clamped_to_the_policy() {
     .await;
     let mut p = policy(&[&slow], &[&slow], Vec::new());
     p.max_timeout = Duration::from_millis(200);
+    // The whole-exchange deadline is tested on its own; here it must not be
+    // the one that fires (with both at 200 ms, a slow connect decides).
+    p.max_exchange = Some(Duration::from_secs(5));
     let started = Instant::now();
     let request = get(&slow.url("/slow")).map(Full::new);
     let options = RequestOptions {

@@ -95,7 +95,7 @@ impl BoundSecret {
     /// For a path-prefix position, the rendered prefix, with the value percent-encoded where it
     /// is not a path character (so it cannot add segments or start a query).
     pub fn path_prefix(&self) -> Option<SecretValue> {
-        let SecretPosition::PathPrefix { template } = &self.binding.position else {
+        let SecretPosition::PathPrefix { template, .. } = &self.binding.position else {
             return None;
         };
         self.render(template)

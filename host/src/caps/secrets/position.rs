@@ -20,9 +20,16 @@ pub enum SecretPosition {
         template: String,
     },
     /// A prefix of the request path, rendered from `template` (e.g. `/bot{secret}`).
+    ///
+    /// With `under`, the binding applies only to request paths at or below that path, and the
+    /// rendered template replaces it: under `/file`, template `/file/bot{secret}` turns
+    /// `/file/photos/1.jpg` into `/file/bot<value>/photos/1.jpg`. Without `under` it applies to
+    /// every path no scoped binding of the same destination claims, and is put in front.
     PathPrefix {
         /// Starts with `/` and holds [`PLACEHOLDER`] once.
         template: String,
+        /// The request paths it applies to: this path and those below it.
+        under: Option<String>,
     },
     /// A JSON string field of the first frame a component sends on a websocket, named by a
     /// dotted path (e.g. `d.token`).
@@ -49,13 +56,37 @@ impl SecretPosition {
         Ok(position)
     }
 
-    /// A path-prefix position, validated.
+    /// A path-prefix position for every path, validated.
     pub fn path_prefix(template: &str) -> Result<Self, SecretError> {
+        Self::path_prefix_under(template, None)
+    }
+
+    /// A path-prefix position for the paths at or below `under` (all paths for `None`),
+    /// validated.
+    pub fn path_prefix_under(template: &str, under: Option<&str>) -> Result<Self, SecretError> {
         let position = SecretPosition::PathPrefix {
             template: template.to_owned(),
+            under: under.map(str::to_owned),
         };
         position.validate()?;
         Ok(position)
+    }
+
+    /// Whether a path-prefix position applies to request path `path`, and how specific the
+    /// match is (the length of `under`; 0 for an unscoped one). `None` for other positions and
+    /// for paths outside `under`.
+    pub fn path_match(&self, path: &str) -> Option<usize> {
+        let SecretPosition::PathPrefix { under, .. } = self else {
+            return None;
+        };
+        match under {
+            None => Some(0),
+            Some(u) => {
+                let below = path.strip_prefix(u.as_str())?;
+                (below.is_empty() || below.starts_with('/') || below.starts_with('?'))
+                    .then_some(u.len())
+            }
+        }
     }
 
     /// A websocket JSON-field position, validated.
@@ -86,7 +117,23 @@ impl SecretPosition {
                     ));
                 }
             }
-            SecretPosition::PathPrefix { template } => {
+            SecretPosition::PathPrefix { template, under } => {
+                if let Some(u) = under {
+                    let ok = u.starts_with('/')
+                        && u.len() > 1
+                        && !u.ends_with('/')
+                        && u[1..]
+                            .split('/')
+                            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+                        && u.chars().all(|c| c == '/' || is_pchar(c));
+                    if !ok {
+                        return Err(fail(format!(
+                            "`under` is a request path like /file: it starts with '/', does \
+                             not end with one, and has no empty, \".\" or \"..\" segments \
+                             (not {u:?})"
+                        )));
+                    }
+                }
                 if !template.starts_with('/') {
                     return Err(fail(format!(
                         "a path prefix starts with '/', like /bot{PLACEHOLDER}"
@@ -161,20 +208,32 @@ impl fmt::Display for SecretPosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretPosition::Header { name, template } => write!(f, "{name}: {template}"),
-            SecretPosition::PathPrefix { template } => f.write_str(template),
+            SecretPosition::PathPrefix {
+                template,
+                under: None,
+            } => f.write_str(template),
+            SecretPosition::PathPrefix {
+                template,
+                under: Some(under),
+            } => write!(f, "{under} => {template}"),
             SecretPosition::WsJsonField { field } => write!(f, "json:{field}"),
         }
     }
 }
 
-/// Parses the string forms in the [module docs](super): `Name: template`, `/template`, or
-/// `json:field`.
+/// Parses the string forms in the [module docs](super): `Name: template`, `/template`,
+/// `/under => /template`, or `json:field`.
 impl FromStr for SecretPosition {
     type Err = SecretError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.starts_with('/') {
-            return SecretPosition::path_prefix(s);
+            return match s.split_once(" => ") {
+                Some((under, template)) => {
+                    SecretPosition::path_prefix_under(template.trim(), Some(under.trim()))
+                }
+                None => SecretPosition::path_prefix(s),
+            };
         }
         if let Some(field) = s.strip_prefix("json:") {
             return SecretPosition::ws_json_field(field.trim());
@@ -233,6 +292,7 @@ mod tests {
                 "/bot{secret}",
                 SecretPosition::PathPrefix {
                     template: "/bot{secret}".into(),
+                    under: None,
                 },
                 "/bot{secret}",
             ),
@@ -240,8 +300,17 @@ mod tests {
                 "/v1/{secret}/",
                 SecretPosition::PathPrefix {
                     template: "/v1/{secret}/".into(),
+                    under: None,
                 },
                 "/v1/{secret}/",
+            ),
+            (
+                "/file => /file/bot{secret}",
+                SecretPosition::PathPrefix {
+                    template: "/file/bot{secret}".into(),
+                    under: Some("/file".into()),
+                },
+                "/file => /file/bot{secret}",
             ),
             (
                 "json:d.token",
@@ -256,6 +325,27 @@ mod tests {
             assert_eq!(&p, expected, "{input}");
             assert_eq!(p.to_string(), *display, "{input}");
             assert_eq!(p.to_string().parse::<SecretPosition>().unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn path_scopes() {
+        let any = SecretPosition::path_prefix("/bot{secret}").unwrap();
+        let files = SecretPosition::path_prefix_under("/file/bot{secret}", Some("/file")).unwrap();
+        let header = SecretPosition::header("X-Key", "{secret}").unwrap();
+        // (path, unscoped, under /file)
+        let cases = [
+            ("/getMe", Some(0), None),
+            ("/file", Some(0), Some(5)),
+            ("/file/photos/1.jpg", Some(0), Some(5)),
+            ("/file?x", Some(0), Some(5)),
+            ("/files/1", Some(0), None),
+            ("/", Some(0), None),
+        ];
+        for (path, unscoped, scoped) in cases {
+            assert_eq!(any.path_match(path), unscoped, "{path}");
+            assert_eq!(files.path_match(path), scoped, "{path}");
+            assert_eq!(header.path_match(path), None, "{path}");
         }
     }
 
@@ -280,6 +370,10 @@ mod tests {
             ("/b ot{secret}", "' ' cannot appear"),
             ("/b%20{secret}", "'%' cannot appear"),
             ("/../{secret}", "\"..\""),
+            ("/ => /bot{secret}", "`under` is a request path"),
+            ("/file/ => /bot{secret}", "`under` is a request path"),
+            ("/a/../b => /bot{secret}", "`under` is a request path"),
+            ("/a b => /bot{secret}", "`under` is a request path"),
             ("json:", "dot-separated"),
             ("json:d..token", "dot-separated"),
             ("json:d.to-ken", "dot-separated"),

@@ -1,0 +1,302 @@
+//! `telegram`: the Telegram Bot API as an airlock adapter.
+//!
+//! **Inbound.** The host long-polls `getUpdates` with the request
+//! [`Adapter::poll_request`] builds, and hands every answer to
+//! [`Adapter::on_poll_response`], which decodes it ([`inbound`]): messages
+//! and edits (text, captions, photos, documents, voice, audio, video, video
+//! notes, stickers), button presses and reactions, each with its chat,
+//! sender, reply-to and whether it addresses the bot ([`mention`]). The cursor
+//! it returns is the next offset; the host stores it with the events and only
+//! then asks for more, which is what confirms the updates to Telegram.
+//!
+//! **Outbound** ([`outbound`]): `sendMessage` (reply-to, MarkdownV2 or HTML,
+//! inline keyboards), photos and documents as multipart uploads,
+//! `editMessageText`, `setMessageReaction` (Telegram's emoji list,
+//! [`reactions`]), `sendChatAction`, and `getFile` plus the download for
+//! attachments. At start it learns its own name with `getMe` and registers
+//! `/start`, `/help` and `/status` with `setMyCommands`.
+//!
+//! **Never the token.** Requests go to `{api_base}/{method}` and
+//! `{api_base}/file/{path}`; the host inserts the token into the path on the
+//! way out (see `telegram.toml`) and scrubs it from every answer.
+//!
+//! Settings:
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `api_base` | Bot API base URL (a local fake, a proxy); needs the matching grant, see the README | `https://api.telegram.org` |
+//! | `mention_pattern` | case-insensitive regex; a group message matching it addresses the bot | none |
+//! | `poll_timeout_s` | long-poll timeout, 1–50 seconds | 30 |
+
+pub mod api;
+pub mod inbound;
+pub mod mention;
+pub mod outbound;
+pub mod reactions;
+pub mod update;
+
+use std::sync::{Mutex, MutexGuard};
+
+use airlock_guest::types::{
+    AdapterError, AttachmentData, AttachmentRequest, ChunkMode, Description, EditRequest,
+    EventBatch, Features, HttpRequest, HttpResponse, Limits, OutboundMessage, ReactRequest, Sent,
+    Settings,
+};
+use airlock_guest::{Adapter, log, setting};
+use regex_lite::Regex;
+use serde_json::json;
+
+use api::{Api, ApiFailure, DEFAULT_API_BASE};
+use mention::BotIdentity;
+
+/// Default long-poll timeout, seconds.
+const DEFAULT_POLL_TIMEOUT_S: u32 = 30;
+/// Update kinds asked for.
+const ALLOWED_UPDATES: &[&str] = &[
+    "message",
+    "edited_message",
+    "callback_query",
+    "message_reaction",
+];
+/// Skipped-update lines logged per answer (the rest are counted).
+const MAX_SKIP_LINES: usize = 20;
+/// The settings this adapter reads.
+const KNOWN_SETTINGS: &[&str] = &["api_base", "mention_pattern", "poll_timeout_s", "enabled"];
+
+/// What one instance knows.
+struct State {
+    api: Api,
+    bot: Option<BotIdentity>,
+    pattern: Option<Regex>,
+    poll_timeout_s: u32,
+    commands_registered: bool,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn state() -> MutexGuard<'static, Option<State>> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` on the started state.
+fn with_state<T>(f: impl FnOnce(&mut State) -> Result<T, AdapterError>) -> Result<T, AdapterError> {
+    let mut guard = state();
+    let state = guard
+        .as_mut()
+        .ok_or_else(|| AdapterError::Fatal("the telegram adapter was not started".into()))?;
+    f(state)
+}
+
+/// The adapter.
+pub struct Telegram;
+
+impl Adapter for Telegram {
+    fn describe() -> Description {
+        Description {
+            platform: "telegram".into(),
+            limits: Limits {
+                max_text_len: 4096,
+                chunk_mode: ChunkMode::Newline,
+                max_files: 10,
+                max_file_bytes: 50 << 20,
+            },
+            features: Features::REACT
+                | Features::EDIT
+                | Features::TYPING
+                | Features::DOWNLOAD
+                | Features::BUTTONS
+                | Features::FILES,
+            instructions: vec![
+                "Telegram chat ids look like telegram:111 (a direct chat) or telegram:-1001234567890 (a group)."
+                    .into(),
+                "format markdown means Telegram MarkdownV2: escape _ * [ ] ( ) ~ ` > # + - = | { } . ! with a backslash; html allows <b>, <i>, <code>, <pre>, <a href>."
+                    .into(),
+                "react only with Telegram's emoji list, e.g. 👍 👎 ❤ 🔥 🎉 👀 🙏 👌 💯 🤔."
+                    .into(),
+                "The Bot API keeps no history for bots: you see messages only as they arrive. Files up to 20 MB can be fetched with download_attachment."
+                    .into(),
+            ],
+        }
+    }
+
+    fn start(settings: Settings) -> Result<(), AdapterError> {
+        for (key, _) in &settings {
+            if !KNOWN_SETTINGS.contains(&key.as_str()) {
+                log::warn(format!(
+                    "unknown setting `{key}` ignored; the telegram adapter reads {}",
+                    KNOWN_SETTINGS[..3].join(", ")
+                ));
+            }
+        }
+        let base = setting(&settings, "api_base").unwrap_or(DEFAULT_API_BASE);
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(AdapterError::Fatal(format!(
+                "setting `api_base` must be an http:// or https:// URL, not {base:?}"
+            )));
+        }
+        let pattern = setting(&settings, "mention_pattern")
+            .filter(|p| !p.trim().is_empty())
+            .map(mention::compile_pattern)
+            .transpose()
+            .map_err(AdapterError::Fatal)?;
+        let poll_timeout_s = match setting(&settings, "poll_timeout_s") {
+            None => DEFAULT_POLL_TIMEOUT_S,
+            Some(s) => s.trim().parse().ok().filter(|t| (1..=50).contains(t)).ok_or_else(|| {
+                AdapterError::Fatal(format!(
+                    "setting `poll_timeout_s` must be a number of seconds from 1 to 50, not {s:?}"
+                ))
+            })?,
+        };
+        let mut state = State {
+            api: Api::new(base),
+            bot: None,
+            pattern,
+            poll_timeout_s,
+            commands_registered: false,
+        };
+        // Without an answer the adapter still starts: a dead network at start
+        // must not disable it; the identity is fetched again on the next poll.
+        if let Err(e) = learn_identity(&mut state) {
+            if matches!(e, AdapterError::Fatal(_)) {
+                return Err(e);
+            }
+            log::warn(format!(
+                "cannot reach Telegram yet, will retry: {}",
+                error_text(&e)
+            ));
+        }
+        *self::state() = Some(state);
+        Ok(())
+    }
+
+    fn poll_request(cursor: Option<String>) -> Option<HttpRequest> {
+        let guard = state();
+        let state = guard.as_ref()?;
+        let mut params = json!({
+            "timeout": state.poll_timeout_s,
+            "allowed_updates": ALLOWED_UPDATES,
+        });
+        if let Some(offset) = cursor.and_then(|c| c.parse::<i64>().ok()) {
+            params["offset"] = json!(offset);
+        }
+        Some(HttpRequest {
+            method: "POST".into(),
+            url: state.api.method_url("getUpdates"),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: params.to_string().into_bytes(),
+            timeout_ms: (state.poll_timeout_s + 15) * 1000,
+        })
+    }
+
+    fn on_poll_response(response: HttpResponse) -> Result<EventBatch, AdapterError> {
+        with_state(|state| {
+            if state.bot.is_none() {
+                // A group mention needs the bot's name; a failure here is
+                // not the poll's failure.
+                if let Err(e) = learn_identity(state) {
+                    log::warn(format!("getMe failed, will retry: {}", error_text(&e)));
+                }
+            }
+            let ctx = inbound::Context {
+                bot: state.bot.as_ref(),
+                pattern: state.pattern.as_ref(),
+            };
+            let decoded =
+                inbound::decode_updates(response.status, &response.headers, &response.body, &ctx)
+                    .map_err(ApiFailure::into_error)?;
+            for line in decoded.skipped.iter().take(MAX_SKIP_LINES) {
+                log::warn(line);
+            }
+            if decoded.skipped.len() > MAX_SKIP_LINES {
+                log::warn(format!(
+                    "{} more updates skipped in this batch",
+                    decoded.skipped.len() - MAX_SKIP_LINES
+                ));
+            }
+            for id in &decoded.callbacks {
+                if let Err(f) = state
+                    .api
+                    .call::<bool>("answerCallbackQuery", &json!({ "callback_query_id": id }))
+                {
+                    log::info(format!("answerCallbackQuery failed: {}", f.description));
+                }
+            }
+            Ok(EventBatch {
+                events: decoded.events,
+                cursor: decoded.next_offset.map(|o| o.to_string()),
+            })
+        })
+    }
+
+    fn send(message: OutboundMessage) -> Result<Sent, AdapterError> {
+        let api = with_state(|s| Ok(s.api.clone()))?;
+        outbound::send(&api, message)
+    }
+
+    fn react(request: ReactRequest) -> Result<(), AdapterError> {
+        let api = with_state(|s| Ok(s.api.clone()))?;
+        outbound::react(&api, request)
+    }
+
+    fn edit(request: EditRequest) -> Result<(), AdapterError> {
+        let api = with_state(|s| Ok(s.api.clone()))?;
+        outbound::edit(&api, request)
+    }
+
+    fn typing(chat_id: String) -> Result<(), AdapterError> {
+        let api = with_state(|s| Ok(s.api.clone()))?;
+        outbound::typing(&api, &chat_id)
+    }
+
+    fn download_attachment(request: AttachmentRequest) -> Result<AttachmentData, AdapterError> {
+        let api = with_state(|s| Ok(s.api.clone()))?;
+        outbound::download(&api, request)
+    }
+}
+
+airlock_guest::export_adapter!(Telegram);
+
+/// What `getMe` answers (the fields used).
+#[derive(serde::Deserialize)]
+struct Me {
+    id: i64,
+    #[serde(default)]
+    username: Option<String>,
+}
+
+/// `getMe`, then `setMyCommands` once.
+fn learn_identity(state: &mut State) -> Result<(), AdapterError> {
+    let me: Me = state
+        .api
+        .call("getMe", &json!({}))
+        .map_err(ApiFailure::into_error)?;
+    state.bot = Some(BotIdentity {
+        id: me.id,
+        username: me.username.unwrap_or_default(),
+    });
+    if !state.commands_registered {
+        let commands = json!({
+            "commands": [
+                {"command": "start", "description": "What this bot is"},
+                {"command": "help", "description": "How to talk to the Claude Code session"},
+                {"command": "status", "description": "Whether the session is connected"},
+            ],
+            "scope": {"type": "all_private_chats"},
+        });
+        match state.api.call::<bool>("setMyCommands", &commands) {
+            Ok(_) => state.commands_registered = true,
+            Err(f) => log::warn(format!("setMyCommands failed: {}", f.description)),
+        }
+    }
+    Ok(())
+}
+
+fn error_text(e: &AdapterError) -> String {
+    match e {
+        AdapterError::Unsupported(m)
+        | AdapterError::InvalidInput(m)
+        | AdapterError::Platform(m)
+        | AdapterError::Fatal(m) => m.clone(),
+        AdapterError::RateLimited(ms) => format!("rate limited for {ms} ms"),
+    }
+}

@@ -1,0 +1,416 @@
+//! The durable inbound queue: events that passed the gate and the filters,
+//! on their way to the session.
+//!
+//! Why it exists: a platform considers an update delivered once airlock asks
+//! for the next one (Telegram's offset), and a session may not be connected
+//! yet. So an event is first stored here, in the same SQLite transaction that
+//! moves the adapter's platform cursor past it ([`Queue::accept`]); only then
+//! does the poll loop ask the platform for more. A crash before that commit
+//! loses nothing (the platform sends the updates again); a crash after it
+//! loses nothing either (the events are here). A dedupe key per message
+//! ([`dedupe`]) makes an event that arrives twice (a platform replaying it,
+//! a restored state directory) reach the session once.
+//!
+//! Delivery reads waiting events oldest first, writes them to the session,
+//! then marks them delivered ([`Queue::delivered`]), which also drops their
+//! content: only the dedupe key stays, for [`KEEP_DELIVERED_SECS`]. A crash
+//! between the write and the mark can deliver an event again; that window is
+//! one SQLite commit long and is the only way an event is seen twice.
+//!
+//! The queue is bounded: past [`DEFAULT_BACKLOG`] waiting events the poll
+//! loops stop asking their platforms for more (platforms keep undelivered
+//! updates: Telegram for 24 hours), and sources that cannot wait are refused.
+
+pub mod dedupe;
+
+use std::sync::Arc;
+
+use rusqlite::{OptionalExtension, params};
+use tokio::sync::Notify;
+
+use crate::db::{Db, DbError};
+
+/// Waiting events beyond which sources are held back.
+pub const DEFAULT_BACKLOG: usize = 10_000;
+/// How long a delivered event's dedupe key is kept.
+pub const KEEP_DELIVERED_SECS: i64 = 7 * 24 * 3600;
+
+/// An event on its way in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// Same key, same adapter: stored once. `None`: never deduplicated.
+    pub dedupe: Option<String>,
+    /// The JSON-RPC notification line, as written to the session.
+    pub line: String,
+    /// The platform chat it came from (unqualified) and the attachment ids it
+    /// carried: `download_attachment` fetches only ids delivered from the chat.
+    pub attachments: Option<(String, Vec<String>)>,
+}
+
+/// A stored event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Queued {
+    /// Position in the queue; increases with every event.
+    pub seq: i64,
+    /// The notification line.
+    pub line: String,
+}
+
+/// The queue over the host database.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    db: Db,
+    wake: Arc<Notify>,
+    bound: usize,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Queue {
+    /// The queue in `db`, holding sources back past `bound` waiting events.
+    pub fn new(db: Db, bound: usize) -> Self {
+        Self {
+            db,
+            wake: Arc::new(Notify::new()),
+            bound,
+        }
+    }
+
+    /// Stores `events` of `adapter` and, in the same transaction, its new
+    /// platform `cursor` (unchanged when `None`). Events whose dedupe key was
+    /// seen before are skipped. Returns the events stored, in order.
+    pub fn accept(
+        &self,
+        adapter: &str,
+        events: &[Incoming],
+        cursor: Option<&str>,
+    ) -> Result<Vec<Queued>, DbError> {
+        let at = now();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        let mut stored = Vec::with_capacity(events.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (adapter, dedupe, line, accepted_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            let mut attach = tx.prepare_cached(
+                "INSERT INTO delivered_attachments (adapter, chat_id, attachment_id, at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET at = excluded.at",
+            )?;
+            for e in events {
+                if insert.execute(params![adapter, e.dedupe, e.line, at])? == 0 {
+                    tracing::debug!(adapter, key = e.dedupe, "duplicate event skipped");
+                    continue;
+                }
+                stored.push(Queued {
+                    seq: tx.last_insert_rowid(),
+                    line: e.line.clone(),
+                });
+                if let Some((chat, ids)) = &e.attachments {
+                    for id in ids {
+                        attach.execute(params![adapter, chat, id, at])?;
+                    }
+                }
+            }
+            if let Some(cursor) = cursor {
+                tx.prepare_cached(
+                    "INSERT INTO cursors (adapter, cursor, at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(adapter) DO UPDATE SET cursor = excluded.cursor, at = excluded.at",
+                )?
+                .execute(params![adapter, cursor, at])?;
+            }
+        }
+        tx.commit()?;
+        drop(conn);
+        if !stored.is_empty() {
+            self.wake.notify_waiters();
+        }
+        Ok(stored)
+    }
+
+    /// The last committed cursor of `adapter`.
+    pub fn cursor(&self, adapter: &str) -> Result<Option<String>, DbError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached("SELECT cursor FROM cursors WHERE adapter = ?1")?
+            .query_row(params![adapter], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Up to `limit` waiting events after `after` (a `seq`), oldest first.
+    pub fn waiting(&self, after: i64, limit: usize) -> Result<Vec<Queued>, DbError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, line FROM events WHERE delivered_at IS NULL AND seq > ?1
+             ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after, limit as i64], |r| {
+            Ok(Queued {
+                seq: r.get(0)?,
+                line: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks events delivered and forgets their content.
+    pub fn delivered(&self, seqs: &[i64]) -> Result<(), DbError> {
+        let at = now();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut mark =
+                tx.prepare_cached("UPDATE events SET delivered_at = ?1, line = '' WHERE seq = ?2")?;
+            for seq in seqs {
+                mark.execute(params![at, seq])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many events wait for the session.
+    pub fn backlog(&self) -> Result<usize, DbError> {
+        let n: i64 = self
+            .db
+            .lock()
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE delivered_at IS NULL")?
+            .query_row([], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    /// Whether sources should hold back.
+    pub fn is_full(&self) -> Result<bool, DbError> {
+        Ok(self.backlog()? >= self.bound)
+    }
+
+    /// The bound.
+    pub fn bound(&self) -> usize {
+        self.bound
+    }
+
+    /// Woken whenever events were stored.
+    pub fn wake(&self) -> &Arc<Notify> {
+        &self.wake
+    }
+
+    /// Forgets delivered events older than `keep_secs`, and attachment ids
+    /// as old. Returns how many events went.
+    pub fn prune(&self, keep_secs: i64) -> Result<usize, DbError> {
+        let before = now() - keep_secs;
+        let conn = self.db.lock();
+        let n = conn.execute(
+            "DELETE FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ?1",
+            params![before],
+        )?;
+        conn.execute(
+            "DELETE FROM delivered_attachments WHERE at < ?1",
+            params![before],
+        )?;
+        Ok(n)
+    }
+
+    /// Whether `attachment_id` was delivered from `chat_id` of `adapter`.
+    pub fn delivered_attachment(
+        &self,
+        adapter: &str,
+        chat_id: &str,
+        attachment_id: &str,
+    ) -> Result<bool, DbError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached(
+                "SELECT 1 FROM delivered_attachments WHERE adapter = ?1 AND chat_id = ?2 AND attachment_id = ?3",
+            )?
+            .query_row(params![adapter, chat_id, attachment_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+}
+
+/// Reads waiting events for one consumer (the session), oldest first.
+///
+/// [`Reader::next`] waits until there is something; [`Reader::done`] marks a
+/// batch delivered. The reader remembers how far it got, so a batch it could
+/// not mark (a full disk) is still not handed out twice by this process.
+#[derive(Debug)]
+pub struct Reader {
+    queue: Queue,
+    after: i64,
+}
+
+impl Reader {
+    /// A reader from the oldest waiting event.
+    pub fn new(queue: Queue) -> Self {
+        Self { queue, after: 0 }
+    }
+
+    /// The next up to `max` waiting events; waits for at least one.
+    pub async fn next(&mut self, max: usize) -> Result<Vec<Queued>, DbError> {
+        loop {
+            let wake = self.queue.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            let batch = self.queue.waiting(self.after, max)?;
+            if let Some(last) = batch.last() {
+                self.after = last.seq;
+                return Ok(batch);
+            }
+            wake.await;
+        }
+    }
+
+    /// Marks `batch` delivered. A failure is logged: those events would be
+    /// delivered again after a restart.
+    pub fn done(&self, batch: &[Queued]) {
+        let seqs: Vec<i64> = batch.iter().map(|q| q.seq).collect();
+        if let Err(e) = self.queue.delivered(&seqs) {
+            tracing::error!(
+                "cannot mark {} delivered events in the database ({e}); they will be delivered again after a restart",
+                seqs.len()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reader_waits_for_events_and_marks_them() {
+        let q = Queue::new(Db::in_memory().unwrap(), 100);
+        q.accept("tg", &[incoming(None, "early")], None).unwrap();
+        let mut reader = Reader::new(q.clone());
+        let first = reader.next(10).await.unwrap();
+        assert_eq!(first[0].line, "early");
+        reader.done(&first);
+        let writer = q.clone();
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            writer
+                .accept("tg", &[incoming(None, "late")], None)
+                .unwrap();
+        });
+        let second = tokio::time::timeout(std::time::Duration::from_secs(5), reader.next(10))
+            .await
+            .expect("woken by the new event")
+            .unwrap();
+        assert_eq!(second[0].line, "late");
+        later.await.unwrap();
+        // Not marked: a new reader (a restart) gets it again; this one does not.
+        assert_eq!(
+            Reader::new(q.clone()).next(10).await.unwrap()[0].line,
+            "late"
+        );
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), reader.next(10))
+                .await
+                .is_err()
+        );
+    }
+
+    fn incoming(key: Option<&str>, line: &str) -> Incoming {
+        Incoming {
+            dedupe: key.map(str::to_owned),
+            line: line.into(),
+            attachments: None,
+        }
+    }
+
+    #[test]
+    fn events_and_cursor_commit_together_and_duplicates_are_skipped() {
+        let q = Queue::new(Db::in_memory().unwrap(), 100);
+        assert_eq!(q.cursor("tg").unwrap(), None);
+        let stored = q
+            .accept(
+                "tg",
+                &[incoming(Some("m:1:7"), "a"), incoming(None, "b")],
+                Some("8"),
+            )
+            .unwrap();
+        assert_eq!(stored.len(), 2);
+        assert_eq!(q.cursor("tg").unwrap().as_deref(), Some("8"));
+        // Replayed: the message is skipped, the key-less event is not.
+        let again = q
+            .accept(
+                "tg",
+                &[incoming(Some("m:1:7"), "a"), incoming(None, "c")],
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            again.iter().map(|q| q.line.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+        assert_eq!(q.cursor("tg").unwrap().as_deref(), Some("8"), "unchanged");
+        // Keys are per adapter.
+        assert_eq!(
+            q.accept("dc", &[incoming(Some("m:1:7"), "a")], None)
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let waiting = q.waiting(0, 10).unwrap();
+        assert_eq!(
+            waiting.iter().map(|q| q.line.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c", "a"]
+        );
+        assert_eq!(q.waiting(waiting[1].seq, 1).unwrap()[0].line, "c");
+        q.delivered(&[waiting[0].seq, waiting[1].seq]).unwrap();
+        assert_eq!(q.backlog().unwrap(), 2);
+        // Delivered and forgotten, but still a duplicate.
+        assert!(
+            q.accept("tg", &[incoming(Some("m:1:7"), "a")], None)
+                .unwrap()
+                .is_empty()
+        );
+        let content: String =
+            q.db.lock()
+                .query_row(
+                    "SELECT line FROM events WHERE seq = ?1",
+                    [waiting[0].seq],
+                    |r| r.get(0),
+                )
+                .unwrap();
+        assert_eq!(content, "", "delivered content is dropped");
+    }
+
+    #[test]
+    fn bound_and_prune() {
+        let q = Queue::new(Db::in_memory().unwrap(), 2);
+        q.accept("tg", &[incoming(None, "a")], None).unwrap();
+        assert!(!q.is_full().unwrap());
+        q.accept("tg", &[incoming(None, "b")], None).unwrap();
+        assert!(q.is_full().unwrap());
+        let seqs: Vec<i64> = q.waiting(0, 10).unwrap().iter().map(|e| e.seq).collect();
+        q.delivered(&seqs).unwrap();
+        assert!(!q.is_full().unwrap());
+        assert_eq!(q.prune(-10).unwrap(), 2, "older than the future");
+        assert_eq!(q.prune(-10).unwrap(), 0);
+    }
+
+    #[test]
+    fn attachments_are_remembered_per_chat() {
+        let q = Queue::new(Db::in_memory().unwrap(), 10);
+        let e = Incoming {
+            dedupe: Some("m:5:1".into()),
+            line: "x".into(),
+            attachments: Some(("5".into(), vec!["FILE1".into()])),
+        };
+        q.accept("tg", &[e], None).unwrap();
+        assert!(q.delivered_attachment("tg", "5", "FILE1").unwrap());
+        assert!(!q.delivered_attachment("tg", "6", "FILE1").unwrap());
+        assert!(!q.delivered_attachment("dc", "5", "FILE1").unwrap());
+        assert!(!q.delivered_attachment("tg", "5", "FILE2").unwrap());
+    }
+}
