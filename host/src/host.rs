@@ -175,10 +175,13 @@ impl Host {
                     source,
                 },
             )?;
-            BoundSecret::new(binding.clone(), value).map_err(|source| StartError::Secret {
-                name: loaded.name.to_string(),
-                source,
-            })
+            let bound =
+                BoundSecret::new(binding.clone(), value).map_err(|source| StartError::Secret {
+                    name: loaded.name.to_string(),
+                    source,
+                })?;
+            crate::logging::forbid(&bound);
+            Ok::<_, StartError>(bound)
         };
         // The secrets bound to any of `destinations`, with their values.
         let bound_to = |destinations: &[crate::manifest::destination::Destination]| {

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod db;
 pub mod home;
 pub mod host;
+pub mod logging;
 pub mod loops;
 pub mod manifest;
 pub mod mcp;

@@ -179,7 +179,14 @@ pub async fn start_with(
             .iter()
             .map(|(name, a)| (name.as_str(), a.description.instructions.as_slice())),
     );
-    let queue = Queue::new(host.db.clone(), DEFAULT_BACKLOG);
+    let queue = Queue::new(
+        host.db.clone(),
+        host.config.delivery.max_waiting.unwrap_or(DEFAULT_BACKLOG),
+    );
+    for name in adapters.keys().filter(|n| !egress.contains_key(*n)) {
+        // No platform connection to lock: whoever runs it delivers it.
+        queue.own(name);
+    }
     match queue.prune(KEEP_DELIVERED_SECS) {
         Ok(n) if n > 0 => tracing::debug!("forgot {n} delivered events"),
         Ok(_) => {}

@@ -11,5 +11,6 @@ mod egress;
 mod runtime;
 mod sandbox;
 mod session;
+mod telegram;
 mod try_cmd;
 mod websocket;

@@ -104,7 +104,15 @@ pub struct Session {
 impl Session {
     /// Spawn `airlock serve` and complete the handshake `lifecycle` asks for.
     pub async fn start_with(home: &TempHome, lifecycle: ClientLifecycleMode) -> Self {
-        let (transport, stderr) = TokioChildProcess::builder(serve_command(home))
+        Self::start_command(serve_command(home), lifecycle).await
+    }
+
+    /// Spawn `command` (an `airlock serve`) and complete the handshake.
+    pub async fn start_command(
+        command: tokio::process::Command,
+        lifecycle: ClientLifecycleMode,
+    ) -> Self {
+        let (transport, stderr) = TokioChildProcess::builder(command)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -180,7 +188,12 @@ pub struct Raw {
 
 impl Raw {
     pub fn start(home: &TempHome) -> Self {
-        let mut child = serve_command(home)
+        Self::start_command(serve_command(home))
+    }
+
+    /// Spawn `command` (an `airlock serve`) with piped stdio.
+    pub fn start_command(mut command: tokio::process::Command) -> Self {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

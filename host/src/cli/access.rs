@@ -1,11 +1,12 @@
-//! `airlock access allow|remove|list`: the allowlists, from the terminal only.
+//! `airlock access allow|remove|group|list`: the allowlists and open groups,
+//! from the terminal only.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::access::Access;
+use crate::access::{Access, GroupPolicy};
 use crate::host::Host;
 
 /// What to do.
@@ -16,6 +17,7 @@ pub enum Action {
         /// Adapter name (`telegram`, `discord`, …).
         adapter: String,
         /// The sender's platform id (see `airlock access list` for recent strangers).
+        #[arg(allow_hyphen_values = true)]
         sender_id: String,
     },
     /// Remove a sender from an adapter's allowlist.
@@ -23,10 +25,58 @@ pub enum Action {
         /// Adapter name.
         adapter: String,
         /// The sender's platform id.
+        #[arg(allow_hyphen_values = true)]
         sender_id: String,
     },
-    /// Allowed senders, and recent senders that were dropped.
+    /// Open or close a group chat (groups are closed until opened here).
+    Group {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
+    /// Allowed senders, open groups, and recent senders that were dropped.
     List,
+}
+
+/// What to do with a group.
+#[derive(Debug, Clone, Subcommand)]
+pub enum GroupAction {
+    /// Let messages of a group reach the session: by default only from
+    /// allowlisted senders, and only those that mention the bot.
+    Open {
+        /// Adapter name.
+        adapter: String,
+        /// The group's platform chat id, like -1001234567890 (see `airlock access list` for recent ones).
+        #[arg(allow_hyphen_values = true)]
+        chat_id: String,
+        /// Any member of the group may reach the session, not only allowlisted senders.
+        #[arg(long)]
+        any_sender: bool,
+        /// Every message passes, not only those that mention the bot or reply to it.
+        #[arg(long)]
+        no_mention: bool,
+    },
+    /// Close a group again.
+    Close {
+        /// Adapter name.
+        adapter: String,
+        /// The group's platform chat id.
+        #[arg(allow_hyphen_values = true)]
+        chat_id: String,
+    },
+}
+
+fn describe(policy: GroupPolicy) -> String {
+    let who = if policy.any_sender {
+        "any member"
+    } else {
+        "allowlisted senders"
+    };
+    let what = if policy.require_mention {
+        "when they mention the bot"
+    } else {
+        "every message"
+    };
+    format!("{who}, {what}")
 }
 
 /// Run one action.
@@ -53,6 +103,41 @@ pub fn run(host: &Host, action: Action) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         }
+        Action::Group {
+            action:
+                GroupAction::Open {
+                    adapter,
+                    chat_id,
+                    any_sender,
+                    no_mention,
+                },
+        } => {
+            if !crate::manifest::valid_name(&adapter) {
+                anyhow::bail!("{adapter:?} is not an adapter name");
+            }
+            let policy = GroupPolicy {
+                any_sender,
+                require_mention: !no_mention,
+            };
+            let newly = access.open_group(&adapter, &chat_id, policy)?;
+            println!(
+                "{} group {adapter}:{chat_id} ({}); a running airlock picks this up with the next message",
+                if newly { "opened" } else { "updated" },
+                describe(policy)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Group {
+            action: GroupAction::Close { adapter, chat_id },
+        } => {
+            if access.close_group(&adapter, &chat_id)? {
+                println!("closed group {adapter}:{chat_id}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("airlock: group {adapter}:{chat_id} was not open");
+                Ok(ExitCode::from(1))
+            }
+        }
         Action::List => {
             print!("{}", list(&access)?);
             Ok(ExitCode::SUCCESS)
@@ -69,18 +154,46 @@ fn list(access: &Access) -> anyhow::Result<String> {
     for a in allowed {
         writeln!(out, "  {}:{}", a.adapter, a.sender_id)?;
     }
+    let groups = access.groups()?;
+    if !groups.is_empty() {
+        out.push_str("open groups\n");
+        for g in groups {
+            writeln!(
+                out,
+                "  {}:{}  ({})",
+                g.adapter,
+                g.chat_id,
+                describe(g.policy)
+            )?;
+        }
+    }
     let dropped = access.dropped()?;
     if !dropped.is_empty() {
         out.push_str("recently dropped (newest first)\n");
-        for d in dropped {
+        for mut d in dropped {
+            // Platform text: never let it move the cursor or forge a line.
+            d.sender_id = crate::text::one_line(&d.sender_id, 100);
             let when = crate::router::time::iso8601((d.at.max(0) as u64) * 1000);
-            let handle = d.handle.map(|h| format!(" @{h}")).unwrap_or_default();
+            let handle = d
+                .handle
+                .map(|h| format!(" @{}", crate::mcp::sanitize::value(&h)))
+                .unwrap_or_default();
             let words = crate::mcp::sanitize::value(&d.first_words);
-            writeln!(
-                out,
-                "  {when}  {}:{}{handle}  \"{words}\"  → airlock access allow {} {}",
-                d.adapter, d.sender_id, d.adapter, d.sender_id
-            )?;
+            match &d.closed_group {
+                Some(group) => {
+                    let group = crate::mcp::sanitize::value(group);
+                    writeln!(
+                        out,
+                        "  {when}  {}:{}{handle} in group {group}  \"{words}\"  → airlock access group open {} {group}",
+                        d.adapter, d.sender_id, d.adapter
+                    )?
+                }
+                None => writeln!(
+                    out,
+                    "  {when}  {}:{}{handle}  \"{words}\"  → airlock access allow {} {}",
+                    d.adapter, d.sender_id, d.adapter, d.sender_id
+                )?,
+            }
         }
     }
     Ok(out)

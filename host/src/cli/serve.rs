@@ -25,7 +25,7 @@ pub fn run(host: Host) -> anyhow::Result<ExitCode> {
 async fn serve(host: Host) -> anyhow::Result<()> {
     let running = crate::serve::start(&host).await?;
     let (reader, writer, outlet) =
-        crate::mcp::stdio::filtered(tokio::io::stdin(), tokio::io::stdout());
+        crate::mcp::stdio::filtered(tokio::io::stdin(), std::io::stdout());
     let server = ChannelServer::new(running.router.clone(), running.instructions.clone(), outlet);
     let service = server
         .serve((reader, writer))

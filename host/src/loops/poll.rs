@@ -95,13 +95,19 @@ async fn run(source: PollSource) {
     // Does it poll at all? (fakechat, webhook: no.)
     match source.handle.poll_request(None).await {
         Ok(Some(_)) => {}
-        Ok(None) => return,
+        Ok(None) => {
+            source.router.queue().own(&name);
+            return;
+        }
         Err(e) => tracing::warn!(adapter = name, "poll-request failed: {e}"),
     }
     let _lock = match take_lock(&source, &name).await {
         Ok(lock) => lock,
         Err(()) => return,
     };
+    // This process holds the connection: its events (and those a crashed
+    // predecessor stored) are delivered here.
+    source.router.queue().own(&name);
     let seed = name
         .bytes()
         .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));

@@ -16,6 +16,9 @@
 //!
 //! [components.webhook.grant.rebind] # send a declared destination elsewhere (a local fake, a proxy);
 //! "https://hooks.example.com" = "http://127.0.0.1:9000"   # its secrets follow it
+//!
+//! [delivery]
+//! max_waiting = 10000               # events waiting for the session before polling pauses
 //! ```
 
 use std::collections::BTreeMap;
@@ -33,6 +36,19 @@ pub struct Config {
     /// Per-component settings and grants, by component name.
     #[serde(default)]
     pub components: BTreeMap<String, ComponentConfig>,
+    /// How events wait for the session.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+}
+
+/// The `[delivery]` section.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Events that may wait for the session before polling pauses (default
+    /// 10000). Platforms keep what airlock does not fetch: Telegram for 24
+    /// hours.
+    pub max_waiting: Option<usize>,
 }
 
 /// One component's section.

@@ -14,6 +14,6 @@ mod limits;
 mod spec;
 
 pub use effective::{Effective, EffectiveError, Trust, effective};
-pub use grant::{ComponentConfig, Config, ConfigError, Grant};
+pub use grant::{ComponentConfig, Config, ConfigError, DeliveryConfig, Grant};
 pub use limits::{EffectiveLimits, LimitsSpec};
 pub use spec::{Direction, Kind, Manifest, ManifestError, SecretSpec, valid_name};

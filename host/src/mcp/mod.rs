@@ -13,6 +13,7 @@ pub mod sanitize;
 mod server;
 pub mod stdio;
 pub mod tools;
+pub mod writer;
 
 pub use notification::NOTIFICATION_METHOD;
 pub use server::ChannelServer;

@@ -14,6 +14,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::stdio::Outlet;
 use super::tools::{self, DownloadArgs, EditArgs, ReactArgs, ReplyArgs};
+use super::writer::{Delivery, Outcome};
 use crate::queue::Reader;
 use crate::router::outbound::Reply;
 use crate::router::{Router, ToolError};
@@ -158,12 +159,14 @@ impl ServerHandler for ChannelServer {
     }
 }
 
-/// Writes waiting events to the session, oldest first, and marks each batch
-/// delivered once it has been written.
+/// Writes waiting events to the session, oldest first. Each batch is
+/// committed as delivered just before it is written (see
+/// [`super::writer`]); a write that fails undoes it.
 async fn deliver(router: Arc<Router>, outlet: Outlet) {
     let session = router.session().clone();
     session.set_connected(true);
-    let mut reader = Reader::new(router.queue().clone());
+    let queue = router.queue().clone();
+    let mut reader = Reader::new(queue.clone());
     loop {
         let batch = match reader.next(DELIVERY_BATCH).await {
             Ok(b) => b,
@@ -173,16 +176,44 @@ async fn deliver(router: Arc<Router>, outlet: Outlet) {
                 continue;
             }
         };
+        let seqs: Vec<i64> = batch.iter().map(|q| q.seq).collect();
         let mut lines = Vec::with_capacity(batch.iter().map(|q| q.line.len() + 1).sum());
         for q in &batch {
             lines.extend_from_slice(q.line.as_bytes());
             lines.push(b'\n');
         }
-        if let Err(e) = outlet.deliver(lines).await {
-            tracing::warn!("cannot deliver channel events, the client is gone: {e}");
-            break;
+        let (commit_queue, commit_seqs) = (queue.clone(), seqs.clone());
+        let (finish_queue, finish_seqs) = (queue.clone(), seqs);
+        let delivery = Delivery {
+            lines,
+            commit: Box::new(move || match commit_queue.delivered(&commit_seqs) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!("cannot mark events delivered ({e}); they wait, retrying");
+                    false
+                }
+            }),
+            finish: Box::new(move |written| {
+                let after = if written {
+                    finish_queue.forget(&finish_seqs)
+                } else {
+                    finish_queue.undeliver(&finish_seqs)
+                };
+                if let Err(e) = after {
+                    tracing::error!("cannot record the outcome of a delivery: {e}");
+                }
+            }),
+        };
+        match outlet.deliver(delivery).await {
+            Outcome::Written => {}
+            Outcome::NotCommitted => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            Outcome::WriteFailed => {
+                tracing::warn!(
+                    "cannot deliver channel events, the client is gone; they wait for the next session"
+                );
+                break;
+            }
         }
-        reader.done(&batch);
     }
     session.set_connected(false);
 }

@@ -6,36 +6,31 @@
 //! not JSON, or is longer than [`MAX_LINE`], gets a JSON-RPC error response
 //! (`-32700` / `-32600`, id null) and is not forwarded; everything else goes
 //! on to rmcp unchanged, except `server/discover`, which is answered
-//! `-32601` here (see below). Output from rmcp and from the filter meet in one
-//! writer task that writes whole lines, so they never interleave.
+//! `-32601` here (see below). Output from rmcp, from the filter and the
+//! channel events meet in one writer thread ([`super::writer`]) that writes
+//! whole lines, so they never interleave.
 
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::sync::{mpsc, oneshot};
 
+use super::writer::{self, Delivery, Out, Outcome};
+
 /// Longest accepted JSON-RPC line.
 pub const MAX_LINE: usize = 16 << 20;
 
-/// What the writer task writes.
-enum Out {
-    /// A line from rmcp or the filter.
-    Line(Vec<u8>),
-    /// Lines whose writer waits until they are written (and flushed).
-    Delivery(Vec<u8>, oneshot::Sender<bool>),
-}
-
 /// Wire `input`/`output` (the process's stdin/stdout) into a transport for
-/// rmcp: returns its reader and writer, and an [`Outlet`] for lines written
-/// beside rmcp's.
+/// rmcp: returns its reader and writer, and an [`Outlet`] for channel events
+/// written beside rmcp's lines.
 pub fn filtered<R, W>(input: R, output: W) -> (DuplexStream, LineWriter, Outlet)
 where
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: std::io::Write + AsFd + Send + 'static,
 {
-    let (lines_tx, lines_rx) = mpsc::unbounded_channel::<Out>();
-    tokio::spawn(write_lines(output, lines_rx));
+    let lines_tx = writer::spawn(output);
     let (mut to_rmcp, from_filter) = tokio::io::duplex(1 << 20);
     let errors = lines_tx.clone();
     tokio::spawn(async move {
@@ -90,36 +85,22 @@ where
     )
 }
 
-/// Writes whole lines to the output beside rmcp's, and says when they were
-/// written: the delivery of channel events marks an event delivered only
-/// after its line has left the process.
+/// Hands batches of channel events to the writer thread, beside rmcp's
+/// lines (see [`super::writer`] for the order of commit and write).
 #[derive(Clone, Debug)]
 pub struct Outlet {
     lines: mpsc::UnboundedSender<Out>,
 }
 
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Out::Line(l) => write!(f, "Line({} bytes)", l.len()),
-            Out::Delivery(l, _) => write!(f, "Delivery({} bytes)", l.len()),
-        }
-    }
-}
-
 impl Outlet {
-    /// Writes `lines` (each ending in `\n`) and waits until they are written
-    /// and flushed. Fails when the output is gone.
-    pub async fn deliver(&self, lines: Vec<u8>) -> std::io::Result<()> {
-        let (written, wait) = oneshot::channel();
-        let gone = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
-        self.lines
-            .send(Out::Delivery(lines, written))
-            .map_err(|_| gone())?;
-        match wait.await {
-            Ok(true) => Ok(()),
-            _ => Err(gone()),
+    /// Commits and writes `delivery`; waits until that is done. An output
+    /// that is gone is [`Outcome::WriteFailed`].
+    pub async fn deliver(&self, delivery: Delivery) -> Outcome {
+        let (done, wait) = oneshot::channel();
+        if self.lines.send(Out::Delivery(delivery, done)).is_err() {
+            return Outcome::WriteFailed;
         }
+        wait.await.unwrap_or(Outcome::WriteFailed)
     }
 }
 
@@ -181,26 +162,7 @@ async fn read_line<R: AsyncRead + Unpin>(input: &mut BufReader<R>) -> std::io::R
     }
 }
 
-async fn write_lines<W: AsyncWrite + Unpin>(
-    mut output: W,
-    mut lines: mpsc::UnboundedReceiver<Out>,
-) {
-    while let Some(out) = lines.recv().await {
-        let (bytes, written) = match out {
-            Out::Line(line) => (line, None),
-            Out::Delivery(lines, written) => (lines, Some(written)),
-        };
-        let ok = output.write_all(&bytes).await.is_ok() && output.flush().await.is_ok();
-        if let Some(written) = written {
-            let _ = written.send(ok);
-        }
-        if !ok {
-            break;
-        }
-    }
-}
-
-/// rmcp's side of stdout: whole lines go to the writer task.
+/// rmcp's side of stdout: whole lines go to the writer thread.
 pub struct LineWriter {
     lines: mpsc::UnboundedSender<Out>,
     pending: Vec<u8>,
@@ -236,10 +198,31 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
+    /// The output end the writer thread gets, and a task reading all of
+    /// the other end.
+    fn output() -> (std::fs::File, tokio::task::JoinHandle<String>) {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let mut r = std::fs::File::from(r);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut r, &mut out).unwrap();
+            out
+        });
+        (std::fs::File::from(w), read)
+    }
+
+    fn delivery(lines: &[u8]) -> Delivery {
+        Delivery {
+            lines: lines.to_vec(),
+            commit: Box::new(|| true),
+            finish: Box::new(|_| {}),
+        }
+    }
+
     #[tokio::test]
     async fn bad_lines_get_errors_good_lines_pass() {
         let (client_in, server_in) = tokio::io::duplex(1 << 16);
-        let (server_out, mut client_out) = tokio::io::duplex(1 << 16);
+        let (server_out, client_out) = output();
         let (mut to_rmcp, mut rmcp_out, outlet) = filtered(server_in, server_out);
         let mut client_in = client_in;
         client_in
@@ -254,14 +237,13 @@ mod tests {
         // A delivery between two halves of rmcp's line comes out whole, after it.
         let delivered = tokio::spawn({
             let outlet = outlet.clone();
-            async move { outlet.deliver(b"{\"event\":1}\n".to_vec()).await }
+            async move { outlet.deliver(delivery(b"{\"event\":1}\n")).await }
         });
         rmcp_out.write_all(b"\"result\":{}}\n").await.unwrap();
-        delivered.await.unwrap().unwrap();
+        assert_eq!(delivered.await.unwrap(), Outcome::Written);
         drop(rmcp_out);
         drop(outlet);
-        let mut out = String::new();
-        client_out.read_to_string(&mut out).await.unwrap();
+        let out = client_out.await.unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4, "{out}");
         assert!(lines.contains(&"{\"event\":1}"), "{out}");
@@ -276,7 +258,7 @@ mod tests {
     #[tokio::test]
     async fn an_oversized_line_is_refused_without_buffering_it() {
         let (client_in, server_in) = tokio::io::duplex(1 << 16);
-        let (server_out, mut client_out) = tokio::io::duplex(1 << 16);
+        let (server_out, client_out) = output();
         let (mut to_rmcp, rmcp_out, outlet) = filtered(server_in, server_out);
         drop(outlet);
         tokio::spawn(async move {
@@ -291,8 +273,7 @@ mod tests {
         to_rmcp.read_to_string(&mut forwarded).await.unwrap();
         assert_eq!(forwarded, "{\"ok\":true}\n");
         drop(rmcp_out);
-        let mut out = String::new();
-        client_out.read_to_string(&mut out).await.unwrap();
+        let out = client_out.await.unwrap();
         assert!(out.contains("-32600") && out.contains("too large"), "{out}");
     }
 }

@@ -23,7 +23,8 @@
 
 pub mod dedupe;
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{OptionalExtension, params};
 use tokio::sync::Notify;
@@ -62,6 +63,7 @@ pub struct Queue {
     db: Db,
     wake: Arc<Notify>,
     bound: usize,
+    owned: Arc<Mutex<BTreeSet<String>>>,
 }
 
 fn now() -> i64 {
@@ -78,7 +80,32 @@ impl Queue {
             db,
             wake: Arc::new(Notify::new()),
             bound,
+            owned: Arc::default(),
         }
+    }
+
+    /// From now on this process delivers `adapter`'s events, those stored
+    /// before it started included.
+    ///
+    /// Two airlocks may share a state directory (two sessions on one
+    /// machine); each delivers only the events of the adapters it owns: those
+    /// it runs without a platform lock, and those whose lock it holds. So the
+    /// events of one bot reach one session, and after a crash the airlock
+    /// that takes the lock over delivers what the dead one had stored.
+    pub fn own(&self, adapter: &str) {
+        let added = self
+            .owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(adapter.to_owned());
+        if added {
+            self.wake.notify_waiters();
+        }
+    }
+
+    fn owned_json(&self) -> String {
+        let owned = self.owned.lock().unwrap_or_else(|e| e.into_inner());
+        serde_json::to_string(&*owned).unwrap_or_else(|_| "[]".into())
     }
 
     /// Stores `events` of `adapter` and, in the same transaction, its new
@@ -144,14 +171,19 @@ impl Queue {
             .optional()?)
     }
 
-    /// Up to `limit` waiting events after `after` (a `seq`), oldest first.
-    pub fn waiting(&self, after: i64, limit: usize) -> Result<Vec<Queued>, DbError> {
+    /// Up to `limit` waiting events of owned adapters, oldest first, but for
+    /// the `seq`s in `except`.
+    pub fn waiting(&self, except: &[i64], limit: usize) -> Result<Vec<Queued>, DbError> {
+        let owned = self.owned_json();
+        let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".into());
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, line FROM events WHERE delivered_at IS NULL AND seq > ?1
+            "SELECT seq, line FROM events WHERE delivered_at IS NULL
+               AND adapter IN (SELECT value FROM json_each(?3))
+               AND seq NOT IN (SELECT value FROM json_each(?1))
              ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![after, limit as i64], |r| {
+        let rows = stmt.query_map(params![except, limit as i64, owned], |r| {
             Ok(Queued {
                 seq: r.get(0)?,
                 line: r.get(1)?,
@@ -160,29 +192,56 @@ impl Queue {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Marks events delivered and forgets their content.
+    /// Marks events delivered (one commit). Their content stays until
+    /// [`forget`](Self::forget), so that a write that fails after this can
+    /// be [undone](Self::undeliver).
     pub fn delivered(&self, seqs: &[i64]) -> Result<(), DbError> {
-        let at = now();
-        let mut conn = self.db.lock();
-        let tx = conn.transaction()?;
-        {
-            let mut mark =
-                tx.prepare_cached("UPDATE events SET delivered_at = ?1, line = '' WHERE seq = ?2")?;
-            for seq in seqs {
-                mark.execute(params![at, seq])?;
-            }
-        }
-        tx.commit()?;
+        let seqs = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
+        self.db
+            .lock()
+            .prepare_cached(
+                "UPDATE events SET delivered_at = ?1 WHERE seq IN (SELECT value FROM json_each(?2))",
+            )?
+            .execute(params![now(), seqs])?;
         Ok(())
     }
 
-    /// How many events wait for the session.
+    /// Undoes [`delivered`](Self::delivered): the events wait again.
+    pub fn undeliver(&self, seqs: &[i64]) -> Result<(), DbError> {
+        let seqs = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
+        self.db
+            .lock()
+            .prepare_cached(
+                "UPDATE events SET delivered_at = NULL WHERE seq IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute(params![seqs])?;
+        Ok(())
+    }
+
+    /// Drops the content of delivered events (only their dedupe keys stay).
+    pub fn forget(&self, seqs: &[i64]) -> Result<(), DbError> {
+        let seqs = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
+        self.db
+            .lock()
+            .prepare_cached(
+                "UPDATE events SET line = '' WHERE delivered_at IS NOT NULL
+                   AND seq IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute(params![seqs])?;
+        Ok(())
+    }
+
+    /// How many events of owned adapters wait for the session.
     pub fn backlog(&self) -> Result<usize, DbError> {
+        let owned = self.owned_json();
         let n: i64 = self
             .db
             .lock()
-            .prepare_cached("SELECT COUNT(*) FROM events WHERE delivered_at IS NULL")?
-            .query_row([], |r| r.get(0))?;
+            .prepare_cached(
+                "SELECT COUNT(*) FROM events WHERE delivered_at IS NULL
+                   AND adapter IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_row(params![owned], |r| r.get(0))?;
         Ok(n as usize)
     }
 
@@ -202,10 +261,15 @@ impl Queue {
     }
 
     /// Forgets delivered events older than `keep_secs`, and attachment ids
-    /// as old. Returns how many events went.
+    /// as old, and the content of every delivered event (a crash can leave
+    /// some behind). Returns how many events went.
     pub fn prune(&self, keep_secs: i64) -> Result<usize, DbError> {
         let before = now() - keep_secs;
         let conn = self.db.lock();
+        conn.execute(
+            "UPDATE events SET line = '' WHERE delivered_at IS NOT NULL AND line != ''",
+            [],
+        )?;
         let n = conn.execute(
             "DELETE FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ?1",
             params![before],
@@ -239,18 +303,21 @@ impl Queue {
 /// Reads waiting events for one consumer (the session), oldest first.
 ///
 /// [`Reader::next`] waits until there is something; [`Reader::done`] marks a
-/// batch delivered. The reader remembers how far it got, so a batch it could
-/// not mark (a full disk) is still not handed out twice by this process.
+/// batch delivered. A batch it could not mark (a full disk) is remembered, so
+/// this process does not hand it out twice.
 #[derive(Debug)]
 pub struct Reader {
     queue: Queue,
-    after: i64,
+    unmarked: Vec<i64>,
 }
 
 impl Reader {
     /// A reader from the oldest waiting event.
     pub fn new(queue: Queue) -> Self {
-        Self { queue, after: 0 }
+        Self {
+            queue,
+            unmarked: Vec::new(),
+        }
     }
 
     /// The next up to `max` waiting events; waits for at least one.
@@ -259,24 +326,29 @@ impl Reader {
             let wake = self.queue.wake.notified();
             tokio::pin!(wake);
             wake.as_mut().enable();
-            let batch = self.queue.waiting(self.after, max)?;
-            if let Some(last) = batch.last() {
-                self.after = last.seq;
+            let batch = self.queue.waiting(&self.unmarked, max)?;
+            if !batch.is_empty() {
                 return Ok(batch);
             }
             wake.await;
         }
     }
 
-    /// Marks `batch` delivered. A failure is logged: those events would be
+    /// Marks `batch` delivered (for consumers that cannot fail to take it,
+    /// like a terminal). A failure is logged: those events would be
     /// delivered again after a restart.
-    pub fn done(&self, batch: &[Queued]) {
+    pub fn done(&mut self, batch: &[Queued]) {
         let seqs: Vec<i64> = batch.iter().map(|q| q.seq).collect();
-        if let Err(e) = self.queue.delivered(&seqs) {
+        if let Err(e) = self
+            .queue
+            .delivered(&seqs)
+            .and_then(|()| self.queue.forget(&seqs))
+        {
             tracing::error!(
                 "cannot mark {} delivered events in the database ({e}); they will be delivered again after a restart",
                 seqs.len()
             );
+            self.unmarked.extend(seqs);
         }
     }
 }
@@ -287,7 +359,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_waits_for_events_and_marks_them() {
-        let q = Queue::new(Db::in_memory().unwrap(), 100);
+        let q = queue(100);
         q.accept("tg", &[incoming(None, "early")], None).unwrap();
         let mut reader = Reader::new(q.clone());
         let first = reader.next(10).await.unwrap();
@@ -306,11 +378,13 @@ mod tests {
             .unwrap();
         assert_eq!(second[0].line, "late");
         later.await.unwrap();
-        // Not marked: a new reader (a restart) gets it again; this one does not.
+        // Not marked yet: a new reader (a restart) gets it again.
         assert_eq!(
             Reader::new(q.clone()).next(10).await.unwrap()[0].line,
             "late"
         );
+        reader.done(&second);
+        assert_eq!(q.backlog().unwrap(), 0);
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(50), reader.next(10))
                 .await
@@ -326,9 +400,32 @@ mod tests {
         }
     }
 
+    fn queue(bound: usize) -> Queue {
+        let q = Queue::new(Db::in_memory().unwrap(), bound);
+        q.own("tg");
+        q.own("dc");
+        q
+    }
+
+    #[test]
+    fn only_owned_adapters_are_delivered() {
+        let q = Queue::new(Db::in_memory().unwrap(), 100);
+        q.accept("tg", &[incoming(None, "a")], None).unwrap();
+        q.accept("fc", &[incoming(None, "b")], None).unwrap();
+        assert!(q.waiting(&[], 10).unwrap().is_empty());
+        assert_eq!(q.backlog().unwrap(), 0);
+        q.own("tg");
+        let waiting = q.waiting(&[], 10).unwrap();
+        assert_eq!(
+            waiting.iter().map(|e| e.line.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert_eq!(q.backlog().unwrap(), 1);
+    }
+
     #[test]
     fn events_and_cursor_commit_together_and_duplicates_are_skipped() {
-        let q = Queue::new(Db::in_memory().unwrap(), 100);
+        let q = queue(100);
         assert_eq!(q.cursor("tg").unwrap(), None);
         let stored = q
             .accept(
@@ -360,14 +457,23 @@ mod tests {
             1
         );
 
-        let waiting = q.waiting(0, 10).unwrap();
+        let waiting = q.waiting(&[], 10).unwrap();
         assert_eq!(
             waiting.iter().map(|q| q.line.as_str()).collect::<Vec<_>>(),
             ["a", "b", "c", "a"]
         );
-        assert_eq!(q.waiting(waiting[1].seq, 1).unwrap()[0].line, "c");
-        q.delivered(&[waiting[0].seq, waiting[1].seq]).unwrap();
+        assert_eq!(
+            q.waiting(&[waiting[0].seq, waiting[1].seq], 1).unwrap()[0].line,
+            "c"
+        );
+        let first_two = [waiting[0].seq, waiting[1].seq];
+        q.delivered(&first_two).unwrap();
         assert_eq!(q.backlog().unwrap(), 2);
+        // A write that failed: undone, they wait again; then delivered for good.
+        q.undeliver(&first_two).unwrap();
+        assert_eq!(q.backlog().unwrap(), 4);
+        q.delivered(&first_two).unwrap();
+        q.forget(&first_two).unwrap();
         // Delivered and forgotten, but still a duplicate.
         assert!(
             q.accept("tg", &[incoming(Some("m:1:7"), "a")], None)
@@ -387,12 +493,12 @@ mod tests {
 
     #[test]
     fn bound_and_prune() {
-        let q = Queue::new(Db::in_memory().unwrap(), 2);
+        let q = queue(2);
         q.accept("tg", &[incoming(None, "a")], None).unwrap();
         assert!(!q.is_full().unwrap());
         q.accept("tg", &[incoming(None, "b")], None).unwrap();
         assert!(q.is_full().unwrap());
-        let seqs: Vec<i64> = q.waiting(0, 10).unwrap().iter().map(|e| e.seq).collect();
+        let seqs: Vec<i64> = q.waiting(&[], 10).unwrap().iter().map(|e| e.seq).collect();
         q.delivered(&seqs).unwrap();
         assert!(!q.is_full().unwrap());
         assert_eq!(q.prune(-10).unwrap(), 2, "older than the future");
@@ -401,7 +507,7 @@ mod tests {
 
     #[test]
     fn attachments_are_remembered_per_chat() {
-        let q = Queue::new(Db::in_memory().unwrap(), 10);
+        let q = queue(10);
         let e = Incoming {
             dedupe: Some("m:5:1".into()),
             line: "x".into(),

@@ -76,15 +76,16 @@ pub enum Fault {
     DropConnection,
 }
 
-/// A running fake. Dropping it stops accepting connections.
+/// A running fake. Dropping it stops accepting connections and drops every
+/// open one.
 pub struct FakeTelegram {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    accept: JoinHandle<()>,
+    accept: Mutex<Option<JoinHandle<()>>>,
 }
 
 pub(crate) struct Shared {
-    pub(crate) token: String,
+    pub(crate) token: Mutex<String>,
     pub(crate) state: Mutex<State>,
     /// Woken whenever an update is injected.
     pub(crate) new_update: tokio::sync::Notify,
@@ -105,7 +106,7 @@ impl FakeTelegram {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
-            token: token.into(),
+            token: Mutex::new(token.into()),
             state: Mutex::new(State::new()),
             new_update: tokio::sync::Notify::new(),
         });
@@ -113,8 +114,32 @@ impl FakeTelegram {
         FakeTelegram {
             shared,
             addr,
-            accept,
+            accept: Mutex::new(Some(accept)),
         }
+    }
+
+    /// The server goes away, as if its host fell off the network: it stops
+    /// listening and drops every open connection (a held getUpdates among
+    /// them). Its state (queued updates, files, calls) is kept.
+    pub fn go_away(&self) {
+        let accept = self.accept.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(accept) = accept {
+            accept.abort();
+        }
+        self.shared.lock().poller = None;
+    }
+
+    /// Listens again on the same address after [`go_away`](Self::go_away).
+    pub async fn come_back(&self) {
+        let listener = loop {
+            // The old socket may linger for a moment after the abort.
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        let accept = tokio::spawn(accept_loop(listener, self.shared.clone()));
+        *self.accept.lock().unwrap_or_else(|e| e.into_inner()) = Some(accept);
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash): give it to
@@ -129,8 +154,18 @@ impl FakeTelegram {
     }
 
     /// The token the fake accepts.
-    pub fn token(&self) -> &str {
-        &self.shared.token
+    pub fn token(&self) -> String {
+        self.shared
+            .token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Accepts `token` from now on, and no other: revokes the old one, as
+    /// @BotFather's /revoke does.
+    pub fn set_token(&self, token: impl Into<String>) {
+        *self.shared.token.lock().unwrap_or_else(|e| e.into_inner()) = token.into();
     }
 
     /// The bot as a `User` object (what `from` holds on sent messages).
@@ -245,17 +280,21 @@ impl FakeTelegram {
 
 impl Drop for FakeTelegram {
     fn drop(&mut self) {
-        self.accept.abort();
+        self.go_away();
     }
 }
 
+/// Accepts connections; each is served by a task in `connections`, so
+/// aborting this loop drops them all.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        while connections.try_join_next().is_some() {}
         let shared = shared.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = service_fn(move |req| {
                 let shared = shared.clone();
                 async move { handle(shared, req).await }
@@ -300,7 +339,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
     let Some((token, method)) = rest.split_once('/') else {
         return Ok(error(404, "Not Found", None));
     };
-    if decode(token) != shared.token {
+    if decode(token) != *shared.token.lock().unwrap_or_else(|e| e.into_inner()) {
         return Ok(error(401, "Unauthorized", None));
     }
     if method.is_empty() || method.contains('/') {
@@ -359,7 +398,7 @@ fn download(shared: &Shared, rest: &str) -> Resp {
     let Some((token, file_path)) = rest.split_once('/') else {
         return error(404, "Not Found", None);
     };
-    if decode(token) != shared.token {
+    if decode(token) != *shared.token.lock().unwrap_or_else(|e| e.into_inner()) {
         return error(401, "Unauthorized", None);
     }
     let file_path = decode(file_path);
