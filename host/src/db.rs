@@ -63,23 +63,26 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (adapter, chat_id, sender_id)
      );",
-    // 3: the durable inbound queue, platform cursors, opened groups, delivered
-    // attachments, and where a drop happened.
+    // 3: the durable inbound queue (waiting events; a delivered one is
+    // deleted), the dedupe keys of accepted events, platform cursors, opened
+    // groups, delivered attachments, and where a drop happened.
     "CREATE TABLE events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY,
         adapter TEXT NOT NULL,
-        dedupe TEXT,
         line TEXT NOT NULL,
-        accepted_at INTEGER NOT NULL,
-        delivered_at INTEGER
+        accepted_at INTEGER NOT NULL
      );
-     CREATE UNIQUE INDEX events_dedupe ON events (adapter, dedupe) WHERE dedupe IS NOT NULL;
-     CREATE INDEX events_waiting ON events (seq) WHERE delivered_at IS NULL;
+     CREATE TABLE seen (
+        adapter TEXT NOT NULL,
+        dedupe TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (adapter, dedupe)
+     ) WITHOUT ROWID;
      CREATE TABLE cursors (
         adapter TEXT PRIMARY KEY,
         cursor TEXT NOT NULL,
         at INTEGER NOT NULL
-     );
+     ) WITHOUT ROWID;
      CREATE TABLE groups (
         adapter TEXT NOT NULL,
         chat_id TEXT NOT NULL,

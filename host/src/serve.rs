@@ -20,6 +20,7 @@ use crate::loops::poll::{self, PollSource};
 use crate::manifest::{Direction, Kind};
 use crate::mcp::instructions;
 use crate::platform_lock::LOCKS_DIR;
+use crate::queue::ledger::{self, LEDGERS_DIR};
 use crate::queue::{DEFAULT_BACKLOG, KEEP_DELIVERED_SECS, Queue};
 use crate::router::{Active, NamedFilter, Parts, Router, Session};
 use crate::runtime::actor::Unsolicited;
@@ -179,13 +180,26 @@ pub async fn start_with(
             .iter()
             .map(|(name, a)| (name.as_str(), a.description.instructions.as_slice())),
     );
-    let queue = Queue::new(
+    let mut queue = Queue::new(
         host.db.clone(),
         host.config.delivery.max_waiting.unwrap_or(DEFAULT_BACKLOG),
     );
     for name in adapters.keys().filter(|n| !egress.contains_key(*n)) {
         // No platform connection to lock: whoever runs it delivers it.
         queue.own(name);
+    }
+    // What a crashed airlock wrote to its session before it died is
+    // delivered: mark it so before anything else reads the queue.
+    match host.home.sub(LEDGERS_DIR) {
+        Ok(dir) => {
+            match ledger::recover(&dir, &queue) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("{n} events a previous airlock delivered are marked so"),
+                Err(e) => tracing::error!("cannot read the delivery ledgers: {e}"),
+            }
+            queue = queue.with_ledgers(dir);
+        }
+        Err(e) => tracing::error!("{e}; crash recovery of deliveries is not available"),
     }
     match queue.prune(KEEP_DELIVERED_SECS) {
         Ok(n) if n > 0 => tracing::debug!("forgot {n} delivered events"),

@@ -86,6 +86,17 @@ pub struct Inbound<'a> {
     pub text: &'a str,
 }
 
+/// Lookups remembered for one batch of inbound events: the store is still
+/// read for every batch (so a change from the terminal applies to the next
+/// one), but not once per message of a burst.
+#[derive(Debug, Default)]
+pub struct Memo {
+    listed: HashSet<(String, String)>,
+    unlisted: HashSet<(String, String)>,
+    groups: std::collections::HashMap<(String, String), Option<GroupPolicy>>,
+    recorded: HashSet<(String, String, String)>,
+}
+
 /// The access store.
 #[derive(Clone, Debug)]
 pub struct Access {
@@ -141,11 +152,49 @@ impl Access {
 
     /// Decide on an inbound message, remembering a drop or the chat.
     pub fn admit(&self, m: &Inbound<'_>) -> Result<Decision, DbError> {
-        let allowed = gate::implicit_allow(&m.sender) || self.listed(&m.sender)?;
+        self.admit_with(m, &mut Memo::default())
+    }
+
+    fn listed_with(&self, sender: &SenderRef<'_>, memo: &mut Memo) -> Result<bool, DbError> {
+        let key = (sender.adapter.to_owned(), sender.sender_id.to_owned());
+        if memo.listed.contains(&key) {
+            return Ok(true);
+        }
+        if memo.unlisted.contains(&key) {
+            return Ok(false);
+        }
+        let listed = self.listed(sender)?;
+        if listed {
+            memo.listed.insert(key);
+        } else {
+            memo.unlisted.insert(key);
+        }
+        Ok(listed)
+    }
+
+    fn group_with(
+        &self,
+        adapter: &str,
+        chat_id: &str,
+        memo: &mut Memo,
+    ) -> Result<Option<GroupPolicy>, DbError> {
+        let key = (adapter.to_owned(), chat_id.to_owned());
+        if let Some(known) = memo.groups.get(&key) {
+            return Ok(*known);
+        }
+        let policy = self.group(adapter, chat_id)?;
+        memo.groups.insert(key, policy);
+        Ok(policy)
+    }
+
+    /// [`admit`](Self::admit), with the lookups of this batch remembered in
+    /// `memo`.
+    pub fn admit_with(&self, m: &Inbound<'_>, memo: &mut Memo) -> Result<Decision, DbError> {
+        let allowed = gate::implicit_allow(&m.sender) || self.listed_with(&m.sender, memo)?;
         let group = match m.room {
             Room::Direct => None,
-            Room::Group => Some(self.group(m.sender.adapter, m.chat_id)?),
-            Room::Thread { parent } => Some(self.group(m.sender.adapter, parent)?),
+            Room::Group => Some(self.group_with(m.sender.adapter, m.chat_id, memo)?),
+            Room::Thread { parent } => Some(self.group_with(m.sender.adapter, parent, memo)?),
         };
         let decision = gate::inbound(&Facts {
             allowed,
@@ -154,7 +203,15 @@ impl Access {
             mentions_bot: m.mentions_bot,
         });
         if decision == Decision::Deliver && m.room == Room::Direct {
-            self.record_direct(m)?;
+            let key = (
+                m.sender.adapter.to_owned(),
+                m.chat_id.to_owned(),
+                m.sender.sender_id.to_owned(),
+            );
+            if !memo.recorded.contains(&key) {
+                self.record_direct(m)?;
+                memo.recorded.insert(key);
+            }
         } else if gate::remember(&decision) {
             let first: String = m.text.chars().take(FIRST_WORDS).collect();
             let group_id = match m.room {

@@ -41,6 +41,7 @@
 //! request.
 
 mod connector;
+mod pool;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -63,6 +64,7 @@ use crate::manifest::destination::{Destination, Scheme, UriPartsError, request_p
 
 pub use connector::resolve_checked;
 pub(crate) use connector::{TLS_CONFIG, server_name};
+pub use pool::ConnectionPool;
 
 /// What one component may reach over HTTP, and with which secrets.
 #[derive(Debug, Clone)]
@@ -90,6 +92,8 @@ pub struct EgressPolicy {
     pub refusals_logged: Arc<AtomicU32>,
     /// The component's name, for errors and logs.
     pub component: String,
+    /// Its kept connections (clones share them).
+    pub pool: ConnectionPool,
 }
 
 /// Refusals logged per component before they are only counted.
@@ -171,6 +175,7 @@ impl EgressPolicy {
             in_flight: InFlightLimit::default(),
             refusals_logged: Arc::default(),
             component: component.into(),
+            pool: ConnectionPool::default(),
         }
     }
 
@@ -440,9 +445,9 @@ where
 
     let deadline = policy.exchange_deadline();
     let exchange = async {
-        let addrs = resolve_checked(policy, &destination, timeouts.connect).await?;
+        // Put in the request only; it leaves on a connection to checked addresses alone.
         policy.inject(&destination, &mut request)?;
-        connector::exchange(policy, &destination, &addrs, request, timeouts).await
+        connector::exchange(policy, &destination, request, timeouts).await
     };
     tokio::time::timeout(deadline, exchange)
         .await

@@ -10,6 +10,8 @@ use rmcp::ServiceExt;
 
 use crate::host::Host;
 use crate::mcp::ChannelServer;
+use crate::mcp::delivery_log::LedgerLog;
+use crate::queue::ledger::{LEDGERS_DIR, Ledger};
 
 /// Run until the client goes away or a signal arrives.
 pub fn run(host: Host) -> anyhow::Result<ExitCode> {
@@ -24,8 +26,12 @@ pub fn run(host: Host) -> anyhow::Result<ExitCode> {
 
 async fn serve(host: Host) -> anyhow::Result<()> {
     let running = crate::serve::start(&host).await?;
+    let ledger = Ledger::create(host.home.sub(LEDGERS_DIR)?)
+        .map_err(|e| anyhow::anyhow!("cannot create the delivery ledger: {e}"))?;
+    let log = LedgerLog::new(ledger, running.router.queue().clone());
     let (reader, writer, outlet) =
-        crate::mcp::stdio::filtered(tokio::io::stdin(), std::io::stdout());
+        crate::mcp::stdio::filtered(crate::mcp::stdin::open(), std::io::stdout(), Box::new(log));
+    let settle = outlet.clone();
     let server = ChannelServer::new(running.router.clone(), running.instructions.clone(), outlet);
     let service = server
         .serve((reader, writer))
@@ -46,5 +52,7 @@ async fn serve(host: Host) -> anyhow::Result<()> {
             cancel.cancel();
         }
     }
+    // What was written is marked delivered before the process goes.
+    settle.settle();
     Ok(())
 }

@@ -7,10 +7,12 @@
 //! because Claude Code does not register a server that completes the newer
 //! handshake as a channel.
 
+pub mod delivery_log;
 pub mod instructions;
 pub mod notification;
 pub mod sanitize;
 mod server;
+pub mod stdin;
 pub mod stdio;
 pub mod tools;
 pub mod writer;

@@ -15,12 +15,26 @@ pub fn params(event: &ChannelEvent) -> serde_json::Value {
 
 /// The whole JSON-RPC notification, without the trailing newline.
 pub fn line(event: &ChannelEvent) -> String {
-    serde_json::json!({
-        "jsonrpc": "2.0",
-        "method": NOTIFICATION_METHOD,
-        "params": params(event),
-    })
-    .to_string()
+    #[derive(serde::Serialize)]
+    struct Params<'a> {
+        content: &'a str,
+        meta: &'a std::collections::BTreeMap<String, String>,
+    }
+    #[derive(serde::Serialize)]
+    struct Notification<'a> {
+        jsonrpc: &'static str,
+        method: &'static str,
+        params: Params<'a>,
+    }
+    let n = Notification {
+        jsonrpc: "2.0",
+        method: NOTIFICATION_METHOD,
+        params: Params {
+            content: &event.content,
+            meta: &event.meta,
+        },
+    };
+    serde_json::to_string(&n).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -14,14 +14,9 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::stdio::Outlet;
 use super::tools::{self, DownloadArgs, EditArgs, ReactArgs, ReplyArgs};
-use super::writer::{Delivery, Outcome};
-use crate::queue::Reader;
 use crate::router::outbound::Reply;
 use crate::router::{Router, ToolError};
 use crate::runtime::bindings::types::Features;
-
-/// Events written to the session per write, at most.
-pub const DELIVERY_BATCH: usize = 64;
 
 /// Revisions airlock speaks, newest first. Nothing newer than 2025-11-25:
 /// Claude Code does not treat a server on the 2026-07-28 handshake as a channel.
@@ -154,66 +149,27 @@ impl ServerHandler for ChannelServer {
         let Some(outlet) = self.outlet.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
-        let router = self.router.clone();
-        tokio::spawn(deliver(router, outlet));
+        go_live(&self.router, outlet);
     }
 }
 
-/// Writes waiting events to the session, oldest first. Each batch is
-/// committed as delivered just before it is written (see
-/// [`super::writer`]); a write that fails undoes it.
-async fn deliver(router: Arc<Router>, outlet: Outlet) {
+/// Hands waiting events, then every new one, to the writer.
+fn go_live(router: &Router, outlet: Outlet) {
     let session = router.session().clone();
     session.set_connected(true);
-    let queue = router.queue().clone();
-    let mut reader = Reader::new(queue.clone());
-    loop {
-        let batch = match reader.next(DELIVERY_BATCH).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("cannot read the event queue: {e}; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let seqs: Vec<i64> = batch.iter().map(|q| q.seq).collect();
-        let mut lines = Vec::with_capacity(batch.iter().map(|q| q.line.len() + 1).sum());
-        for q in &batch {
-            lines.extend_from_slice(q.line.as_bytes());
-            lines.push(b'\n');
+    let sink_session = session.clone();
+    let sink: crate::queue::Sink = Box::new(move |batch| {
+        let ok = outlet.events(batch);
+        if !ok {
+            tracing::warn!(
+                "cannot deliver channel events, the client is gone; they wait for the next session"
+            );
+            sink_session.set_connected(false);
         }
-        let (commit_queue, commit_seqs) = (queue.clone(), seqs.clone());
-        let (finish_queue, finish_seqs) = (queue.clone(), seqs);
-        let delivery = Delivery {
-            lines,
-            commit: Box::new(move || match commit_queue.delivered(&commit_seqs) {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::error!("cannot mark events delivered ({e}); they wait, retrying");
-                    false
-                }
-            }),
-            finish: Box::new(move |written| {
-                let after = if written {
-                    finish_queue.forget(&finish_seqs)
-                } else {
-                    finish_queue.undeliver(&finish_seqs)
-                };
-                if let Err(e) = after {
-                    tracing::error!("cannot record the outcome of a delivery: {e}");
-                }
-            }),
-        };
-        match outlet.deliver(delivery).await {
-            Outcome::Written => {}
-            Outcome::NotCommitted => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
-            Outcome::WriteFailed => {
-                tracing::warn!(
-                    "cannot deliver channel events, the client is gone; they wait for the next session"
-                );
-                break;
-            }
-        }
+        ok
+    });
+    if let Err(e) = router.queue().go_live(sink) {
+        tracing::error!("cannot read the event queue: {e}; events wait until airlock restarts");
+        session.set_connected(false);
     }
-    session.set_connected(false);
 }

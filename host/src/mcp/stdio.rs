@@ -14,10 +14,9 @@ use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::writer::{self, DeliveryLog, Out, Writer};
+use crate::queue::Queued;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
-use tokio::sync::{mpsc, oneshot};
-
-use super::writer::{self, Delivery, Out, Outcome};
 
 /// Longest accepted JSON-RPC line.
 pub const MAX_LINE: usize = 16 << 20;
@@ -25,12 +24,16 @@ pub const MAX_LINE: usize = 16 << 20;
 /// Wire `input`/`output` (the process's stdin/stdout) into a transport for
 /// rmcp: returns its reader and writer, and an [`Outlet`] for channel events
 /// written beside rmcp's lines.
-pub fn filtered<R, W>(input: R, output: W) -> (DuplexStream, LineWriter, Outlet)
+pub fn filtered<R, W>(
+    input: R,
+    output: W,
+    log: Box<dyn DeliveryLog>,
+) -> (DuplexStream, LineWriter, Outlet)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: std::io::Write + AsFd + Send + 'static,
 {
-    let lines_tx = writer::spawn(output);
+    let lines_tx = writer::spawn(output, log);
     let (mut to_rmcp, from_filter) = tokio::io::duplex(1 << 20);
     let errors = lines_tx.clone();
     tokio::spawn(async move {
@@ -89,27 +92,30 @@ where
 /// lines (see [`super::writer`] for the order of commit and write).
 #[derive(Clone, Debug)]
 pub struct Outlet {
-    lines: mpsc::UnboundedSender<Out>,
+    lines: Writer,
 }
 
 impl Outlet {
-    /// Commits and writes `delivery`; waits until that is done. An output
-    /// that is gone is [`Outcome::WriteFailed`].
-    pub async fn deliver(&self, delivery: Delivery) -> Outcome {
-        let (done, wait) = oneshot::channel();
-        if self.lines.send(Out::Delivery(delivery, done)).is_err() {
-            return Outcome::WriteFailed;
+    /// Catches the delivery log up (before the process exits).
+    pub fn settle(&self) {
+        self.lines.settle();
+    }
+
+    /// Hands `batch` to the writer (it records, then writes). False when
+    /// the writer has stopped (the client is gone).
+    pub fn events(&self, batch: Vec<Queued>) -> bool {
+        let mut lines = Vec::with_capacity(batch.iter().map(|q| q.line.len() + 1).sum());
+        let mut seqs = Vec::with_capacity(batch.len());
+        for q in batch {
+            lines.extend_from_slice(q.line.as_bytes());
+            lines.push(b'\n');
+            seqs.push(q.seq);
         }
-        wait.await.unwrap_or(Outcome::WriteFailed)
+        self.lines.events(seqs, lines)
     }
 }
 
-fn send_error(
-    lines: &mpsc::UnboundedSender<Out>,
-    code: i64,
-    message: &str,
-    id: Option<serde_json::Value>,
-) {
+fn send_error(lines: &Writer, code: i64, message: &str, id: Option<serde_json::Value>) {
     let id = id.unwrap_or(serde_json::Value::Null);
     let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     let mut line = body.to_string().into_bytes();
@@ -164,7 +170,7 @@ async fn read_line<R: AsyncRead + Unpin>(input: &mut BufReader<R>) -> std::io::R
 
 /// rmcp's side of stdout: whole lines go to the writer thread.
 pub struct LineWriter {
-    lines: mpsc::UnboundedSender<Out>,
+    lines: Writer,
     pending: Vec<u8>,
 }
 
@@ -177,7 +183,7 @@ impl AsyncWrite for LineWriter {
         let this = &mut *self;
         this.pending.extend_from_slice(buf);
         while let Some(line) = crate::text::take_line(&mut this.pending) {
-            if this.lines.send(Out::Line(line)).is_err() {
+            if !this.lines.send(Out::Line(line)) {
                 return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
             }
         }
@@ -211,19 +217,27 @@ mod tests {
         (std::fs::File::from(w), read)
     }
 
-    fn delivery(lines: &[u8]) -> Delivery {
-        Delivery {
-            lines: lines.to_vec(),
-            commit: Box::new(|| true),
-            finish: Box::new(|_| {}),
+    /// A log that records everything.
+    struct Everything;
+
+    impl DeliveryLog for Everything {
+        fn record(&mut self, _: &[i64]) -> bool {
+            true
         }
+        fn written(&mut self, _: &[i64]) {}
+        fn failed(&mut self, _: &[i64]) {}
+        fn behind(&self) -> bool {
+            false
+        }
+        fn idle(&mut self) {}
     }
 
     #[tokio::test]
     async fn bad_lines_get_errors_good_lines_pass() {
         let (client_in, server_in) = tokio::io::duplex(1 << 16);
         let (server_out, client_out) = output();
-        let (mut to_rmcp, mut rmcp_out, outlet) = filtered(server_in, server_out);
+        let (mut to_rmcp, mut rmcp_out, outlet) =
+            filtered(server_in, server_out, Box::new(Everything));
         let mut client_in = client_in;
         client_in
             .write_all(b"{\"a\":1}\nnot json\n\n[1,\n{\"b\":2}\n")
@@ -234,13 +248,13 @@ mod tests {
         to_rmcp.read_to_string(&mut forwarded).await.unwrap();
         assert_eq!(forwarded, "{\"a\":1}\n{\"b\":2}\n");
         rmcp_out.write_all(b"{\"id\":1,").await.unwrap();
-        // A delivery between two halves of rmcp's line comes out whole, after it.
-        let delivered = tokio::spawn({
-            let outlet = outlet.clone();
-            async move { outlet.deliver(delivery(b"{\"event\":1}\n")).await }
-        });
+        // Events handed over between two halves of rmcp's line come out
+        // whole, before it.
+        assert!(outlet.events(vec![Queued {
+            seq: 1,
+            line: "{\"event\":1}".into()
+        }]));
         rmcp_out.write_all(b"\"result\":{}}\n").await.unwrap();
-        assert_eq!(delivered.await.unwrap(), Outcome::Written);
         drop(rmcp_out);
         drop(outlet);
         let out = client_out.await.unwrap();
@@ -259,7 +273,7 @@ mod tests {
     async fn an_oversized_line_is_refused_without_buffering_it() {
         let (client_in, server_in) = tokio::io::duplex(1 << 16);
         let (server_out, client_out) = output();
-        let (mut to_rmcp, rmcp_out, outlet) = filtered(server_in, server_out);
+        let (mut to_rmcp, rmcp_out, outlet) = filtered(server_in, server_out, Box::new(Everything));
         drop(outlet);
         tokio::spawn(async move {
             let mut client_in = client_in;

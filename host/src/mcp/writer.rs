@@ -1,155 +1,349 @@
-//! The one writer of stdout: a thread that writes whole lines, and commits a
+//! The one writer of stdout: a thread that writes whole lines, and records a
 //! delivery of channel events in the same breath as writing it.
 //!
 //! rmcp's responses and the filter's error answers arrive as [`Out::Line`]
-//! and are written as they come. A batch of channel events arrives as a
-//! [`Delivery`], and its order is what makes delivery exactly-once across a
-//! crash, as far as a one-way pipe allows:
+//! and are written as they come. A batch of channel events arrives as
+//! [`Out::Events`], and its order is what makes delivery exactly-once across
+//! a crash, as far as a one-way pipe allows:
 //!
 //! 1. wait until the pipe has room for the whole batch, so that the write
 //!    cannot block halfway (a process killed inside a write that fits is
 //!    killed after it: the kernel copies the bytes before it looks for
 //!    signals);
-//! 2. commit the batch as delivered ([`Delivery::commit`]);
+//! 2. record the batch as delivered ([`DeliveryLog::record`]: one append to
+//!    the delivery ledger);
 //! 3. write it;
-//! 4. report ([`Delivery::finish`]): on a failed write (the client is gone)
-//!    the delivery is undone, so the events wait for the next session.
+//! 4. report it written (or failed: the client is gone, and the batch is
+//!    taken back so that it waits for the next session).
 //!
 //! A `kill -9` before 2 leaves the events waiting: the next airlock delivers
-//! them. After 3 they are delivered and marked. Between 2 and 3 lies the
-//! return from SQLite's commit and the entry into `write`, a few
-//! microseconds, in which a kill loses the batch; nothing else can lose or
-//! repeat one. When stdout is not a pipe (a file, a socket), step 1 is
-//! skipped.
+//! them. After 3 they are delivered and recorded. Between 2 and 3 lies the
+//! return from one `write` to the ledger and the entry into the next, a
+//! microsecond or so, in which a kill loses the batch; nothing else can lose
+//! or repeat one. stdout may be a pipe or a socket (libuv, which Node-based
+//! launchers use, gives children socket pairs); for anything else (a file, a
+//! terminal) step 1 is skipped.
 
 use std::io::Write;
 use std::os::fd::AsFd;
-
-use tokio::sync::{mpsc, oneshot};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 /// Pipe size asked for at start (Linux lets any process go up to
 /// `/proc/sys/fs/pipe-max-size`, 1 MiB by default), so that the largest
 /// event fits in one write.
 pub const PIPE_SIZE: usize = 1 << 20;
+/// How long output must pause before the log catches up
+/// ([`DeliveryLog::idle`]), so that a stream of events is not slowed by it.
+pub const IDLE_AFTER: Duration = Duration::from_millis(50);
 
-/// A batch of event lines and what to do around writing it.
-pub struct Delivery {
-    /// The lines, each ending in `\n`.
-    pub lines: Vec<u8>,
-    /// Marks the batch delivered; the lines are written only if it returns
-    /// true.
-    pub commit: Box<dyn FnOnce() -> bool + Send>,
-    /// Told whether the lines were written (after a successful commit).
-    pub finish: Box<dyn FnOnce(bool) + Send>,
-}
-
-/// What became of a [`Delivery`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Committed and written.
-    Written,
-    /// The commit failed: nothing was written, the events still wait.
-    NotCommitted,
-    /// Committed, but the write failed (the client is gone).
-    WriteFailed,
+/// Where deliveries are recorded.
+pub trait DeliveryLog: Send {
+    /// Records `seqs` as delivered, before they are written; the batch is
+    /// written only if this returns true.
+    fn record(&mut self, seqs: &[i64]) -> bool;
+    /// The recorded batch was written.
+    fn written(&mut self, seqs: &[i64]);
+    /// The recorded batch could not be written (the client is gone).
+    fn failed(&mut self, seqs: &[i64]);
+    /// Whether written batches wait for [`idle`](Self::idle).
+    fn behind(&self) -> bool;
+    /// Output has paused for [`IDLE_AFTER`] (or the writer stops): a good
+    /// moment to catch up.
+    fn idle(&mut self);
 }
 
 /// What the writer writes.
 pub enum Out {
     /// A line from rmcp or the filter.
     Line(Vec<u8>),
-    /// Channel events; the sender learns the outcome.
-    Delivery(Delivery, oneshot::Sender<Outcome>),
+    /// Channel events: their queue positions and their lines (each ending
+    /// in `\n`).
+    Events {
+        /// Queue positions, in order.
+        seqs: Vec<i64>,
+        /// The lines.
+        lines: Vec<u8>,
+    },
+    /// Events were written past the thread: its log has catching up to do.
+    Behind,
 }
 
 impl std::fmt::Debug for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Out::Line(l) => write!(f, "Line({} bytes)", l.len()),
-            Out::Delivery(d, _) => write!(f, "Delivery({} bytes)", d.lines.len()),
+            Out::Events { seqs, lines } => {
+                write!(f, "Events({} events, {} bytes)", seqs.len(), lines.len())
+            }
+            Out::Behind => f.write_str("Behind"),
         }
+    }
+}
+
+/// stdout and what writes to it.
+trait Output: Write + AsFd + Send {}
+impl<T: Write + AsFd + Send> Output for T {}
+
+struct State {
+    output: Box<dyn Output>,
+    log: Box<dyn DeliveryLog>,
+    pipe: Option<Pipe>,
+    /// A write failed: the client is gone, nothing more is written.
+    broken: bool,
+}
+
+impl State {
+    /// Records, writes, reports; false when the write failed.
+    fn deliver(&mut self, seqs: &[i64], lines: &[u8]) -> bool {
+        if !self.log.record(seqs) {
+            // Not recorded, not written: they stay waiting.
+            return true;
+        }
+        let written = write(&mut self.output, lines);
+        if written {
+            self.log.written(seqs);
+        } else {
+            self.log.failed(seqs);
+            self.broken = true;
+        }
+        written
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Messages sent to the thread and not yet written.
+    queued: AtomicUsize,
+}
+
+/// The writer: its thread, and a shortcut past it for events that can go
+/// out at once.
+#[derive(Clone)]
+pub struct Writer {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Out>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("queued", &self.shared.queued.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Catches the delivery log up now (before the process exits).
+    pub fn settle(&self) {
+        lock(&self.shared).log.idle();
+    }
+
+    /// Queues `out` for the thread; false when it has stopped.
+    pub fn send(&self, out: Out) -> bool {
+        self.shared.queued.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(out).is_ok() {
+            true
+        } else {
+            self.shared.queued.fetch_sub(1, Ordering::SeqCst);
+            false
+        }
+    }
+
+    /// Writes a batch of events on the calling thread when nothing is
+    /// queued ahead of it and it fits without waiting (same order as the
+    /// thread: room, record, write); otherwise queues it for the thread.
+    /// False when the writer has stopped (the client is gone).
+    pub fn events(&self, seqs: Vec<i64>, lines: Vec<u8>) -> bool {
+        if self.shared.queued.load(Ordering::SeqCst) == 0
+            && let Ok(mut state) = self.shared.state.try_lock()
+        {
+            if state.broken {
+                return false;
+            }
+            let fits = match &state.pipe {
+                Some(pipe) => pipe.fits_now(&*state.output, lines.len()),
+                None => true,
+            };
+            if fits {
+                let was_behind = state.log.behind();
+                let ok = state.deliver(&seqs, &lines);
+                if ok && !was_behind && state.log.behind() {
+                    // So that the thread's timer catches the log up.
+                    let _ = self.tx.send(Out::Behind);
+                }
+                return ok;
+            }
+        }
+        self.send(Out::Events { seqs, lines })
     }
 }
 
 /// Starts the writer thread over `output`; it ends when every sender is
 /// gone or a write fails.
-pub fn spawn<W>(output: W) -> mpsc::UnboundedSender<Out>
+pub fn spawn<W>(output: W, log: Box<dyn DeliveryLog>) -> Writer
 where
     W: Write + AsFd + Send + 'static,
 {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel();
+    let pipe = Pipe::probe(&output);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            output: Box::new(output),
+            log,
+            pipe,
+            broken: false,
+        }),
+        queued: AtomicUsize::new(0),
+    });
+    let thread_shared = shared.clone();
     let spawned = std::thread::Builder::new()
         .name("airlock-stdout".into())
-        .spawn(move || run(output, rx));
+        .spawn(move || run(&thread_shared, rx));
     if let Err(e) = spawned {
         tracing::error!("cannot start the stdout writer: {e}");
     }
-    tx
+    Writer { shared, tx }
 }
 
-fn run<W: Write + AsFd>(mut output: W, mut rx: mpsc::UnboundedReceiver<Out>) {
-    let pipe = Pipe::probe(&output);
-    while let Some(out) = rx.blocking_recv() {
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
+    shared.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run(shared: &Shared, rx: mpsc::Receiver<Out>) {
+    loop {
+        let behind = lock(shared).log.behind();
+        let next = if behind {
+            rx.recv_timeout(IDLE_AFTER)
+        } else {
+            rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+        };
+        let out = match next {
+            Ok(out) => out,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                lock(shared).log.idle();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if matches!(out, Out::Behind) {
+            // Not counted in `queued`: only wakes the loop to start its timer.
+            continue;
+        }
+        let mut state = lock(shared);
         let ok = match out {
-            Out::Line(line) => write(&mut output, &line),
-            Out::Delivery(delivery, done) => {
-                if let Some(pipe) = &pipe {
-                    pipe.wait_for_room(&output, delivery.lines.len());
-                }
-                let outcome = if (delivery.commit)() {
-                    let written = write(&mut output, &delivery.lines);
-                    (delivery.finish)(written);
-                    if written {
-                        Outcome::Written
-                    } else {
-                        Outcome::WriteFailed
-                    }
+            Out::Behind => true,
+            Out::Line(line) => write(&mut state.output, &line),
+            Out::Events { seqs, lines } => {
+                if state.broken {
+                    false
                 } else {
-                    Outcome::NotCommitted
-                };
-                let _ = done.send(outcome);
-                outcome != Outcome::WriteFailed
+                    if let Some(pipe) = &state.pipe {
+                        pipe.wait_for_room(&*state.output, lines.len());
+                    }
+                    state.deliver(&seqs, &lines)
+                }
             }
         };
+        if !ok {
+            state.broken = true;
+        }
+        drop(state);
+        shared.queued.fetch_sub(1, Ordering::SeqCst);
         if !ok {
             break;
         }
     }
+    lock(shared).log.idle();
 }
 
-fn write<W: Write>(output: &mut W, bytes: &[u8]) -> bool {
+fn write<W: Write + ?Sized>(output: &mut W, bytes: &[u8]) -> bool {
     output.write_all(bytes).is_ok() && output.flush().is_ok()
 }
 
-/// stdout as a pipe: its capacity, to tell whether a write fits.
+/// stdout as a pipe or a socket: how much it holds, to tell whether a write
+/// fits.
 struct Pipe {
     capacity: usize,
+    socket: bool,
 }
 
+/// `TIOCOUTQ` (`SIOCOUTQ` for sockets): bytes written and not yet read.
+const OUTQ: rustix::ioctl::Opcode = 0x5411;
+
 impl Pipe {
-    /// `Some` when `fd` is a pipe (after asking for [`PIPE_SIZE`]).
+    /// `Some` when `fd` is a pipe (after asking for [`PIPE_SIZE`]) or a
+    /// socket (what libuv-based launchers give a child).
     fn probe(fd: &impl AsFd) -> Option<Self> {
         let stat = rustix::fs::fstat(fd).ok()?;
-        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Fifo {
-            return None;
+        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+            rustix::fs::FileType::Fifo => {
+                let _ = rustix::pipe::fcntl_setpipe_size(fd, PIPE_SIZE);
+                let capacity = rustix::pipe::fcntl_getpipe_size(fd).ok()?;
+                Some(Self {
+                    capacity,
+                    socket: false,
+                })
+            }
+            rustix::fs::FileType::Socket => {
+                let _ = rustix::net::sockopt::set_socket_send_buffer_size(fd, PIPE_SIZE);
+                let capacity = rustix::net::sockopt::socket_send_buffer_size(fd).ok()?;
+                Some(Self {
+                    capacity,
+                    socket: true,
+                })
+            }
+            _ => None,
         }
-        let _ = rustix::pipe::fcntl_setpipe_size(fd, PIPE_SIZE);
-        let capacity = rustix::pipe::fcntl_getpipe_size(fd).ok()?;
-        Some(Self { capacity })
+    }
+
+    /// Bytes written and not yet read by the other end.
+    fn unread(&self, fd: &(impl AsFd + ?Sized)) -> Option<usize> {
+        if self.socket {
+            // SAFETY: TIOCOUTQ on a socket writes one `c_int`, which is the
+            // getter's output type.
+            let getter = unsafe { rustix::ioctl::Getter::<OUTQ, std::ffi::c_int>::new() };
+            // SAFETY: `fd` is a socket, for which the kernel defines this opcode.
+            let n = unsafe { rustix::ioctl::ioctl(fd, getter) }.ok()?;
+            usize::try_from(n).ok()
+        } else {
+            rustix::io::ioctl_fionread(fd).ok().map(|n| n as usize)
+        }
+    }
+
+    /// Room needed for `len` bytes: on a socket the kernel also counts its
+    /// buffers' bookkeeping against the limit.
+    fn needed(&self, len: usize) -> usize {
+        if self.socket {
+            len + len / 4 + 4096
+        } else {
+            len
+        }
+    }
+
+    /// Whether `len` bytes fit without blocking right now.
+    fn fits_now(&self, fd: &(impl AsFd + ?Sized), len: usize) -> bool {
+        let needed = self.needed(len);
+        needed <= self.capacity
+            && self
+                .unread(fd)
+                .is_some_and(|unread| self.capacity.saturating_sub(unread) >= needed)
     }
 
     /// Waits until `len` bytes fit without blocking (or until they never
     /// will, for a batch larger than the pipe).
-    fn wait_for_room(&self, fd: &impl AsFd, len: usize) {
-        if len > self.capacity {
+    fn wait_for_room(&self, fd: &(impl AsFd + ?Sized), len: usize) {
+        let needed = self.needed(len);
+        if needed > self.capacity {
             return;
         }
         let mut pause = std::time::Duration::from_micros(50);
         loop {
-            let Ok(unread) = rustix::io::ioctl_fionread(fd) else {
+            let Some(unread) = self.unread(fd) else {
                 return;
             };
-            if self.capacity.saturating_sub(unread as usize) >= len {
+            if self.capacity.saturating_sub(unread) >= needed {
                 return;
             }
             std::thread::sleep(pause);
@@ -162,75 +356,138 @@ impl Pipe {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
 
     fn pipe() -> (std::fs::File, std::fs::File) {
         let (r, w) = rustix::pipe::pipe().unwrap();
         (std::fs::File::from(r), std::fs::File::from(w))
     }
 
-    #[tokio::test]
-    async fn a_delivery_is_committed_then_written_then_finished() {
+    /// Records what the writer told it, and refuses to record `refuse`.
+    #[derive(Clone, Default)]
+    struct Seen {
+        calls: Arc<Mutex<Vec<String>>>,
+        refuse: Option<i64>,
+    }
+
+    impl DeliveryLog for Seen {
+        fn record(&mut self, seqs: &[i64]) -> bool {
+            let ok = self.refuse.is_none_or(|r| !seqs.contains(&r));
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("record {seqs:?} {ok}"));
+            ok
+        }
+        fn written(&mut self, seqs: &[i64]) {
+            self.calls.lock().unwrap().push(format!("written {seqs:?}"));
+        }
+        fn failed(&mut self, seqs: &[i64]) {
+            self.calls.lock().unwrap().push(format!("failed {seqs:?}"));
+        }
+        fn behind(&self) -> bool {
+            false
+        }
+        fn idle(&mut self) {}
+    }
+
+    #[test]
+    fn events_are_recorded_then_written_and_lines_pass_between() {
         let (mut r, w) = pipe();
-        let tx = spawn(w);
-        tx.send(Out::Line(b"{\"id\":1}\n".to_vec())).unwrap();
-        let committed = Arc::new(AtomicBool::new(false));
-        let finished = Arc::new(AtomicBool::new(false));
-        let (done, wait) = oneshot::channel();
-        let c = committed.clone();
-        let f = finished.clone();
-        tx.send(Out::Delivery(
-            Delivery {
-                lines: b"{\"event\":1}\n".to_vec(),
-                commit: Box::new(move || {
-                    c.store(true, Ordering::SeqCst);
-                    true
-                }),
-                finish: Box::new(move |written| f.store(written, Ordering::SeqCst)),
-            },
-            done,
-        ))
-        .unwrap();
-        assert_eq!(wait.await.unwrap(), Outcome::Written);
-        assert!(committed.load(Ordering::SeqCst) && finished.load(Ordering::SeqCst));
-        // Refused at commit: nothing written, and the sender is told so.
-        let (done, wait) = oneshot::channel();
-        tx.send(Out::Delivery(
-            Delivery {
-                lines: b"{\"never\":1}\n".to_vec(),
-                commit: Box::new(|| false),
-                finish: Box::new(|_| panic!("not written, not finished")),
-            },
-            done,
-        ))
-        .unwrap();
-        assert_eq!(wait.await.unwrap(), Outcome::NotCommitted);
+        let log = Seen {
+            refuse: Some(3),
+            ..Seen::default()
+        };
+        let calls = log.calls.clone();
+        let tx = spawn(w, Box::new(log));
+        assert!(tx.send(Out::Line(b"{\"id\":1}\n".to_vec())));
+        assert!(tx.send(Out::Events {
+            seqs: vec![1, 2],
+            lines: b"{\"event\":1}\n{\"event\":2}\n".to_vec(),
+        }));
+        // Directly or through the thread, in order either way.
+        assert!(tx.events(vec![3], b"{\"never\":3}\n".to_vec()));
+        assert!(tx.events(vec![4], b"{\"event\":4}\n".to_vec()));
         drop(tx);
         let mut out = String::new();
         r.read_to_string(&mut out).unwrap();
-        assert_eq!(out, "{\"id\":1}\n{\"event\":1}\n");
+        assert_eq!(
+            out,
+            "{\"id\":1}\n{\"event\":1}\n{\"event\":2}\n{\"event\":4}\n"
+        );
+        assert_eq!(
+            *calls.lock().unwrap(),
+            [
+                "record [1, 2] true",
+                "written [1, 2]",
+                "record [3] false",
+                "record [4] true",
+                "written [4]"
+            ]
+        );
     }
 
-    #[tokio::test]
-    async fn a_write_to_a_closed_pipe_is_reported() {
+    /// Behind after every write, caught up by `idle`.
+    #[derive(Clone, Default)]
+    struct Lazy {
+        pending: Arc<Mutex<usize>>,
+        idles: Arc<Mutex<usize>>,
+    }
+
+    impl DeliveryLog for Lazy {
+        fn record(&mut self, _: &[i64]) -> bool {
+            true
+        }
+        fn written(&mut self, seqs: &[i64]) {
+            *self.pending.lock().unwrap() += seqs.len();
+        }
+        fn failed(&mut self, _: &[i64]) {}
+        fn behind(&self) -> bool {
+            *self.pending.lock().unwrap() > 0
+        }
+        fn idle(&mut self) {
+            *self.pending.lock().unwrap() = 0;
+            *self.idles.lock().unwrap() += 1;
+        }
+    }
+
+    #[test]
+    fn a_direct_write_still_gets_the_log_caught_up() {
+        let (_r, w) = pipe();
+        let log = Lazy::default();
+        let (pending, idles) = (log.pending.clone(), log.idles.clone());
+        let tx = spawn(w, Box::new(log));
+        assert!(tx.events(vec![1], b"{}\n".to_vec()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while *idles.lock().unwrap() == 0 {
+            assert!(std::time::Instant::now() < deadline, "never caught up");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(*pending.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_write_to_a_closed_pipe_takes_the_batch_back() {
         let (r, w) = pipe();
         drop(r);
-        let tx = spawn(w);
-        let (done, wait) = oneshot::channel();
-        let finished = Arc::new(AtomicBool::new(true));
-        let f = finished.clone();
-        tx.send(Out::Delivery(
-            Delivery {
-                lines: b"{}\n".to_vec(),
-                commit: Box::new(|| true),
-                finish: Box::new(move |written| f.store(written, Ordering::SeqCst)),
-            },
-            done,
-        ))
-        .unwrap();
-        assert_eq!(wait.await.unwrap(), Outcome::WriteFailed);
-        assert!(!finished.load(Ordering::SeqCst), "told it was not written");
+        let log = Seen::default();
+        let calls = log.calls.clone();
+        let tx = spawn(w, Box::new(log));
+        assert!(tx.send(Out::Events {
+            seqs: vec![9],
+            lines: b"{}\n".to_vec(),
+        }));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while calls.lock().unwrap().len() < 2 {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(*calls.lock().unwrap(), ["record [9] true", "failed [9]"]);
+        // The writer stopped: nothing takes events any more.
+        while tx.events(vec![10], b"{}\n".to_vec()) {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     #[test]
@@ -251,9 +508,23 @@ mod tests {
         let started = std::time::Instant::now();
         Pipe {
             capacity: pipe.capacity,
+            socket: false,
         }
         .wait_for_room(&w, pipe.capacity / 2);
         assert!(started.elapsed() >= std::time::Duration::from_millis(40));
         drop(drained.join().unwrap());
+    }
+
+    #[test]
+    fn a_socket_counts_what_its_peer_has_not_read() {
+        let (mut ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let socket = Pipe::probe(&ours).expect("a socket");
+        assert!(socket.socket && socket.capacity >= 4096);
+        assert_eq!(socket.unread(&ours), Some(0));
+        ours.write_all(&[7; 1000]).unwrap();
+        assert!(socket.unread(&ours).unwrap() >= 1000);
+        let mut buf = [0; 1000];
+        theirs.read_exact(&mut buf).unwrap();
+        assert_eq!(socket.unread(&ours), Some(0));
     }
 }

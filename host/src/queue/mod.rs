@@ -11,17 +11,18 @@
 //! ([`dedupe`]) makes an event that arrives twice (a platform replaying it,
 //! a restored state directory) reach the session once.
 //!
-//! Delivery reads waiting events oldest first, writes them to the session,
-//! then marks them delivered ([`Queue::delivered`]), which also drops their
-//! content: only the dedupe key stays, for [`KEEP_DELIVERED_SECS`]. A crash
-//! between the write and the mark can deliver an event again; that window is
-//! one SQLite commit long and is the only way an event is seen twice.
+//! Delivery hands waiting events to the session oldest first, and new ones as
+//! they are stored ([`Queue::go_live`]); the session's writer records each
+//! batch in its [`ledger`] just before writing it, and the database catches
+//! up in bulk ([`Queue::delivered`] deletes them: a delivered event keeps no
+//! content, only its dedupe key, for [`KEEP_DELIVERED_SECS`]).
 //!
 //! The queue is bounded: past [`DEFAULT_BACKLOG`] waiting events the poll
 //! loops stop asking their platforms for more (platforms keep undelivered
 //! updates: Telegram for 24 hours), and sources that cannot wait are refused.
 
 pub mod dedupe;
+pub mod ledger;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -57,14 +58,32 @@ pub struct Queued {
     pub line: String,
 }
 
+/// Takes batches for the session as they are stored, in order; false when
+/// the session is gone.
+pub type Sink = Box<dyn Fn(Vec<Queued>) -> bool + Send + Sync>;
+
 /// The queue over the host database.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Queue {
     db: Db,
     wake: Arc<Notify>,
     bound: usize,
     owned: Arc<Mutex<BTreeSet<String>>>,
+    live: Arc<Mutex<Option<Sink>>>,
+    ledgers: Option<Arc<cap_std::fs::Dir>>,
 }
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("bound", &self.bound)
+            .field("owned", &self.owned)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Waiting events handed to a sink per batch, at most.
+pub const DRAIN_BATCH: usize = 64;
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -81,7 +100,85 @@ impl Queue {
             wake: Arc::new(Notify::new()),
             bound,
             owned: Arc::default(),
+            live: Arc::default(),
+            ledgers: None,
         }
+    }
+
+    /// The same queue, reading the delivery ledgers in `dir` before it
+    /// delivers anything of an adapter it starts to own.
+    pub fn with_ledgers(mut self, dir: cap_std::fs::Dir) -> Self {
+        self.ledgers = Some(Arc::new(dir));
+        self
+    }
+
+    /// Marks delivered what processes that are gone wrote to their sessions
+    /// (their ledgers); see [`ledger::recover`].
+    fn recover(&self) {
+        if let Some(dir) = &self.ledgers {
+            match ledger::recover(dir, self) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("{n} events another airlock delivered are marked so"),
+                Err(e) => tracing::error!("cannot read the delivery ledgers: {e}"),
+            }
+        }
+    }
+
+    /// From now on, hands every event to `sink` as soon as it is stored:
+    /// first those already waiting (oldest first), then each batch
+    /// [`accept`](Self::accept) stores. Events of an adapter owned later are
+    /// handed over when it is ([`own`](Self::own)). The sink records them
+    /// delivered (see `mcp::writer`).
+    pub fn go_live(&self, sink: Sink) -> Result<(), DbError> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        self.recover();
+        if self.drain(None, &sink)? {
+            *live = Some(sink);
+        }
+        Ok(())
+    }
+
+    /// Hands the waiting events of `adapter` (all owned ones for `None`) to
+    /// `sink`, oldest first; false when the sink is gone.
+    fn drain(&self, adapter: Option<&str>, sink: &Sink) -> Result<bool, DbError> {
+        let mut after = 0;
+        loop {
+            let batch = self.waiting_after(adapter, after, DRAIN_BATCH)?;
+            let Some(last) = batch.last() else {
+                return Ok(true);
+            };
+            after = last.seq;
+            if !sink(batch) {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Up to `limit` waiting events of `adapter` (or of every owned one)
+    /// after `after`, oldest first.
+    fn waiting_after(
+        &self,
+        adapter: Option<&str>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Queued>, DbError> {
+        let owned = match adapter {
+            Some(a) => serde_json::to_string(&[a]).unwrap_or_else(|_| "[]".into()),
+            None => self.owned_json(),
+        };
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, line FROM events WHERE seq > ?1
+               AND adapter IN (SELECT value FROM json_each(?3))
+             ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after, limit as i64, owned], |r| {
+            Ok(Queued {
+                seq: r.get(0)?,
+                line: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// From now on this process delivers `adapter`'s events, those stored
@@ -93,14 +190,33 @@ impl Queue {
     /// events of one bot reach one session, and after a crash the airlock
     /// that takes the lock over delivers what the dead one had stored.
     pub fn own(&self, adapter: &str) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let added = self
             .owned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(adapter.to_owned());
-        if added {
-            self.wake.notify_waiters();
+        if !added {
+            return;
         }
+        // Taking an adapter over from an airlock that is gone: what it
+        // already wrote to its session is not delivered again.
+        self.recover();
+        self.wake.notify_waiters();
+        if let Some(sink) = live.as_ref() {
+            match self.drain(Some(adapter), sink) {
+                Ok(true) => {}
+                Ok(false) => *live = None,
+                Err(e) => tracing::error!(adapter, "cannot read its waiting events: {e}"),
+            }
+        }
+    }
+
+    fn is_owned(&self, adapter: &str) -> bool {
+        self.owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(adapter)
     }
 
     fn owned_json(&self) -> String {
@@ -118,23 +234,30 @@ impl Queue {
         cursor: Option<&str>,
     ) -> Result<Vec<Queued>, DbError> {
         let at = now();
+        // Lock order everywhere: `live`, then the database.
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let mut conn = self.db.lock();
         let tx = conn.transaction()?;
         let mut stored = Vec::with_capacity(events.len());
         {
+            let mut seen = tx.prepare_cached(
+                "INSERT INTO seen (adapter, dedupe, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            )?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO events (adapter, dedupe, line, accepted_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO events (adapter, line, accepted_at) VALUES (?1, ?2, ?3)",
             )?;
             let mut attach = tx.prepare_cached(
                 "INSERT INTO delivered_attachments (adapter, chat_id, attachment_id, at)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET at = excluded.at",
             )?;
             for e in events {
-                if insert.execute(params![adapter, e.dedupe, e.line, at])? == 0 {
-                    tracing::debug!(adapter, key = e.dedupe, "duplicate event skipped");
+                if let Some(key) = &e.dedupe
+                    && seen.execute(params![adapter, key, at])? == 0
+                {
+                    tracing::debug!(adapter, key, "duplicate event skipped");
                     continue;
                 }
+                insert.execute(params![adapter, e.line, at])?;
                 stored.push(Queued {
                     seq: tx.last_insert_rowid(),
                     line: e.line.clone(),
@@ -155,8 +278,16 @@ impl Queue {
         }
         tx.commit()?;
         drop(conn);
+        // Handed to the session under `live`, so that batches of different
+        // sources reach it in the order they were stored.
         if !stored.is_empty() {
             self.wake.notify_waiters();
+            if let Some(sink) = live.as_ref()
+                && self.is_owned(adapter)
+                && !sink(stored.clone())
+            {
+                *live = None;
+            }
         }
         Ok(stored)
     }
@@ -178,8 +309,7 @@ impl Queue {
         let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".into());
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, line FROM events WHERE delivered_at IS NULL
-               AND adapter IN (SELECT value FROM json_each(?3))
+            "SELECT seq, line FROM events WHERE adapter IN (SELECT value FROM json_each(?3))
                AND seq NOT IN (SELECT value FROM json_each(?1))
              ORDER BY seq LIMIT ?2",
         )?;
@@ -192,41 +322,12 @@ impl Queue {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Marks events delivered (one commit). Their content stays until
-    /// [`forget`](Self::forget), so that a write that fails after this can
-    /// be [undone](Self::undeliver).
+    /// Events delivered: they go (their dedupe keys stay in `seen`).
     pub fn delivered(&self, seqs: &[i64]) -> Result<(), DbError> {
         let seqs = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
         self.db
             .lock()
-            .prepare_cached(
-                "UPDATE events SET delivered_at = ?1 WHERE seq IN (SELECT value FROM json_each(?2))",
-            )?
-            .execute(params![now(), seqs])?;
-        Ok(())
-    }
-
-    /// Undoes [`delivered`](Self::delivered): the events wait again.
-    pub fn undeliver(&self, seqs: &[i64]) -> Result<(), DbError> {
-        let seqs = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
-        self.db
-            .lock()
-            .prepare_cached(
-                "UPDATE events SET delivered_at = NULL WHERE seq IN (SELECT value FROM json_each(?1))",
-            )?
-            .execute(params![seqs])?;
-        Ok(())
-    }
-
-    /// Drops the content of delivered events (only their dedupe keys stay).
-    pub fn forget(&self, seqs: &[i64]) -> Result<(), DbError> {
-        let seqs = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
-        self.db
-            .lock()
-            .prepare_cached(
-                "UPDATE events SET line = '' WHERE delivered_at IS NOT NULL
-                   AND seq IN (SELECT value FROM json_each(?1))",
-            )?
+            .prepare_cached("DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1))")?
             .execute(params![seqs])?;
         Ok(())
     }
@@ -238,8 +339,7 @@ impl Queue {
             .db
             .lock()
             .prepare_cached(
-                "SELECT COUNT(*) FROM events WHERE delivered_at IS NULL
-                   AND adapter IN (SELECT value FROM json_each(?1))",
+                "SELECT COUNT(*) FROM events WHERE adapter IN (SELECT value FROM json_each(?1))",
             )?
             .query_row(params![owned], |r| r.get(0))?;
         Ok(n as usize)
@@ -260,20 +360,12 @@ impl Queue {
         &self.wake
     }
 
-    /// Forgets delivered events older than `keep_secs`, and attachment ids
-    /// as old, and the content of every delivered event (a crash can leave
-    /// some behind). Returns how many events went.
+    /// Forgets dedupe keys and attachment ids older than `keep_secs`.
+    /// Returns how many keys went.
     pub fn prune(&self, keep_secs: i64) -> Result<usize, DbError> {
         let before = now() - keep_secs;
         let conn = self.db.lock();
-        conn.execute(
-            "UPDATE events SET line = '' WHERE delivered_at IS NOT NULL AND line != ''",
-            [],
-        )?;
-        let n = conn.execute(
-            "DELETE FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ?1",
-            params![before],
-        )?;
+        let n = conn.execute("DELETE FROM seen WHERE at < ?1", params![before])?;
         conn.execute(
             "DELETE FROM delivered_attachments WHERE at < ?1",
             params![before],
@@ -339,11 +431,7 @@ impl Reader {
     /// delivered again after a restart.
     pub fn done(&mut self, batch: &[Queued]) {
         let seqs: Vec<i64> = batch.iter().map(|q| q.seq).collect();
-        if let Err(e) = self
-            .queue
-            .delivered(&seqs)
-            .and_then(|()| self.queue.forget(&seqs))
-        {
+        if let Err(e) = self.queue.delivered(&seqs) {
             tracing::error!(
                 "cannot mark {} delivered events in the database ({e}); they will be delivered again after a restart",
                 seqs.len()
@@ -469,26 +557,21 @@ mod tests {
         let first_two = [waiting[0].seq, waiting[1].seq];
         q.delivered(&first_two).unwrap();
         assert_eq!(q.backlog().unwrap(), 2);
-        // A write that failed: undone, they wait again; then delivered for good.
-        q.undeliver(&first_two).unwrap();
-        assert_eq!(q.backlog().unwrap(), 4);
-        q.delivered(&first_two).unwrap();
-        q.forget(&first_two).unwrap();
-        // Delivered and forgotten, but still a duplicate.
+        // Delivered and gone, content and all, but still a duplicate.
+        let rows: i64 =
+            q.db.lock()
+                .query_row(
+                    "SELECT COUNT(*) FROM events WHERE seq = ?1",
+                    [waiting[0].seq],
+                    |r| r.get(0),
+                )
+                .unwrap();
+        assert_eq!(rows, 0, "delivered content is dropped");
         assert!(
             q.accept("tg", &[incoming(Some("m:1:7"), "a")], None)
                 .unwrap()
                 .is_empty()
         );
-        let content: String =
-            q.db.lock()
-                .query_row(
-                    "SELECT line FROM events WHERE seq = ?1",
-                    [waiting[0].seq],
-                    |r| r.get(0),
-                )
-                .unwrap();
-        assert_eq!(content, "", "delivered content is dropped");
     }
 
     #[test]
@@ -501,7 +584,8 @@ mod tests {
         let seqs: Vec<i64> = q.waiting(&[], 10).unwrap().iter().map(|e| e.seq).collect();
         q.delivered(&seqs).unwrap();
         assert!(!q.is_full().unwrap());
-        assert_eq!(q.prune(-10).unwrap(), 2, "older than the future");
+        q.accept("tg", &[incoming(Some("k"), "c")], None).unwrap();
+        assert_eq!(q.prune(-10).unwrap(), 1, "keys older than the future");
         assert_eq!(q.prune(-10).unwrap(), 0);
     }
 

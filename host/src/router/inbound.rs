@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::commands::{self, Command};
 use super::time::iso8601;
 use super::{Active, Router};
-use crate::access::{Decision, Inbound, Room, SenderRef};
+use crate::access::{Decision, Inbound, Memo, Room, SenderRef};
 use crate::mcp::sanitize;
 use crate::queue::dedupe;
 use crate::runtime::bindings::message_filter::InboundVerdict;
@@ -84,11 +84,12 @@ impl Router {
             return Vec::new();
         };
         let mut out = Vec::new();
+        let mut memo = Memo::default();
         for event in events {
             let admitted = match event {
-                InboundEvent::Message(m) => self.message(adapter, active, m).await,
-                InboundEvent::Button(b) => self.button(adapter, active, b),
-                InboundEvent::Reaction(r) => self.reaction(adapter, active, r),
+                InboundEvent::Message(m) => self.message(adapter, active, m, &mut memo).await,
+                InboundEvent::Button(b) => self.button(adapter, active, b, &mut memo),
+                InboundEvent::Reaction(r) => self.reaction(adapter, active, r, &mut memo),
             };
             out.extend(admitted);
         }
@@ -102,6 +103,7 @@ impl Router {
         sender: &Sender,
         mentions: bool,
         text: &str,
+        memo: &mut Memo,
     ) -> bool {
         let inbound = Inbound {
             sender: SenderRef {
@@ -115,7 +117,7 @@ impl Router {
             mentions_bot: mentions,
             text,
         };
-        match self.access.admit(&inbound) {
+        match self.access.admit_with(&inbound, memo) {
             Ok(Decision::Deliver) => true,
             Ok(Decision::Drop(reason)) => {
                 tracing::info!(adapter, sender = %sender.id, chat = %chat.id, "dropped: {reason}");
@@ -148,6 +150,7 @@ impl Router {
         adapter: &str,
         active: &Active,
         message: InboundMessage,
+        memo: &mut Memo,
     ) -> Option<Admitted> {
         if !self.admit(
             adapter,
@@ -155,6 +158,7 @@ impl Router {
             &message.sender,
             message.mentions_bot,
             &message.text,
+            memo,
         ) {
             return None;
         }
@@ -297,9 +301,15 @@ impl Router {
         }
     }
 
-    fn button(&self, adapter: &str, active: &Active, press: ButtonPress) -> Option<Admitted> {
+    fn button(
+        &self,
+        adapter: &str,
+        active: &Active,
+        press: ButtonPress,
+        memo: &mut Memo,
+    ) -> Option<Admitted> {
         // A press is on a message the bot sent: it addresses the bot.
-        if !self.admit(adapter, &press.chat, &press.sender, true, &press.data) {
+        if !self.admit(adapter, &press.chat, &press.sender, true, &press.data, memo) {
             return None;
         }
         let mut meta = self.base_meta(adapter, active, &press.chat.id, &press.sender);
@@ -316,7 +326,13 @@ impl Router {
         })
     }
 
-    fn reaction(&self, adapter: &str, active: &Active, reaction: Reaction) -> Option<Admitted> {
+    fn reaction(
+        &self,
+        adapter: &str,
+        active: &Active,
+        reaction: Reaction,
+        memo: &mut Memo,
+    ) -> Option<Admitted> {
         // In a group, a reaction may be on anyone's message: it does not
         // address the bot by itself.
         let direct = reaction.chat.kind == ChatKind::Direct;
@@ -326,6 +342,7 @@ impl Router {
             &reaction.sender,
             direct,
             &reaction.emoji,
+            memo,
         ) {
             return None;
         }

@@ -3,10 +3,15 @@
 //! Filters keep no state between messages, so each message gets a fresh
 //! instance from the pre-instantiated component: one message can never see
 //! another's data, and a filter that traps only loses that one call.
+//!
+//! Instantiating and configuring take longer than most calls, so the runner
+//! keeps one instance ready ahead of time ("the spare"): a message takes it,
+//! uses it once, and it is discarded while the next one is prepared in the
+//! background. Each instance still sees exactly one message.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use wasmtime::Engine;
+use wasmtime::{Engine, Store};
 
 use super::actor::{CallError, classify, one_line};
 use super::bindings::FilterPre;
@@ -22,6 +27,23 @@ pub struct FilterRunner {
     pre: FilterPre<ComponentState>,
     spec: InstanceSpec,
     settings: Arc<Vec<(String, String)>>,
+    spare: Arc<Mutex<Option<Ready>>>,
+}
+
+/// An instance, configured, that has seen no message.
+struct Ready {
+    store: Store<ComponentState>,
+    filter: super::bindings::Filter,
+}
+
+/// Why an instance could not be made ready.
+enum NotReady {
+    /// Instantiating or configuring failed.
+    Failed(wasmtime::Error, bool),
+    /// `configure` refused the settings.
+    Refused(String),
+    /// It took longer than the wall-clock limit.
+    Slow,
 }
 
 impl FilterRunner {
@@ -37,7 +59,52 @@ impl FilterRunner {
             pre,
             spec,
             settings: Arc::new(settings),
+            spare: Arc::default(),
         }
+    }
+
+    /// A fresh instance, configured with the settings.
+    async fn make_ready(&self) -> Result<Ready, NotReady> {
+        let limits = self.spec.effective.limits;
+        let mut store = self.spec.new_store(&self.engine, 0);
+        budget::arm(&mut store, limits.cpu, limits.wall);
+        let work = async {
+            let filter = self.pre.instantiate_async(&mut store).await?;
+            let configured = filter
+                .airlock_channel_message_filter()
+                .call_configure(&mut store, &self.settings)
+                .await?;
+            Ok::<_, wasmtime::Error>((filter, configured))
+        };
+        match tokio::time::timeout(limits.wall, work).await {
+            Err(_) => Err(NotReady::Slow),
+            Ok(Err(e)) => {
+                let exhausted = store.data_mut().cpu().exhausted();
+                Err(NotReady::Failed(e, exhausted))
+            }
+            Ok(Ok((_, Err(msg)))) => Err(NotReady::Refused(msg)),
+            Ok(Ok((filter, Ok(())))) => Ok(Ready { store, filter }),
+        }
+    }
+
+    /// The spare if there is one, else a new instance; a new spare is then
+    /// prepared in the background.
+    async fn take_ready(&self) -> Result<Ready, NotReady> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let ready = match spare {
+            Some(r) => Ok(r),
+            None => self.make_ready().await,
+        };
+        let runner = self.clone();
+        tokio::spawn(async move {
+            if let Ok(next) = runner.make_ready().await {
+                let mut slot = runner.spare.lock().unwrap_or_else(|e| e.into_inner());
+                if slot.is_none() {
+                    *slot = Some(next);
+                }
+            }
+        });
+        ready
     }
 
     /// Verdict on an inbound message.
@@ -76,38 +143,41 @@ impl FilterRunner {
     ) -> Result<R, CallError> {
         let name = self.spec.name.clone();
         let limits = self.spec.effective.limits;
-        let mut store = self.spec.new_store(&self.engine, 0);
-        budget::arm(&mut store, limits.cpu, limits.wall);
-        let work = async {
-            let filter = self.pre.instantiate_async(&mut store).await?;
-            let configured = filter
-                .airlock_channel_message_filter()
-                .call_configure(&mut store, &self.settings)
-                .await?;
-            if let Err(msg) = configured {
-                return Ok(Err(msg));
+        let mut ready = match self.take_ready().await {
+            Ok(r) => r,
+            Err(NotReady::Slow) => {
+                return Err(CallError::Timeout {
+                    component: name,
+                    op,
+                    wall: limits.wall,
+                });
             }
-            budget::arm(&mut store, limits.cpu, limits.wall);
-            call(&filter, &mut store).await.map(Ok)
+            Err(NotReady::Refused(msg)) => {
+                return Err(CallError::Trap {
+                    component: name,
+                    op: "configure",
+                    reason: format!("refused its settings: {}", one_line(&msg, 500)),
+                });
+            }
+            Err(NotReady::Failed(e, exhausted)) => {
+                return Err(classify(&name, op, e, exhausted, &limits));
+            }
         };
-        let outcome = tokio::time::timeout(limits.wall, work).await;
+        budget::arm(&mut ready.store, limits.cpu, limits.wall);
+        let outcome =
+            tokio::time::timeout(limits.wall, call(&ready.filter, &mut ready.store)).await;
         match outcome {
             Err(_) => Err(CallError::Timeout {
                 component: name,
                 op,
                 wall: limits.wall,
             }),
-            Ok(Ok(Ok(v))) => Ok(v),
-            Ok(Ok(Err(msg))) => Err(CallError::Trap {
-                component: name,
-                op: "configure",
-                reason: format!("refused its settings: {}", one_line(&msg, 500)),
-            }),
+            Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(classify(
                 &name,
                 op,
                 e,
-                store.data_mut().cpu().exhausted(),
+                ready.store.data_mut().cpu().exhausted(),
                 &limits,
             )),
         }

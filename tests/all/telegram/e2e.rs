@@ -425,6 +425,9 @@ async fn start_help_and_status_are_answered_for_allowed_senders_only() {
     let home = telegram_home(&fake, "");
     allow_alice(&home).await;
     let mut session = start(&home, &fake, "info").await;
+    // Once a message has reached the session, it is connected.
+    fake.inject_update(from_alice(49, "hello"));
+    event_from(&mut session, ALICE).await;
     fake.inject_update(from_alice(50, "/status"));
     fake.inject_update(from_alice(51, "/start@test_bot"));
     fake.inject_update(text_update(

@@ -3,7 +3,8 @@
 //!
 //! wasmtime's `default_send_request` connects by name, so it resolves on its own and never
 //! shows the addresses to a policy; this module exists so that the addresses checked are the
-//! addresses connected to.
+//! addresses connected to. A connection whose answer was read whole is kept for the
+//! component's next request to the same destination ([`super::pool`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, LazyLock};
@@ -18,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::pool::{AbortOnDrop, Connection, PoolBody};
 use super::{EgressError, EgressPolicy, Phase, Timeouts};
 use crate::caps::ip_policy;
 use crate::manifest::destination::Destination;
@@ -83,11 +85,12 @@ pub async fn resolve_checked(
     Ok(addrs)
 }
 
-/// Connects to the checked `addrs`, sends `request` and returns the buffered, scrubbed response.
+/// Sends `request` on a kept connection to `destination`, or on a new one to its checked
+/// addresses, and returns the buffered, scrubbed response. A connection whose response was read
+/// whole goes back to the component's pool.
 pub(super) async fn exchange<B>(
     policy: &EgressPolicy,
     destination: &Destination,
-    addrs: &[SocketAddr],
     mut request: http::Request<B>,
     timeouts: Timeouts,
 ) -> Result<http::Response<Bytes>, EgressError>
@@ -102,16 +105,10 @@ where
         phase,
         after,
     };
-
-    let tcp = timeout(timeouts.connect, TcpStream::connect(addrs))
-        .await
-        .map_err(|_| timed_out(Phase::Connect, timeouts.connect))?
-        .map_err(|source| EgressError::Connect {
-            destination: name(),
-            source,
-        })?;
-    // Nagle only delays small requests; failing to disable it is harmless.
-    let _ = tcp.set_nodelay(true);
+    let http_error = |source| EgressError::Http {
+        destination: name(),
+        source,
+    };
 
     // The request line carries only the path and query; the authority goes in `Host`.
     let authority = request
@@ -125,8 +122,32 @@ where
     })?;
     request.headers_mut().insert(HOST, host);
     *request.uri_mut() = origin_form(request.uri());
+    let mut request: http::Request<PoolBody> =
+        request.map(|body| body.map_err(Into::into).boxed_unsync());
 
-    let head = if destination.scheme().is_tls() {
+    if let Some(mut kept) = policy.pool.take(destination) {
+        match timeout(timeouts.first_byte, kept.sender.try_send_request(request)).await {
+            Ok(Ok(response)) => return finish(policy, destination, kept, response, timeouts).await,
+            Ok(Err(mut e)) => match e.take_message() {
+                // Never sent (the connection closed meanwhile): a new one.
+                Some(unsent) => request = unsent,
+                None => return Err(http_error(e.into_error())),
+            },
+            Err(_) => return Err(timed_out(Phase::FirstByte, timeouts.first_byte)),
+        }
+    }
+
+    let addrs = resolve_checked(policy, destination, timeouts.connect).await?;
+    let tcp = timeout(timeouts.connect, TcpStream::connect(&addrs[..]))
+        .await
+        .map_err(|_| timed_out(Phase::Connect, timeouts.connect))?
+        .map_err(|source| EgressError::Connect {
+            destination: name(),
+            source,
+        })?;
+    // Nagle only delays small requests; failing to disable it is harmless.
+    let _ = tcp.set_nodelay(true);
+    let mut connection = if destination.scheme().is_tls() {
         let server_name = server_name(destination).map_err(|source| EgressError::Tls {
             destination: name(),
             source,
@@ -139,26 +160,60 @@ where
                 destination: name(),
                 source,
             })?;
-        send(policy, destination, tls, request, timeouts).await?
+        handshake(policy, destination, tls, timeouts).await?
     } else {
-        send(policy, destination, tcp, request, timeouts).await?
+        handshake(policy, destination, tcp, timeouts).await?
     };
-    Ok(head)
+    let response = timeout(timeouts.first_byte, connection.sender.send_request(request))
+        .await
+        .map_err(|_| timed_out(Phase::FirstByte, timeouts.first_byte))?
+        .map_err(http_error)?;
+    finish(policy, destination, connection, response, timeouts).await
 }
 
-/// Runs one HTTP/1.1 request on `io` and buffers the response.
-async fn send<S, B>(
+/// An HTTP/1.1 connection over `io`, its task running.
+async fn handshake<S>(
     policy: &EgressPolicy,
     destination: &Destination,
     io: S,
-    request: http::Request<B>,
     timeouts: Timeouts,
-) -> Result<http::Response<Bytes>, EgressError>
+) -> Result<Connection, EgressError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let (sender, connection) = timeout(
+        timeouts.connect,
+        hyper::client::conn::http1::handshake::<_, PoolBody>(TokioIo::new(io)),
+    )
+    .await
+    .map_err(|_| EgressError::Timeout {
+        component: policy.component.clone(),
+        destination: destination.to_string(),
+        phase: Phase::Connect,
+        after: timeouts.connect,
+    })?
+    .map_err(|source| EgressError::Http {
+        destination: destination.to_string(),
+        source,
+    })?;
+    // The task lives as long as the connection is in use or kept; dropping the guard ends it.
+    let task = AbortOnDrop(tokio::spawn(async move {
+        let _ = connection.await;
+    }));
+    Ok(Connection {
+        sender,
+        _task: task,
+    })
+}
+
+/// Buffers the response within limits, scrubs it, and keeps the connection for the next request.
+async fn finish(
+    policy: &EgressPolicy,
+    destination: &Destination,
+    connection: Connection,
+    response: http::Response<hyper::body::Incoming>,
+    timeouts: Timeouts,
+) -> Result<http::Response<Bytes>, EgressError> {
     let name = || destination.to_string();
     let http_error = |source| EgressError::Http {
         destination: name(),
@@ -170,23 +225,6 @@ where
         phase,
         after,
     };
-
-    let (mut sender, connection) = timeout(
-        timeouts.connect,
-        hyper::client::conn::http1::handshake(TokioIo::new(io)),
-    )
-    .await
-    .map_err(|_| timed_out(Phase::Connect, timeouts.connect))?
-    .map_err(http_error)?;
-    // The connection task ends with this function (the guard aborts it), so nothing outlives
-    // the exchange.
-    let _connection = AbortOnDrop(tokio::spawn(connection));
-
-    let response = timeout(timeouts.first_byte, sender.send_request(request))
-        .await
-        .map_err(|_| timed_out(Phase::FirstByte, timeouts.first_byte))?
-        .map_err(http_error)?;
-
     let limit = policy.max_response_bytes;
     let too_large = || EgressError::ResponseTooLarge {
         component: policy.component.clone(),
@@ -216,6 +254,8 @@ where
             buffer.extend_from_slice(&data);
         }
     }
+    drop(body);
+    policy.pool.put(destination, connection);
 
     let scrubber = policy.scrubber();
     for value in parts.headers.values_mut() {
@@ -280,15 +320,6 @@ pub(crate) static TLS_CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::ne
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
 });
-
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 #[cfg(test)]
 mod tests {

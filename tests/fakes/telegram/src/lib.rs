@@ -188,6 +188,17 @@ impl FakeTelegram {
         id
     }
 
+    /// Queues `updates` at once (one wake-up for a held getUpdates), as a
+    /// burst arrives; returns their update_ids.
+    pub fn inject_updates(&self, updates: impl IntoIterator<Item = Value>) -> Vec<i64> {
+        let ids = {
+            let mut state = self.shared.lock();
+            updates.into_iter().map(|u| state.push_update(u)).collect()
+        };
+        self.shared.new_update.notify_waiters();
+        ids
+    }
+
     /// Makes `bytes` downloadable as `file_id`; returns the `file_path`
     /// that getFile will report (`documents/file_N`).
     pub fn add_file(&self, file_id: &str, bytes: impl Into<Vec<u8>>) -> String {

@@ -1,0 +1,350 @@
+//! airlock against a minimal native teloxide bridge, side by side in one run:
+//! both processes run at once, each on its own fake Bot API on loopback, and
+//! their samples are taken in alternation, so that whatever else the machine
+//! does falls on both alike.
+//!
+//! * inbound latency, p50 and p99: an update injected into the fake until its
+//!   line is read from the subject's stdout (airlock: the
+//!   `notifications/claude/channel` a session receives);
+//! * burst: 500 updates injected at once, until the 500th line (the median
+//!   of several bursts);
+//! * reply round trip, p50: a `reply` tool call (airlock) or a JSON line
+//!   (bridge) until the answer after Telegram's `sendMessage`;
+//! * resident memory, idle and after the bursts;
+//! * start-up: process spawn until the fake sees the first `getUpdates`
+//!   (airlock with a cold and a warm compiled-component cache).
+//!
+//! Run with `cargo bench -p airlock --bench telegram`. Ratios are taken
+//! within the run; absolute figures move with the machine.
+
+mod bridge;
+mod subject;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fake_telegram::FakeTelegram;
+use serde_json::json;
+use subject::{Kind, Subject};
+
+const TOKEN: &str = "123456789:AAEkBenchTokenForAirlockFakeBotApi12";
+const CHAT: i64 = 111;
+const WARMUP: usize = 20;
+const LATENCY_SAMPLES: usize = 400;
+const REPLY_SAMPLES: usize = 300;
+const BURST: usize = 500;
+const BURSTS: usize = 5;
+const STARTS: usize = 5;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--bridge") {
+        bridge::run(&args[2], &args[3]);
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+/// Figures of one subject.
+#[derive(Debug, Default)]
+struct Figures {
+    latencies: Vec<Duration>,
+    bursts: Vec<f64>,
+    replies: Vec<Duration>,
+    rss_idle_kb: u64,
+    rss_burst_kb: u64,
+    start_warm: Vec<Duration>,
+    start_cold: Vec<Duration>,
+}
+
+fn percentile(v: &[Duration], p: usize) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[(v.len() * p / 100).min(v.len() - 1)]
+}
+
+fn median_f(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn message(id: i64, text: &str) -> serde_json::Value {
+    json!({"message": {"message_id": id, "date": 1_717_243_290,
+        "from": {"id": CHAT, "is_bot": false, "first_name": "Alice", "username": "alice"},
+        "chat": {"id": CHAT, "type": "private", "first_name": "Alice", "username": "alice"},
+        "text": text}})
+}
+
+/// A state directory for airlock wired to `fake`, with Alice allowed.
+fn airlock_home(home: &Path, fake: &FakeTelegram) -> PathBuf {
+    std::fs::create_dir_all(home.join("secrets")).unwrap();
+    let secret = home.join("secrets/TELEGRAM_BOT_TOKEN");
+    std::fs::write(&secret, TOKEN).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let base = fake.base_url();
+    std::fs::write(
+        home.join("airlock.toml"),
+        format!(
+            "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
+             [components.telegram.grant]\nlocal = [\"{base}\"]\n\
+             [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n"
+        ),
+    )
+    .unwrap();
+    let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
+    airlock::access::Access::new(host.db.clone())
+        .allow("telegram", &CHAT.to_string())
+        .unwrap();
+    home.to_path_buf()
+}
+
+async fn until(mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_micros(100)).await;
+    }
+}
+
+/// One subject and its fake.
+struct Side {
+    kind: Kind,
+    fake: FakeTelegram,
+    home: PathBuf,
+    figures: Figures,
+    next_id: i64,
+}
+
+impl Side {
+    fn spawn_at(&self, home: &Path) -> Subject {
+        match self.kind {
+            Kind::Airlock => Subject::airlock(home),
+            Kind::Bridge => Subject::bridge(&self.fake.base_url(), TOKEN),
+        }
+    }
+
+    /// Spawn until the first getUpdates reaches the fake.
+    async fn start_time(&self, home: &Path) -> Duration {
+        let before = self.fake.calls_to("getUpdates").len();
+        let started = Instant::now();
+        let subject = self.spawn_at(home);
+        until(|| self.fake.calls_to("getUpdates").len() > before).await;
+        let took = started.elapsed();
+        subject.stop().await;
+        took
+    }
+
+    async fn latency(&mut self, s: &mut Subject) -> Duration {
+        until(|| self.fake.is_polling()).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let id = self.next_id;
+        self.next_id += 1;
+        let t = Instant::now();
+        self.fake.inject_update(message(id, "ping"));
+        let got = s.event().await;
+        let took = t.elapsed();
+        assert_eq!(got, id.to_string());
+        took
+    }
+
+    async fn burst(&mut self, s: &mut Subject) -> f64 {
+        until(|| self.fake.is_polling()).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let first = self.next_id;
+        self.next_id += BURST as i64;
+        let burst: Vec<_> = (0..BURST as i64)
+            .map(|i| message(first + i, "burst"))
+            .collect();
+        let t = Instant::now();
+        self.fake.inject_updates(burst);
+        for _ in 0..BURST {
+            s.event().await;
+        }
+        BURST as f64 / t.elapsed().as_secs_f64()
+    }
+}
+
+async fn run() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut sides = Vec::new();
+    for kind in [Kind::Airlock, Kind::Bridge] {
+        let fake = FakeTelegram::start(TOKEN).await;
+        let home = tmp.path().join(format!("{kind:?}"));
+        if kind == Kind::Airlock {
+            airlock_home(&home, &fake);
+        }
+        sides.push(Side {
+            kind,
+            fake,
+            home,
+            figures: Figures::default(),
+            next_id: 1,
+        });
+    }
+
+    // Start-up, alternating; a cold cache needs a fresh state directory.
+    for i in 0..STARTS {
+        for side in &mut sides {
+            if side.kind == Kind::Airlock {
+                let fresh = airlock_home(&tmp.path().join(format!("cold-{i}")), &side.fake);
+                let cold = side.start_time(&fresh).await;
+                side.figures.start_cold.push(cold);
+                if i == 0 {
+                    // Fill the cache of the warm home.
+                    side.start_time(&side.home.clone()).await;
+                }
+            }
+            let home = side.home.clone();
+            let warm = side.start_time(&home).await;
+            side.figures.start_warm.push(warm);
+        }
+    }
+
+    let mut subjects = Vec::new();
+    for side in &sides {
+        side.fake.reset();
+        let mut s = side.spawn_at(&side.home);
+        s.handshake().await;
+        until(|| side.fake.is_polling()).await;
+        subjects.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (side, s) in sides.iter_mut().zip(&subjects) {
+        side.figures.rss_idle_kb = s.rss_kb();
+    }
+
+    if let Ok(cmd) = std::env::var("BENCH_PERF_LATENCY") {
+        // Profiling aid: `perf stat` both processes over the latency phase.
+        for (side, s) in sides.iter().zip(&subjects) {
+            let _ = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "{cmd} -p {} -o /tmp/perf-{:?}.txt &",
+                    s.pid(),
+                    side.kind
+                ))
+                .status();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for i in 0..WARMUP + LATENCY_SAMPLES {
+        // Alternate which side goes first.
+        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let took = sides[k].latency(&mut subjects[k]).await;
+            if i >= WARMUP {
+                sides[k].figures.latencies.push(took);
+            }
+        }
+    }
+    if std::env::var_os("BENCH_PERF_LATENCY").is_some() {
+        let _ = std::process::Command::new("pkill")
+            .args(["-INT", "perf"])
+            .status();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for i in 0..BURSTS {
+        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let rate = sides[k].burst(&mut subjects[k]).await;
+            sides[k].figures.bursts.push(rate);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (side, s) in sides.iter_mut().zip(&subjects) {
+        side.figures.rss_burst_kb = s.rss_kb();
+        if let Ok(path) = std::env::var("BENCH_SMAPS") {
+            let smaps =
+                std::fs::read_to_string(format!("/proc/{}/smaps", s.pid())).unwrap_or_default();
+            std::fs::write(format!("{path}.{:?}", side.kind), smaps).unwrap();
+        }
+    }
+    for i in 0..WARMUP + REPLY_SAMPLES {
+        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let t = Instant::now();
+            subjects[k].reply(CHAT, "pong").await;
+            if i >= WARMUP {
+                sides[k].figures.replies.push(t.elapsed());
+            }
+        }
+    }
+    for s in subjects {
+        s.stop().await;
+    }
+    report(&sides[0].figures, &sides[1].figures);
+}
+
+fn report(airlock: &Figures, bridge: &Figures) {
+    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1000.0);
+    let ratio = |a: f64, b: f64| format!("{:.2}", a / b);
+    let secs = |d: Duration| d.as_secs_f64();
+    let mb = |kb: u64| format!("{:.1}", kb as f64 / 1024.0);
+    let mut rows: Vec<(&str, String, String, String)> = Vec::new();
+    for (name, p) in [
+        ("inbound latency p50 (ms)", 50),
+        ("inbound latency p99 (ms)", 99),
+    ] {
+        let (a, b) = (
+            percentile(&airlock.latencies, p),
+            percentile(&bridge.latencies, p),
+        );
+        rows.push((name, ms(a), ms(b), ratio(secs(a), secs(b))));
+    }
+    let (a, b) = (median_f(&airlock.bursts), median_f(&bridge.bursts));
+    rows.push((
+        "burst of 500 (msg/s)",
+        format!("{a:.0}"),
+        format!("{b:.0}"),
+        ratio(a, b),
+    ));
+    let (a, b) = (
+        percentile(&airlock.replies, 50),
+        percentile(&bridge.replies, 50),
+    );
+    rows.push((
+        "reply round trip p50 (ms)",
+        ms(a),
+        ms(b),
+        ratio(secs(a), secs(b)),
+    ));
+    for (name, a, b) in [
+        ("RSS idle (MB)", airlock.rss_idle_kb, bridge.rss_idle_kb),
+        (
+            "RSS after the bursts (MB)",
+            airlock.rss_burst_kb,
+            bridge.rss_burst_kb,
+        ),
+    ] {
+        rows.push((name, mb(a), mb(b), ratio(a as f64, b as f64)));
+    }
+    let (a, b) = (
+        percentile(&airlock.start_warm, 50),
+        percentile(&bridge.start_warm, 50),
+    );
+    rows.push((
+        "first getUpdates, warm cache (ms)",
+        ms(a),
+        ms(b),
+        ratio(secs(a), secs(b)),
+    ));
+    rows.push((
+        "first getUpdates, cold cache (ms)",
+        ms(percentile(&airlock.start_cold, 50)),
+        "-".into(),
+        "-".into(),
+    ));
+    println!(
+        "{:<34} {:>12} {:>12} {:>18}",
+        "", "airlock", "teloxide", "airlock/teloxide"
+    );
+    for (name, a, b, r) in rows {
+        println!("{name:<34} {a:>12} {b:>12} {r:>18}");
+    }
+}

@@ -1,0 +1,197 @@
+//! A process under measurement, driven over its stdio: airlock (as Claude
+//! Code drives it, JSON-RPC over stdio) or the native bridge (JSON lines).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// Which program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `airlock serve`.
+    Airlock,
+    /// The teloxide bridge.
+    Bridge,
+}
+
+/// A running subject.
+pub struct Subject {
+    pub kind: Kind,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    next_id: i64,
+}
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+impl Subject {
+    /// `airlock serve` on `home`.
+    pub fn airlock(home: &Path) -> Self {
+        // `BENCH_WRAP="strace -f -tt -o trace.txt"` runs airlock under a tool.
+        let mut cmd = match std::env::var("BENCH_WRAP") {
+            Ok(wrap) if !wrap.trim().is_empty() => {
+                let mut words = wrap.split_whitespace();
+                let mut cmd = Command::new(words.next().unwrap());
+                cmd.args(words).arg(env!("CARGO_BIN_EXE_airlock"));
+                cmd
+            }
+            _ => Command::new(env!("CARGO_BIN_EXE_airlock")),
+        };
+        cmd.arg("serve").env("AIRLOCK_HOME", home);
+        // For looking inside: `BENCH_AIRLOCK_LOG=airlock=trace` logs to
+        // `bench-airlock.log` in the working directory.
+        match std::env::var("BENCH_AIRLOCK_LOG") {
+            Ok(filter) => {
+                let log = std::fs::File::create("bench-airlock.log").expect("log file");
+                cmd.env("AIRLOCK_LOG", filter).stderr(log);
+            }
+            Err(_) => {
+                cmd.env_remove("AIRLOCK_LOG");
+            }
+        }
+        Self::spawn(Kind::Airlock, cmd)
+    }
+
+    /// The bridge against `api_url`.
+    pub fn bridge(api_url: &str, token: &str) -> Self {
+        let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+        cmd.args(["--bridge", api_url, token]);
+        Self::spawn(Kind::Bridge, cmd)
+    }
+
+    fn spawn(kind: Kind, mut cmd: Command) -> Self {
+        if std::env::var_os("BENCH_AIRLOCK_LOG").is_none() || kind == Kind::Bridge {
+            cmd.stderr(Stdio::null());
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn");
+        Self {
+            kind,
+            stdin: child.stdin.take().unwrap(),
+            stdout: BufReader::new(child.stdout.take().unwrap()).lines(),
+            child,
+            next_id: 0,
+        }
+    }
+
+    /// Closes stdin (a session ending) and waits for the process to exit,
+    /// killing it if it takes longer than a second.
+    pub async fn stop(self) {
+        let Subject {
+            mut child, stdin, ..
+        } = self;
+        drop(stdin);
+        if tokio::time::timeout(Duration::from_secs(1), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Resident set size, kB.
+    pub fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    async fn send(&mut self, value: &Value) {
+        let mut line = value.to_string().into_bytes();
+        line.push(b'\n');
+        self.stdin.write_all(&line).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    async fn line(&mut self) -> Value {
+        let line = tokio::time::timeout(PATIENCE, self.stdout.next_line())
+            .await
+            .expect("the subject went quiet")
+            .unwrap()
+            .expect("the subject closed stdout");
+        serde_json::from_str(&line).expect("JSON on stdout")
+    }
+
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        loop {
+            let m = self.line().await;
+            if m["id"] == json!(id) {
+                return m;
+            }
+        }
+    }
+
+    /// What a session does first (airlock only).
+    pub async fn handshake(&mut self) {
+        if self.kind == Kind::Bridge {
+            return;
+        }
+        let params = json!({"protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"}});
+        let r = self.request("initialize", params).await;
+        assert!(r["result"].is_object(), "{r}");
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+    }
+
+    /// The message id of the next inbound message.
+    pub async fn event(&mut self) -> String {
+        loop {
+            let m = self.line().await;
+            let id = match self.kind {
+                Kind::Airlock if m["method"] == "notifications/claude/channel" => {
+                    m["params"]["meta"]["message_id"].clone()
+                }
+                Kind::Bridge if m.get("message_id").is_some() => m["message_id"].clone(),
+                _ => continue,
+            };
+            return id.as_str().unwrap_or_default().to_owned();
+        }
+    }
+
+    /// Sends `text` to `chat` and waits for the platform's answer.
+    pub async fn reply(&mut self, chat: i64, text: &str) {
+        match self.kind {
+            Kind::Airlock => {
+                let r = self
+                    .request(
+                        "tools/call",
+                        json!({"name": "reply", "arguments": {"chat_id": format!("telegram:{chat}"), "text": text}}),
+                    )
+                    .await;
+                assert_eq!(r["result"]["isError"], json!(false), "{r}");
+            }
+            Kind::Bridge => {
+                self.send(&json!({"chat_id": chat, "text": text})).await;
+                loop {
+                    let m = self.line().await;
+                    if m.get("sent").is_some() {
+                        return;
+                    }
+                    assert!(m.get("error").is_none(), "{m}");
+                }
+            }
+        }
+    }
+}
