@@ -496,6 +496,39 @@ mod tests {
     }
 
     #[test]
+    fn going_live_hands_over_waiting_then_new_events_of_owned_adapters() {
+        let q = Queue::new(Db::in_memory().unwrap(), 100);
+        q.own("tg");
+        q.accept("tg", &[incoming(None, "tg-old")], None).unwrap();
+        q.accept("dc", &[incoming(None, "dc-old")], None).unwrap();
+        let got: Arc<Mutex<Vec<String>>> = Arc::default();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (sink_got, sink_open) = (got.clone(), open.clone());
+        q.go_live(Box::new(move |batch| {
+            sink_got
+                .lock()
+                .unwrap()
+                .extend(batch.into_iter().map(|e| e.line));
+            sink_open.load(std::sync::atomic::Ordering::SeqCst)
+        }))
+        .unwrap();
+        let lines = || got.lock().unwrap().clone();
+        assert_eq!(lines(), ["tg-old"]);
+        q.accept("tg", &[incoming(None, "tg-new")], None).unwrap();
+        q.accept("dc", &[incoming(None, "dc-new")], None).unwrap();
+        assert_eq!(lines(), ["tg-old", "tg-new"], "dc is not owned yet");
+        // Owning it hands over what it has waiting, oldest first.
+        q.own("dc");
+        assert_eq!(lines(), ["tg-old", "tg-new", "dc-old", "dc-new"]);
+        // A sink that is gone ends the hand-over; events then only wait.
+        open.store(false, std::sync::atomic::Ordering::SeqCst);
+        q.accept("tg", &[incoming(None, "lost?")], None).unwrap();
+        q.accept("tg", &[incoming(None, "waits")], None).unwrap();
+        assert_eq!(lines().len(), 5, "one more was offered, then none");
+        assert_eq!(q.waiting(&[], 10).unwrap().len(), 6, "nothing was deleted");
+    }
+
+    #[test]
     fn only_owned_adapters_are_delivered() {
         let q = Queue::new(Db::in_memory().unwrap(), 100);
         q.accept("tg", &[incoming(None, "a")], None).unwrap();

@@ -252,6 +252,38 @@ async fn path_prefix_secret_starts_the_path() {
 }
 
 #[tokio::test]
+async fn connections_are_kept_per_component_and_destination() {
+    let a = Server::ok().await;
+    let b = Server::ok().await;
+    let p = policy(&[&a, &b], &[&a, &b], Vec::new());
+    for _ in 0..3 {
+        send_buffered(&p, get(&a.url("/x"))).await.unwrap();
+    }
+    send_buffered(&p, get(&b.url("/y"))).await.unwrap();
+    assert_eq!(a.connections(), 1, "one kept connection serves all three");
+    assert_eq!(b.connections(), 1);
+    assert_eq!(p.pool.idle_count(), 2);
+    // Another component (another policy) never uses them.
+    let other = policy(&[&a], &[&a], Vec::new());
+    send_buffered(&other, get(&a.url("/z"))).await.unwrap();
+    assert_eq!(a.connections(), 2);
+    // A connection the server closes after its answer is not kept.
+    let c = Server::replying(|_| {
+        let mut r = response(200, "bye");
+        r.headers_mut()
+            .insert(http::header::CONNECTION, "close".parse().unwrap());
+        r
+    })
+    .await;
+    let q = policy(&[&c], &[&c], Vec::new());
+    send_buffered(&q, get(&c.url("/1"))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    send_buffered(&q, get(&c.url("/2"))).await.unwrap();
+    assert_eq!(c.connections(), 2);
+    assert_eq!(c.seen().len(), 2);
+}
+
+#[tokio::test]
 async fn a_scoped_path_prefix_replaces_its_scope() {
     let a = Server::ok().await;
     let methods = bound(
