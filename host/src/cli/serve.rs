@@ -25,7 +25,13 @@ pub fn run(host: Host) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(host: Host) -> anyhow::Result<()> {
-    let running = crate::serve::start(&host).await?;
+    // Installed first, so a signal during start-up or the handshake is not
+    // left to the default action.
+    let mut signals = Signals::install()?;
+    let Some(running) = signals.or(crate::serve::start(&host)).await else {
+        return Ok(());
+    };
+    let running = running?;
     let ledger = Ledger::create(host.home.sub(LEDGERS_DIR)?)
         .map_err(|e| anyhow::anyhow!("cannot create the delivery ledger: {e}"))?;
     let log = LedgerLog::new(ledger, running.router.queue().clone());
@@ -33,26 +39,47 @@ async fn serve(host: Host) -> anyhow::Result<()> {
         crate::mcp::stdio::filtered(crate::mcp::stdin::open(), std::io::stdout(), Box::new(log));
     let settle = outlet.clone();
     let server = ChannelServer::new(running.router.clone(), running.instructions.clone(), outlet);
-    let service = server
-        .serve((reader, writer))
-        .await
-        .map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
+    let Some(service) = signals.or(server.serve((reader, writer))).await else {
+        return Ok(());
+    };
+    let service = service.map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
     let cancel = service.cancellation_token();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        quit = service.waiting() => {
-            tracing::info!("client closed the session: {quit:?}");
-        }
-        _ = term.recv() => {
-            tracing::info!("SIGTERM: shutting down");
-            cancel.cancel();
-        }
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("SIGINT: shutting down");
-            cancel.cancel();
-        }
+    match signals.or(service.waiting()).await {
+        Some(quit) => tracing::info!("client closed the session: {quit:?}"),
+        None => cancel.cancel(),
     }
     // What was written is marked delivered before the process goes.
     settle.settle();
     Ok(())
+}
+
+/// SIGTERM and SIGINT, each ending whatever step is running.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// `step`'s output, or `None` when a signal came first.
+    async fn or<T>(&mut self, step: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            out = step => Some(out),
+            _ = self.term.recv() => {
+                tracing::info!("SIGTERM: shutting down");
+                None
+            }
+            _ = self.int.recv() => {
+                tracing::info!("SIGINT: shutting down");
+                None
+            }
+        }
+    }
 }

@@ -35,9 +35,8 @@ use crate::router::Router;
 use crate::runtime::actor::{AdapterErrorText, AdapterHandle, CallError};
 use crate::runtime::bindings::types::{AdapterError, HttpRequest, HttpResponse};
 
-/// How long a loop that finds the token's lock held keeps trying (an airlock
-/// that is exiting releases it within a second or two).
-pub const LOCK_GRACE: Duration = Duration::from_secs(15);
+/// How often a loop that finds the token's lock held tries it again.
+pub const LOCK_RETRY: Duration = Duration::from_millis(250);
 /// How often a paused loop looks at the queue again.
 pub const PAUSE_CHECK: Duration = Duration::from_millis(500);
 
@@ -264,7 +263,9 @@ fn stopped(e: &CallError) -> bool {
     )
 }
 
-/// The token's lock, waiting [`LOCK_GRACE`] for an exiting holder.
+/// The token's lock. While another airlock holds it this one waits, saying so
+/// once, and takes over as soon as the holder lets go (it exited, or its
+/// session ended), so a second session never needs a restart to receive.
 async fn take_lock(source: &PollSource, name: &str) -> Result<Option<PlatformLock>, ()> {
     let Some((dir, path)) = &source.locks else {
         return Ok(None);
@@ -272,7 +273,6 @@ async fn take_lock(source: &PollSource, name: &str) -> Result<Option<PlatformLoc
     if source.egress.secrets.is_empty() {
         return Ok(None);
     }
-    let deadline = tokio::time::Instant::now() + LOCK_GRACE;
     let mut said = false;
     loop {
         match PlatformLock::try_acquire(dir, path, name, &source.egress.secrets) {
@@ -286,19 +286,12 @@ async fn take_lock(source: &PollSource, name: &str) -> Result<Option<PlatformLoc
                 if !said {
                     tracing::warn!(
                         adapter = name,
-                        "{e} (waiting {LOCK_GRACE:?} in case it is exiting)"
+                        "{e}. Replies and other tools still work; polling starts here once the \
+                         other one stops"
                     );
                     said = true;
                 }
-                if tokio::time::Instant::now() >= deadline {
-                    tracing::error!(
-                        adapter = name,
-                        "not polling: the other airlock still holds this token; restart this one \
-                         once it has stopped. Replies and other tools still work"
-                    );
-                    return Err(());
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                tokio::time::sleep(LOCK_RETRY).await;
             }
             Err(e) => {
                 tracing::error!(adapter = name, "not polling: {e}");
