@@ -100,6 +100,15 @@ const MIGRATIONS: &[&str] = &[
      );
      ALTER TABLE drops ADD COLUMN chat_id TEXT;
      ALTER TABLE drops ADD COLUMN group_chat INTEGER NOT NULL DEFAULT 0;",
+    // 4: threads delivered from, with their parent channel (whose opening
+    // covers them both ways).
+    "CREATE TABLE threads (
+        adapter TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        parent_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (adapter, thread_id)
+     ) WITHOUT ROWID;",
 ];
 
 /// A shared handle on the database.

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod approvals;
+pub mod backoff;
 pub mod caps;
 pub mod catalog;
 pub mod cli;

@@ -6,6 +6,7 @@ mod support;
 mod browser;
 mod channel;
 mod cli;
+mod discord;
 mod doctor;
 mod egress;
 mod runtime;

@@ -104,6 +104,8 @@ pub struct Access {
     /// Direct chats recorded in `delivered_chats` by this process, so the
     /// table is written once per chat and sender, not once per message.
     recorded: Arc<Mutex<HashSet<(String, String, String)>>>,
+    /// Threads recorded in `threads` by this process, likewise.
+    threads: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
 fn now() -> i64 {
@@ -119,6 +121,7 @@ impl Access {
         Self {
             db,
             recorded: Arc::default(),
+            threads: Arc::default(),
         }
     }
 
@@ -212,6 +215,8 @@ impl Access {
                 self.record_direct(m)?;
                 memo.recorded.insert(key);
             }
+        } else if let (Decision::Deliver, Room::Thread { parent }) = (&decision, m.room) {
+            self.record_thread(m.sender.adapter, m.chat_id, parent)?;
         } else if gate::remember(&decision) {
             let first: String = m.text.chars().take(FIRST_WORDS).collect();
             let group_id = match m.room {
@@ -261,10 +266,42 @@ impl Access {
         Ok(())
     }
 
-    /// Whether a tool may target `chat_id` of `adapter`: an open group, or a
-    /// direct chat an allowed sender was delivered from.
+    /// Remember that `thread` (under `parent`) was delivered from.
+    fn record_thread(&self, adapter: &str, thread: &str, parent: &str) -> Result<(), DbError> {
+        let key = (adapter.to_owned(), thread.to_owned());
+        let mut recorded = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        if recorded.contains(&key) {
+            return Ok(());
+        }
+        self.db.lock().prepare_cached(
+            "INSERT INTO threads (adapter, thread_id, parent_id, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(adapter, thread_id) DO UPDATE SET parent_id = excluded.parent_id, at = excluded.at",
+        )?
+        .execute(params![adapter, thread, parent, now()])?;
+        recorded.insert(key);
+        Ok(())
+    }
+
+    /// The parent of `chat_id` when it is a thread delivered from.
+    fn thread_parent(&self, adapter: &str, chat_id: &str) -> Result<Option<String>, DbError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached("SELECT parent_id FROM threads WHERE adapter = ?1 AND thread_id = ?2")?
+            .query_row(params![adapter, chat_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Whether a tool may target `chat_id` of `adapter`: an open group, a
+    /// thread delivered from whose parent is an open group, or a direct chat
+    /// an allowed sender was delivered from.
     pub fn may_send(&self, adapter: &str, chat_id: &str) -> Result<bool, DbError> {
         if self.group(adapter, chat_id)?.is_some() {
+            return Ok(gate::outbound(true, false));
+        }
+        if let Some(parent) = self.thread_parent(adapter, chat_id)?
+            && self.group(adapter, &parent)?.is_some()
+        {
             return Ok(gate::outbound(true, false));
         }
         let conn = self.db.lock();
@@ -503,7 +540,12 @@ mod tests {
             room: Room::Thread { parent: "-100" },
             ..in_group("7", true)
         };
+        assert!(!a.may_send("tg", "-100/6").unwrap(), "an unknown thread");
         assert_eq!(a.admit(&thread).unwrap(), Decision::Deliver);
+        assert!(
+            a.may_send("tg", "-100/5").unwrap(),
+            "a delivered thread is open"
+        );
 
         assert_eq!(a.groups().unwrap()[0].policy, mention_only);
         assert!(a.close_group("tg", "-100").unwrap());
@@ -512,6 +554,7 @@ mod tests {
             !a.may_send("tg", "-100").unwrap(),
             "closing closes it outbound too"
         );
+        assert!(!a.may_send("tg", "-100/5").unwrap(), "and its threads");
     }
 
     #[test]

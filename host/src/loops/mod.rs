@@ -3,6 +3,5 @@
 //! live here and not in `caps`, which only implements what a component
 //! imports.
 
-pub mod backoff;
 pub mod inbound_http;
 pub mod poll;

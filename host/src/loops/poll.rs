@@ -28,7 +28,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use wasmtime_wasi_http::RequestOptions;
 
-use super::backoff::Backoff;
+use crate::backoff::Backoff;
 use crate::caps::egress::{EgressPolicy, send_buffered_with};
 use crate::platform_lock::{LockError, PlatformLock};
 use crate::router::Router;

@@ -13,7 +13,7 @@ use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::stdio::Outlet;
-use super::tools::{self, DownloadArgs, EditArgs, ReactArgs, ReplyArgs};
+use super::tools::{self, DownloadArgs, EditArgs, FetchArgs, ReactArgs, ReplyArgs};
 use crate::router::outbound::Reply;
 use crate::router::{Router, ToolError};
 use crate::runtime::bindings::types::Features;
@@ -67,6 +67,10 @@ impl ChannelServer {
             "download_attachment" if self.router.any_supports(Features::DOWNLOAD) => {
                 let a: DownloadArgs = tools::parse("download_attachment", args)?;
                 self.router.download(&a.chat_id, &a.attachment_id).await
+            }
+            "fetch_messages" if self.router.any_supports(Features::HISTORY) => {
+                let a: FetchArgs = tools::parse("fetch_messages", args)?;
+                self.router.history(&a.chat_id, a.limit, a.before).await
             }
             "edit_message" => {
                 let a: EditArgs = tools::parse("edit_message", args)?;
@@ -125,6 +129,7 @@ impl ServerHandler for ChannelServer {
                 react: self.router.any_supports(Features::REACT),
                 download: self.router.any_supports(Features::DOWNLOAD),
                 buttons: self.router.any_supports(Features::BUTTONS),
+                history: self.router.any_supports(Features::HISTORY),
             },
         )))
     }

@@ -68,6 +68,20 @@ pub struct DownloadArgs {
     pub attachment_id: String,
 }
 
+/// Arguments of `fetch_messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchArgs {
+    /// Qualified chat id.
+    pub chat_id: String,
+    /// How many, 1 to 100 (default 20).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Only messages older than this message id.
+    #[serde(default)]
+    pub before: Option<String>,
+}
+
 /// Arguments of `edit_message`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +168,8 @@ pub struct Offered {
     pub download: bool,
     /// `buttons` on `reply`.
     pub buttons: bool,
+    /// `fetch_messages`.
+    pub history: bool,
 }
 
 /// The tools offered.
@@ -217,6 +233,22 @@ pub fn list(offered: Offered) -> Vec<Tool> {
                     "attachment_id": {"type": "string", "description": "One of the ids in the message's attachment_ids attribute."},
                 },
                 "required": ["chat_id", "attachment_id"],
+                "additionalProperties": false,
+            })),
+        ));
+    }
+    if offered.history {
+        tools.push(Tool::new(
+            "fetch_messages",
+            "Recent messages of a chat, oldest first, one line each with its id, time, sender and attachment count; also those sent while this session was away. Only for platforms that keep history.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "chat_id": chat_id,
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "description": "How many (default 20)."},
+                    "before": {"type": "string", "description": "Only messages older than this message_id (optional)."},
+                },
+                "required": ["chat_id"],
                 "additionalProperties": false,
             })),
         ));
@@ -303,10 +335,17 @@ mod tests {
             react: true,
             download: true,
             buttons: true,
+            history: true,
         };
         assert_eq!(
             names(list(all)),
-            vec!["reply", "edit_message", "download_attachment", "react"]
+            vec![
+                "reply",
+                "edit_message",
+                "download_attachment",
+                "fetch_messages",
+                "react"
+            ]
         );
         let reply = &list(all)[0];
         assert!(

@@ -9,6 +9,7 @@
 
 pub mod chunk;
 pub mod commands;
+pub mod history;
 mod inbound;
 mod ingest;
 pub mod outbound;

@@ -550,6 +550,8 @@ impl Actor {
                                 let _ = tx.send(Unsolicited { component: self.name.clone(), batch });
                             }
                         }
+                        // A fatal error is the adapter giving up until the operator acts.
+                        Ok(Err(e @ AdapterError::Fatal(_))) => tracing::error!(component = %self.name, "{op}: {}", AdapterErrorText(e)),
                         Ok(Err(e)) => tracing::warn!(component = %self.name, "{op} failed: {}", AdapterErrorText(e)),
                         Err(e) => tracing::warn!("{e}"),
                     }

@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -33,9 +35,23 @@ pub(super) struct Session {
     pub(super) events: UnboundedSender<HostEvent>,
     pub(super) generation: u64,
     pub(super) conn: WsConnection,
+    /// Wait this long before connecting (the host's backoff after failed connections).
+    pub(super) delay: Duration,
+    /// The instance's count of connections in a row that ended before the server sent a
+    /// frame: reset by this one's first frame, raised if it ends without one.
+    pub(super) failures: Arc<AtomicU32>,
+    /// The server sent a frame on this connection.
+    pub(super) heard: bool,
 }
 
 impl Session {
+    /// The server sent a frame: the connection works, so the backoff starts over.
+    fn heard(&mut self) {
+        if !std::mem::replace(&mut self.heard, true) {
+            self.failures.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Hands `event` to the actor, first waiting for one of the connection's
     /// [`MAX_UNDELIVERED`] slots (the socket is not read meanwhile).
     async fn post(&self, window: &Arc<Semaphore>, event: WsEvent) {
@@ -54,6 +70,9 @@ impl Session {
 /// Runs the connection to its end, then posts exactly one `closed`.
 pub(super) async fn run(mut session: Session) {
     let window = Arc::new(Semaphore::new(MAX_UNDELIVERED));
+    if !session.delay.is_zero() {
+        tokio::time::sleep(session.delay).await;
+    }
     let (code, reason) = match connect(&mut session, &window).await {
         Ok(closed) => closed,
         Err(why) => {
@@ -65,6 +84,9 @@ pub(super) async fn run(mut session: Session) {
             (1006, why)
         }
     };
+    if !session.heard {
+        session.failures.fetch_add(1, Ordering::Relaxed);
+    }
     let reason = scrub_text(&session.policy.scrubber, &reason).into_owned();
     session.post(&window, WsEvent::Closed((code, reason))).await;
 }
@@ -156,10 +178,12 @@ where
                 }
                 Some(Err(e)) => return Err(receive_error(e)),
                 Some(Ok(Message::Text(text))) => {
+                    session.heard();
                     let text = scrub_text(&scrubber, &text).into_owned();
                     session.post(window, WsEvent::Text(text)).await;
                 }
                 Some(Ok(Message::Binary(bytes))) => {
+                    session.heard();
                     session.post(window, WsEvent::Binary(scrubber.scrub(&bytes).into_owned())).await;
                 }
                 Some(Ok(Message::Close(frame))) => {

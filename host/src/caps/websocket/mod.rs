@@ -17,7 +17,9 @@
 //!    `on-ws-event` calls (`opened`, `text`, `binary`, then one `closed`). At most
 //!    [`MAX_UNDELIVERED`] events of a connection wait for the guest; then the task stops
 //!    reading the socket. At most [`MAX_CONNECTIONS`] per instance; every task is aborted when
-//!    the instance is dropped.
+//!    the instance is dropped. After connections that ended before the server sent a single
+//!    frame, the next one waits out the host's [`backoff`](crate::backoff) first, so an
+//!    adapter that reconnects on every `closed` cannot hammer a dead server.
 //! 4. **Secrets.** A secret bound to the destination at a `json:` position is put into the
 //!    *first* text frame the guest sends on each connection, at that dotted field, replacing
 //!    what the guest put there; a first frame without that field (or not a JSON object) is sent
@@ -30,6 +32,7 @@ mod connection;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc::{self, UnboundedSender};
@@ -131,6 +134,8 @@ pub struct Connections {
     generation: u64,
     next_id: Connection,
     open: HashMap<Connection, Conn>,
+    /// Connections in a row that ended before the server sent a frame.
+    failures: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for Connections {
@@ -156,6 +161,7 @@ impl Connections {
             generation,
             next_id: 0,
             open: HashMap::new(),
+            failures: Arc::default(),
         }
     }
 
@@ -221,7 +227,22 @@ impl websocket::Host for ComponentState {
         }
         self.ws.next_id = id.wrapping_add(1);
         let (tx, rx) = mpsc::channel(MAX_QUEUED);
+        let failures = self.ws.failures.load(Ordering::Relaxed);
+        let delay = match failures {
+            0 => Duration::ZERO,
+            n => crate::backoff::delay(n, u64::from(id)),
+        };
+        if !delay.is_zero() {
+            tracing::info!(
+                component = %self.name,
+                %destination,
+                "websocket: {failures} connections in a row ended before the server said anything; connecting again in {delay:?}"
+            );
+        }
         let task = tokio::spawn(connection::run(connection::Session {
+            delay,
+            failures: self.ws.failures.clone(),
+            heard: false,
             policy: policy.clone(),
             destination: destination.clone(),
             uri,

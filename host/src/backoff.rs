@@ -1,4 +1,5 @@
-//! How long a host loop waits after a failure before it tries again.
+//! How long the host waits after a failure before it tries again: a poll
+//! loop after a failed request, a websocket after a failed connection.
 //!
 //! Exponential from [`FIRST`] to [`MAX`], reset by a success. Each delay is
 //! spread by up to a quarter (derived from the failure count and a per-loop

@@ -1,0 +1,369 @@
+//! `discord`: Discord's gateway and REST API as an airlock adapter.
+//!
+//! **Inbound.** The adapter opens the gateway websocket through the host at
+//! start; the host owns the socket and hands every frame to
+//! [`Adapter::on_ws_event`]. The session logic (Hello, Identify, heartbeat
+//! and its ACKs, Resume, Reconnect, Invalid Session, close codes) lives in
+//! [`gateway`], free of I/O; dispatches are decoded in [`inbound`]: new and
+//! edited messages in DMs, channels and threads, button presses (each
+//! acknowledged at once) and reactions.
+//!
+//! **Outbound** ([`outbound`]): messages with reply-to, buttons and files,
+//! reactions (Unicode or the server's custom emoji), edits, typing, history
+//! and attachment downloads, through the REST API ([`rest`]).
+//!
+//! **Never the token.** REST requests carry no credentials; the host adds
+//! `Authorization: Bot <token>` for the API's destination. Identify and
+//! Resume go out with an empty `d.token`, which the host fills in on the
+//! first frame of each gateway connection. The host scrubs the token from
+//! everything that comes back.
+//!
+//! Settings:
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `api_base` | REST base URL (a local fake, a proxy); needs the matching grant, see the README | `https://discord.com` |
+//! | `gateway_url` | gateway URL, likewise | `wss://gateway.discord.gg` |
+//! | `mention_pattern` | case-insensitive regex; a server message matching it addresses the bot | none |
+
+pub mod close;
+pub mod gateway;
+pub mod inbound;
+pub mod model;
+pub mod outbound;
+pub mod rest;
+
+use std::sync::{Mutex, MutexGuard};
+
+use airlock_guest::types::{
+    AdapterError, AttachmentData, AttachmentRequest, ChunkMode, Connection, Description,
+    EditRequest, EventBatch, Features, HistoryEntry, HistoryRequest, Limits, OutboundMessage,
+    ReactRequest, Sent, Settings, WsEvent,
+};
+use airlock_guest::{Adapter, clock, log, setting, websocket};
+use regex_lite::Regex;
+use serde_json::json;
+
+use gateway::{Action, Gateway, HEARTBEAT_TIMER};
+use inbound::{ChannelInfo, ChannelSource, Known};
+use rest::{DEFAULT_API_BASE, Rest};
+
+/// The real gateway; the `gateway_url` setting replaces it.
+pub const DEFAULT_GATEWAY_URL: &str = "wss://gateway.discord.gg";
+/// The settings this adapter reads.
+const KNOWN_SETTINGS: &[&str] = &["api_base", "gateway_url", "mention_pattern", "enabled"];
+
+/// What one instance knows.
+struct State {
+    rest: Rest,
+    gateway_url: String,
+    gateway: Gateway,
+    known: Known,
+    pattern: Option<Regex>,
+    /// The current gateway connection.
+    conn: Option<Connection>,
+    /// Why the adapter stopped, when it did.
+    failed: Option<String>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn state() -> MutexGuard<'static, Option<State>> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` on the started state.
+fn with_state<T>(f: impl FnOnce(&mut State) -> Result<T, AdapterError>) -> Result<T, AdapterError> {
+    let mut guard = state();
+    let state = guard
+        .as_mut()
+        .ok_or_else(|| AdapterError::Fatal("the discord adapter was not started".into()))?;
+    f(state)
+}
+
+/// The REST client, unless the adapter has stopped.
+fn rest() -> Result<Rest, AdapterError> {
+    with_state(|s| match &s.failed {
+        Some(why) => Err(AdapterError::Fatal(why.clone())),
+        None => Ok(s.rest.clone()),
+    })
+}
+
+/// Looks channels up over REST.
+struct RestChannels<'a>(&'a Rest);
+
+impl ChannelSource for RestChannels<'_> {
+    fn fetch(&mut self, id: &str) -> Option<ChannelInfo> {
+        match self
+            .0
+            .call::<model::Channel>("GET", &format!("/channels/{id}"), None)
+        {
+            Ok(c) => Some(inbound::info_of(&c)),
+            Err(e) => {
+                log::warn(format!("cannot look up channel {id}: {}", error_text(&e)));
+                None
+            }
+        }
+    }
+}
+
+/// The adapter.
+pub struct Discord;
+
+impl Adapter for Discord {
+    fn describe() -> Description {
+        Description {
+            platform: "discord".into(),
+            limits: Limits {
+                max_text_len: 2000,
+                chunk_mode: ChunkMode::Newline,
+                max_files: 10,
+                max_file_bytes: 25 << 20,
+            },
+            features: Features::REACT
+                | Features::EDIT
+                | Features::TYPING
+                | Features::HISTORY
+                | Features::DOWNLOAD
+                | Features::BUTTONS
+                | Features::FILES,
+            instructions: vec![
+                "Discord chat ids are channel ids: discord:4000000000000000001 (a DM, a server channel or a thread)."
+                    .into(),
+                "Discord formats markdown itself (format text or markdown; there is no html). Mention a user as <@id>; @everyone, @here and roles never ping."
+                    .into(),
+                "react with a Unicode emoji like 👍, or a custom emoji of that server as <:name:id>."
+                    .into(),
+                "Discord keeps history: fetch_messages shows recent messages of a chat, oldest first, including ones sent while this session was away."
+                    .into(),
+            ],
+        }
+    }
+
+    fn start(settings: Settings) -> Result<(), AdapterError> {
+        for (key, _) in &settings {
+            if !KNOWN_SETTINGS.contains(&key.as_str()) {
+                log::warn(format!(
+                    "unknown setting `{key}` ignored; the discord adapter reads {}",
+                    KNOWN_SETTINGS[..3].join(", ")
+                ));
+            }
+        }
+        let api_base = setting(&settings, "api_base").unwrap_or(DEFAULT_API_BASE);
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+            return Err(AdapterError::Fatal(format!(
+                "setting `api_base` must be an http:// or https:// URL, not {api_base:?}"
+            )));
+        }
+        let gateway_url = setting(&settings, "gateway_url").unwrap_or(DEFAULT_GATEWAY_URL);
+        if !(gateway_url.starts_with("wss://") || gateway_url.starts_with("ws://")) {
+            return Err(AdapterError::Fatal(format!(
+                "setting `gateway_url` must be a wss:// or ws:// URL, not {gateway_url:?}"
+            )));
+        }
+        let pattern = setting(&settings, "mention_pattern")
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                regex_lite::RegexBuilder::new(p)
+                    .case_insensitive(true)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| {
+                        AdapterError::Fatal(format!(
+                            "setting `mention_pattern` is not a valid regular expression: {e}"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let rest = Rest::new(api_base);
+        let mut known = Known::default();
+        // A refused token stops here, with the fix; a dead network does not:
+        // the gateway connection keeps trying.
+        match rest.call::<model::User>("GET", "/users/@me", None) {
+            Ok(me) => known.bot_id = Some(me.id),
+            Err(e @ AdapterError::Fatal(_)) => return Err(e),
+            Err(e) => log::warn(format!(
+                "cannot reach Discord yet, will retry: {}",
+                error_text(&e)
+            )),
+        }
+        let mut state = State {
+            rest,
+            gateway_url: gateway_url.trim_end_matches('/').to_owned(),
+            gateway: Gateway::default(),
+            known,
+            pattern,
+            conn: None,
+            failed: None,
+        };
+        connect(&mut state)?;
+        *self::state() = Some(state);
+        Ok(())
+    }
+
+    fn on_ws_event(conn: Connection, event: WsEvent) -> Result<EventBatch, AdapterError> {
+        with_state(|state| {
+            if state.conn != Some(conn) {
+                // A connection this instance already left.
+                return Ok(empty());
+            }
+            let actions = match event {
+                WsEvent::Opened => return Ok(empty()),
+                WsEvent::Text(text) => state.gateway.on_text(&text, clock::now_ms()),
+                WsEvent::Binary(bytes) => vec![Action::Warn(format!(
+                    "gateway sent a binary frame of {} bytes; compression was not asked for, so it is ignored",
+                    bytes.len()
+                ))],
+                WsEvent::Closed((code, reason)) => {
+                    state.conn = None;
+                    clock::cancel_timer(HEARTBEAT_TIMER);
+                    state.gateway.on_closed(code, &reason)
+                }
+            };
+            carry_out(state, actions)
+        })
+    }
+
+    fn on_timer(name: String) -> Result<EventBatch, AdapterError> {
+        with_state(|state| {
+            if name != HEARTBEAT_TIMER || state.conn.is_none() {
+                return Ok(empty());
+            }
+            let actions = state.gateway.on_heartbeat_timer();
+            carry_out(state, actions)
+        })
+    }
+
+    fn send(message: OutboundMessage) -> Result<Sent, AdapterError> {
+        outbound::send(&rest()?, message)
+    }
+
+    fn react(request: ReactRequest) -> Result<(), AdapterError> {
+        outbound::react(&rest()?, request)
+    }
+
+    fn edit(request: EditRequest) -> Result<(), AdapterError> {
+        outbound::edit(&rest()?, request)
+    }
+
+    fn typing(chat_id: String) -> Result<(), AdapterError> {
+        outbound::typing(&rest()?, &chat_id)
+    }
+
+    fn fetch_history(request: HistoryRequest) -> Result<Vec<HistoryEntry>, AdapterError> {
+        outbound::history(&rest()?, request)
+    }
+
+    fn download_attachment(request: AttachmentRequest) -> Result<AttachmentData, AdapterError> {
+        let rest = rest()?;
+        let urls = with_state(|s| Ok(s.known.attachment_urls.clone()))?;
+        outbound::download(&rest, &urls, request)
+    }
+}
+
+airlock_guest::export_adapter!(Discord);
+
+fn empty() -> EventBatch {
+    EventBatch {
+        events: Vec::new(),
+        cursor: None,
+    }
+}
+
+/// Opens a gateway connection; its frames arrive through `on_ws_event`.
+fn connect(state: &mut State) -> Result<(), AdapterError> {
+    state.gateway.connecting();
+    let url = format!("{}/?v=10&encoding=json", state.gateway_url);
+    match websocket::connect(&url) {
+        Ok(conn) => {
+            state.conn = Some(conn);
+            Ok(())
+        }
+        Err(websocket::WsError::Denied(why)) => Err(stop(
+            state,
+            format!(
+                "the gateway {} may not be reached: {why}",
+                state.gateway_url
+            ),
+        )),
+        Err(e) => Err(AdapterError::Platform(format!(
+            "cannot open the gateway connection: {e:?}"
+        ))),
+    }
+}
+
+/// Records why the adapter stopped; every later call reports it.
+fn stop(state: &mut State, why: String) -> AdapterError {
+    state.failed = Some(why.clone());
+    clock::cancel_timer(HEARTBEAT_TIMER);
+    if let Some(conn) = state.conn.take() {
+        let _ = websocket::close(conn, 1000, "stopping");
+    }
+    AdapterError::Fatal(why)
+}
+
+fn carry_out(state: &mut State, actions: Vec<Action>) -> Result<EventBatch, AdapterError> {
+    let mut batch = empty();
+    for action in actions {
+        match action {
+            Action::Send(frame) => {
+                let Some(conn) = state.conn else { continue };
+                if !Gateway::fits(&frame) {
+                    log::warn("a gateway frame over 4096 bytes was not sent");
+                    continue;
+                }
+                if let Err(e) = websocket::send_text(conn, &frame) {
+                    log::warn(format!("cannot send on the gateway connection: {e:?}"));
+                }
+            }
+            Action::ArmHeartbeat(ms) => clock::set_timer(HEARTBEAT_TIMER, ms),
+            Action::Reconnect { code, why } => {
+                log::warn(&why);
+                clock::cancel_timer(HEARTBEAT_TIMER);
+                if let Some(conn) = state.conn.take() {
+                    let _ = websocket::close(conn, code, "reconnecting");
+                }
+                connect(state)?;
+            }
+            Action::Dispatch(t, d) => {
+                let decoded = inbound::decode(
+                    &t,
+                    d,
+                    &mut state.known,
+                    state.pattern.as_ref(),
+                    &mut RestChannels(&state.rest),
+                );
+                if let Some(why) = decoded.skipped {
+                    log::warn(why);
+                }
+                for (id, token) in decoded.acks {
+                    // A deferred update: acknowledged, the message unchanged.
+                    let path = format!("/interactions/{id}/{token}/callback");
+                    if let Err(e) = state
+                        .rest
+                        .call_empty("POST", &path, Some(&json!({"type": 6})))
+                    {
+                        // The interaction's token is a credential too; keep it out of the log.
+                        let text = error_text(&e).replace(&token, "…");
+                        log::warn(format!("cannot acknowledge button press {id}: {text}"));
+                    }
+                }
+                batch.events.extend(decoded.events);
+            }
+            Action::Info(text) => log::info(text),
+            Action::Warn(text) => log::warn(text),
+            Action::Fatal(why) => return Err(stop(state, why)),
+        }
+    }
+    Ok(batch)
+}
+
+fn error_text(e: &AdapterError) -> String {
+    match e {
+        AdapterError::Unsupported(m)
+        | AdapterError::InvalidInput(m)
+        | AdapterError::Platform(m)
+        | AdapterError::Fatal(m) => m.clone(),
+        AdapterError::RateLimited(ms) => format!("rate limited for {ms} ms"),
+    }
+}
