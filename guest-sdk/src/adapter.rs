@@ -106,7 +106,7 @@ pub trait Adapter {
         Err(unsupported("typing"))
     }
 
-    /// Recent messages of a chat, newest first. Default: `Unsupported`.
+    /// Recent messages of a chat, oldest first. Default: `Unsupported`.
     fn fetch_history(request: HistoryRequest) -> Result<Vec<HistoryEntry>, AdapterError> {
         let _ = request;
         Err(unsupported("fetch_history"))

@@ -44,7 +44,12 @@ async fn handshake_declares_the_channel_and_its_tools() {
 
     assert_eq!(
         session.tool_names().await,
-        ["reply", "edit_message", "download_attachment"]
+        [
+            "reply",
+            "edit_message",
+            "download_attachment",
+            "fetch_messages"
+        ]
     );
     session.close().await;
 }
@@ -101,7 +106,12 @@ async fn a_probing_client_falls_back_to_initialize() {
     assert_eq!(info.protocol_version, ProtocolVersion::V_2025_11_25);
     assert_eq!(
         session.tool_names().await,
-        ["reply", "edit_message", "download_attachment"]
+        [
+            "reply",
+            "edit_message",
+            "download_attachment",
+            "fetch_messages"
+        ]
     );
     session.close().await;
 }
@@ -223,6 +233,26 @@ async fn reply_and_edit_reach_the_page() {
         messages.last().unwrap()["id"],
         sent.as_str(),
         "an edit takes the newest seq"
+    );
+
+    // The page keeps history: the question, then the edited answer.
+    let result = session
+        .call(
+            "fetch_messages",
+            json!({"chat_id": "fakechat:web", "limit": 5}),
+        )
+        .await;
+    let (is_error, text) = outcome(&result);
+    assert!(!is_error, "{text}");
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].starts_with(&format!("[{asked}]")) && rows[0].ends_with("what time is it?"),
+        "{text}"
+    );
+    assert!(
+        rows[1].starts_with(&format!("[{sent}]")) && rows[1].ends_with("teatime, edited"),
+        "{text}"
     );
     session.close().await;
 }
@@ -380,7 +410,15 @@ async fn malformed_lines_and_bad_calls_get_answers_and_the_server_carries_on() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["reply", "edit_message", "download_attachment"]);
+    assert_eq!(
+        names,
+        [
+            "reply",
+            "edit_message",
+            "download_attachment",
+            "fetch_messages"
+        ]
+    );
 
     // Unknown tool: a tool error, not a protocol error.
     let (is_error, text) = outcome(&raw.call("rm_rf", json!({}), &mut skipped).await);
@@ -720,7 +758,12 @@ async fn a_taken_port_is_reported_and_mcp_keeps_serving() {
     let session = Session::start(&home).await;
     assert_eq!(
         session.tool_names().await,
-        vec!["reply", "edit_message", "download_attachment"]
+        vec![
+            "reply",
+            "edit_message",
+            "download_attachment",
+            "fetch_messages"
+        ]
     );
     let deadline = Instant::now() + SOON;
     while !session.log.text().contains("already in use") && Instant::now() < deadline {

@@ -21,7 +21,7 @@ pub struct User {
 pub struct Member {
     #[serde(default)]
     pub nick: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ids")]
     pub roles: Vec<String>,
     #[serde(default)]
     pub user: Option<User>,
@@ -68,7 +68,7 @@ pub struct Message {
     pub content: String,
     #[serde(default)]
     pub mentions: Vec<User>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ids")]
     pub mention_roles: Vec<String>,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
@@ -150,6 +150,23 @@ pub struct ReactionEvent {
     #[serde(default)]
     pub member: Option<Member>,
     pub emoji: Emoji,
+}
+
+/// A list of snowflakes, as strings (v10) or numbers (older payloads).
+fn ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    Ok(Vec::<Id>::deserialize(d)?
+        .into_iter()
+        .map(|id| match id {
+            Id::Text(t) => t,
+            Id::Number(n) => n.to_string(),
+        })
+        .collect())
 }
 
 /// Channel types that are threads (announcement, public, private).

@@ -202,7 +202,8 @@ pub fn typing(rest: &Rest, chat_id: &str) -> Result<(), AdapterError> {
     rest.call_empty("POST", &format!("/channels/{chat_id}/typing"), None)
 }
 
-/// `GET /channels/{c}/messages`: newest first, as Discord gives them.
+/// `GET /channels/{c}/messages`, turned oldest first (Discord gives them
+/// newest first).
 pub fn history(rest: &Rest, request: HistoryRequest) -> Result<Vec<HistoryEntry>, AdapterError> {
     snowflake("chat", &request.chat_id)?;
     let limit = request.limit.clamp(1, 100);
@@ -214,6 +215,7 @@ pub fn history(rest: &Rest, request: HistoryRequest) -> Result<Vec<HistoryEntry>
     let messages: Vec<Message> = rest.call("GET", &path, None)?;
     Ok(messages
         .into_iter()
+        .rev()
         .map(|m| HistoryEntry {
             ts_ms: model::snowflake_ms(&m.id),
             attachment_count: m.attachments.len().try_into().unwrap_or(u32::MAX),

@@ -40,9 +40,9 @@ impl Router {
                 before,
             })
             .await?;
-        entries.truncate(limit as usize);
-        // Adapters give newest first; a transcript reads oldest first.
-        entries.reverse();
+        // Adapters give them oldest first; keep the newest `limit`.
+        let extra = entries.len().saturating_sub(limit as usize);
+        entries.drain(..extra);
         if entries.is_empty() {
             return Ok(format!("no messages in {chat_id}"));
         }
