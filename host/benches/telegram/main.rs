@@ -18,6 +18,7 @@
 //! within the run; absolute figures move with the machine.
 
 mod bridge;
+#[path = "../common/subject.rs"]
 mod subject;
 
 use std::path::{Path, PathBuf};
@@ -125,7 +126,7 @@ impl Side {
     fn spawn_at(&self, home: &Path) -> Subject {
         match self.kind {
             Kind::Airlock => Subject::airlock(home),
-            Kind::Bridge => Subject::bridge(&self.fake.base_url(), TOKEN),
+            Kind::Bridge => Subject::bridge(&[&self.fake.base_url(), TOKEN]),
         }
     }
 
@@ -269,7 +270,9 @@ async fn run() {
         let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
         for k in order {
             let t = Instant::now();
-            subjects[k].reply(CHAT, "pong").await;
+            subjects[k]
+                .reply(&format!("telegram:{CHAT}"), json!(CHAT), "pong")
+                .await;
             if i >= WARMUP {
                 sides[k].figures.replies.push(t.elapsed());
             }

@@ -232,3 +232,43 @@ async fn rest_429_is_waited_out_and_a_5xx_is_reported_then_recovered_from() {
     assert_eq!(sent_in(&fake, ALICE_DM), ["after the wait", "after it"]);
     session.close().await;
 }
+
+#[tokio::test]
+async fn a_gateway_that_hangs_up_at_once_is_retried_with_backoff() {
+    let fake = fake().await;
+    // A "gateway" that accepts and closes every connection before a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = format!("ws://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let home = TempHome::new();
+    home.secret("DISCORD_BOT_TOKEN", TOKEN);
+    let config = config(&fake).replace(&fake.gateway_url(), &gw);
+    home.config(&config);
+    let session = Session::start_command(
+        serve_logging(&home, "info"),
+        rmcp::service::ClientLifecycleMode::Initialize,
+    )
+    .await;
+    until("a first connection", || {
+        accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Immediately, then after about 0.5, 1 and 2 s: a handful, not a flood.
+    let n = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=5).contains(&n), "{n} connections in 2.5 s");
+    assert!(
+        session.log.text().contains("connecting again in"),
+        "{}",
+        session.log.text()
+    );
+    assert!(session.tool_names().await.contains(&"reply".to_string()));
+    session.close().await;
+}

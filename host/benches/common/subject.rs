@@ -1,5 +1,7 @@
 //! A process under measurement, driven over its stdio: airlock (as Claude
-//! Code drives it, JSON-RPC over stdio) or the native bridge (JSON lines).
+//! Code drives it, JSON-RPC over stdio) or a native bridge (JSON lines: one
+//! `{"message_id":…}` per inbound message; `{"chat_id":…,"text":…}` in,
+//! `{"sent":…}` or `{"error":…}` out). Shared by the platform benchmarks.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -14,7 +16,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 pub enum Kind {
     /// `airlock serve`.
     Airlock,
-    /// The teloxide bridge.
+    /// The native bridge.
     Bridge,
 }
 
@@ -57,10 +59,10 @@ impl Subject {
         Self::spawn(Kind::Airlock, cmd)
     }
 
-    /// The bridge against `api_url`.
-    pub fn bridge(api_url: &str, token: &str) -> Self {
+    /// The benchmark's own executable as the bridge, with `args` after `--bridge`.
+    pub fn bridge(args: &[&str]) -> Self {
         let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-        cmd.args(["--bridge", api_url, token]);
+        cmd.arg("--bridge").args(args);
         Self::spawn(Kind::Bridge, cmd)
     }
 
@@ -170,20 +172,21 @@ impl Subject {
         }
     }
 
-    /// Sends `text` to `chat` and waits for the platform's answer.
-    pub async fn reply(&mut self, chat: i64, text: &str) {
+    /// Sends `text` to a chat (`qualified` for airlock, `native` for the
+    /// bridge) and waits for the platform's answer.
+    pub async fn reply(&mut self, qualified: &str, native: Value, text: &str) {
         match self.kind {
             Kind::Airlock => {
                 let r = self
                     .request(
                         "tools/call",
-                        json!({"name": "reply", "arguments": {"chat_id": format!("telegram:{chat}"), "text": text}}),
+                        json!({"name": "reply", "arguments": {"chat_id": qualified, "text": text}}),
                     )
                     .await;
                 assert_eq!(r["result"]["isError"], json!(false), "{r}");
             }
             Kind::Bridge => {
-                self.send(&json!({"chat_id": chat, "text": text})).await;
+                self.send(&json!({"chat_id": native, "text": text})).await;
                 loop {
                     let m = self.line().await;
                     if m.get("sent").is_some() {

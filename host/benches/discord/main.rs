@@ -1,0 +1,364 @@
+//! airlock's Discord adapter against a minimal native serenity bridge, side
+//! by side in one run: both processes run at once, each on its own fake
+//! Discord (REST and gateway) on loopback, and their samples are taken in
+//! alternation, so that whatever else the machine does falls on both alike.
+//!
+//! * inbound latency, p50 and p99: a MESSAGE_CREATE dispatched on the fake's
+//!   gateway until its line is read from the subject's stdout (airlock: the
+//!   `notifications/claude/channel` a session receives);
+//! * burst: 500 dispatches at once, until the 500th line (median of bursts);
+//! * reply round trip, p50: a `reply` tool call (airlock) or a JSON line
+//!   (bridge) until the answer after `POST /channels/{id}/messages`;
+//! * resident memory, idle and after the bursts, and airlock idle with both
+//!   the Discord and the Telegram adapter loaded;
+//! * start-up: process spawn until the fake accepts Identify (airlock with a
+//!   cold and a warm compiled-component cache).
+//!
+//! Run with `cargo bench -p airlock --bench discord`. Ratios are taken within
+//! the run; absolute figures move with the machine.
+
+mod bridge;
+#[path = "../common/subject.rs"]
+mod subject;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fake_discord::{FakeDiscord, payloads};
+use fake_telegram::FakeTelegram;
+use serde_json::json;
+use subject::{Kind, Subject};
+
+const TOKEN: &str = "MTAwMDAwMDAwMDAwMDAwMDAwMQ.GdBench.AirlockBenchDiscordToken12";
+const TELEGRAM_TOKEN: &str = "123456789:AAEkBenchTokenForAirlockFakeBotApi12";
+const ALICE: &str = "5000000000000000001";
+const DM: &str = "4100000000000000001";
+const WARMUP: usize = 20;
+const LATENCY_SAMPLES: usize = 400;
+const REPLY_SAMPLES: usize = 300;
+const BURST: usize = 500;
+const BURSTS: usize = 5;
+const STARTS: usize = 5;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--bridge") {
+        bridge::run(&args[2], &args[3], &args[4]);
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+/// Figures of one subject.
+#[derive(Debug, Default)]
+struct Figures {
+    latencies: Vec<Duration>,
+    bursts: Vec<f64>,
+    replies: Vec<Duration>,
+    rss_idle_kb: u64,
+    rss_burst_kb: u64,
+    rss_both_kb: u64,
+    start_warm: Vec<Duration>,
+    start_cold: Vec<Duration>,
+}
+
+fn percentile(v: &[Duration], p: usize) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[(v.len() * p / 100).min(v.len() - 1)]
+}
+
+fn median_f(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn secret(home: &Path, name: &str, value: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(home.join("secrets")).unwrap();
+    let path = home.join("secrets").join(name);
+    std::fs::write(&path, value).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn discord_config(fake: &FakeDiscord) -> String {
+    let (api, gw) = (fake.api_base(), fake.gateway_url());
+    format!(
+        "[components.discord]\nenabled = true\n\
+         settings = {{ api_base = \"{api}\", gateway_url = \"{gw}\" }}\n\
+         [components.discord.grant]\nlocal = [\"{api}\", \"{gw}\"]\n\
+         [components.discord.grant.rebind]\n\"https://discord.com\" = \"{api}\"\n\
+         \"wss://gateway.discord.gg\" = \"{gw}\"\n"
+    )
+}
+
+/// A state directory for airlock wired to `fake` (and to `telegram`, when
+/// given), with Alice allowed.
+fn airlock_home(home: &Path, fake: &FakeDiscord, telegram: Option<&FakeTelegram>) -> PathBuf {
+    secret(home, "DISCORD_BOT_TOKEN", TOKEN);
+    let mut config = discord_config(fake);
+    if let Some(tg) = telegram {
+        secret(home, "TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN);
+        let base = tg.base_url();
+        config.push_str(&format!(
+            "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
+             [components.telegram.grant]\nlocal = [\"{base}\"]\n\
+             [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n"
+        ));
+    }
+    std::fs::write(home.join("airlock.toml"), config).unwrap();
+    let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
+    airlock::access::Access::new(host.db.clone())
+        .allow("discord", ALICE)
+        .unwrap();
+    home.to_path_buf()
+}
+
+async fn until(mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_micros(100)).await;
+    }
+}
+
+/// One subject and its fake.
+struct Side {
+    kind: Kind,
+    fake: FakeDiscord,
+    home: PathBuf,
+    figures: Figures,
+    next_id: u64,
+}
+
+impl Side {
+    fn spawn_at(&self, home: &Path) -> Subject {
+        match self.kind {
+            Kind::Airlock => Subject::airlock(home),
+            Kind::Bridge => {
+                Subject::bridge(&[&self.fake.api_base(), &self.fake.gateway_url(), TOKEN])
+            }
+        }
+    }
+
+    /// Spawn until the fake accepts an Identify.
+    async fn start_time(&self, home: &Path) -> Duration {
+        let before = self.fake.identifies();
+        let started = Instant::now();
+        let subject = self.spawn_at(home);
+        until(|| self.fake.identifies() > before).await;
+        let took = started.elapsed();
+        subject.stop().await;
+        took
+    }
+
+    fn message(&mut self, text: &str) -> (String, serde_json::Value) {
+        let id = (3_000_000_000_000_000_000 + self.next_id).to_string();
+        self.next_id += 1;
+        let m = payloads::dm_message(&id, DM, payloads::user(ALICE, "alice"), text);
+        (id, m)
+    }
+
+    async fn latency(&mut self, s: &mut Subject) -> Duration {
+        let (id, m) = self.message("ping");
+        let t = Instant::now();
+        self.fake.dispatch("MESSAGE_CREATE", m);
+        let got = s.event().await;
+        let took = t.elapsed();
+        assert_eq!(got, id);
+        took
+    }
+
+    async fn burst(&mut self, s: &mut Subject) -> f64 {
+        let burst: Vec<_> = (0..BURST).map(|_| self.message("burst").1).collect();
+        let t = Instant::now();
+        for m in burst {
+            self.fake.dispatch("MESSAGE_CREATE", m);
+        }
+        for _ in 0..BURST {
+            s.event().await;
+        }
+        BURST as f64 / t.elapsed().as_secs_f64()
+    }
+}
+
+async fn run() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut sides = Vec::new();
+    for kind in [Kind::Airlock, Kind::Bridge] {
+        let fake = FakeDiscord::start(TOKEN).await;
+        fake.add_dm(DM, payloads::user(ALICE, "alice"));
+        let home = tmp.path().join(format!("{kind:?}"));
+        if kind == Kind::Airlock {
+            airlock_home(&home, &fake, None);
+        }
+        sides.push(Side {
+            kind,
+            fake,
+            home,
+            figures: Figures::default(),
+            next_id: 1,
+        });
+    }
+
+    // Start-up, alternating; a cold cache needs a fresh state directory.
+    for i in 0..STARTS {
+        for side in &mut sides {
+            if side.kind == Kind::Airlock {
+                let fresh = airlock_home(&tmp.path().join(format!("cold-{i}")), &side.fake, None);
+                let cold = side.start_time(&fresh).await;
+                side.figures.start_cold.push(cold);
+                if i == 0 {
+                    side.start_time(&side.home.clone()).await;
+                }
+            }
+            let home = side.home.clone();
+            let warm = side.start_time(&home).await;
+            side.figures.start_warm.push(warm);
+        }
+    }
+
+    // Airlock with both adapters, idle, on a warm cache (the first start
+    // compiles the Telegram component).
+    let telegram = FakeTelegram::start(TELEGRAM_TOKEN).await;
+    let both_home = airlock_home(&tmp.path().join("both"), &sides[0].fake, Some(&telegram));
+    for _ in 0..2 {
+        let before = sides[0].fake.identifies();
+        let mut both = Subject::airlock(&both_home);
+        both.handshake().await;
+        until(|| sides[0].fake.identifies() > before && telegram.is_polling()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        sides[0].figures.rss_both_kb = both.rss_kb();
+        both.stop().await;
+    }
+
+    let mut subjects = Vec::new();
+    for side in &sides {
+        let before = side.fake.identifies();
+        let mut s = side.spawn_at(&side.home);
+        s.handshake().await;
+        until(|| side.fake.identifies() > before && side.fake.is_ready()).await;
+        subjects.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (side, s) in sides.iter_mut().zip(&subjects) {
+        side.figures.rss_idle_kb = s.rss_kb();
+    }
+    for i in 0..WARMUP + LATENCY_SAMPLES {
+        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let took = sides[k].latency(&mut subjects[k]).await;
+            if i >= WARMUP {
+                sides[k].figures.latencies.push(took);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    for i in 0..BURSTS {
+        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let rate = sides[k].burst(&mut subjects[k]).await;
+            sides[k].figures.bursts.push(rate);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (side, s) in sides.iter_mut().zip(&subjects) {
+        side.figures.rss_burst_kb = s.rss_kb();
+    }
+    for i in 0..WARMUP + REPLY_SAMPLES {
+        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let t = Instant::now();
+            subjects[k]
+                .reply(&format!("discord:{DM}"), json!(DM), "pong")
+                .await;
+            if i >= WARMUP {
+                sides[k].figures.replies.push(t.elapsed());
+            }
+        }
+    }
+    for s in subjects {
+        s.stop().await;
+    }
+    report(&sides[0].figures, &sides[1].figures);
+}
+
+fn report(airlock: &Figures, bridge: &Figures) {
+    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1000.0);
+    let ratio = |a: f64, b: f64| format!("{:.2}", a / b);
+    let secs = |d: Duration| d.as_secs_f64();
+    let mb = |kb: u64| format!("{:.1}", kb as f64 / 1024.0);
+    let mut rows: Vec<(&str, String, String, String)> = Vec::new();
+    for (name, p) in [
+        ("inbound latency p50 (ms)", 50),
+        ("inbound latency p99 (ms)", 99),
+    ] {
+        let (a, b) = (
+            percentile(&airlock.latencies, p),
+            percentile(&bridge.latencies, p),
+        );
+        rows.push((name, ms(a), ms(b), ratio(secs(a), secs(b))));
+    }
+    let (a, b) = (median_f(&airlock.bursts), median_f(&bridge.bursts));
+    rows.push((
+        "burst of 500 (msg/s)",
+        format!("{a:.0}"),
+        format!("{b:.0}"),
+        ratio(a, b),
+    ));
+    let (a, b) = (
+        percentile(&airlock.replies, 50),
+        percentile(&bridge.replies, 50),
+    );
+    rows.push((
+        "reply round trip p50 (ms)",
+        ms(a),
+        ms(b),
+        ratio(secs(a), secs(b)),
+    ));
+    for (name, a, b) in [
+        ("RSS idle (MB)", airlock.rss_idle_kb, bridge.rss_idle_kb),
+        (
+            "RSS after the bursts (MB)",
+            airlock.rss_burst_kb,
+            bridge.rss_burst_kb,
+        ),
+    ] {
+        rows.push((name, mb(a), mb(b), ratio(a as f64, b as f64)));
+    }
+    rows.push((
+        "RSS idle, Discord + Telegram (MB)",
+        mb(airlock.rss_both_kb),
+        "-".into(),
+        "-".into(),
+    ));
+    let (a, b) = (
+        percentile(&airlock.start_warm, 50),
+        percentile(&bridge.start_warm, 50),
+    );
+    rows.push((
+        "to Identify, warm cache (ms)",
+        ms(a),
+        ms(b),
+        ratio(secs(a), secs(b)),
+    ));
+    rows.push((
+        "to Identify, cold cache (ms)",
+        ms(percentile(&airlock.start_cold, 50)),
+        "-".into(),
+        "-".into(),
+    ));
+    println!(
+        "{:<34} {:>12} {:>12} {:>18}",
+        "", "airlock", "serenity", "airlock/serenity"
+    );
+    for (name, a, b, r) in rows {
+        println!("{name:<34} {a:>12} {b:>12} {r:>18}");
+    }
+}
