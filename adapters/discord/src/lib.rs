@@ -94,6 +94,10 @@ struct RestChannels<'a>(&'a Rest);
 
 impl ChannelSource for RestChannels<'_> {
     fn fetch(&mut self, id: &str) -> Option<ChannelInfo> {
+        // Ids from the gateway go into a URL path: digits only.
+        if !is_snowflake(id) {
+            return None;
+        }
         match self
             .0
             .call::<model::Channel>("GET", &format!("/channels/{id}"), None)
@@ -337,6 +341,17 @@ fn carry_out(state: &mut State, actions: Vec<Action>) -> Result<EventBatch, Adap
                     log::warn(why);
                 }
                 for (id, token) in decoded.acks {
+                    let token_ok = !token.is_empty()
+                        && token.len() <= 512
+                        && token
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                    if !is_snowflake(&id) || !token_ok {
+                        log::warn(
+                            "a button press with a malformed id or token was not acknowledged",
+                        );
+                        continue;
+                    }
                     // A deferred update: acknowledged, the message unchanged.
                     let path = format!("/interactions/{id}/{token}/callback");
                     if let Err(e) = state
@@ -356,6 +371,11 @@ fn carry_out(state: &mut State, actions: Vec<Action>) -> Result<EventBatch, Adap
         }
     }
     Ok(batch)
+}
+
+/// Digits only, as Discord ids are.
+fn is_snowflake(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn error_text(e: &AdapterError) -> String {
