@@ -18,6 +18,8 @@
 //! within the run; absolute figures move with the machine.
 
 mod bridge;
+#[path = "../common/figures.rs"]
+mod figures;
 #[path = "../common/subject.rs"]
 mod subject;
 
@@ -25,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fake_telegram::FakeTelegram;
+use figures::{Figures, report, until};
 use serde_json::json;
 use subject::{Kind, Subject};
 
@@ -48,30 +51,6 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(run());
-}
-
-/// Figures of one subject.
-#[derive(Debug, Default)]
-struct Figures {
-    latencies: Vec<Duration>,
-    bursts: Vec<f64>,
-    replies: Vec<Duration>,
-    rss_idle_kb: u64,
-    rss_burst_kb: u64,
-    start_warm: Vec<Duration>,
-    start_cold: Vec<Duration>,
-}
-
-fn percentile(v: &[Duration], p: usize) -> Duration {
-    let mut v = v.to_vec();
-    v.sort();
-    v[(v.len() * p / 100).min(v.len() - 1)]
-}
-
-fn median_f(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn message(id: i64, text: &str) -> serde_json::Value {
@@ -103,14 +82,6 @@ fn airlock_home(home: &Path, fake: &FakeTelegram) -> PathBuf {
         .allow("telegram", &CHAT.to_string())
         .unwrap();
     home.to_path_buf()
-}
-
-async fn until(mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out");
-        tokio::time::sleep(Duration::from_micros(100)).await;
-    }
 }
 
 /// One subject and its fake.
@@ -281,73 +252,9 @@ async fn run() {
     for s in subjects {
         s.stop().await;
     }
-    report(&sides[0].figures, &sides[1].figures);
-}
-
-fn report(airlock: &Figures, bridge: &Figures) {
-    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1000.0);
-    let ratio = |a: f64, b: f64| format!("{:.2}", a / b);
-    let secs = |d: Duration| d.as_secs_f64();
-    let mb = |kb: u64| format!("{:.1}", kb as f64 / 1024.0);
-    let mut rows: Vec<(&str, String, String, String)> = Vec::new();
-    for (name, p) in [
-        ("inbound latency p50 (ms)", 50),
-        ("inbound latency p99 (ms)", 99),
-    ] {
-        let (a, b) = (
-            percentile(&airlock.latencies, p),
-            percentile(&bridge.latencies, p),
-        );
-        rows.push((name, ms(a), ms(b), ratio(secs(a), secs(b))));
-    }
-    let (a, b) = (median_f(&airlock.bursts), median_f(&bridge.bursts));
-    rows.push((
-        "burst of 500 (msg/s)",
-        format!("{a:.0}"),
-        format!("{b:.0}"),
-        ratio(a, b),
-    ));
-    let (a, b) = (
-        percentile(&airlock.replies, 50),
-        percentile(&bridge.replies, 50),
+    report(
+        &sides[0].figures,
+        &sides[1].figures,
+        ("teloxide", "first getUpdates", ""),
     );
-    rows.push((
-        "reply round trip p50 (ms)",
-        ms(a),
-        ms(b),
-        ratio(secs(a), secs(b)),
-    ));
-    for (name, a, b) in [
-        ("RSS idle (MB)", airlock.rss_idle_kb, bridge.rss_idle_kb),
-        (
-            "RSS after the bursts (MB)",
-            airlock.rss_burst_kb,
-            bridge.rss_burst_kb,
-        ),
-    ] {
-        rows.push((name, mb(a), mb(b), ratio(a as f64, b as f64)));
-    }
-    let (a, b) = (
-        percentile(&airlock.start_warm, 50),
-        percentile(&bridge.start_warm, 50),
-    );
-    rows.push((
-        "first getUpdates, warm cache (ms)",
-        ms(a),
-        ms(b),
-        ratio(secs(a), secs(b)),
-    ));
-    rows.push((
-        "first getUpdates, cold cache (ms)",
-        ms(percentile(&airlock.start_cold, 50)),
-        "-".into(),
-        "-".into(),
-    ));
-    println!(
-        "{:<34} {:>12} {:>12} {:>18}",
-        "", "airlock", "teloxide", "airlock/teloxide"
-    );
-    for (name, a, b, r) in rows {
-        println!("{name:<34} {a:>12} {b:>12} {r:>18}");
-    }
 }
