@@ -164,7 +164,7 @@ pub mod websocket;
 pub use adapter::{Adapter, AdapterExport};
 pub use clock::now_ms;
 pub use filter::{Filter, FilterExport};
-pub use types::setting;
+pub use types::{setting, url_setting, warn_unknown_settings};
 
 /// Re-exported so guest crates can use JSON without their own dependency.
 pub use serde_json;

@@ -35,6 +35,41 @@ pub fn setting<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Logs a warning for each setting that is not one of `known` (a mistyped
+/// key would otherwise be ignored in silence); the warning names the keys
+/// `adapter` reads, without `enabled`.
+pub fn warn_unknown_settings(settings: &Settings, known: &[&str], adapter: &str) {
+    let listed: Vec<&str> = known.iter().copied().filter(|k| *k != "enabled").collect();
+    for (key, _) in settings {
+        if !known.contains(&key.as_str()) {
+            crate::log::warn(format!(
+                "unknown setting `{key}` ignored; the {adapter} adapter reads {}",
+                listed.join(", ")
+            ));
+        }
+    }
+}
+
+/// The URL setting `key`, else `default`; it must start with one of
+/// `schemes` (`"https://"`), which `kinds` names for the error ("an http://
+/// or https://").
+pub fn url_setting<'a>(
+    settings: &'a Settings,
+    key: &str,
+    default: &'a str,
+    schemes: &[&str],
+    kinds: &str,
+) -> Result<&'a str, String> {
+    let value = setting(settings, key).unwrap_or(default);
+    if schemes.iter().any(|s| value.starts_with(s)) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "setting `{key}` must be {kinds} URL, not {value:?}"
+        ))
+    }
+}
+
 impl Description {
     /// A text-only platform: `max_text_len` characters per message, cut at
     /// line breaks, no files, no optional features, no instruction lines.

@@ -315,16 +315,7 @@ fn reason_text(reason: &str) -> String {
 
 /// At most 200 characters of `text`, on one line.
 pub fn excerpt(text: &str) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    if text.chars().count() > 200 {
-        format!("{line}…")
-    } else {
-        line
-    }
+    crate::model::one_line(text, 200)
 }
 
 #[cfg(test)]

@@ -330,8 +330,7 @@ pub fn attachment_id(message_id: &str, attachment_id: &str) -> String {
 /// The message and attachment ids of an id made by [`attachment_id`].
 pub fn split_attachment_id(id: &str) -> Option<(&str, &str)> {
     let (m, a) = id.split_once('.')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
-    (digits(m) && digits(a)).then_some((m, a))
+    (model::is_snowflake(m) && model::is_snowflake(a)).then_some((m, a))
 }
 
 fn kind_of(mime: Option<&str>, name: &str) -> AttachmentKind {

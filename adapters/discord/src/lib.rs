@@ -40,12 +40,13 @@ use airlock_guest::types::{
     EditRequest, EventBatch, Features, HistoryEntry, HistoryRequest, Limits, OutboundMessage,
     ReactRequest, Sent, Settings, WsEvent,
 };
-use airlock_guest::{Adapter, clock, log, setting, websocket};
+use airlock_guest::{Adapter, clock, log, setting, url_setting, warn_unknown_settings, websocket};
 use regex_lite::Regex;
 use serde_json::json;
 
 use gateway::{Action, Gateway, HEARTBEAT_TIMER};
 use inbound::{ChannelInfo, ChannelSource, Known};
+use model::is_snowflake;
 use rest::{DEFAULT_API_BASE, Rest};
 
 /// The real gateway; the `gateway_url` setting replaces it.
@@ -145,26 +146,25 @@ impl Adapter for Discord {
     }
 
     fn start(settings: Settings) -> Result<(), AdapterError> {
-        for (key, _) in &settings {
-            if !KNOWN_SETTINGS.contains(&key.as_str()) {
-                log::warn(format!(
-                    "unknown setting `{key}` ignored; the discord adapter reads {}",
-                    KNOWN_SETTINGS[..3].join(", ")
-                ));
-            }
-        }
-        let api_base = setting(&settings, "api_base").unwrap_or(DEFAULT_API_BASE);
-        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
-            return Err(AdapterError::Fatal(format!(
-                "setting `api_base` must be an http:// or https:// URL, not {api_base:?}"
-            )));
-        }
-        let gateway_url = setting(&settings, "gateway_url").unwrap_or(DEFAULT_GATEWAY_URL);
-        if !(gateway_url.starts_with("wss://") || gateway_url.starts_with("ws://")) {
-            return Err(AdapterError::Fatal(format!(
-                "setting `gateway_url` must be a wss:// or ws:// URL, not {gateway_url:?}"
-            )));
-        }
+        warn_unknown_settings(&settings, KNOWN_SETTINGS, "discord");
+        let fatal = AdapterError::Fatal;
+        let http = ["https://", "http://"];
+        let api_base = url_setting(
+            &settings,
+            "api_base",
+            DEFAULT_API_BASE,
+            &http,
+            "an http:// or https://",
+        )
+        .map_err(fatal)?;
+        let gateway_url = url_setting(
+            &settings,
+            "gateway_url",
+            DEFAULT_GATEWAY_URL,
+            &["wss://", "ws://"],
+            "a wss:// or ws://",
+        )
+        .map_err(fatal)?;
         let pattern = setting(&settings, "mention_pattern")
             .filter(|p| !p.trim().is_empty())
             .map(|p| {
@@ -260,8 +260,9 @@ impl Adapter for Discord {
 
     fn download_attachment(request: AttachmentRequest) -> Result<AttachmentData, AdapterError> {
         let rest = rest()?;
-        let urls = with_state(|s| Ok(s.known.attachment_urls.clone()))?;
-        outbound::download(&rest, &urls, request)
+        let cached =
+            with_state(|s| Ok(s.known.attachment_urls.get(&request.attachment_id).cloned()))?;
+        outbound::download(&rest, cached.as_deref(), request)
     }
 }
 
@@ -371,11 +372,6 @@ fn carry_out(state: &mut State, actions: Vec<Action>) -> Result<EventBatch, Adap
         }
     }
     Ok(batch)
-}
-
-/// Digits only, as Discord ids are.
-fn is_snowflake(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn error_text(e: &AdapterError) -> String {

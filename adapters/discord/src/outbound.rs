@@ -5,8 +5,6 @@
 //! the first chunk. Mentions in the text ping users only: `@everyone`,
 //! `@here` and roles are never pinged, whatever the session writes.
 
-use std::collections::HashMap;
-
 use airlock_guest::http::Request;
 use airlock_guest::multipart::Form;
 use airlock_guest::types::{
@@ -32,7 +30,7 @@ pub const MAX_FILES_TOTAL: usize = 100 << 20;
 
 /// A channel id as Discord has them: a snowflake.
 fn snowflake(what: &str, id: &str) -> Result<(), AdapterError> {
-    if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) {
+    if model::is_snowflake(id) {
         Ok(())
     } else {
         Err(AdapterError::InvalidInput(format!(
@@ -240,7 +238,7 @@ pub fn history(rest: &Rest, request: HistoryRequest) -> Result<Vec<HistoryEntry>
 /// message now (`GET /channels/{c}/messages/{m}`).
 pub fn download(
     rest: &Rest,
-    urls: &HashMap<String, String>,
+    cached: Option<&str>,
     request: AttachmentRequest,
 ) -> Result<AttachmentData, AdapterError> {
     snowflake("chat", &request.chat_id)?;
@@ -250,7 +248,7 @@ pub fn download(
             request.attachment_id
         ))
     })?;
-    if let Some(url) = urls.get(&request.attachment_id)
+    if let Some(url) = cached
         && let Ok(Some(data)) = fetch(url)
     {
         return Ok(AttachmentData {

@@ -19,6 +19,8 @@ use airlock_guest::types::AdapterError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::model::one_line;
+
 /// The real API; the `api_base` setting replaces it (with a matching grant).
 pub const DEFAULT_API_BASE: &str = "https://discord.com";
 /// Per-request timeout.
@@ -183,19 +185,6 @@ fn first_field_error(body: &Value) -> Option<String> {
         None
     }
     walk(body.get("errors")?, &mut Vec::new())
-}
-
-fn one_line(text: &str, max: usize) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        format!("{line}…")
-    } else {
-        line
-    }
 }
 
 /// `segment` percent-encoded for a URL path: everything but ASCII letters

@@ -42,7 +42,7 @@ use airlock_guest::types::{
     EventBatch, Features, HttpRequest, HttpResponse, Limits, OutboundMessage, ReactRequest, Sent,
     Settings,
 };
-use airlock_guest::{Adapter, log, setting};
+use airlock_guest::{Adapter, log, setting, url_setting, warn_unknown_settings};
 use regex_lite::Regex;
 use serde_json::json;
 
@@ -120,20 +120,15 @@ impl Adapter for Telegram {
     }
 
     fn start(settings: Settings) -> Result<(), AdapterError> {
-        for (key, _) in &settings {
-            if !KNOWN_SETTINGS.contains(&key.as_str()) {
-                log::warn(format!(
-                    "unknown setting `{key}` ignored; the telegram adapter reads {}",
-                    KNOWN_SETTINGS[..3].join(", ")
-                ));
-            }
-        }
-        let base = setting(&settings, "api_base").unwrap_or(DEFAULT_API_BASE);
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(AdapterError::Fatal(format!(
-                "setting `api_base` must be an http:// or https:// URL, not {base:?}"
-            )));
-        }
+        warn_unknown_settings(&settings, KNOWN_SETTINGS, "telegram");
+        let base = url_setting(
+            &settings,
+            "api_base",
+            DEFAULT_API_BASE,
+            &["https://", "http://"],
+            "an http:// or https://",
+        )
+        .map_err(AdapterError::Fatal)?;
         let pattern = setting(&settings, "mention_pattern")
             .filter(|p| !p.trim().is_empty())
             .map(mention::compile_pattern)

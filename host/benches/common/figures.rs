@@ -31,6 +31,12 @@ pub fn median_f(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Which side samples first in round `i`: they take turns, so neither is
+/// always measured right after the other.
+pub fn order(i: usize) -> [usize; 2] {
+    if i.is_multiple_of(2) { [0, 1] } else { [1, 0] }
+}
+
 /// Polls `cond` until it holds; panics after a minute.
 pub async fn until(mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use fake_discord::{FakeDiscord, payloads};
 use fake_telegram::FakeTelegram;
-use figures::{Figures, report, until};
+use figures::{Figures, order, report, until};
 use serde_json::json;
 use subject::{Kind, Subject};
 
@@ -220,8 +220,7 @@ async fn run() {
         side.figures.rss_idle_kb = s.rss_kb();
     }
     for i in 0..WARMUP + LATENCY_SAMPLES {
-        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-        for k in order {
+        for k in order(i) {
             let took = sides[k].latency(&mut subjects[k]).await;
             if i >= WARMUP {
                 sides[k].figures.latencies.push(took);
@@ -230,8 +229,7 @@ async fn run() {
         }
     }
     for i in 0..BURSTS {
-        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-        for k in order {
+        for k in order(i) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let rate = sides[k].burst(&mut subjects[k]).await;
             sides[k].figures.bursts.push(rate);
@@ -242,8 +240,7 @@ async fn run() {
         side.figures.rss_burst_kb = s.rss_kb();
     }
     for i in 0..WARMUP + REPLY_SAMPLES {
-        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-        for k in order {
+        for k in order(i) {
             let t = Instant::now();
             subjects[k]
                 .reply(&format!("discord:{DM}"), json!(DM), "pong")

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fake_telegram::FakeTelegram;
-use figures::{Figures, report, until};
+use figures::{Figures, order, report, until};
 use serde_json::json;
 use subject::{Kind, Subject};
 
@@ -206,9 +206,7 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     for i in 0..WARMUP + LATENCY_SAMPLES {
-        // Alternate which side goes first.
-        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-        for k in order {
+        for k in order(i) {
             let took = sides[k].latency(&mut subjects[k]).await;
             if i >= WARMUP {
                 sides[k].figures.latencies.push(took);
@@ -222,8 +220,7 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     for i in 0..BURSTS {
-        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-        for k in order {
+        for k in order(i) {
             let rate = sides[k].burst(&mut subjects[k]).await;
             sides[k].figures.bursts.push(rate);
         }
@@ -238,8 +235,7 @@ async fn run() {
         }
     }
     for i in 0..WARMUP + REPLY_SAMPLES {
-        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-        for k in order {
+        for k in order(i) {
             let t = Instant::now();
             subjects[k]
                 .reply(&format!("telegram:{CHAT}"), json!(CHAT), "pong")
