@@ -17,10 +17,23 @@
 //!   identifies again on a new one.
 //! - **Close codes** are judged by [`crate::close::judge`].
 //!
-//! New connections always go to the configured gateway URL (a resume works
-//! there too), so the manifest's one websocket destination is enough.
+//! **Across restarts.** Every batch of events goes back to the host with a
+//! [`Cursor`] (session id, the sequence number of the dispatch the batch
+//! holds, resume URL), which the host stores in the same transaction as the
+//! events. A new process gets the last stored one before its first Hello
+//! ([`Gateway::learn_cursor`]) and resumes that session, so Discord replays
+//! what was dispatched while no airlock was connected. The cursor never runs
+//! ahead of stored events: it moves with the batch that holds the dispatch's
+//! events (dispatches without events move it too; there is nothing of them
+//! to lose). When Discord no longer knows the session (expired, invalidated)
+//! the adapter identifies afresh and says once that messages sent meanwhile
+//! may be missed.
+//!
+//! A resume goes to READY's `resume_gateway_url` when the host lets the
+//! adapter reach it, else to the configured gateway URL (a resume works there
+//! too), so the manifest's one websocket destination is enough.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::close::{self, Verdict};
@@ -65,6 +78,61 @@ pub enum Action {
     Fatal(String),
 }
 
+/// Longest resume URL kept (Discord's are about 40 bytes).
+const MAX_RESUME_URL: usize = 512;
+/// Longest session id kept (Discord's are 32 hex digits).
+const MAX_SESSION_ID: usize = 128;
+
+/// Where a session can be resumed: what the host stores with each batch, as
+/// JSON (`{"session_id":…,"seq":…,"resume_url":…}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The session's id, from READY.
+    pub session_id: String,
+    /// The sequence number of the last dispatch handled.
+    pub seq: u64,
+    /// READY's `resume_gateway_url`, when it gave a usable one.
+    #[serde(default)]
+    pub resume_url: Option<String>,
+}
+
+impl Cursor {
+    /// Parses a stored cursor; `None` for text this adapter did not write
+    /// (or that was tampered with). An unusable resume URL is dropped.
+    pub fn parse(text: &str) -> Option<Cursor> {
+        let mut cursor: Cursor = serde_json::from_str(text).ok()?;
+        if !session_id_ok(&cursor.session_id) {
+            return None;
+        }
+        cursor.resume_url = cursor.resume_url.as_deref().and_then(resume_url_of);
+        Some(cursor)
+    }
+}
+
+fn session_id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_SESSION_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A resume URL as this adapter connects to it: `ws://` or `wss://`, no
+/// path, query or odd characters (the adapter appends its own query), no
+/// trailing slash.
+fn resume_url_of(url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("wss://")
+        .or_else(|| url.strip_prefix("ws://"))?;
+    let ok = !rest.is_empty()
+        && url.len() <= MAX_RESUME_URL
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    ok.then(|| url.to_owned())
+}
+
 /// A gateway payload as received.
 #[derive(Debug, Deserialize)]
 struct Frame {
@@ -92,6 +160,13 @@ pub struct Gateway {
     handshake_sent: bool,
     /// READY or RESUMED arrived on the current connection.
     live: bool,
+    /// READY's resume URL, or the stored one.
+    resume_url: Option<String>,
+    /// The host would not let the adapter reach a resume URL: resume on the
+    /// configured gateway from now on.
+    resume_url_refused: bool,
+    /// The session came from a stored cursor and has not resumed yet.
+    restored: bool,
     /// The bot's user id, from READY.
     pub bot_id: Option<String>,
     /// The bot's username, from READY.
@@ -105,6 +180,55 @@ impl Gateway {
         self.handshake_sent = false;
         self.live = false;
         self.interval_ms = None;
+    }
+
+    /// Where the session stands, for the host to store with the batch of the
+    /// dispatch just handled; `None` before READY (or a stored cursor).
+    pub fn cursor(&self) -> Option<Cursor> {
+        Some(Cursor {
+            session_id: self.session_id.clone()?,
+            seq: self.seq?,
+            resume_url: self.resume_url.clone(),
+        })
+    }
+
+    /// The cursor the host stored last, handed over before the first Hello:
+    /// the handshake will be a Resume of that session. Ignored once a
+    /// session is known or a handshake went out (a later call is not news).
+    pub fn learn_cursor(&mut self, text: &str) -> Vec<Action> {
+        if self.session_id.is_some() || self.handshake_sent {
+            return Vec::new();
+        }
+        let Some(cursor) = Cursor::parse(text) else {
+            return vec![Action::Warn(format!(
+                "the stored gateway position is not one this adapter wrote ({}); identifying \
+                 afresh, so messages sent while airlock was away may be missed (fetch_messages \
+                 shows a chat's recent history)",
+                excerpt(text)
+            ))];
+        };
+        self.session_id = Some(cursor.session_id);
+        self.seq = Some(cursor.seq);
+        self.resume_url = cursor.resume_url;
+        self.restored = true;
+        vec![Action::Info(format!(
+            "resuming the Discord gateway session this airlock left at sequence {}",
+            cursor.seq
+        ))]
+    }
+
+    /// The URL the next connection goes to: the resume URL when a session is
+    /// known and the host allows it, else `configured`.
+    pub fn connect_url<'a>(&'a self, configured: &'a str) -> &'a str {
+        match (&self.session_id, &self.resume_url) {
+            (Some(_), Some(url)) if !self.resume_url_refused => url,
+            _ => configured,
+        }
+    }
+
+    /// The host refused the resume URL: use the configured gateway.
+    pub fn refuse_resume_url(&mut self) {
+        self.resume_url_refused = true;
     }
 
     /// Whether READY or RESUMED arrived on the current connection.
@@ -137,11 +261,12 @@ impl Gateway {
                         why: "invalid session (resumable): resuming on a new connection".into(),
                     }]
                 } else {
-                    self.forget_session();
-                    vec![Action::Reconnect {
+                    let mut out: Vec<Action> = self.forget_session().into_iter().collect();
+                    out.push(Action::Reconnect {
                         code: 4000,
                         why: "invalid session: identifying again on a new connection".into(),
-                    }]
+                    });
+                    out
                 }
             }
             10 => self.on_hello(&frame.d, now_ms),
@@ -220,6 +345,15 @@ impl Gateway {
                     return vec![Action::Warn("READY without session_id; skipped".into())];
                 };
                 self.session_id = Some(session.to_owned());
+                self.restored = false;
+                if let Some(url) = frame
+                    .d
+                    .get("resume_gateway_url")
+                    .and_then(Value::as_str)
+                    .and_then(resume_url_of)
+                {
+                    self.resume_url = Some(url);
+                }
                 self.bot_id = id.map(str::to_owned);
                 self.bot_name = user
                     .and_then(|u| u.get("username"))
@@ -237,6 +371,7 @@ impl Gateway {
             }
             "RESUMED" => {
                 self.live = true;
+                self.restored = false;
                 vec![Action::Info(format!(
                     "resumed the Discord gateway session at sequence {}",
                     self.seq.unwrap_or(0)
@@ -278,14 +413,15 @@ impl Gateway {
                 ),
             }],
             Verdict::Identify => {
-                self.forget_session();
-                vec![Action::Reconnect {
+                let mut out: Vec<Action> = self.forget_session().into_iter().collect();
+                out.push(Action::Reconnect {
                     code: 1000,
                     why: format!(
                         "gateway closed the session ({code}{}); identifying again",
                         reason_text(reason)
                     ),
-                }]
+                });
+                out
             }
             Verdict::Fatal(fix) => vec![Action::Fatal(format!(
                 "the Discord gateway refused this bot ({code}{}): {fix}",
@@ -294,9 +430,20 @@ impl Gateway {
         }
     }
 
-    fn forget_session(&mut self) {
+    /// Drops the session; when it was the one a previous process left, says
+    /// (once) what that costs.
+    fn forget_session(&mut self) -> Option<Action> {
         self.session_id = None;
         self.seq = None;
+        self.resume_url = None;
+        std::mem::take(&mut self.restored).then(|| {
+            Action::Warn(
+                "Discord would not resume the session the previous airlock left (it expired or \
+                 was invalidated): identifying afresh. Messages sent while airlock was away may \
+                 be missed; fetch_messages shows a chat's recent history, including them"
+                    .into(),
+            )
+        })
     }
 
     /// Whether a frame may be sent (the gateway's cap).
@@ -444,6 +591,198 @@ mod tests {
             Action::Fatal(text) => assert!(text.contains("Message Content Intent"), "{text}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    const STORED: &str =
+        r#"{"session_id":"abc","seq":41,"resume_url":"wss://gateway-us-east1-b.discord.gg"}"#;
+
+    fn warned(actions: &[Action]) -> Vec<&str> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Warn(w) => Some(w.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_cursor_follows_each_dispatch_and_round_trips() {
+        let mut gw = Gateway::default();
+        assert_eq!(gw.cursor(), None, "nothing to store before READY");
+        hello(&mut gw);
+        gw.on_text(
+            r#"{"op":0,"s":1,"t":"READY","d":{"session_id":"abc","resume_gateway_url":"wss://r.discord.gg/","user":{"id":"42"}}}"#,
+            0,
+        );
+        let ready = gw.cursor().unwrap();
+        assert_eq!(
+            (
+                ready.session_id.as_str(),
+                ready.seq,
+                ready.resume_url.as_deref()
+            ),
+            ("abc", 1, Some("wss://r.discord.gg"))
+        );
+        gw.on_text(r#"{"op":0,"s":2,"t":"MESSAGE_CREATE","d":{}}"#, 0);
+        let text = serde_json::to_string(&gw.cursor().unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"session_id":"abc","seq":2,"resume_url":"wss://r.discord.gg"}"#
+        );
+        assert_eq!(Cursor::parse(&text), gw.cursor());
+        // A heartbeat ACK is no dispatch: the position stays.
+        gw.on_text(r#"{"op":11}"#, 0);
+        assert_eq!(gw.cursor().unwrap().seq, 2);
+    }
+
+    #[test]
+    fn stored_cursors_are_checked() {
+        // (stored text, accepted session, kept resume URL)
+        let rows: &[(&str, Option<&str>, Option<&str>)] = &[
+            (
+                STORED,
+                Some("abc"),
+                Some("wss://gateway-us-east1-b.discord.gg"),
+            ),
+            (r#"{"session_id":"abc","seq":3}"#, Some("abc"), None),
+            (
+                r#"{"session_id":"abc","seq":3,"resume_url":null}"#,
+                Some("abc"),
+                None,
+            ),
+            (
+                r#"{"session_id":"abc","seq":3,"resume_url":"https://x"}"#,
+                Some("abc"),
+                None,
+            ),
+            (
+                r#"{"session_id":"abc","seq":3,"resume_url":"wss://x/p?q"}"#,
+                Some("abc"),
+                None,
+            ),
+            (
+                r#"{"session_id":"abc","seq":3,"resume_url":"ws://127.0.0.1:9/"}"#,
+                Some("abc"),
+                Some("ws://127.0.0.1:9"),
+            ),
+            (r#"{"session_id":"","seq":3}"#, None, None),
+            (r#"{"session_id":"a b","seq":3}"#, None, None),
+            (r#"{"session_id":"abc","seq":-1}"#, None, None),
+            (r#"{"session_id":"abc"}"#, None, None),
+            ("17", None, None),
+            ("", None, None),
+        ];
+        for (text, session, url) in rows {
+            let parsed = Cursor::parse(text);
+            assert_eq!(
+                parsed.as_ref().map(|c| c.session_id.as_str()),
+                *session,
+                "{text}"
+            );
+            assert_eq!(parsed.and_then(|c| c.resume_url).as_deref(), *url, "{text}");
+        }
+        let long = format!(r#"{{"session_id":"{}","seq":1}}"#, "a".repeat(129));
+        assert_eq!(Cursor::parse(&long), None);
+    }
+
+    #[test]
+    fn a_stored_cursor_turns_the_first_handshake_into_a_resume() {
+        let mut gw = Gateway::default();
+        let out = gw.learn_cursor(STORED);
+        assert!(matches!(out.as_slice(), [Action::Info(_)]), "{out:?}");
+        let resume = &sent(&hello(&mut gw))[0];
+        assert_eq!(resume["op"], 6);
+        assert_eq!(resume["d"]["session_id"], "abc");
+        assert_eq!(resume["d"]["seq"], 41);
+        assert_eq!(resume["d"]["token"], "");
+        // Replayed dispatches move the position on; RESUMED makes it live.
+        gw.on_text(r#"{"op":0,"s":42,"t":"MESSAGE_CREATE","d":{}}"#, 0);
+        assert_eq!(gw.cursor().unwrap().seq, 42);
+        gw.on_text(r#"{"op":0,"s":43,"t":"RESUMED","d":{}}"#, 0);
+        assert!(gw.is_live());
+        // Resumed: a later invalidation is an ordinary one, not a warning about the restart.
+        let out = gw.on_text(r#"{"op":9,"d":false}"#, 0);
+        assert!(warned(&out).is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_cursor_is_learned_only_before_the_first_handshake() {
+        // (before learning, expected handshake op)
+        let rows: &[(&str, i64)] = &[("nothing", 6), ("hello", 2), ("ready", 6)];
+        for (before, op) in rows {
+            let mut gw = Gateway::default();
+            match *before {
+                "hello" => {
+                    hello(&mut gw);
+                }
+                "ready" => {
+                    hello(&mut gw);
+                    ready(&mut gw);
+                }
+                _ => {}
+            }
+            gw.learn_cursor(STORED);
+            gw.connecting();
+            let handshake = &sent(&hello(&mut gw))[0];
+            assert_eq!(handshake["op"], *op, "{before}");
+            if *before == "ready" {
+                // The live session is kept, not the stored one.
+                assert_eq!(handshake["d"]["seq"], 1);
+            }
+        }
+        // Junk is said, and the adapter identifies.
+        let mut gw = Gateway::default();
+        assert_eq!(warned(&gw.learn_cursor("{junk")).len(), 1);
+        assert_eq!(sent(&hello(&mut gw))[0]["op"], 2);
+    }
+
+    #[test]
+    fn a_session_discord_no_longer_has_identifies_afresh_and_warns_once() {
+        // (how Discord refuses the stored session)
+        let refusals: &[&str] = &["op 9 false", "4007", "4009"];
+        for how in refusals {
+            let mut gw = Gateway::default();
+            gw.learn_cursor(STORED);
+            assert_eq!(sent(&hello(&mut gw))[0]["op"], 6);
+            let out = match *how {
+                "op 9 false" => gw.on_text(r#"{"op":9,"d":false}"#, 0),
+                code => gw.on_closed(code.parse().unwrap(), ""),
+            };
+            let warnings = warned(&out);
+            assert_eq!(warnings.len(), 1, "{how}: {out:?}");
+            assert!(warnings[0].contains("fetch_messages"), "{how}");
+            assert!(
+                matches!(out.last(), Some(Action::Reconnect { .. })),
+                "{how}"
+            );
+            assert_eq!(gw.cursor(), None, "{how}");
+            gw.connecting();
+            assert_eq!(sent(&hello(&mut gw))[0]["op"], 2, "{how}");
+            // Once: the next refusal is an ordinary one.
+            assert!(
+                warned(&gw.on_text(r#"{"op":9,"d":false}"#, 0)).is_empty(),
+                "{how}"
+            );
+        }
+    }
+
+    #[test]
+    fn resumes_go_to_the_resume_url_unless_the_host_refused_it() {
+        let configured = "wss://gateway.discord.gg";
+        let mut gw = Gateway::default();
+        assert_eq!(gw.connect_url(configured), configured, "no session");
+        gw.learn_cursor(STORED);
+        assert_eq!(
+            gw.connect_url(configured),
+            "wss://gateway-us-east1-b.discord.gg"
+        );
+        gw.refuse_resume_url();
+        assert_eq!(gw.connect_url(configured), configured);
+        // A session without a resume URL resumes on the configured gateway.
+        let mut gw = Gateway::default();
+        gw.learn_cursor(r#"{"session_id":"abc","seq":1}"#);
+        assert_eq!(gw.connect_url(configured), configured);
     }
 
     #[test]

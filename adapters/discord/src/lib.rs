@@ -8,6 +8,12 @@
 //! edited messages in DMs, channels and threads, button presses (each
 //! acknowledged at once) and reactions.
 //!
+//! **Across restarts.** Each batch carries the session's position (a
+//! [`gateway::Cursor`]), which the host stores with the batch's events. The
+//! host hands the last one back through `poll-request` right after `start`,
+//! before the first Hello, and the adapter resumes that session: Discord
+//! replays what was dispatched while no airlock was connected.
+//!
 //! **Outbound** ([`outbound`]): messages with reply-to, buttons and files,
 //! reactions (Unicode or the server's custom emoji), edits, typing, history
 //! and attachment downloads, through the REST API ([`rest`]).
@@ -37,8 +43,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use airlock_guest::types::{
     AdapterError, AttachmentData, AttachmentRequest, ChunkMode, Connection, Description,
-    EditRequest, EventBatch, Features, HistoryEntry, HistoryRequest, Limits, OutboundMessage,
-    ReactRequest, Sent, Settings, WsEvent,
+    EditRequest, EventBatch, Features, HistoryEntry, HistoryRequest, HttpRequest, Limits,
+    OutboundMessage, ReactRequest, Sent, Settings, WsEvent,
 };
 use airlock_guest::{Adapter, clock, log, setting, url_setting, warn_unknown_settings, websocket};
 use regex_lite::Regex;
@@ -63,6 +69,8 @@ struct State {
     pattern: Option<Regex>,
     /// The current gateway connection.
     conn: Option<Connection>,
+    /// The URL the current connection went to.
+    conn_url: String,
     /// Why the adapter stopped, when it did.
     failed: Option<String>,
 }
@@ -198,11 +206,25 @@ impl Adapter for Discord {
             known,
             pattern,
             conn: None,
+            conn_url: String::new(),
             failed: None,
         };
         connect(&mut state)?;
         *self::state() = Some(state);
         Ok(())
+    }
+
+    /// Not a poller: `None`. The host calls it after `start` with the last
+    /// stored cursor, which is where the session resumes from.
+    fn poll_request(cursor: Option<String>) -> Option<HttpRequest> {
+        let cursor = cursor?;
+        let _ = with_state(|state| {
+            let actions = state.gateway.learn_cursor(&cursor);
+            carry_out(state, actions)?;
+            move_to_resume_url(state);
+            Ok(())
+        });
+        None
     }
 
     fn on_ws_event(conn: Connection, event: WsEvent) -> Result<EventBatch, AdapterError> {
@@ -211,6 +233,7 @@ impl Adapter for Discord {
                 // A connection this instance already left.
                 return Ok(empty());
             }
+            let before = state.gateway.cursor();
             let actions = match event {
                 WsEvent::Opened => return Ok(empty()),
                 WsEvent::Text(text) => state.gateway.on_text(&text, clock::now_ms()),
@@ -224,7 +247,13 @@ impl Adapter for Discord {
                     state.gateway.on_closed(code, &reason)
                 }
             };
-            carry_out(state, actions)
+            let mut batch = carry_out(state, actions)?;
+            // The position moves with the batch that holds its dispatch's events.
+            let after = state.gateway.cursor();
+            if after != before {
+                batch.cursor = after.and_then(|c| serde_json::to_string(&c).ok());
+            }
+            Ok(batch)
         })
     }
 
@@ -275,13 +304,62 @@ fn empty() -> EventBatch {
     }
 }
 
+/// Opens a connection to `base`, or `None` when the host does not grant it
+/// and it is not the configured gateway (a resume URL): then the configured
+/// gateway is the one to use.
+fn open(state: &mut State, base: &str) -> Option<Result<Connection, websocket::WsError>> {
+    match websocket::connect(&format!("{base}/?v=10&encoding=json")) {
+        Err(websocket::WsError::Denied(why)) if base != state.gateway_url => {
+            log::info(format!(
+                "Discord's resume URL {base} is not granted to this adapter ({why}); resuming on \
+                 the configured gateway {} instead",
+                state.gateway_url
+            ));
+            state.gateway.refuse_resume_url();
+            None
+        }
+        other => Some(other),
+    }
+}
+
+/// A session learned after `start` opened its connection resumes on its
+/// resume URL when that is elsewhere and granted; otherwise the connection
+/// already open is kept.
+fn move_to_resume_url(state: &mut State) {
+    let target = state.gateway.connect_url(&state.gateway_url).to_owned();
+    if target == state.conn_url || state.conn.is_none() {
+        return;
+    }
+    match open(state, &target) {
+        Some(Ok(conn)) => {
+            if let Some(old) = state.conn.replace(conn) {
+                let _ = websocket::close(old, 4000, "resuming elsewhere");
+            }
+            state.conn_url = target;
+            state.gateway.connecting();
+        }
+        None => {}
+        Some(Err(e)) => log::warn(format!(
+            "cannot open the resume URL {target} ({e:?}); resuming on the configured gateway"
+        )),
+    }
+}
+
 /// Opens a gateway connection; its frames arrive through `on_ws_event`.
 fn connect(state: &mut State) -> Result<(), AdapterError> {
     state.gateway.connecting();
-    let url = format!("{}/?v=10&encoding=json", state.gateway_url);
-    match websocket::connect(&url) {
+    let mut base = state.gateway.connect_url(&state.gateway_url).to_owned();
+    let opened = match open(state, &base) {
+        Some(r) => r,
+        None => {
+            base = state.gateway_url.clone();
+            websocket::connect(&format!("{base}/?v=10&encoding=json"))
+        }
+    };
+    match opened {
         Ok(conn) => {
             state.conn = Some(conn);
+            state.conn_url = base;
             Ok(())
         }
         Err(websocket::WsError::Denied(why)) => Err(stop(
