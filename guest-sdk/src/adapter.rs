@@ -51,6 +51,15 @@ pub trait Adapter {
 
     /// The next long-poll request, given the last committed cursor; `None`
     /// means this adapter does not poll (the default).
+    ///
+    /// The host also calls it once right after every successful
+    /// [`start`](Adapter::start) of an instance, with the last cursor stored
+    /// for this adapter, before any websocket event or timer reaches the
+    /// instance; the answer is dropped. An adapter that does not poll but
+    /// returns a cursor with its batches (a gateway session's id and
+    /// sequence number) learns here where the previous process stopped, and
+    /// can resume from it. Keep what was learned when a later call passes
+    /// `None`.
     fn poll_request(cursor: Option<String>) -> Option<HttpRequest> {
         let _ = cursor;
         None

@@ -981,3 +981,42 @@ async fn closing_with_1000_ends_the_session() {
         let _ = ws.close(None).await;
     }
 }
+
+/// A client killed mid-session (`kill -9`) sends no close frame: its socket
+/// just ends (EOF) or is reset. Discord keeps the session resumable, and
+/// what is dispatched meanwhile waits in it for the Resume.
+#[tokio::test]
+async fn a_client_that_dies_without_a_close_keeps_its_session_and_misses_nothing() {
+    for reset in [false, true] {
+        let fake = FakeDiscord::start(TOKEN).await;
+        let (mut ws, ready) = identified(&fake).await;
+        let session = ready["d"]["session_id"].as_str().unwrap().to_owned();
+        fake.dispatch("TYPING_START", json!({"n": 1}));
+        assert_eq!(next_json(&mut ws).await["s"], 2);
+        if reset && let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+            tcp.set_zero_linger().unwrap();
+        }
+        drop(ws);
+        eventually("the fake to see the client gone", || !fake.is_ready()).await;
+        assert!(fake.client_closes().is_empty(), "no close frame was sent");
+        for n in [2, 3] {
+            fake.dispatch(
+                "MESSAGE_CREATE",
+                payloads::guild_message(&format!("300000000000000010{n}"), GENERAL, alice(), "x"),
+            );
+        }
+
+        let mut ws = connect(&fake).await;
+        next_json(&mut ws).await;
+        send(
+            &mut ws,
+            json!({"op": 6, "d": {"token": TOKEN, "session_id": session, "seq": 2}}),
+        )
+        .await;
+        let replayed = [next_json(&mut ws).await, next_json(&mut ws).await];
+        let seqs: Vec<&Value> = replayed.iter().map(|f| &f["s"]).collect();
+        assert_eq!(seqs, [&json!(3), &json!(4)], "reset: {reset}");
+        assert_eq!(next_json(&mut ws).await["t"], "RESUMED", "reset: {reset}");
+        assert_eq!(fake.identifies(), 1);
+    }
+}
