@@ -217,6 +217,7 @@ pub async fn start_with(
         queue,
         session: Session::default(),
         home: host.home.path().to_path_buf(),
+        files_allow: host.config.files.allow.clone(),
         inbox: host.home.sub(INBOX_DIR).ok(),
     }));
     let mut polls = Vec::new();

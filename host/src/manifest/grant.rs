@@ -19,6 +19,10 @@
 //!
 //! [delivery]
 //! max_waiting = 10000               # events waiting for the session before polling pauses
+//!
+//! [files]
+//! allow = ["~/projects", "/tmp"]    # where `reply` may attach files from (unset: anywhere
+//!                                   # outside the state directory; [] : nowhere)
 //! ```
 
 use std::collections::BTreeMap;
@@ -39,6 +43,19 @@ pub struct Config {
     /// How events wait for the session.
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// Where attached files may come from.
+    #[serde(default)]
+    pub files: FilesConfig,
+}
+
+/// The `[files]` section.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Directories `reply` may attach files from (`~/` is the user's home).
+    /// Unset: any regular file on disk outside the state directory; empty:
+    /// none.
+    pub allow: Option<Vec<String>>,
 }
 
 /// The `[delivery]` section.
@@ -162,6 +179,12 @@ limits = { cpu_ms = 50 }
 
         let err =
             toml::from_str::<Config>("[components.x.grant]\nallow_everything = true").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+
+        let c: Config = toml::from_str("[files]\nallow = [\"~/projects\", \"/tmp\"]").unwrap();
+        assert_eq!(c.files.allow.unwrap(), ["~/projects", "/tmp"]);
+        assert_eq!(Config::default().files.allow, None);
+        let err = toml::from_str::<Config>("[files]\nallowed = []").unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }

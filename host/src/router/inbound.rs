@@ -173,7 +173,17 @@ impl Router {
         for f in self.filters.iter().filter(|f| f.inbound) {
             match f.runner.inbound(&message).await {
                 Ok(InboundVerdict::Pass) => {}
-                Ok(InboundVerdict::Rewrite(m)) => message = m,
+                Ok(InboundVerdict::Rewrite(m)) => match super::rewrite::inbound(&message, m) {
+                    Ok(kept) => message = kept,
+                    Err(refused) => {
+                        tracing::warn!(
+                            adapter,
+                            filter = f.name,
+                            "inbound message dropped: the filter {refused}"
+                        );
+                        return None;
+                    }
+                },
                 Ok(InboundVerdict::Drop(reason)) => {
                     tracing::info!(
                         adapter,

@@ -9,10 +9,12 @@
 
 pub mod chunk;
 pub mod commands;
+mod files;
 pub mod history;
 mod inbound;
 mod ingest;
 pub mod outbound;
+mod rewrite;
 mod session;
 pub mod time;
 
@@ -127,6 +129,7 @@ pub struct Router {
     queue: Queue,
     session: Session,
     home: PathBuf,
+    files: files::FilePolicy,
     inbox: Option<Dir>,
     typing: ingest::TypingLimiter,
 }
@@ -145,6 +148,8 @@ pub struct Parts {
     pub session: Session,
     /// The state directory (files inside it are never sent).
     pub home: PathBuf,
+    /// `[files] allow` of `airlock.toml`: where attached files may come from.
+    pub files_allow: Option<Vec<String>>,
     /// Where attachments are written.
     pub inbox: Option<Dir>,
 }
@@ -158,6 +163,7 @@ impl Router {
             access: parts.access,
             queue: parts.queue,
             session: parts.session,
+            files: files::FilePolicy::new(parts.home.clone(), parts.files_allow.as_deref()),
             home: parts.home,
             inbox: parts.inbox,
             typing: ingest::TypingLimiter::default(),

@@ -84,8 +84,8 @@ fn mime_for(path: &Path) -> &'static str {
 }
 
 impl Router {
-    /// Read the files of a reply: absolute, regular, small enough, and never
-    /// inside the state directory.
+    /// Read the files of a reply (see [`super::files`]): regular files on
+    /// disk, small enough, never airlock's own.
     fn read_files(
         &self,
         paths: &[String],
@@ -97,49 +97,33 @@ impl Router {
                 "at most {max_files} files per message on this platform"
             )));
         }
-        let home = self
-            .home
-            .canonicalize()
-            .unwrap_or_else(|_| self.home.clone());
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
         let limit = max_bytes.min(MAX_FILE_BYTES);
+        let refuse = |raw: &String, why: super::files::Refused| ToolError::File {
+            path: raw.clone(),
+            reason: why.to_string(),
+        };
+        let own = self
+            .files
+            .own_inodes()
+            .map_err(|why| refuse(&paths[0], why))?;
         let mut out = Vec::new();
         for raw in paths {
-            let refuse = |reason: String| ToolError::File {
-                path: raw.clone(),
-                reason,
-            };
-            let path = Path::new(raw);
-            if !path.is_absolute() {
-                return Err(refuse("give an absolute path".into()));
-            }
-            let real = path
-                .canonicalize()
-                .map_err(|e| refuse(format!("cannot open it: {e}")))?;
-            if real.starts_with(&home) {
-                return Err(refuse(
-                    "files in airlock's state directory are never sent".into(),
-                ));
-            }
-            let meta =
-                std::fs::metadata(&real).map_err(|e| refuse(format!("cannot open it: {e}")))?;
-            if !meta.is_file() {
-                return Err(refuse("not a regular file".into()));
-            }
-            if meta.len() > limit {
-                return Err(refuse(format!(
-                    "{} bytes is over the limit of {limit} bytes",
-                    meta.len()
-                )));
-            }
-            let data = std::fs::read(&real).map_err(|e| refuse(format!("cannot read it: {e}")))?;
-            let name = real
+            let file = self
+                .files
+                .read(raw, limit, &own)
+                .map_err(|why| refuse(raw, why))?;
+            let name = file
+                .real
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_else(|| "file".into());
             out.push(OutboundFile {
                 name,
-                mime: mime_for(&real).into(),
-                data,
+                mime: mime_for(&file.real).into(),
+                data: file.data,
             });
         }
         Ok(out)
@@ -147,7 +131,9 @@ impl Router {
 
     /// Run the outbound filters. They judge text and buttons; files pass
     /// unchanged (filters see their names and types, not their bytes, so a
-    /// 50 MB upload does not have to fit in a filter's memory).
+    /// 50 MB upload does not have to fit in a filter's memory). A rewrite
+    /// keeps the chat, the reply-to, the format and the files (see
+    /// [`super::rewrite`]).
     async fn filter_outbound(
         &self,
         mut message: OutboundMessage,
@@ -164,7 +150,19 @@ impl Router {
         for f in self.filters.iter().filter(|f| f.outbound) {
             match f.runner.outbound(&message).await {
                 Ok(OutboundVerdict::Pass) => {}
-                Ok(OutboundVerdict::Rewrite(m)) => message = m,
+                Ok(OutboundVerdict::Rewrite(m)) => match super::rewrite::outbound(&message, m) {
+                    Ok(kept) => message = kept,
+                    Err(refused) => {
+                        tracing::warn!(
+                            filter = f.name,
+                            "outbound message not sent: the filter {refused}"
+                        );
+                        return Err(ToolError::Filtered {
+                            filter: f.name.clone(),
+                            reason: refused.to_string(),
+                        });
+                    }
+                },
                 Ok(OutboundVerdict::Drop(reason)) => {
                     return Err(ToolError::Filtered {
                         filter: f.name.clone(),
