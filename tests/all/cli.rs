@@ -198,7 +198,12 @@ fn inspect_gives_every_fixture_a_verdict() {
     let home = TempHome::new();
     for entry in std::fs::read_dir(root().join("tests/fixtures")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
-        let wasm = scratch(&home, &name, &manifest(&name, ""));
+        // Every fixture is an adapter but `redirect`, a filter.
+        let declared = match name.as_str() {
+            "redirect" => format!("name = \"{name}\"\nkind = \"filter\"\napi = \"0.1\"\n"),
+            _ => manifest(&name, ""),
+        };
+        let wasm = scratch(&home, &name, &declared);
         let text = stdout(&home.airlock(&["inspect", wasm.to_str().unwrap()]));
         let verdict = text
             .lines()

@@ -3,12 +3,14 @@
 
 mod support;
 
+mod attachments;
 mod browser;
 mod channel;
 mod cli;
 mod discord;
 mod doctor;
 mod egress;
+mod filters;
 mod runtime;
 mod sandbox;
 mod session;
