@@ -12,7 +12,7 @@ use crate::catalog::{self, Candidate, DropInProblem, Origin};
 use crate::db::Db;
 use crate::home::{ADAPTERS_DIR, AirlockHome, CACHE_DIR};
 use crate::manifest::{Config, Effective, Kind, Trust, effective};
-use crate::runtime::actor::{AdapterHandle, Unsolicited};
+use crate::runtime::actor::{AdapterHandle, CursorSource, Unsolicited};
 use crate::runtime::cache::ComponentCache;
 use crate::runtime::engine::new_engine;
 use crate::runtime::filter::FilterRunner;
@@ -180,7 +180,7 @@ impl Host {
                     name: loaded.name.to_string(),
                     source,
                 })?;
-            crate::logging::forbid(&bound);
+            crate::caps::secrets::register(&bound);
             Ok::<_, StartError>(bound)
         };
         // The secrets bound to any of `destinations`, with their values.
@@ -251,7 +251,17 @@ impl Host {
         };
         let spec = self.instance_spec(loaded)?;
         let egress = spec.egress.clone();
-        let handle = AdapterHandle::spawn(self.engine.clone(), pre.clone(), spec, unsolicited);
+        // Every started instance learns where the last process stopped.
+        let queue = crate::queue::Queue::new(self.db.clone(), 0);
+        let name = loaded.name.to_string();
+        let cursor: CursorSource = Arc::new(move || queue.cursor(&name).map_err(|e| e.to_string()));
+        let handle = AdapterHandle::spawn_with_cursor(
+            self.engine.clone(),
+            pre.clone(),
+            spec,
+            unsolicited,
+            Some(cursor),
+        );
         Ok((handle, egress))
     }
 

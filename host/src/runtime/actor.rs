@@ -131,6 +131,11 @@ pub enum Health {
     Quarantined(String),
 }
 
+/// Reads the last committed cursor of the adapter it was made for (the
+/// queue's, which the runtime does not know). An error is said on stderr and
+/// the adapter gets `none`.
+pub type CursorSource = Arc<dyn Fn() -> Result<Option<String>, String> + Send + Sync>;
+
 /// Events an adapter produced outside a tool call (timers, websocket frames).
 #[derive(Debug)]
 pub struct Unsolicited {
@@ -174,6 +179,7 @@ struct Actor {
     next_start: Option<Instant>,
     quarantined: Option<String>,
     generation: u64,
+    cursor: Option<CursorSource>,
 }
 
 impl AdapterHandle {
@@ -183,8 +189,23 @@ impl AdapterHandle {
     pub fn spawn(
         engine: Engine,
         pre: AdapterPre<ComponentState>,
+        spec: InstanceSpec,
+        unsolicited: Option<mpsc::UnboundedSender<Unsolicited>>,
+    ) -> Self {
+        Self::spawn_with_cursor(engine, pre, spec, unsolicited, None)
+    }
+
+    /// [`spawn`](Self::spawn), and after every successful `start` of an
+    /// instance, before any timer or websocket event reaches it, hand it the
+    /// last committed cursor from `cursor` through `poll-request` (its answer
+    /// is dropped). That is how an adapter that is not a poller (a gateway
+    /// session) learns where the previous process stopped.
+    pub fn spawn_with_cursor(
+        engine: Engine,
+        pre: AdapterPre<ComponentState>,
         mut spec: InstanceSpec,
         unsolicited: Option<mpsc::UnboundedSender<Unsolicited>>,
+        cursor: Option<CursorSource>,
     ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(64);
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -203,6 +224,7 @@ impl AdapterHandle {
             next_start: None,
             quarantined: None,
             generation: 0,
+            cursor,
         };
         tokio::spawn(actor.run(rx, ev_rx, unsolicited));
         Self { name, tx, wall }
@@ -287,7 +309,10 @@ impl AdapterHandle {
             Box::pin(async move {
                 actor.settings = Some(settings.clone());
                 let r = if actor.live.is_some() {
-                    actor.invoke("start", start_fn(settings)).await
+                    match actor.invoke("start", start_fn(settings)).await {
+                        Ok(Ok(())) => actor.hand_cursor().await.map(Ok),
+                        other => other,
+                    }
                 } else {
                     // Instantiating replays `start` with the stored settings.
                     actor.ensure_live().await.map(|()| Ok(()))
@@ -313,17 +338,7 @@ impl AdapterHandle {
         &self,
         cursor: Option<String>,
     ) -> Result<Option<HttpRequest>, CallError> {
-        self.call(
-            "poll-request",
-            Box::new(move |a, s| {
-                Box::pin(async move {
-                    a.airlock_channel_channel_adapter()
-                        .call_poll_request(s, cursor.as_deref())
-                        .await
-                })
-            }),
-        )
-        .await
+        self.call("poll-request", poll_request_fn(cursor)).await
     }
 
     /// `on-poll-response`.
@@ -499,6 +514,16 @@ fn start_fn(settings: Vec<(String, String)>) -> CallFn<Result<(), AdapterError>>
     })
 }
 
+fn poll_request_fn(cursor: Option<String>) -> CallFn<Option<HttpRequest>> {
+    Box::new(move |a, s| {
+        Box::pin(async move {
+            a.airlock_channel_channel_adapter()
+                .call_poll_request(s, cursor.as_deref())
+                .await
+        })
+    })
+}
+
 fn on_timer_fn(name: String) -> CallFn<Result<EventBatch, AdapterError>> {
     Box::new(move |a, s| {
         Box::pin(async move {
@@ -550,6 +575,9 @@ impl Actor {
                                 let _ = tx.send(Unsolicited { component: self.name.clone(), batch });
                             }
                         }
+                        // The adapter can answer every timer with an error: those
+                        // lines go through its instance's warning budget.
+                        Ok(Err(_)) if !self.live.as_ref().is_none_or(|l| l.store.data().warnings.admit()) => {}
                         // A fatal error is the adapter giving up until the operator acts.
                         Ok(Err(e @ AdapterError::Fatal(_))) => tracing::error!(component = %self.name, "{op}: {}", AdapterErrorText(e)),
                         Ok(Err(e)) => tracing::warn!(component = %self.name, "{op} failed: {}", AdapterErrorText(e)),
@@ -622,7 +650,7 @@ impl Actor {
         self.live = Some(Live { store, adapter });
         if let Some(settings) = self.settings.clone() {
             match self.run_on_live("start", start_fn(settings)).await? {
-                Ok(()) => {}
+                Ok(()) => self.hand_cursor().await?,
                 Err(e) => {
                     // The instance is healthy but refused to start; keep it and report.
                     tracing::warn!(component = %self.name, "start failed: {}", AdapterErrorText(e.clone()));
@@ -635,6 +663,22 @@ impl Actor {
             }
         }
         Ok(())
+    }
+
+    /// Hands a started instance its last committed cursor (see
+    /// [`AdapterHandle::spawn_with_cursor`]). Runs inside the job or event
+    /// that started the instance, so nothing else reaches it first.
+    async fn hand_cursor(&mut self) -> Result<(), CallError> {
+        let Some(read) = &self.cursor else {
+            return Ok(());
+        };
+        let cursor = read().unwrap_or_else(|e| {
+            tracing::error!(component = %self.name, "cannot read the last cursor ({e}); the adapter starts without it");
+            None
+        });
+        self.run_on_live("poll-request", poll_request_fn(cursor))
+            .await
+            .map(drop)
     }
 
     async fn invoke<R>(&mut self, op: &'static str, f: CallFn<R>) -> Result<R, CallError> {
