@@ -2,38 +2,26 @@
 //!
 //! Two guards, whatever `AIRLOCK_LOG` asks for:
 //!
-//! * every line is scrubbed of every secret the host has loaded (each
-//!   spelling [`Scrubber`] knows, the one injected into requests included)
-//!   before it reaches stderr, so no log line of airlock or of a library it
-//!   uses can hold a token;
+//! * every line is scrubbed of every secret the host has loaded (the
+//!   registry in [`crate::caps::secrets::loaded`]: each spelling its scrubber
+//!   knows, base64 and hex included, every piece of 12 bytes or more, and the
+//!   bytes injected into requests) before it reaches stderr, so no log line of
+//!   airlock, of a library it uses or of a component can hold a token;
 //! * the MCP library's payload dumps (every tool argument and every event,
 //!   logged at debug) are capped at info: they are the session's and the
 //!   chat's words, not diagnostics.
 
 use std::io::Write;
-use std::sync::{LazyLock, RwLock};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::caps::secrets::{BoundSecret, Scrubber};
+use crate::caps::secrets::loaded;
 
 /// The default filter when `AIRLOCK_LOG` is unset.
 pub const DEFAULT_FILTER: &str = "warn";
 /// Targets whose debug output carries message content, capped at info.
 const CONTENT_TARGETS: &[&str] = &["rmcp=info"];
-
-/// The secrets loaded so far, and the scrubber made of them.
-static SECRETS: LazyLock<RwLock<(Vec<BoundSecret>, Scrubber)>> =
-    LazyLock::new(|| RwLock::new((Vec::new(), Scrubber::default())));
-
-/// From now on, `secret` is scrubbed from every log line.
-pub fn forbid(secret: &BoundSecret) {
-    let mut guard = SECRETS.write().unwrap_or_else(|e| e.into_inner());
-    let (secrets, scrubber) = &mut *guard;
-    secrets.push(secret.clone());
-    *scrubber = Scrubber::for_bound(secrets.iter());
-}
 
 /// Installs the stderr subscriber with `AIRLOCK_LOG` (any `tracing`
 /// filter) or [`DEFAULT_FILTER`].
@@ -81,22 +69,21 @@ impl Write for Line {
 impl Drop for Line {
     fn drop(&mut self) {
         let text = std::mem::take(&mut self.0);
-        let guard = SECRETS.read().unwrap_or_else(|e| e.into_inner());
-        let clean = guard.1.scrub(&text);
+        let scrubber = loaded::scrubber();
+        let clean = scrubber.scrub(&text);
         let _ = std::io::stderr().lock().write_all(&clean);
     }
 }
 
 /// `text` as it would be logged (for tests).
 pub fn scrubbed(text: &str) -> String {
-    let guard = SECRETS.read().unwrap_or_else(|e| e.into_inner());
-    String::from_utf8_lossy(&guard.1.scrub(text.as_bytes())).into_owned()
+    loaded::redact(text).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::secrets::{SecretBinding, SecretValue};
+    use crate::caps::secrets::{BoundSecret, SecretBinding, SecretValue, register};
 
     #[test]
     fn forbidden_secrets_never_reach_a_line() {
@@ -108,14 +95,19 @@ mod tests {
         let secret =
             BoundSecret::new(binding, SecretValue::new("987654:logging/test+token")).unwrap();
         assert!(scrubbed("x 987654:logging/test+token y").contains("987654"));
-        forbid(&secret);
+        register(&secret);
         for line in [
             "x 987654:logging/test+token y",
             "GET /bot987654:logging%2Ftest+token/getMe",
             "json \"987654:logging\\/test+token\"",
+            // base64 and hex: a component logging the encoded value
+            "b64 OTg3NjU0OmxvZ2dpbmcvdGVzdCt0b2tlbg==",
+            "hex 3938373635343a6c6f6767696e672f746573742b746f6b656e",
         ] {
             let out = scrubbed(line);
-            assert!(!out.contains("logging"), "{line} -> {out}");
+            for spelled in ["logging", "OTg3NjU0", "3938373635"] {
+                assert!(!out.contains(spelled), "{line} -> {out}");
+            }
             assert!(out.contains("[redacted]"), "{out}");
         }
     }

@@ -13,6 +13,7 @@ mod egress;
 mod filters;
 mod runtime;
 mod sandbox;
+mod secrets;
 mod session;
 mod telegram;
 mod try_cmd;

@@ -32,16 +32,33 @@
 //!    cap. Steps 4 to 7 together must also end within one total deadline
 //!    ([`EgressPolicy::exchange_deadline`]), so that a server trickling a byte now and then
 //!    cannot keep a request (and its buffer) alive.
-//! 7. **Scrubbing.** Every bound secret is replaced with `[redacted]` in the response headers
-//!    and body before anyone sees them: the raw value, its usual encodings, and the exact bytes
-//!    it was injected as ([`BoundSecret::scrub_forms`]).
+//! 7. **Scrubbing.** Every bound secret, and every other secret the host has loaded, is
+//!    replaced with `[redacted]` in the response headers and body before anyone sees them: the
+//!    raw value, its encodings and its pieces (see [`Scrubber`]), and the exact bytes it was
+//!    injected as ([`BoundSecret::scrub_forms`]).
+//!
+//! Two more rules keep a secret from coming back in a form scrubbing cannot see, or from
+//! leaving by another way:
+//!
+//! * **The host controls the transfer to a destination with a bound secret**
+//!   ([`EgressPolicy::control_transfer`]): it asks for `Accept-Encoding: identity` and drops the
+//!   requester's `Accept-Encoding`, `Range` and `If-Range` (`TE` is host-set anyway), so a
+//!   reflected secret can be neither compressed nor cut in pieces; a response that is encoded
+//!   anyway is decoded (gzip, deflate; within the response cap) before it is scrubbed, and one
+//!   in any other coding is refused ([`decode`]).
+//! * **No request carries a loaded secret.** Before injection, the request URI, headers and
+//!   body (as it streams, see [`screen`]) are checked for every spelling of every loaded
+//!   secret; a request that holds one is refused with [`EgressError::SecretInRequest`]. A secret
+//!   bound to one destination can so never be sent to another, nor anywhere by a component.
 //!
 //! Refusals are logged with `tracing::warn!`, naming the component and the destination (never a
 //! path, which may hold a secret), and say which manifest or grant entry would allow the
 //! request.
 
 mod connector;
+mod decode;
 mod pool;
+mod screen;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -59,7 +76,7 @@ use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
 };
 
-use super::secrets::{BoundSecret, HOST_SET_HEADERS, Scrubber, SecretPosition};
+use super::secrets::{BoundSecret, HOST_SET_HEADERS, Scrubber, SecretPosition, loaded};
 use crate::manifest::destination::{Destination, Scheme, UriPartsError, request_parts};
 
 pub use connector::resolve_checked;
@@ -347,12 +364,69 @@ impl EgressPolicy {
         Ok(())
     }
 
-    /// What responses are scrubbed with: every form of every bound secret, including the exact
-    /// bytes [`inject`](Self::inject) writes.
+    /// What responses are scrubbed with, and requests checked against: every spelling of every
+    /// bound secret, including the exact bytes [`inject`](Self::inject) writes, and of every
+    /// other secret the host has loaded.
     pub fn scrubber(&self) -> Scrubber {
-        Scrubber::for_bound(&self.secrets)
+        loaded::scrubber_with(&self.secrets)
+    }
+
+    /// Whether a secret is bound to `destination`: then the host controls how its responses
+    /// are transferred ([`control_transfer`](Self::control_transfer)).
+    pub fn has_secret_for(&self, destination: &Destination) -> bool {
+        self.secrets
+            .iter()
+            .any(|s| &s.binding().destination == destination)
+    }
+
+    /// For a destination with a bound secret: asks for the response unencoded and whole
+    /// (`Accept-Encoding: identity`), dropping whatever the requester asked for instead
+    /// (`Accept-Encoding`, `Range`, `If-Range`; `TE` is one of the [`HOST_SET_HEADERS`]). A
+    /// server reflecting the secret could otherwise compress it, which no scrubbing sees, or
+    /// cut it into pieces across several responses. Other destinations are left alone.
+    pub fn control_transfer<B>(&self, destination: &Destination, request: &mut http::Request<B>) {
+        if !self.has_secret_for(destination) {
+            return;
+        }
+        let headers = request.headers_mut();
+        for name in TRANSFER_HEADERS {
+            headers.remove(name);
+        }
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            http::HeaderValue::from_static("identity"),
+        );
+    }
+
+    /// Refuses a request whose URI or headers hold a spelling of a loaded secret (checked
+    /// before injection: nothing a requester sends may carry one).
+    pub fn check_no_secret<B>(
+        &self,
+        destination: &Destination,
+        request: &http::Request<B>,
+        scrubber: &Scrubber,
+    ) -> Result<(), EgressError> {
+        let refused = |place| EgressError::SecretInRequest {
+            component: self.component.clone(),
+            destination: destination.to_string(),
+            place,
+        };
+        let uri = request.uri();
+        if scrubber.finds(uri.path_and_query().map_or("", |p| p.as_str()).as_bytes()) {
+            return Err(refused("its URL"));
+        }
+        for (name, value) in request.headers() {
+            if scrubber.finds(name.as_str().as_bytes()) || scrubber.finds(value.as_bytes()) {
+                return Err(refused("a header"));
+            }
+        }
+        Ok(())
     }
 }
+
+/// Request headers the host replaces for destinations with a bound secret
+/// ([`EgressPolicy::control_transfer`]).
+pub const TRANSFER_HEADERS: [&str; 4] = ["accept-encoding", "range", "if-range", "te"];
 
 /// `scheme://host[:port]` for messages, never with a path.
 fn describe(scheme: Scheme, host: &str, port: u16) -> String {
@@ -389,7 +463,7 @@ async fn execute<B>(
     options: Option<RequestOptions>,
 ) -> Result<http::Response<Bytes>, EgressError>
 where
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let result = execute_unlogged(policy, request, options).await;
@@ -425,12 +499,17 @@ async fn execute_unlogged<B>(
     options: Option<RequestOptions>,
 ) -> Result<http::Response<Bytes>, EgressError>
 where
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let destination = policy.check(request.uri())?.clone();
     let timeouts = policy.clamp(options);
     policy.drop_host_set_headers(&mut request);
+    let scrubber = policy.scrubber();
+    policy.check_no_secret(&destination, &request, &scrubber)?;
+    policy.control_transfer(&destination, &mut request);
+    let found = screen::Found::default();
+    let request = request.map(|body| screen::Screened::new(body, scrubber, found.clone()));
 
     // Held until the response is buffered and scrubbed: the slot stands for that buffer.
     let waiting = Instant::now();
@@ -444,19 +523,30 @@ where
     };
 
     let deadline = policy.exchange_deadline();
+    let mut request = request;
     let exchange = async {
         // Put in the request only; it leaves on a connection to checked addresses alone.
         policy.inject(&destination, &mut request)?;
         connector::exchange(policy, &destination, request, timeouts).await
     };
-    tokio::time::timeout(deadline, exchange)
+    let result = tokio::time::timeout(deadline, exchange)
         .await
         .map_err(|_| EgressError::Timeout {
             component: policy.component.clone(),
             destination: destination.to_string(),
             phase: Phase::Exchange,
             after: deadline,
-        })?
+        })?;
+    // A body that held a secret was cut off before it; whatever the exchange made of that,
+    // the reason is the secret.
+    if found.is_set() {
+        return Err(EgressError::SecretInRequest {
+            component: policy.component.clone(),
+            destination: destination.to_string(),
+            place: "its body",
+        });
+    }
+    result
 }
 
 /// [`WasiHttpHooks`] that send every `wasi:http` request of one component through egress.
@@ -693,6 +783,35 @@ pub enum EgressError {
         /// hyper's error.
         source: hyper::Error,
     },
+    /// The request held a loaded secret (in any spelling). Requesters never have one, so this
+    /// is a component that obtained a value and tried to send it on.
+    #[error(
+        "component {component} tried to send a secret the host holds to {destination} \
+         (in {place}); requests may not carry secrets: a secret is sent only where the \
+         manifest binds it, by the host"
+    )]
+    SecretInRequest {
+        /// The component.
+        component: String,
+        /// The destination of the request.
+        destination: String,
+        /// Where in the request: `its URL`, `a header` or `its body`.
+        place: &'static str,
+    },
+    /// The response came in a content coding the host cannot decode, so it cannot be scrubbed.
+    #[error(
+        "the response from {destination} is encoded as {encoding:?}, which airlock cannot \
+         decode to scrub it (it decodes gzip and deflate, and asks for no encoding at all); \
+         the server ignored `Accept-Encoding: identity`"
+    )]
+    UnsupportedEncoding {
+        /// The component.
+        component: String,
+        /// The destination.
+        destination: String,
+        /// The coding named (cut short, printable characters only).
+        encoding: String,
+    },
     /// A secret could not be placed into the request.
     #[error("secret {name} could not be put into the request to {destination}")]
     Injection {
@@ -714,6 +833,8 @@ impl EgressError {
                 | EgressError::RestrictedAddress { .. }
                 | EgressError::ResponseTooLarge { .. }
                 | EgressError::ConnectionLimitReached { .. }
+                | EgressError::SecretInRequest { .. }
+                | EgressError::UnsupportedEncoding { .. }
         )
     }
 
@@ -730,6 +851,8 @@ impl EgressError {
             | EgressError::ResponseTooLarge { destination, .. }
             | EgressError::Http { destination, .. }
             | EgressError::Injection { destination, .. }
+            | EgressError::SecretInRequest { destination, .. }
+            | EgressError::UnsupportedEncoding { destination, .. }
             | EgressError::ConnectionLimitReached { destination, .. } => Some(destination),
             EgressError::UnsupportedScheme { .. } | EgressError::InvalidUri { .. } => None,
         }
@@ -741,9 +864,10 @@ impl From<EgressError> for wasmtime_wasi_http::Error {
     fn from(err: EgressError) -> Self {
         use wasmtime_wasi_http::Error as E;
         match err {
-            EgressError::NotAllowed { .. } | EgressError::UnsupportedScheme { .. } => {
-                E::HttpRequestDenied
-            }
+            EgressError::NotAllowed { .. }
+            | EgressError::UnsupportedScheme { .. }
+            | EgressError::SecretInRequest { .. } => E::HttpRequestDenied,
+            EgressError::UnsupportedEncoding { .. } => E::HttpProtocolError,
             EgressError::InvalidUri { .. } => E::HttpRequestUriInvalid,
             EgressError::RestrictedAddress { .. } => E::DestinationIpProhibited,
             EgressError::Dns { .. } => E::DnsError {

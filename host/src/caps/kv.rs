@@ -60,6 +60,15 @@ impl KvNamespace {
     /// Set `key`, if the quota allows.
     pub fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
         Self::check_key(key)?;
+        // A component never holds a loaded secret; one that got hold of a value may not keep it.
+        if crate::caps::secrets::loaded::holds(key.as_bytes())
+            || crate::caps::secrets::loaded::holds(value)
+        {
+            crate::caps::secrets::loaded::log_refusal(&self.component, "a kv write");
+            return Err(KvError::Store(
+                "refused: the entry holds a secret the host has loaded; components may not store secrets".into(),
+            ));
+        }
         let conn = self.db.lock();
         let used: i64 = conn
             .query_row(

@@ -140,11 +140,13 @@ impl ServerHandler for ChannelServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
+        // No loaded secret goes back to the session, even one it passed in an argument.
+        let redact = |text: String| crate::caps::secrets::loaded::redact(&text).into_owned();
         let result = match self.call(request).await {
-            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
+            Ok(text) => CallToolResult::success(vec![ContentBlock::text(redact(text))]),
             Err(e) => {
                 tracing::info!(tool = name, "tool error: {e}");
-                CallToolResult::error(vec![ContentBlock::text(e.to_string())])
+                CallToolResult::error(vec![ContentBlock::text(redact(e.to_string()))])
             }
         };
         Ok(result.into())

@@ -34,10 +34,12 @@ impl ChannelEvent {
             .filter(|(k, _)| sanitize::valid_key(k))
             .map(|(k, v)| (k.to_string(), sanitize::value(&v)))
             .collect();
-        Self {
+        let mut event = Self {
             content: sanitize::content(content),
             meta,
-        }
+        };
+        crate::caps::secrets::loaded::redact_event(&mut event.content, &mut event.meta);
+        event
     }
 }
 

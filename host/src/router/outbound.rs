@@ -227,7 +227,7 @@ impl Router {
             });
         }
         let files = self.read_files(&reply.files, limits.max_files, limits.max_file_bytes)?;
-        let message = OutboundMessage {
+        let mut message = OutboundMessage {
             chat_id: chat.to_string(),
             text: reply.text,
             reply_to: reply.reply_to,
@@ -235,6 +235,8 @@ impl Router {
             buttons: reply.buttons,
             files,
         };
+        // No loaded secret reaches a filter or the adapter, whatever the session wrote.
+        crate::caps::secrets::loaded::redact_outbound(&mut message, active.handle.name());
         let message = self.filter_outbound(message).await?;
         let parts = chunks(
             &message.text,
@@ -301,16 +303,16 @@ impl Router {
                 "an edit must fit in one message of {max} characters"
             )));
         }
-        let filtered = self
-            .filter_outbound(OutboundMessage {
-                chat_id: chat.to_string(),
-                text,
-                reply_to: None,
-                format,
-                buttons: Vec::new(),
-                files: Vec::new(),
-            })
-            .await?;
+        let mut message = OutboundMessage {
+            chat_id: chat.to_string(),
+            text,
+            reply_to: None,
+            format,
+            buttons: Vec::new(),
+            files: Vec::new(),
+        };
+        crate::caps::secrets::loaded::redact_outbound(&mut message, active.handle.name());
+        let filtered = self.filter_outbound(message).await?;
         active
             .handle
             .edit(EditRequest {

@@ -257,6 +257,24 @@ async fn finish(
     drop(body);
     policy.pool.put(destination, connection);
 
+    // Decoded before scrubbing: a compressed reflection of a secret would pass unseen.
+    let buffer = if policy.has_secret_for(destination) {
+        super::decode::decode(&mut parts.headers, buffer.freeze(), limit).map_err(|e| match e {
+            super::decode::DecodeError::TooLarge => too_large(),
+            super::decode::DecodeError::Unsupported(encoding) => EgressError::UnsupportedEncoding {
+                component: policy.component.clone(),
+                destination: name(),
+                encoding,
+            },
+            super::decode::DecodeError::Corrupt(coding) => EgressError::UnsupportedEncoding {
+                component: policy.component.clone(),
+                destination: name(),
+                encoding: format!("{coding} (corrupt data)"),
+            },
+        })?
+    } else {
+        buffer.freeze()
+    };
     let scrubber = policy.scrubber();
     for value in parts.headers.values_mut() {
         if let std::borrow::Cow::Owned(clean) = scrubber.scrub(value.as_bytes()) {
@@ -266,7 +284,7 @@ async fn finish(
         }
     }
     let body = match scrubber.scrub(&buffer) {
-        std::borrow::Cow::Borrowed(_) => buffer.freeze(),
+        std::borrow::Cow::Borrowed(_) => buffer,
         std::borrow::Cow::Owned(clean) => Bytes::from(clean),
     };
     // The body is whole now: no transfer coding, and its length is what it is after scrubbing.

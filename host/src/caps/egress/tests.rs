@@ -1085,3 +1085,177 @@ async fn refusals_are_counted_past_the_logging_cap() {
         MAX_LOGGED_REFUSALS + 5
     );
 }
+
+#[test]
+fn transfer_headers_belong_to_the_host_where_a_secret_is_bound() {
+    let with: Destination = "http://127.0.0.1:1".parse().unwrap();
+    let without: Destination = "http://127.0.0.1:2".parse().unwrap();
+    let p = EgressPolicy {
+        allow: vec![with.clone(), without.clone()],
+        secrets: vec![bound("T", &with, "/bot{secret}", TOKEN)],
+        ..EgressPolicy::deny_all(COMPONENT)
+    };
+    // (header the requester sets, what a destination with a secret gets, without one)
+    #[rustfmt::skip]
+    let cases: [(&str, &str, Option<&str>, Option<&str>); 6] = [
+        ("accept-encoding", "gzip, br", Some("identity"), Some("gzip, br")),
+        ("range", "bytes=0-9", None, Some("bytes=0-9")),
+        ("if-range", "\"etag\"", None, Some("\"etag\"")),
+        ("te", "gzip", None, Some("gzip")),
+        ("accept", "*/*", Some("*/*"), Some("*/*")),
+        ("x-other", "1", Some("1"), Some("1")),
+    ];
+    for (name, value, with_secret, without_secret) in cases {
+        for (destination, expected) in [(&with, with_secret), (&without, without_secret)] {
+            let mut request = get(&format!("{destination}/x"));
+            request
+                .headers_mut()
+                .insert(HeaderName::from_static(name), value.parse().unwrap());
+            p.control_transfer(destination, &mut request);
+            let got = request.headers().get(name).map(|v| v.to_str().unwrap());
+            assert_eq!(got, expected, "{name} to {destination}");
+            if destination == &with {
+                assert_eq!(request.headers()["accept-encoding"], "identity");
+            }
+        }
+    }
+}
+
+/// A server that compresses its echo of the path: gzip when the request accepts it, or
+/// always for `?force=gzip`, or labels it `br` for `?force=br`; cut to a `Range` if asked.
+async fn compressing_echo() -> Server {
+    Server::replying(|seen| {
+        use std::io::Write;
+        let mut body = format!("no such page: {}", seen.path).into_bytes();
+        let mut builder = http::Response::builder().status(200);
+        if let Some(range) = seen.headers.get("range") {
+            let end = range.to_str().unwrap().trim_start_matches("bytes=0-");
+            body.truncate(end.parse::<usize>().unwrap() + 1);
+            builder = builder.status(206);
+        }
+        let accepts = seen
+            .headers
+            .get("accept-encoding")
+            .is_some_and(|v| v.to_str().unwrap().contains("gzip"));
+        let force = seen.query.clone().unwrap_or_default();
+        if force == "force=br" {
+            builder = builder.header("content-encoding", "br");
+        } else if accepts || force == "force=gzip" {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&body).unwrap();
+            body = e.finish().unwrap();
+            builder = builder.header("content-encoding", "gzip");
+        }
+        builder.body(full(body)).unwrap()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_reflected_secret_is_neither_compressed_nor_cut_into_ranges() {
+    let a = compressing_echo().await;
+    let b = compressing_echo().await;
+    let p = policy(
+        &[&a, &b],
+        &[&a, &b],
+        vec![bound("T", &a.destination(), "/bot{secret}", TOKEN)],
+    );
+    // (path and query, requester's headers)
+    let cases = [
+        ("/x", vec![("accept-encoding", "gzip")]),
+        ("/x?force=gzip", vec![]),
+        ("/x", vec![("range", "bytes=0-20")]),
+        (
+            "/x",
+            vec![("range", "bytes=0-20"), ("accept-encoding", "gzip")],
+        ),
+    ];
+    for (path, headers) in &cases {
+        let mut request = get(&a.url(path));
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .insert(HeaderName::from_static(name), value.parse().unwrap());
+        }
+        let res = send_buffered(&p, request).await.unwrap();
+        assert_eq!(res.status(), 200, "{path} {headers:?}");
+        assert!(res.headers().get("content-encoding").is_none());
+        assert_eq!(
+            std::str::from_utf8(res.body()).unwrap(),
+            "no such page: /bot[redacted]/x",
+            "{path} {headers:?}"
+        );
+        let seen = a.seen().pop().unwrap();
+        assert_eq!(seen.headers["accept-encoding"], "identity");
+        assert!(seen.headers.get("range").is_none());
+    }
+    // A coding the host cannot decode is refused.
+    let err = send_buffered(&p, get(&a.url("/x?force=br")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EgressError::UnsupportedEncoding { ref encoding, .. } if encoding == "br"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("ABC-def"), "{err}");
+    // Where no secret is bound, the requester's choices stand.
+    let mut request = get(&b.url("/y"));
+    request
+        .headers_mut()
+        .insert("accept-encoding", "gzip".parse().unwrap());
+    let res = send_buffered(&p, request).await.unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+}
+
+#[tokio::test]
+async fn a_request_holding_a_secret_is_refused_wherever_it_goes() {
+    let a = Server::ok().await;
+    let b = Server::ok().await;
+    let p = policy(
+        &[&a, &b],
+        &[&a, &b],
+        vec![bound("T", &a.destination(), "/bot{secret}", TOKEN)],
+    );
+    let hex: String = TOKEN.bytes().map(|x| format!("{x:02x}")).collect();
+    let post =
+        |uri: String, body: String| http::Request::post(uri).body(Bytes::from(body)).unwrap();
+    let with_header = |uri: String, value: &str| {
+        let mut r = get(&uri);
+        r.headers_mut().insert("x-leak", value.parse().unwrap());
+        r
+    };
+    // (request, where the secret was)
+    let cases = [
+        (get(&b.url(&format!("/x?t={TOKEN}"))), "its URL"),
+        (get(&b.url(&format!("/{hex}"))), "its URL"),
+        (with_header(b.url("/x"), TOKEN), "a header"),
+        (post(b.url("/x"), format!("text={TOKEN}")), "its body"),
+        (
+            post(b.url("/x"), format!("{}{}", "z".repeat(70_000), hex)),
+            "its body",
+        ),
+        (post(a.url("/x"), format!("again {TOKEN}")), "its body"),
+    ];
+    for (request, place) in cases {
+        let err = send_buffered(&p, request).await.unwrap_err();
+        match &err {
+            EgressError::SecretInRequest { place: p, .. } => assert_eq!(*p, place, "{err}"),
+            other => panic!("expected a refusal, got {other}"),
+        }
+        assert!(err.is_denial());
+        assert!(!err.to_string().contains("ABC-def"), "{err}");
+    }
+    for seen in a.seen().iter().chain(b.seen().iter()) {
+        let body = String::from_utf8_lossy(&seen.body);
+        assert!(
+            !body.contains("ABC-def") && !body.contains(&hex[..24]),
+            "{seen:?}"
+        );
+    }
+    // Requests without one go through, a long body whole.
+    let long = "y".repeat(100_000);
+    send_buffered(&p, post(b.url("/ok"), long.clone()))
+        .await
+        .unwrap();
+    assert_eq!(b.seen().pop().unwrap().body, long.as_bytes());
+}

@@ -16,6 +16,10 @@
 //! message) and read the token in the reply. For the same reason everything handed back to a
 //! component is passed through a [`Scrubber`] first.
 //!
+//! Every loaded secret is also [registered](register) host-wide ([`loaded`]): log lines are
+//! scrubbed of them, and no value leaving the sandbox (requests, websocket frames, kv, events)
+//! and no text leaving the host (replies, tool errors) may hold one.
+//!
 //! Values come from the environment variable of the secret's name, or from the file
 //! `secrets/NAME` in the airlock home, read through a [`cap_std::fs::Dir`] handle and refused if
 //! anyone but its owner may read it ([`load_secret`]).
@@ -23,6 +27,7 @@
 mod binding;
 mod error;
 mod load;
+pub mod loaded;
 mod position;
 mod scrub;
 mod value;
@@ -30,8 +35,9 @@ mod value;
 pub use binding::{BoundSecret, SecretBinding};
 pub use error::SecretError;
 pub use load::{check_name, load_secret, load_secret_in};
+pub use loaded::register;
 pub use position::SecretPosition;
-pub use scrub::{Scrubber, scrub};
+pub use scrub::{Scrubber, WINDOW, scrub};
 pub use value::SecretValue;
 
 /// The placeholder a template holds exactly once.

@@ -1,12 +1,34 @@
 //! Scrubbing: [`scrub`] and [`Scrubber`] replace every spelling of a secret with
 //! `[redacted]`, with the encoding helpers they and injection share.
+//!
+//! A server that reflects what it was sent may hand a secret back in any encoding, or in
+//! pieces (two headers, two `Range` answers). So a scrubber matches, for each secret, the
+//! value and every 12-byte piece of it ([`WINDOW`]) in each encoding a server plausibly applies:
+//! as is, reversed, hex, percent-encoded (every byte, or all but the unreserved ones), JSON
+//! (`\/`, and `\uXXXX` for every character), HTML entities (decimal and hex), and base64
+//! (standard and URL-safe, at each of the three alignments a value can have inside a longer
+//! base64 stream). Matching ignores ASCII case, which covers case-folded values and mixed-case
+//! hex digits. Every match is found (overlapping ones too) and the union of the matched spans
+//! is replaced, so no piece of a secret survives next to a redacted one.
+//!
+//! All patterns go into one Aho-Corasick automaton: one pass over a body, whatever the number
+//! of secrets and spellings. Building it takes a few milliseconds, so scrubbers for the same
+//! set of secrets are built once and shared ([`Scrubber::for_bound`]).
 
 use std::borrow::Cow;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use sha2::{Digest, Sha256};
 
 use super::{BoundSecret, REDACTED, SecretValue};
 
-/// Replaces every occurrence of each secret in `bytes` with `[redacted]`: the raw value, its
-/// percent-encoded forms (upper- and lowercase hex), and its JSON form with `/` escaped.
+/// The shortest piece of a secret that is scrubbed on its own, in bytes (or characters, for
+/// the encodings of characters).
+pub const WINDOW: usize = 12;
+
+/// Replaces every spelling of each secret in `bytes` with `[redacted]` (see the module
+/// documentation for which spellings).
 ///
 /// Borrows `bytes` unchanged when no secret occurs in it. For secrets that were injected into
 /// requests, use a [`Scrubber`] made [`for_bound`](Scrubber::for_bound) them, which also knows
@@ -15,46 +37,269 @@ pub fn scrub<'a>(bytes: &'a [u8], secrets: &[&SecretValue]) -> Cow<'a, [u8]> {
     Scrubber::for_values(secrets).scrub(bytes)
 }
 
-/// Every spelling of a set of secrets, ready to scrub any number of byte strings.
-#[derive(Debug, Clone, Default)]
+/// Every spelling of a set of secrets, ready to scrub any number of byte strings. Clones share
+/// the automaton.
+#[derive(Clone, Default)]
 pub struct Scrubber {
-    /// Longest first, so that a form is never cut short by a shorter one inside it.
-    forms: Vec<SecretValue>,
+    matcher: Option<Arc<AhoCorasick>>,
 }
 
+impl std::fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let patterns = self.matcher.as_ref().map_or(0, |m| m.patterns_len());
+        f.debug_struct("Scrubber")
+            .field("patterns", &patterns)
+            .finish()
+    }
+}
+
+/// Scrubbers built so far, by a digest of what they match: egress asks for one per response.
+static BUILT: LazyLock<Mutex<Vec<([u8; 32], Scrubber)>>> = LazyLock::new(Mutex::default);
+/// How many built scrubbers are kept.
+const BUILT_KEPT: usize = 32;
+
 impl Scrubber {
-    /// Scrubs the forms of raw values that [`scrub`] knows.
+    /// Scrubs the spellings of raw values.
     pub fn for_values(secrets: &[&SecretValue]) -> Self {
-        Scrubber::from_forms(secrets.iter().flat_map(|s| forms(s.expose())))
+        Scrubber::build(secrets.iter().map(|s| s.expose()), std::iter::empty())
     }
 
-    /// Scrubs every [`BoundSecret::scrub_forms`] of `secrets`: the raw forms and the exact
-    /// bytes each was injected as.
+    /// Scrubs the spellings of each secret's value, and the exact bytes each was injected as
+    /// ([`BoundSecret::scrub_forms`]). Built once per set of secrets and shared.
     pub fn for_bound<'a>(secrets: impl IntoIterator<Item = &'a BoundSecret>) -> Self {
-        Scrubber::from_forms(secrets.into_iter().flat_map(BoundSecret::scrub_forms))
-    }
-
-    fn from_forms(all: impl Iterator<Item = SecretValue>) -> Self {
-        let mut forms: Vec<SecretValue> = Vec::new();
-        for form in all {
-            if !form.is_empty() && !forms.iter().any(|f| f.0 == form.0) {
-                forms.push(form);
-            }
+        let secrets: Vec<&BoundSecret> = secrets.into_iter().collect();
+        let extra: Vec<SecretValue> = secrets.iter().flat_map(|s| s.scrub_forms()).collect();
+        let mut digest = Sha256::new();
+        for part in secrets
+            .iter()
+            .map(|s| s.value().expose())
+            .chain(std::iter::once(&b""[..]))
+            .chain(extra.iter().map(SecretValue::expose))
+        {
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part);
         }
-        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-        Scrubber { forms }
+        let key: [u8; 32] = digest.finalize().into();
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, scrubber)) = built.iter().find(|(k, _)| *k == key) {
+            return scrubber.clone();
+        }
+        let scrubber = Scrubber::build(
+            secrets.iter().map(|s| s.value().expose()),
+            extra.iter().map(SecretValue::expose),
+        );
+        if built.len() >= BUILT_KEPT {
+            built.remove(0);
+        }
+        built.push((key, scrubber.clone()));
+        scrubber
     }
 
-    /// `bytes` with every form replaced by `[redacted]`; borrowed when there was none.
+    /// A scrubber for the [`spellings`] of `raw` values and the `exact` byte strings.
+    fn build<'a>(
+        raw: impl Iterator<Item = &'a [u8]>,
+        exact: impl Iterator<Item = &'a [u8]>,
+    ) -> Self {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        for secret in raw {
+            spellings(secret, &mut patterns);
+        }
+        patterns.extend(exact.map(<[u8]>::to_vec));
+        // Matching ignores ASCII case: one lowercase copy of each pattern is enough.
+        for p in &mut patterns {
+            p.make_ascii_lowercase();
+        }
+        patterns.retain(|p| !p.is_empty());
+        patterns.sort_unstable();
+        patterns.dedup();
+        if patterns.is_empty() {
+            return Scrubber::default();
+        }
+        let build = |kind| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .kind(kind)
+                .build(&patterns)
+        };
+        // A DFA is the fastest scan; if the patterns make one too large, the automaton the
+        // library picks is still one pass.
+        let matcher = build(Some(AhoCorasickKind::DFA))
+            .or_else(|_| build(None))
+            .expect("patterns are short byte strings, well within the automaton's limits");
+        zeroize::Zeroize::zeroize(&mut patterns);
+        Scrubber {
+            matcher: Some(Arc::new(matcher)),
+        }
+    }
+
+    /// Whether there is nothing to scrub.
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_none()
+    }
+
+    /// Whether `bytes` holds any spelling of a secret.
+    pub fn finds(&self, bytes: &[u8]) -> bool {
+        self.matcher.as_ref().is_some_and(|m| m.is_match(bytes))
+    }
+
+    /// The longest spelling matched, in bytes: a stream scanned in pieces must keep this many
+    /// bytes minus one from one piece to the next.
+    pub fn longest(&self) -> usize {
+        self.matcher.as_ref().map_or(0, |m| m.max_pattern_len())
+    }
+
+    /// `bytes` with every span that holds a spelling replaced by `[redacted]`; borrowed when
+    /// there was none.
     pub fn scrub<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
-        let mut out = Cow::Borrowed(bytes);
-        for form in &self.forms {
-            if let Some(replaced) = replace_all(&out, form.expose(), REDACTED) {
-                out = Cow::Owned(replaced);
+        let Some(matcher) = &self.matcher else {
+            return Cow::Borrowed(bytes);
+        };
+        // Matches come in the order they end; a later one may start before earlier ones.
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for found in matcher.find_overlapping_iter(bytes) {
+            let (mut start, mut end) = (found.start(), found.end());
+            while let Some(&(s, e)) = spans.last() {
+                if e < start {
+                    break;
+                }
+                start = start.min(s);
+                end = end.max(e);
+                spans.pop();
+            }
+            spans.push((start, end));
+        }
+        if spans.is_empty() {
+            return Cow::Borrowed(bytes);
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut from = 0;
+        for (start, end) in spans {
+            out.extend_from_slice(&bytes[from..start]);
+            out.extend_from_slice(REDACTED);
+            from = end;
+        }
+        out.extend_from_slice(&bytes[from..]);
+        Cow::Owned(out)
+    }
+
+    /// [`scrub`](Self::scrub) for text: what was not a secret is kept as it was.
+    pub fn scrub_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.scrub(text.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            // Spans are cut at pattern bounds, which may split a character of a non-ASCII
+            // secret; the lossy conversion keeps the rest.
+            Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+        }
+    }
+}
+
+/// Pushes every pattern that spells `secret` or a [`WINDOW`]-long piece of it.
+fn spellings(secret: &[u8], out: &mut Vec<Vec<u8>>) {
+    if secret.is_empty() {
+        return;
+    }
+    let pieces = || {
+        std::iter::once(secret).chain(
+            (secret.len() > WINDOW)
+                .then(|| secret.windows(WINDOW))
+                .into_iter()
+                .flatten(),
+        )
+    };
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    for piece in pieces() {
+        out.push(piece.to_vec());
+        out.push(piece.iter().rev().copied().collect());
+        out.push(hex::encode(piece).into_bytes());
+        out.push(encode_except(piece, |_| false, LOWER_HEX));
+        out.push(encode_except(piece, unreserved, LOWER_HEX));
+        out.push(json_slash(piece));
+    }
+    if let Ok(text) = std::str::from_utf8(secret) {
+        let chars: Vec<char> = text.chars().collect();
+        let pieces = std::iter::once(&chars[..]).chain(
+            (chars.len() > WINDOW)
+                .then(|| chars.windows(WINDOW))
+                .into_iter()
+                .flatten(),
+        );
+        for piece in pieces {
+            let mut json = String::new();
+            let mut decimal = String::new();
+            let mut hex = String::new();
+            for &c in piece {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    json.push_str(&format!("\\u{unit:04x}"));
+                }
+                decimal.push_str(&format!("&#{};", u32::from(c)));
+                hex.push_str(&format!("&#x{:x};", u32::from(c)));
+            }
+            out.extend([json, decimal, hex].map(String::into_bytes));
+        }
+    }
+    // Base64: the characters that depend on the secret alone, at each alignment; and every
+    // run of them that stands for WINDOW bytes.
+    let run = WINDOW / 3 * 4;
+    for alphabet in [BASE64_STANDARD, BASE64_URL] {
+        for offset in 0..3 {
+            let stable = base64_inside(secret, offset, alphabet);
+            if stable.len() >= run {
+                out.extend(stable.windows(run).map(<[u8]>::to_vec));
+                out.push(stable);
+            } else if stable.len() >= 8 {
+                // Shorter secrets: their whole stable part, when it is not too common a string.
+                out.push(stable);
             }
         }
-        out
     }
+}
+
+/// `bytes` with `/` escaped as `\/`, as JSON encoders may write it.
+fn json_slash(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    for &b in bytes {
+        if b == b'/' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
+}
+
+const BASE64_STANDARD: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64 of `bytes` with `alphabet`, without padding.
+fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=group.len() {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize]);
+        }
+    }
+    out
+}
+
+/// The base64 characters of `secret` that do not depend on its neighbours, when it sits
+/// `offset` (0 to 2) bytes after a group boundary of a longer base64 stream.
+fn base64_inside(secret: &[u8], offset: usize, alphabet: &[u8; 64]) -> Vec<u8> {
+    let mut padded = vec![0u8; offset];
+    padded.extend_from_slice(secret);
+    // Character i covers bits 6i..6i+6 of the stream; keep those within the secret's bits.
+    let start = (8 * offset).div_ceil(6);
+    let end = 8 * padded.len() / 6;
+    let encoded = base64(&padded, alphabet);
+    zeroize::Zeroize::zeroize(&mut padded);
+    encoded
+        .get(start..end)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
 }
 
 /// The spellings of a raw secret that a server might echo: as is, percent-encoded (upper- and
@@ -99,31 +344,6 @@ pub(super) fn encode_except(bytes: &[u8], keep: impl Fn(u8) -> bool, hex: &[u8; 
         }
     }
     out
-}
-
-/// `haystack` with every non-overlapping `needle` replaced, or `None` if there is none.
-fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Option<Vec<u8>> {
-    let find = |from: usize| {
-        haystack
-            .get(from..)?
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map(|i| i + from)
-    };
-    let mut at = find(0)?;
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut from = 0;
-    loop {
-        out.extend_from_slice(&haystack[from..at]);
-        out.extend_from_slice(with);
-        from = at + needle.len();
-        match find(from) {
-            Some(next) => at = next,
-            None => break,
-        }
-    }
-    out.extend_from_slice(&haystack[from..]);
-    Some(out)
 }
 
 #[cfg(test)]
@@ -233,5 +453,140 @@ mod tests {
 
     fn scrubber_borrows(bound: &BoundSecret) -> Cow<'static, [u8]> {
         Scrubber::for_bound([bound]).scrub(b"nothing secret here")
+    }
+
+    /// A token shaped like a Telegram bot token (47 bytes).
+    const TOKEN: &str = "7781234560:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/x";
+
+    fn mixed_case_percent(bytes: &[u8]) -> String {
+        bytes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let h = format!("%{b:02x}");
+                if i % 2 == 0 { h.to_uppercase() } else { h }
+            })
+            .collect()
+    }
+
+    fn std_base64(bytes: &[u8], pad: bool) -> String {
+        let mut out = String::from_utf8(base64(bytes, BASE64_STANDARD)).unwrap();
+        while pad && out.len() % 4 != 0 {
+            out.push('=');
+        }
+        out
+    }
+
+    /// Each way a reflecting server may encode the whole token: scrubbed to one `[redacted]`
+    /// with at most `slack` characters of the surroundings' encoding changed around it.
+    #[test]
+    fn every_encoding_of_a_secret_is_scrubbed() {
+        let t = TOKEN.as_bytes();
+        let utf16 = |upper: bool| -> String {
+            TOKEN
+                .chars()
+                .map(|c| {
+                    let e = format!("\\u{:04x}", u32::from(c));
+                    if upper {
+                        e.to_uppercase().replace("\\U", "\\u")
+                    } else {
+                        e
+                    }
+                })
+                .collect()
+        };
+        let url_base64 = |bytes: &[u8]| String::from_utf8(base64(bytes, BASE64_URL)).unwrap();
+        // (encoding, the secret so encoded, characters of the surroundings that may remain
+        // beside it: the base64 characters shared with a neighbour)
+        #[rustfmt::skip]
+        let cases: Vec<(&str, String, usize)> = vec![
+            ("raw", TOKEN.into(), 0),
+            ("uppercase", TOKEN.to_uppercase(), 0),
+            ("lowercase", TOKEN.to_lowercase(), 0),
+            ("reversed", TOKEN.chars().rev().collect(), 0),
+            ("hex lower", hex::encode(t), 0),
+            ("hex upper", hex::encode_upper(t), 0),
+            ("percent, every byte, mixed case", mixed_case_percent(t), 0),
+            ("percent, reserved only", String::from_utf8(encode_except(t, |b| b.is_ascii_alphanumeric(), UPPER_HEX)).unwrap(), 0),
+            ("json \\/", TOKEN.replace('/', "\\/"), 0),
+            ("json \\u lower", utf16(false), 0),
+            ("json \\u upper", utf16(true), 0),
+            ("html decimal", TOKEN.chars().map(|c| format!("&#{};", u32::from(c))).collect(), 0),
+            ("html hex", TOKEN.chars().map(|c| format!("&#x{:X};", u32::from(c))).collect(), 0),
+            ("base64 padded", std_base64(t, true), 4),
+            ("base64 unpadded", std_base64(t, false), 4),
+            ("base64 url", url_base64(t), 4),
+            ("base64 in a stream, offset 1", std_base64(&[b"x", t, b"yz"].concat(), true), 8),
+            ("base64 in a stream, offset 2", std_base64(&[b"xy", t, b"z"].concat(), true), 8),
+            ("base64 url in a stream, offset 1", url_base64(&[b"x", t].concat()), 8),
+        ];
+        let scrubber = Scrubber::for_values(&[&SecretValue::new(TOKEN)]);
+        for (name, encoded, slack) in cases {
+            let text = format!("<<{encoded}>>");
+            let out = String::from_utf8(scrubber.scrub(text.as_bytes()).into_owned()).unwrap();
+            assert_eq!(out.matches("[redacted]").count(), 1, "{name}: {out}");
+            let rest = out.replace("[redacted]", "");
+            assert!(
+                rest.starts_with("<<") && rest.ends_with(">>") && rest.len() <= 4 + slack,
+                "{name}: {out}"
+            );
+        }
+    }
+
+    /// Pieces of 12 characters or more are scrubbed wherever they are, whole; shorter ones are
+    /// not (they are too short to tell from ordinary text).
+    #[test]
+    fn pieces_of_a_secret_are_scrubbed_whole() {
+        let (first, second) = TOKEN.split_at(23);
+        // (input, output)
+        let cases: Vec<(String, String)> = vec![
+            (
+                format!("X-A: {first}\r\nX-B: {second}"),
+                "X-A: [redacted]\r\nX-B: [redacted]".into(),
+            ),
+            (format!("a{}b", &TOKEN[3..23]), "a[redacted]b".into()),
+            (format!("a{}b", &TOKEN[3..15]), "a[redacted]b".into()),
+            (
+                format!("a{}b", &TOKEN[3..14]),
+                format!("a{}b", &TOKEN[3..14]),
+            ),
+            (
+                format!(
+                    "{} and {}",
+                    hex::encode(first),
+                    std_base64(second.as_bytes(), true)
+                ),
+                // The last base64 character and its padding carry bits beyond the piece.
+                format!(
+                    "[redacted] and [redacted]{}",
+                    &std_base64(second.as_bytes(), true)[8 * second.len() / 6..]
+                ),
+            ),
+            ("nothing here".into(), "nothing here".into()),
+        ];
+        let scrubber = Scrubber::for_values(&[&SecretValue::new(TOKEN)]);
+        for (input, expected) in cases {
+            let out = scrubber.scrub_str(&input);
+            assert_eq!(out, expected, "{input}");
+        }
+        assert!(matches!(scrubber.scrub_str("clean text"), Cow::Borrowed(_)));
+        assert!(scrubber.finds(&TOKEN.as_bytes()[10..22]));
+        assert!(!scrubber.finds(&TOKEN.as_bytes()[10..21]));
+        assert!(scrubber.longest() >= TOKEN.len() * 6);
+        assert!(!format!("{scrubber:?}").contains("AAH"));
+    }
+
+    #[test]
+    fn base64_inside_keeps_only_the_secrets_own_characters() {
+        // "abcdef" at offset 0 is YWJjZGVm; at offset 1 (after one byte) its first character
+        // shares bits with the byte before it, and the last one with the byte after it.
+        // (offset, expected)
+        let cases: [(usize, &str); 3] = [(0, "YWJjZGVm"), (1, "FiY2RlZ"), (2, "hYmNkZW")];
+        for (offset, expected) in cases {
+            let got = base64_inside(b"abcdef", offset, BASE64_STANDARD);
+            assert_eq!(String::from_utf8(got).unwrap(), expected, "{offset}");
+            let stream = std_base64(&[&b"QQ"[..offset], b"abcdef", b"zz"].concat(), false);
+            assert!(stream.contains(expected), "{offset}: {stream}");
+        }
     }
 }

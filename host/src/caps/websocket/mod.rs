@@ -39,7 +39,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
 
 use super::egress::{EgressError, EgressPolicy, resolve_checked};
-use super::secrets::{BoundSecret, Scrubber};
+use super::secrets::{BoundSecret, Scrubber, loaded};
 use crate::manifest::destination::{Destination, Scheme, request_parts};
 use crate::runtime::bindings::types::WsConnection as Connection;
 use crate::runtime::bindings::websocket::{self, WsError};
@@ -84,7 +84,8 @@ impl WsPolicy {
         secrets: Vec<BoundSecret>,
         also_scrub: &[BoundSecret],
     ) -> Self {
-        let scrubber = Scrubber::for_bound(secrets.iter().chain(also_scrub));
+        let all: Vec<BoundSecret> = secrets.iter().chain(also_scrub).cloned().collect();
+        let scrubber = loaded::scrubber_with(&all);
         WsPolicy {
             allow,
             secrets,
@@ -99,6 +100,13 @@ impl WsPolicy {
     /// The component's name.
     pub fn component(&self) -> &str {
         &self.resolver.component
+    }
+
+    /// Whether `text` from the component holds a spelling of a secret: this component's or any
+    /// other the host has loaded. Such text is refused, never sent (the host's own first-frame
+    /// injection happens after this check).
+    fn holds_secret(&self, text: &str) -> bool {
+        self.scrubber.finds(text.as_bytes()) || loaded::holds(text.as_bytes())
     }
 
     /// The granted destination `url` names, if any: exact scheme (`ws`/`wss`), host and port.
@@ -186,8 +194,30 @@ impl Drop for Connections {
     }
 }
 
+impl ComponentState {
+    /// The error for `text` (from the component, for `what`) if it holds a loaded secret, after
+    /// logging the refusal (never the text).
+    fn refuse_secret(&self, text: &str, what: &str) -> Option<WsError> {
+        let holds = match &self.ws.policy {
+            Some(policy) => policy.holds_secret(text),
+            None => loaded::holds(text.as_bytes()),
+        };
+        if !holds {
+            return None;
+        }
+        loaded::log_refusal(&self.name, what);
+        Some(WsError::Denied(format!(
+            "{what} held a secret the host holds; components may not send secrets (the host \
+             puts a bound secret into the first frame itself)"
+        )))
+    }
+}
+
 impl websocket::Host for ComponentState {
     async fn connect(&mut self, url: String) -> wasmtime::Result<Result<Connection, WsError>> {
+        if let Some(refused) = self.refuse_secret(&url, "a websocket URL") {
+            return Ok(Err(refused));
+        }
         let policy = self.ws.policy.clone();
         let checked = policy
             .as_ref()
@@ -271,6 +301,9 @@ impl websocket::Host for ComponentState {
         if text.len() > MAX_MESSAGE {
             return Ok(Err(WsError::TooLarge));
         }
+        if let Some(refused) = self.refuse_secret(&text, "a websocket frame") {
+            return Ok(Err(refused));
+        }
         let c = match self.ws.live(conn) {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
@@ -297,6 +330,9 @@ impl websocket::Host for ComponentState {
         }
         if reason.len() > MAX_CLOSE_REASON {
             return Ok(Err(WsError::TooLarge));
+        }
+        if let Some(refused) = self.refuse_secret(&reason, "a websocket close reason") {
+            return Ok(Err(refused));
         }
         let c = match self.ws.live(conn) {
             Ok(c) => c,
