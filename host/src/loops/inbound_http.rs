@@ -16,6 +16,14 @@
 //! * the body is at most [`MAX_BODY_BYTES`] (413 otherwise, refused before it
 //!   is read when `Content-Length` says so).
 //!
+//! Sockets are cheap for any local process to open and hold, so the listener
+//! never waits for a free slot: it accepts every connection at once, and
+//! when a source address holds [`MAX_PER_SOURCE`] connections (or the
+//! listener [`MAX_CONNECTIONS`]), it closes the oldest one that is not in
+//! the middle of a request to make room, or refuses the new one when all are.
+//! A connection must send a request's headers within [`HEADER_TIMEOUT`],
+//! which also bounds how long a kept-alive connection may sit idle.
+//!
 //! The adapter gets the method, the path with the remaining query, the
 //! headers whose values are UTF-8 (minus `cookie` and the authorization
 //! headers, which belong to whatever else runs on localhost) and the body.
@@ -26,8 +34,9 @@
 //! is a 502 with a short text; the details go to the log.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,18 +48,23 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use crate::runtime::actor::{AdapterHandle, Unsolicited};
 use crate::runtime::bindings::types::{IncomingReply, IncomingRequest};
 
 /// Largest request body handed to an adapter.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
-/// Connections served at once; further ones wait to be accepted.
-pub const MAX_CONNECTIONS: usize = 32;
-/// How long a client may take to send a request's headers.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections open at once; past it the oldest idle one is closed for a new one.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Connections open at once from one source address.
+pub const MAX_PER_SOURCE: usize = 16;
+/// How long a client may take to send a request's headers, counted from when
+/// the connection opens or its last response was sent (so it is also the
+/// idle timeout of a kept-alive connection).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client may take to send a request's body.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The query parameter that carries the access token.
@@ -221,14 +235,12 @@ impl Drop for InboundListener {
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut connections = JoinSet::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Open connections, oldest first.
+    let mut open: Vec<Tracked> = Vec::new();
     loop {
         while connections.try_join_next().is_some() {}
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let stream = match listener.accept().await {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Typically out of file descriptors; do not spin.
                 tracing::warn!(component = %shared.adapter.name(), "inbound accept failed: {e}");
@@ -236,22 +248,126 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let shared = shared.clone();
-        connections.spawn(async move {
-            let _slot = slot;
-            let service = service_fn(move |request| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(shared.serve(request).await) }
-            });
-            let served = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!("inbound connection ended: {e}");
-            }
+        open.retain(|c| !c.abort.is_finished());
+        let source = peer.ip();
+        if !make_room(&mut open, source) {
+            tracing::debug!(%source, "inbound connection refused: all of its connections are busy");
+            continue;
+        }
+        let state = Arc::new(AtomicU8::new(IDLE));
+        let abort = connections.spawn(serve_connection(stream, shared.clone(), state.clone()));
+        open.push(Tracked {
+            source,
+            state,
+            abort,
         });
+    }
+}
+
+/// A connection is waiting for a request (and may be closed to make room).
+const IDLE: u8 = 0;
+/// A connection is serving a request.
+const BUSY: u8 = 1;
+/// A connection is being closed to make room.
+const CLOSING: u8 = 2;
+
+/// An open connection, as the accept loop sees it.
+struct Tracked {
+    source: IpAddr,
+    state: Arc<AtomicU8>,
+    abort: AbortHandle,
+}
+
+/// What to do for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Admission {
+    /// Serve it.
+    Admit,
+    /// Close the open connection at this index first (then decide again).
+    Close(usize),
+    /// Close the new one: every connection that would have to go is busy.
+    Refuse,
+}
+
+/// Whether a connection from `source` fits among `open` connections (their
+/// source and whether they are idle, oldest first), at most `per_source` from
+/// one address and `total` in all; when it does not, the oldest idle one that
+/// is in the way goes.
+fn admission(
+    open: &[(IpAddr, bool)],
+    source: IpAddr,
+    per_source: usize,
+    total: usize,
+) -> Admission {
+    let oldest_idle = |mine: bool| {
+        open.iter()
+            .position(|&(ip, idle)| idle && (!mine || ip == source))
+            .map_or(Admission::Refuse, Admission::Close)
+    };
+    if open.iter().filter(|(ip, _)| *ip == source).count() >= per_source {
+        oldest_idle(true)
+    } else if open.len() >= total {
+        oldest_idle(false)
+    } else {
+        Admission::Admit
+    }
+}
+
+/// Close idle connections until one more from `source` fits; false when it
+/// cannot.
+fn make_room(open: &mut Vec<Tracked>, source: IpAddr) -> bool {
+    loop {
+        let view: Vec<(IpAddr, bool)> = open
+            .iter()
+            .map(|c| (c.source, c.state.load(Ordering::Acquire) == IDLE))
+            .collect();
+        match admission(&view, source, MAX_PER_SOURCE, MAX_CONNECTIONS) {
+            Admission::Admit => return true,
+            Admission::Refuse => return false,
+            Admission::Close(i) => {
+                // Only if it is still idle: a request that just arrived is served.
+                if open[i]
+                    .state
+                    .compare_exchange(IDLE, CLOSING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    open.remove(i).abort.abort();
+                }
+            }
+        }
+    }
+}
+
+/// Serve one connection; `state` says whether a request is in progress.
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, state: Arc<AtomicU8>) {
+    let service = service_fn(move |request| {
+        let shared = shared.clone();
+        let state = state.clone();
+        async move {
+            if state
+                .compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // Being closed to make room for a newer connection.
+                let mut response = plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many connections; try again\n",
+                );
+                secure(response.headers_mut());
+                return Ok::<_, Infallible>(response);
+            }
+            let response = shared.serve(request).await;
+            let _ = state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire);
+            Ok(response)
+        }
+    });
+    let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = served {
+        tracing::debug!("inbound connection ended: {e}");
     }
 }
 

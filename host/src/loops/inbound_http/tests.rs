@@ -558,3 +558,106 @@ async fn body_reading_stops_at_the_cap() {
     let body = Full::new(Bytes::from(vec![0u8; 10]));
     assert_eq!(read_body(body, 10).await.ok().map(|b| b.len()), Some(10));
 }
+
+#[test]
+fn admission_closes_the_oldest_idle_connection_in_the_way() {
+    let a: IpAddr = "127.0.0.1".parse().unwrap();
+    let b: IpAddr = "127.0.0.2".parse().unwrap();
+    // (open connections oldest first as (source, idle), new source, per source, total, outcome)
+    let cases: &[(&[(IpAddr, bool)], IpAddr, usize, usize, Admission)] = &[
+        (&[], a, 2, 3, Admission::Admit),
+        (&[(a, true)], a, 2, 3, Admission::Admit),
+        (&[(a, false), (a, true)], a, 2, 3, Admission::Close(1)),
+        (&[(a, true), (a, true)], a, 2, 3, Admission::Close(0)),
+        (&[(a, false), (a, false)], a, 2, 3, Admission::Refuse),
+        // Another source is not held back by a's connections...
+        (&[(a, false), (a, false)], b, 2, 3, Admission::Admit),
+        // ...until the listener is full: then the oldest idle of any source goes.
+        (
+            &[(b, false), (a, true), (a, false)],
+            b,
+            2,
+            3,
+            Admission::Close(1),
+        ),
+        (
+            &[(a, false), (a, false), (b, false)],
+            b,
+            2,
+            3,
+            Admission::Refuse,
+        ),
+        // At its own limit, a source loses its own idle connection, not another's.
+        (
+            &[(b, true), (a, false), (a, true)],
+            a,
+            2,
+            5,
+            Admission::Close(2),
+        ),
+    ];
+    for (i, &(open, source, per_source, total, want)) in cases.iter().enumerate() {
+        assert_eq!(admission(open, source, per_source, total), want, "case {i}");
+    }
+}
+
+/// Whether the listener closed `stream` (EOF or reset) within `wait`.
+async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0u8; 256];
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(wait, read).await.is_ok()
+}
+
+#[tokio::test]
+async fn idle_sockets_do_not_hold_up_a_request() {
+    let f = Fixture::new().await;
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(TcpStream::connect(f.addr()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let answer = f.send("GET", &f.with_token("/"), b"").await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200);
+    assert!(took < Duration::from_secs(2), "the request took {took:?}");
+    // A source keeps at most MAX_PER_SOURCE connections: the oldest idle
+    // ones were closed, the newest are still open.
+    let (oldest, newest) = idle.split_at_mut(40 - (MAX_PER_SOURCE - 1));
+    assert!(closed_within(&mut oldest[0], Duration::from_millis(500)).await);
+    assert!(!closed_within(&mut newest[newest.len() - 1], Duration::from_millis(200)).await);
+}
+
+#[tokio::test]
+async fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
+    let f = Fixture::new().await;
+    // Silent from the start.
+    let mut silent = TcpStream::connect(f.addr()).await.unwrap();
+    // Half a request head, then nothing.
+    let mut partial = TcpStream::connect(f.addr()).await.unwrap();
+    partial
+        .write_all(b"GET / HTTP/1.1\r\nhost: ")
+        .await
+        .unwrap();
+    // A whole request on a kept-alive connection, then nothing.
+    let mut kept = TcpStream::connect(f.addr()).await.unwrap();
+    let head = format!("GET / HTTP/1.1\r\nhost: {}\r\n\r\n", f.host_header());
+    kept.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let limit = Duration::from_millis(6500);
+    for stream in [&mut silent, &mut partial, &mut kept] {
+        assert!(
+            closed_within(stream, limit.saturating_sub(started.elapsed())).await,
+            "still open after {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(started.elapsed() >= HEADER_TIMEOUT - Duration::from_millis(500));
+}
