@@ -183,3 +183,65 @@ fn stdout_spam_never_reaches_stdout() {
         &stderr[..stderr.len().min(2000)]
     );
 }
+
+/// Child half of `guest_caused_host_warnings_are_bounded`, run as a separate
+/// process like `spam_child`; without `AIRLOCK_TIMER_CHILD` it does nothing.
+#[tokio::test]
+async fn bad_timers_child() {
+    if std::env::var_os("AIRLOCK_TIMER_CHILD").is_none() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
+    let home = TempHome::new();
+    home.drop_in(
+        "stateful",
+        &fixture_wasm("stateful"),
+        &manifest(
+            "stateful",
+            "kv_quota_bytes = 8192\n[limits]\ncpu_ms = 10000\nwall_ms = 60000",
+        ),
+    );
+    let (_h, guest) = start_adapter(&home, "stateful").await;
+    for _ in 0..2 {
+        assert_eq!(
+            guest.send(command("bad-timers")).await.unwrap().message_ids,
+            vec!["done"]
+        );
+    }
+    // The host kept serving.
+    assert_eq!(
+        guest.send(command("count")).await.unwrap().message_ids,
+        vec!["0"]
+    );
+}
+
+#[test]
+fn guest_caused_host_warnings_are_bounded() {
+    fixtures_dir();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "sandbox::bad_timers_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("AIRLOCK_TIMER_CHILD", "1")
+        .env("AIRLOCK_LOG", "info")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    // 200,000 ignored timers: a warning each would be megabytes.
+    let timer_lines = stderr.lines().filter(|l| l.contains("set-timer")).count();
+    assert!(timer_lines <= 50, "{timer_lines} set-timer warnings");
+    assert!(stderr.len() < 32 * 1024, "stderr grew to {} bytes", stderr.len());
+    assert!(
+        stderr.contains("further ones are counted"),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+}

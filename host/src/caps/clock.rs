@@ -25,6 +25,17 @@ pub const MAX_NAME: usize = 128;
 /// re-arms itself cannot keep the adapter busy.
 pub const MIN_DELAY: Duration = Duration::from_millis(50);
 
+/// Why a `set-timer` call was ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TimerRefused {
+    /// The name is empty or too long.
+    #[error("timer name must be 1..={MAX_NAME} bytes; the timer was ignored")]
+    Name,
+    /// Too many timers are pending.
+    #[error("more than {MAX_TIMERS} timers pending; cancel one first. The timer was ignored")]
+    TooMany,
+}
+
 /// Pending timers of one instance.
 #[derive(Debug, Default)]
 pub struct Timers {
@@ -44,24 +55,17 @@ impl Timers {
         }
     }
 
-    fn set(&mut self, component: &str, name: String, after: Duration) {
+    /// Arm (or re-arm) timer `name`; says why when it is ignored.
+    fn set(&mut self, name: String, after: Duration) -> Result<(), TimerRefused> {
         self.pending.retain(|_, h| !h.is_finished());
         if name.is_empty() || name.len() > MAX_NAME {
-            tracing::warn!(
-                component,
-                "timer name must be 1..={MAX_NAME} bytes; ignored"
-            );
-            return;
+            return Err(TimerRefused::Name);
         }
         if !self.pending.contains_key(&name) && self.pending.len() >= MAX_TIMERS {
-            tracing::warn!(
-                component,
-                "more than {MAX_TIMERS} timers pending; timer {name:?} ignored"
-            );
-            return;
+            return Err(TimerRefused::TooMany);
         }
         let Some(events) = self.events.clone() else {
-            return;
+            return Ok(());
         };
         let after = after.clamp(MIN_DELAY, MAX_DELAY);
         let fired = name.clone();
@@ -76,6 +80,7 @@ impl Timers {
         if let Some(old) = self.pending.insert(name, task) {
             old.abort();
         }
+        Ok(())
     }
 
     fn cancel(&mut self, name: &str) {
@@ -107,9 +112,12 @@ impl clock::Host for ComponentState {
     }
 
     fn set_timer(&mut self, name: String, after_ms: u64) -> wasmtime::Result<()> {
-        let component = self.name.clone();
-        self.timers
-            .set(&component, name, Duration::from_millis(after_ms));
+        // A guest may call this in a loop: its warnings go through its budget.
+        if let Err(why) = self.timers.set(name, Duration::from_millis(after_ms))
+            && self.warnings.admit()
+        {
+            tracing::warn!(component = %self.name, "set-timer: {why}");
+        }
         Ok(())
     }
 
@@ -127,9 +135,9 @@ mod tests {
     async fn fires_replaces_and_cancels() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut t = Timers::new(Some(tx), 7);
-        t.set("c", "a".into(), Duration::from_secs(5));
-        t.set("c", "a".into(), Duration::from_secs(1));
-        t.set("c", "b".into(), Duration::from_secs(2));
+        t.set("a".into(), Duration::from_secs(5)).unwrap();
+        t.set("a".into(), Duration::from_secs(1)).unwrap();
+        t.set("b".into(), Duration::from_secs(2)).unwrap();
         t.cancel("b");
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert_eq!(
@@ -146,11 +154,20 @@ mod tests {
     async fn bounded() {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let mut t = Timers::new(Some(tx), 0);
-        for i in 0..MAX_TIMERS + 10 {
-            t.set("c", format!("t{i}"), Duration::from_secs(60));
+        for i in 0..MAX_TIMERS {
+            t.set(format!("t{i}"), Duration::from_secs(60)).unwrap();
         }
+        assert_eq!(
+            t.set("one more".into(), Duration::from_secs(60)),
+            Err(TimerRefused::TooMany)
+        );
+        // Re-arming a pending timer is not one more.
+        t.set("t0".into(), Duration::from_secs(1)).unwrap();
         assert_eq!(t.pending.len(), MAX_TIMERS);
-        t.set("c", "x".repeat(MAX_NAME + 1), Duration::from_secs(1));
-        assert_eq!(t.pending.len(), MAX_TIMERS);
+        t.cancel("t1");
+        for name in [String::new(), "x".repeat(MAX_NAME + 1)] {
+            assert_eq!(t.set(name, Duration::from_secs(1)), Err(TimerRefused::Name));
+        }
+        assert_eq!(t.pending.len(), MAX_TIMERS - 1);
     }
 }

@@ -63,7 +63,7 @@ mod screen;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -77,6 +77,7 @@ use wasmtime_wasi_http::{
 };
 
 use super::secrets::{BoundSecret, HOST_SET_HEADERS, Scrubber, SecretPosition, loaded};
+use super::warn_budget::{self, Admit};
 use crate::manifest::destination::{Destination, Scheme, UriPartsError, request_parts};
 
 pub use connector::resolve_checked;
@@ -469,18 +470,17 @@ where
     let result = execute_unlogged(policy, request, options).await;
     if let Err(err) = &result {
         if err.is_denial() {
-            let n = policy.refusals_logged.fetch_add(1, Ordering::Relaxed);
-            if n < MAX_LOGGED_REFUSALS {
-                tracing::warn!(
+            match warn_budget::admit(&policy.refusals_logged, MAX_LOGGED_REFUSALS) {
+                Admit::Log => tracing::warn!(
                     component = %policy.component,
                     destination = err.destination().unwrap_or("-"),
                     "egress refused: {err}"
-                );
-            } else if n == MAX_LOGGED_REFUSALS {
-                tracing::warn!(
+                ),
+                Admit::Fold => tracing::warn!(
                     component = %policy.component,
                     "egress refused {MAX_LOGGED_REFUSALS} requests; further refusals are not logged"
-                );
+                ),
+                Admit::Quiet => {}
             }
         } else {
             tracing::debug!(

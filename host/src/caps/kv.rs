@@ -5,8 +5,11 @@
 //! Usage is counted as key bytes plus value bytes and checked before every
 //! write.
 
+use std::sync::atomic::AtomicU32;
+
 use rusqlite::{OptionalExtension, params};
 
+use crate::caps::warn_budget::{Admit, MAX_LOGGED, admit};
 use crate::db::Db;
 use crate::runtime::bindings::kv::{self, KvError};
 use crate::runtime::state::ComponentState;
@@ -121,8 +124,18 @@ impl KvNamespace {
     }
 }
 
+/// Store failures logged so far, process-wide: a component can repeat a
+/// failing call in a loop, so past the first few they are only counted.
+static STORE_FAILURES: AtomicU32 = AtomicU32::new(0);
+
 fn store_err(e: rusqlite::Error) -> KvError {
-    tracing::warn!("component key/value store failed: {e}");
+    match admit(&STORE_FAILURES, MAX_LOGGED) {
+        Admit::Log => tracing::warn!("component key/value store failed: {e}"),
+        Admit::Fold => tracing::warn!(
+            "component key/value store failed {MAX_LOGGED} times; further failures are not logged (is the disk of the state directory full?)"
+        ),
+        Admit::Quiet => {}
+    }
     KvError::Store(e.to_string())
 }
 

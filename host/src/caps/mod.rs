@@ -10,4 +10,5 @@ pub mod ip_policy;
 pub mod kv;
 pub mod log;
 pub mod secrets;
+pub(crate) mod warn_budget;
 pub mod websocket;

@@ -21,6 +21,7 @@ use crate::caps::clock::Timers;
 use crate::caps::egress::{EgressHooks, EgressPolicy};
 use crate::caps::kv::KvNamespace;
 use crate::caps::log::GuestLog;
+use crate::caps::warn_budget::WarnBudget;
 use crate::caps::websocket::{Connections, WsPolicy};
 use crate::db::Db;
 use crate::manifest::Effective;
@@ -47,6 +48,8 @@ pub struct ComponentState {
     pub(crate) timers: Timers,
     pub(crate) ws: Connections,
     pub(crate) log: GuestLog,
+    /// Budget of the host warnings this instance causes.
+    pub(crate) warnings: WarnBudget,
 }
 
 impl WasiView for ComponentState {
@@ -124,6 +127,7 @@ impl InstanceSpec {
             timers: Timers::new(self.events.clone(), generation),
             ws: Connections::new(self.websocket.clone(), self.events.clone(), generation),
             log,
+            warnings: WarnBudget::new(self.name.clone()),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);

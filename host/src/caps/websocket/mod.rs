@@ -246,7 +246,9 @@ impl websocket::Host for ComponentState {
         let addrs = match resolve_checked(&policy.resolver, destination, CONNECT_TIMEOUT).await {
             Ok(addrs) => addrs,
             Err(e @ EgressError::RestrictedAddress { .. }) => {
-                tracing::warn!(component = %self.name, "websocket refused: {e}");
+                if self.warnings.admit() {
+                    tracing::warn!(component = %self.name, "websocket refused: {e}");
+                }
                 return Ok(Err(WsError::Denied(e.to_string())));
             }
             Err(e) => return Ok(Err(WsError::Io(e.to_string()))),
