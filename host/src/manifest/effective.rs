@@ -9,7 +9,7 @@
 
 use super::destination::{Destination, Scheme};
 use super::grant::Grant;
-use super::limits::EffectiveLimits;
+use super::limits::{EffectiveLimits, kv_quota};
 use super::spec::{Kind, Manifest, SecretSpec};
 use crate::caps::secrets::SecretBinding;
 use crate::runtime::imports::Linkable;
@@ -166,10 +166,16 @@ pub fn effective(
     if manifest.inbound_http && !inbound_http {
         refused.push("inbound_http: not granted by the operator".into());
     }
-    let kv_quota_bytes = match (manifest.kv_quota_bytes, grant.kv_quota_bytes) {
-        (Some(m), Some(g)) => Some(m.min(g)),
-        (m, _) => m,
-    };
+    let kv_quota_bytes = manifest.kv_quota_bytes.map(|asked| {
+        let got = kv_quota(asked, grant.kv_quota_bytes);
+        if got < asked && grant.kv_quota_bytes.is_none() {
+            refused.push(format!(
+                "kv_quota_bytes: asked {asked}, granted {got} (the host's ceiling); to allow more, set kv_quota_bytes under [components.{}.grant] in airlock.toml",
+                manifest.name
+            ));
+        }
+        got
+    });
 
     let mut secrets = Vec::new();
     for spec in &manifest.secrets {
@@ -231,6 +237,7 @@ fn binding(spec: &SecretSpec, destination: Destination) -> Result<SecretBinding,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::limits::KV_QUOTA_CEILING;
 
     fn manifest() -> Manifest {
         r#"
@@ -286,6 +293,29 @@ kv_quota_bytes = 100000
         assert_eq!(e.kv_quota_bytes, Some(4096));
         assert!(e.secrets.is_empty(), "secret dropped with its destination");
         assert_eq!(e.refused.len(), 3, "{:?}", e.refused);
+    }
+
+    #[test]
+    fn kv_quota_above_the_ceiling_is_clamped_unless_the_operator_grants_it() {
+        let mut greedy = manifest();
+        greedy.kv_quota_bytes = Some(u64::MAX);
+        let e = effective(&greedy, &Grant::default(), Trust::ThirdParty).unwrap();
+        assert_eq!(e.kv_quota_bytes, Some(KV_QUOTA_CEILING));
+        let why = e.refused.iter().find(|r| r.starts_with("kv_quota_bytes"));
+        assert!(
+            why.is_some_and(|r| r.contains("[components.t.grant]")),
+            "{:?}",
+            e.refused
+        );
+
+        let e = effective(
+            &greedy,
+            &grant("kv_quota_bytes = 67108864"),
+            Trust::ThirdParty,
+        )
+        .unwrap();
+        assert_eq!(e.kv_quota_bytes, Some(64 << 20));
+        assert!(e.refused.iter().all(|r| !r.starts_with("kv_quota_bytes")));
     }
 
     #[test]

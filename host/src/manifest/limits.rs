@@ -33,6 +33,18 @@ pub const DEFAULT: (u64, u64, u64) = (64, 200, 30_000);
 /// The most the host ever gives, whatever is asked.
 pub const HOST_CAP: (u64, u64, u64) = (512, 5_000, 120_000);
 
+/// The most kv storage a component gets unless the operator grants more
+/// (`kv_quota_bytes` under `[components.NAME.grant]` in `airlock.toml`).
+pub const KV_QUOTA_CEILING: u64 = 16 << 20;
+
+/// The kv quota of a component whose manifest asks for `asked` bytes: at most
+/// the operator's grant when there is one (which may be above
+/// [`KV_QUOTA_CEILING`]: the operator raises the ceiling by granting more),
+/// else at most the ceiling.
+pub fn kv_quota(asked: u64, granted: Option<u64>) -> u64 {
+    asked.min(granted.unwrap_or(KV_QUOTA_CEILING))
+}
+
 impl EffectiveLimits {
     /// The smallest of manifest, grant and host cap; defaults fill gaps.
     pub fn resolve(manifest: &LimitsSpec, grant: &LimitsSpec) -> Self {
@@ -56,6 +68,27 @@ impl EffectiveLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kv_quota_is_capped_by_the_grant_or_else_the_ceiling() {
+        const MIB: u64 = 1 << 20;
+        let cases: &[(u64, Option<u64>, u64)] = &[
+            (4096, None, 4096),
+            (u64::MAX, None, KV_QUOTA_CEILING),
+            (KV_QUOTA_CEILING + 1, None, KV_QUOTA_CEILING),
+            (u64::MAX, Some(64 * MIB), 64 * MIB),
+            (32 * MIB, Some(64 * MIB), 32 * MIB),
+            (4096, Some(1024), 1024),
+            (4096, Some(0), 0),
+        ];
+        for &(asked, granted, want) in cases {
+            assert_eq!(
+                kv_quota(asked, granted),
+                want,
+                "asked {asked}, granted {granted:?}"
+            );
+        }
+    }
 
     #[test]
     fn smallest_wins_and_caps_hold() {
