@@ -218,7 +218,11 @@ pub async fn start_with(
         session: Session::default(),
         home: host.home.path().to_path_buf(),
         files_allow: host.config.files.allow.clone(),
-        inbox: host.home.sub(INBOX_DIR).ok(),
+        inbox: host
+            .home
+            .sub(INBOX_DIR)
+            .ok()
+            .map(|dir| crate::router::inbox::Inbox::new(dir, host.config.inbox.quota_bytes())),
     }));
     let mut polls = Vec::new();
     let locks = host

@@ -11,6 +11,7 @@ mod discord;
 mod doctor;
 mod egress;
 mod filters;
+mod inbox;
 mod runtime;
 mod sandbox;
 mod secrets;

@@ -23,6 +23,9 @@
 //! [files]
 //! allow = ["~/projects", "/tmp"]    # where `reply` may attach files from (unset: anywhere
 //!                                   # outside the state directory; [] : nowhere)
+//!
+//! [inbox]
+//! quota_mib = 256                   # attachments kept per adapter; the oldest go first
 //! ```
 
 use std::collections::BTreeMap;
@@ -46,6 +49,31 @@ pub struct Config {
     /// Where attached files may come from.
     #[serde(default)]
     pub files: FilesConfig,
+    /// How much the attachment inbox keeps.
+    #[serde(default)]
+    pub inbox: InboxConfig,
+}
+
+/// The `[inbox]` section.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InboxConfig {
+    /// MiB of attachments kept per adapter (default
+    /// [`DEFAULT_INBOX_QUOTA_MIB`]); past it the adapter's oldest files are
+    /// deleted to make room.
+    pub quota_mib: Option<u64>,
+}
+
+/// MiB of attachments the inbox keeps per adapter unless `[inbox]` says otherwise.
+pub const DEFAULT_INBOX_QUOTA_MIB: u64 = 256;
+
+impl InboxConfig {
+    /// The quota per adapter, in bytes.
+    pub fn quota_bytes(&self) -> u64 {
+        self.quota_mib
+            .unwrap_or(DEFAULT_INBOX_QUOTA_MIB)
+            .saturating_mul(1 << 20)
+    }
 }
 
 /// The `[files]` section.
@@ -93,7 +121,7 @@ pub struct Grant {
     pub websocket: Option<Vec<Destination>>,
     /// Whether the inbound route is allowed.
     pub inbound_http: Option<bool>,
-    /// Largest kv quota.
+    /// Largest kv quota; above the host's ceiling (16 MiB) only when set here.
     pub kv_quota_bytes: Option<u64>,
     /// Secrets that may be injected, by name.
     pub secrets: Option<Vec<String>>,
@@ -185,6 +213,12 @@ limits = { cpu_ms = 50 }
         assert_eq!(c.files.allow.unwrap(), ["~/projects", "/tmp"]);
         assert_eq!(Config::default().files.allow, None);
         let err = toml::from_str::<Config>("[files]\nallowed = []").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+
+        assert_eq!(Config::default().inbox.quota_bytes(), 256 << 20);
+        let c: Config = toml::from_str("[inbox]\nquota_mib = 1").unwrap();
+        assert_eq!(c.inbox.quota_bytes(), 1 << 20);
+        let err = toml::from_str::<Config>("[inbox]\nquota = 1").unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }

@@ -12,6 +12,7 @@ pub mod commands;
 mod files;
 pub mod history;
 mod inbound;
+pub mod inbox;
 mod ingest;
 pub mod outbound;
 mod rewrite;
@@ -20,8 +21,6 @@ pub mod time;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-use cap_std::fs::Dir;
 
 use crate::access::Access;
 use crate::queue::Queue;
@@ -130,7 +129,7 @@ pub struct Router {
     session: Session,
     home: PathBuf,
     files: files::FilePolicy,
-    inbox: Option<Dir>,
+    inbox: Option<inbox::Inbox>,
     typing: ingest::TypingLimiter,
 }
 
@@ -150,8 +149,8 @@ pub struct Parts {
     pub home: PathBuf,
     /// `[files] allow` of `airlock.toml`: where attached files may come from.
     pub files_allow: Option<Vec<String>>,
-    /// Where attachments are written.
-    pub inbox: Option<Dir>,
+    /// Where attachments are written, and how much of them is kept.
+    pub inbox: Option<inbox::Inbox>,
 }
 
 impl Router {

@@ -373,10 +373,12 @@ impl Router {
                 data.data.len()
             )));
         }
-        let name = safe_file_name(&format!("{stamp_ms}-{adapter}-{}", data.name));
-        inbox
-            .write(&name, &data.data)
-            .map_err(|e| ToolError::Internal(format!("cannot write into the inbox: {e}")))?;
+        let name = inbox
+            .save(adapter, stamp_ms, &data.name, &data.data)
+            .map_err(|e| match e {
+                super::inbox::InboxError::TooBig { .. } => ToolError::Arguments(e.to_string()),
+                super::inbox::InboxError::Io { .. } => ToolError::Internal(e.to_string()),
+            })?;
         Ok(self
             .home
             .join(crate::home::INBOX_DIR)
