@@ -18,4 +18,5 @@ mod secrets;
 mod session;
 mod telegram;
 mod try_cmd;
+mod untrusted_text;
 mod websocket;

@@ -1,4 +1,9 @@
 //! `airlock inspect FILE.wasm`: the verdict on a component, before it runs.
+//!
+//! Everything the operator should weigh before approving is shown: what the
+//! component imports and asks for, what it would be granted, what granting a
+//! secret hands over, and, for an adapter, the lines it would add to the
+//! session's prompt (its `describe()`, run in a sandbox like any call).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -9,8 +14,10 @@ use wasmtime::{Engine, Precompiled};
 
 use crate::catalog::{Candidate, Origin};
 use crate::host::Host;
-use crate::manifest::{Effective, Manifest};
+use crate::manifest::{Effective, Kind, Manifest};
+use crate::mcp::instructions;
 use crate::runtime::imports;
+use crate::runtime::load::Loaded;
 use crate::runtime::load::{export_names, import_names};
 
 /// What is being inspected.
@@ -170,6 +177,15 @@ pub fn report(host: &Host, subject: Subject) -> anyhow::Result<(String, bool)> {
         writeln!(w, "would be granted")?;
         write_effective(w, e)?;
     }
+    if let Ok(m) = &manifest
+        && !bundled
+        && !m.secrets.is_empty()
+    {
+        writeln!(w, "granting secrets")?;
+        for note in secret_notes(host, &name, m) {
+            writeln!(w, "  {note}")?;
+        }
+    }
 
     // The full check: standing, grant, compile, imports, world.
     let candidate = Candidate {
@@ -198,8 +214,14 @@ pub fn report(host: &Host, subject: Subject) -> anyhow::Result<(String, bool)> {
             adapters_dir.display()
         )
     };
+    let load = host.load_unchecked(&candidate);
+    if let Ok(loaded) = &load
+        && loaded.manifest.kind == Kind::Adapter
+    {
+        write_instructions(w, host, loaded)?;
+    }
     writeln!(w, "approval    {approval}")?;
-    let loads = match host.load_unchecked(&candidate) {
+    let loads = match load {
         Ok(_) => {
             writeln!(
                 w,
@@ -218,6 +240,124 @@ pub fn report(host: &Host, subject: Subject) -> anyhow::Result<(String, bool)> {
         }
     };
     Ok((out, loads && (!in_home || standing.may_load())))
+}
+
+/// The lines the adapter adds to the session's instructions, as the prompt
+/// would get them (cleaned and capped).
+fn write_instructions(w: &mut String, host: &Host, loaded: &Loaded) -> std::fmt::Result {
+    writeln!(w, "instructions (lines it adds to the session's prompt)")?;
+    match describe(host, loaded) {
+        Ok(lines) => {
+            let kept = instructions::keep(&lines);
+            if kept.lines.is_empty() {
+                writeln!(w, "  none")?;
+            }
+            for line in &kept.lines {
+                writeln!(w, "  [{}] {line}", loaded.name)?;
+            }
+            if let Some(cut) = kept.cut() {
+                writeln!(w, "  CUT       {cut}")?;
+            }
+            Ok(())
+        }
+        Err(why) => writeln!(
+            w,
+            "  not shown: its describe() could not be run here ({why}); `airlock serve` shows them capped and cleaned"
+        ),
+    }
+}
+
+/// Run the adapter's `describe()` in a fresh sandboxed instance: no
+/// settings, no `start`, and, as `describe` must not do I/O, no network and
+/// no secrets (so it runs before the operator has set any).
+fn describe(host: &Host, loaded: &Loaded) -> Result<Vec<String>, String> {
+    let mut sealed = loaded.clone();
+    let mut effective = (*loaded.effective).clone();
+    effective.outbound_http.clear();
+    effective.websocket.clear();
+    effective.local.clear();
+    effective.secrets.clear();
+    sealed.effective = std::sync::Arc::new(effective);
+    let loaded = &sealed;
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err("inspect was called from inside an async runtime".into());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    runtime.block_on(async {
+        let handle = host
+            .spawn_adapter(loaded, None)
+            .map_err(|e| e.to_string())?;
+        handle
+            .describe()
+            .await
+            .map(|d| d.instructions)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// What granting each secret `m` asks for would hand a third-party
+/// component, in plain words: above all when the secret is a bundled
+/// adapter's own credential, or already granted to another component.
+fn secret_notes(host: &Host, name: &str, m: &Manifest) -> Vec<String> {
+    let mut names: Vec<&str> = m.secrets.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|secret| {
+            let owner = crate::catalog::bundled()
+                .iter()
+                .filter(|b| b.name != name)
+                .find(|b| {
+                    b.manifest
+                        .parse::<Manifest>()
+                        .is_ok_and(|bm| bm.secrets.iter().any(|s| s.name == secret))
+                });
+            let holders: Vec<&str> = host
+                .config
+                .components
+                .iter()
+                .filter(|(other, c)| {
+                    other.as_str() != name
+                        && c.grant
+                            .secrets
+                            .as_ref()
+                            .is_some_and(|s| s.iter().any(|s| s == secret))
+                })
+                .map(|(other, _)| other.as_str())
+                .collect();
+            let (what, power) = if secret.ends_with("BOT_TOKEN") {
+                ("bot token", "full control of that bot")
+            } else {
+                ("credential", "full use of that account")
+            };
+            if let Some(owner) = owner {
+                format!(
+                    "{secret} is the bundled {} adapter's {what}; granting it gives this component {power}",
+                    owner.name
+                )
+            } else if !holders.is_empty() {
+                format!(
+                    "{secret} is already granted to {}; granting it here too gives this component the same use of it",
+                    holders.join(", ")
+                )
+            } else {
+                let to: Vec<String> = m
+                    .secrets
+                    .iter()
+                    .filter(|s| s.name == secret)
+                    .map(|s| s.destination.to_string())
+                    .collect();
+                format!(
+                    "granting {secret} hands its value to this component's requests to {}",
+                    to.join(", ")
+                )
+            }
+        })
+        .collect()
 }
 
 fn write_requests(w: &mut String, m: &Manifest) -> std::fmt::Result {
