@@ -564,7 +564,8 @@ fn admission_closes_the_oldest_idle_connection_in_the_way() {
     let a: IpAddr = "127.0.0.1".parse().unwrap();
     let b: IpAddr = "127.0.0.2".parse().unwrap();
     // (open connections oldest first as (source, idle), new source, per source, total, outcome)
-    let cases: &[(&[(IpAddr, bool)], IpAddr, usize, usize, Admission)] = &[
+    type Case<'a> = (&'a [(IpAddr, bool)], IpAddr, usize, usize, Admission);
+    let cases: &[Case] = &[
         (&[], a, 2, 3, Admission::Admit),
         (&[(a, true)], a, 2, 3, Admission::Admit),
         (&[(a, false), (a, true)], a, 2, 3, Admission::Close(1)),
