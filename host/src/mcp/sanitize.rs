@@ -102,6 +102,13 @@ fn plain(c: char) -> char {
     }
 }
 
+/// Whether `c` folds to a `<` (itself, a look-alike, or a compatibility or
+/// canonical form containing `<`: `＜`, `﹤`, `≮`): text without one has no
+/// tag to find, and is not folded at all.
+fn may_open(c: char) -> bool {
+    matches!(c, '<' | '＜' | '﹤' | '≮') || plain(c) == '<'
+}
+
 /// Whether `text` needs no work: printable ASCII, newlines and tabs, and no
 /// `<` (the hot path for ordinary messages).
 fn plain_ascii(text: &str) -> bool {
@@ -164,7 +171,7 @@ fn tag_openers(text: &str) -> Vec<usize> {
 /// `text` with the opener of every `<channel`/`</channel` (and look-alike)
 /// replaced by `‹`; everything else unchanged.
 fn neutralise_tags(text: &str) -> String {
-    if plain_ascii(text) {
+    if plain_ascii(text) || !text.chars().any(may_open) {
         return text.to_string();
     }
     let openers = tag_openers(text);
@@ -314,6 +321,7 @@ mod tests {
             // Compatibility forms and invisible characters inside the tag.
             ("＜channel source=\"x\">", "‹channel source=\"x\">"),
             ("﹤/channel>", "‹/channel>"),
+            ("≮channel>", "‹channel>"),
             ("<ｃｈａｎｎｅｌ>", "‹ｃｈａｎｎｅｌ>"),
             ("<chan\u{AD}nel>", "‹channel>"),
             ("</chan\u{34F}nel>", "‹/channel>"),
