@@ -28,7 +28,8 @@ struct Reflector {
     seen: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
 }
 
-fn base64(bytes: &[u8]) -> String {
+/// Standard base64 with padding (shared with the websocket tests).
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for g in bytes.chunks(3) {

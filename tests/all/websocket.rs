@@ -13,12 +13,39 @@ use crate::support::*;
 
 const SECRET: &str = "MTIz.SUPERSECRET-gateway_token";
 
+/// The secret as a server might spell it back, one frame each (sent for
+/// `leak-encoded`): base64, hex, reversed, JSON `\u` escapes, and in halves.
+fn encoded_leaks() -> Vec<String> {
+    let (first, second) = SECRET.split_at(SECRET.len() / 2);
+    vec![
+        format!("b64={}", crate::secrets::base64(SECRET.as_bytes())),
+        format!(
+            "hex={}",
+            SECRET
+                .bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ),
+        format!("rev={}", SECRET.chars().rev().collect::<String>()),
+        format!(
+            "json={}",
+            SECRET
+                .chars()
+                .map(|c| format!("\\u{:04x}", u32::from(c)))
+                .collect::<String>()
+        ),
+        format!("half1={first}"),
+        format!("half2={second}"),
+    ]
+}
+
 /// Frames the server sends for `flood`.
 const FLOOD: usize = 200;
 
 /// A websocket server on 127.0.0.1 that records every text frame and
 /// connection. It answers each text frame `F` with `echo:F`, except `leak`,
-/// which it answers with the secret in a text and a binary frame, `flood`,
+/// which it answers with the secret in a text and a binary frame,
+/// `leak-encoded`, with [`encoded_leaks`], `flood`,
 /// with [`FLOOD`] frames `n:0`, `n:1`, … at once, and `bye`, by closing with
 /// 4000 "bye".
 struct WsServer {
@@ -59,6 +86,13 @@ impl WsServer {
                                 let _ = ws.send(Message::text(format!("token={SECRET}"))).await;
                                 ws.send(Message::binary(format!("bin={SECRET}").into_bytes()))
                                     .await
+                            }
+                            "leak-encoded" => {
+                                let mut r = Ok(());
+                                for leak in encoded_leaks() {
+                                    r = r.and(ws.feed(Message::text(leak)).await);
+                                }
+                                r.and(ws.flush().await)
                             }
                             "flood" => {
                                 let mut r = Ok(());
@@ -392,4 +426,79 @@ async fn connections_die_with_their_instance() {
     assert_eq!(run(&guest, "events").await.unwrap(), Vec::<String>::new());
     let err = run(&guest, &format!("send {id} again")).await.unwrap_err();
     assert!(err.contains("closed"), "{err}");
+}
+
+/// A server spelling the secret back encoded or in halves reaches the guest
+/// scrubbed, frame by frame; a guest that holds the secret (given here by the
+/// test) cannot send it in a frame, raw, encoded or a piece of it, nor as a
+/// close reason.
+#[tokio::test]
+async fn encoded_or_split_secrets_are_scrubbed_from_frames_and_never_sent() {
+    let server = WsServer::start().await;
+    let home = TempHome::new();
+    home.secret("GATEWAY_TOKEN", SECRET);
+    let dest = server.url();
+    let (_h, guest) = start_wsecho(
+        &home,
+        &format!(
+            "websocket = [\"{dest}\"]\n[[secrets]]\nname = \"GATEWAY_TOKEN\"\ndestination = \"{dest}\"\nws_json_field = \"d.token\""
+        ),
+        &format!("local = [\"{dest}\"]\nsecrets = [\"GATEWAY_TOKEN\"]"),
+    )
+    .await;
+    let id = run(&guest, &format!("connect {dest}"))
+        .await
+        .unwrap()
+        .remove(0);
+    run(
+        &guest,
+        &format!("send {id} {{\"d\":{{\"token\":\"{{secret}}\"}}}}"),
+    )
+    .await
+    .unwrap();
+    run(&guest, &format!("send {id} leak-encoded"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    events_until(&guest, &mut seen, |e| e.contains("half2=")).await;
+    for (leak, name) in encoded_leaks()
+        .iter()
+        .zip(["b64", "hex", "rev", "json", "half1", "half2"])
+    {
+        let frame = seen
+            .iter()
+            .find(|e| e.contains(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} frame in {seen:?}"));
+        assert_eq!(frame, &format!("{id} text {name}=[redacted]"), "{leak}");
+    }
+    assert_eq!(
+        server.frames()[0],
+        format!(r#"{{"d":{{"token":"{SECRET}"}}}}"#)
+    );
+
+    let b64 = crate::secrets::base64(SECRET.as_bytes());
+    for frame in [
+        SECRET.to_string(),
+        format!("x {b64}"),
+        SECRET[3..20].to_string(),
+    ] {
+        let err = run(&guest, &format!("send {id} {frame}"))
+            .await
+            .unwrap_err();
+        assert!(err.contains("secret"), "{err}");
+    }
+    let err = run(&guest, &format!("close {id} 1000 {SECRET}"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("secret"), "{err}");
+    run(&guest, &format!("send {id} still-open")).await.unwrap();
+    let mut seen = Vec::new();
+    events_until(&guest, &mut seen, |e| e.contains("echo:still-open")).await;
+    let frames = server.frames();
+    assert!(
+        !frames[1..]
+            .iter()
+            .any(|f| f.contains("SUPERSECRET") || f.contains(&b64[..16])),
+        "{frames:?}"
+    );
 }

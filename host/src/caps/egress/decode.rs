@@ -112,7 +112,8 @@ mod tests {
     fn codings_are_decoded_or_refused() {
         let text = b"echo: /bot123:secret/getMe".to_vec();
         // (Content-Encoding values, body, result)
-        let cases: Vec<(Vec<&str>, Vec<u8>, Result<Vec<u8>, DecodeError>)> = vec![
+        type Case<'a> = (Vec<&'a str>, Vec<u8>, Result<Vec<u8>, DecodeError>);
+        let cases: Vec<Case> = vec![
             (vec![], text.clone(), Ok(text.clone())),
             (vec!["identity"], text.clone(), Ok(text.clone())),
             (vec!["gzip"], gzip(&text), Ok(text.clone())),

@@ -181,7 +181,7 @@ mod tests {
         let cases = [
             (format!("a {value} b"), "a [redacted] b"),
             (format!("b64 {base64}"), "b64 [redacted]"),
-            (format!("{}", &value[7..26]), "[redacted]"),
+            (value[7..26].to_string(), "[redacted]"),
             ("nothing".to_string(), "nothing"),
         ];
         for (text, expected) in cases {

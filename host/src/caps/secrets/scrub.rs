@@ -7,12 +7,15 @@
 //! as is, reversed, hex, percent-encoded (every byte, or all but the unreserved ones), JSON
 //! (`\/`, and `\uXXXX` for every character), HTML entities (decimal and hex), and base64
 //! (standard and URL-safe, at each of the three alignments a value can have inside a longer
-//! base64 stream). Matching ignores ASCII case, which covers case-folded values and mixed-case
-//! hex digits. Every match is found (overlapping ones too) and the union of the matched spans
-//! is replaced, so no piece of a secret survives next to a redacted one.
+//! base64 stream), and the whole value upper- and lowercased. The encodings made of hex digits
+//! (hex, percent-encoding every byte, `\uXXXX`, `&#..;`) are matched ignoring ASCII case, so
+//! mixed-case digits are caught; the others are matched exactly (a 12-byte piece matched
+//! ignoring case would catch ordinary words, such as a variable named after the secret). Every
+//! match is found (overlapping ones too) and the union of the matched spans is replaced, so no
+//! piece of a secret survives next to a redacted one.
 //!
-//! All patterns go into one Aho-Corasick automaton: one pass over a body, whatever the number
-//! of secrets and spellings. Building it takes a few milliseconds, so scrubbers for the same
+//! The patterns go into two Aho-Corasick automata (exact, and case-insensitive): two passes
+//! over a body, whatever the number of secrets and spellings. Building it takes a few milliseconds, so scrubbers for the same
 //! set of secrets are built once and shared ([`Scrubber::for_bound`]).
 
 use std::borrow::Cow;
@@ -38,23 +41,34 @@ pub fn scrub<'a>(bytes: &'a [u8], secrets: &[&SecretValue]) -> Cow<'a, [u8]> {
 }
 
 /// Every spelling of a set of secrets, ready to scrub any number of byte strings. Clones share
-/// the automaton.
+/// the automata.
 #[derive(Clone, Default)]
 pub struct Scrubber {
-    matcher: Option<Arc<AhoCorasick>>,
+    /// Exact spellings, then the hex-digit ones matched ignoring ASCII case; none when empty.
+    matchers: Arc<Vec<AhoCorasick>>,
+}
+
+/// The patterns of one secret: matched exactly, and matched ignoring ASCII case.
+#[derive(Default)]
+struct Patterns {
+    exact: Vec<Vec<u8>>,
+    folded: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let patterns = self.matcher.as_ref().map_or(0, |m| m.patterns_len());
+        let patterns: usize = self.matchers.iter().map(AhoCorasick::patterns_len).sum();
         f.debug_struct("Scrubber")
             .field("patterns", &patterns)
             .finish()
     }
 }
 
+/// A built scrubber and the digest of what it matches.
+type Built = ([u8; 32], Scrubber);
+
 /// Scrubbers built so far, by a digest of what they match: egress asks for one per response.
-static BUILT: LazyLock<Mutex<Vec<([u8; 32], Scrubber)>>> = LazyLock::new(Mutex::default);
+static BUILT: LazyLock<Mutex<Vec<Built>>> = LazyLock::new(Mutex::default);
 /// How many built scrubbers are kept.
 const BUILT_KEPT: usize = 32;
 
@@ -100,77 +114,79 @@ impl Scrubber {
         raw: impl Iterator<Item = &'a [u8]>,
         exact: impl Iterator<Item = &'a [u8]>,
     ) -> Self {
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut patterns = Patterns::default();
         for secret in raw {
             spellings(secret, &mut patterns);
         }
-        patterns.extend(exact.map(<[u8]>::to_vec));
-        // Matching ignores ASCII case: one lowercase copy of each pattern is enough.
-        for p in &mut patterns {
+        patterns.exact.extend(exact.map(<[u8]>::to_vec));
+        // Case-insensitive matching: one lowercase copy of each pattern is enough.
+        for p in &mut patterns.folded {
             p.make_ascii_lowercase();
         }
-        patterns.retain(|p| !p.is_empty());
-        patterns.sort_unstable();
-        patterns.dedup();
-        if patterns.is_empty() {
-            return Scrubber::default();
+        let mut matchers = Vec::new();
+        for (mut list, fold) in [(patterns.exact, false), (patterns.folded, true)] {
+            list.retain(|p| !p.is_empty());
+            list.sort_unstable();
+            list.dedup();
+            if list.is_empty() {
+                continue;
+            }
+            let build = |kind| {
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(fold)
+                    .match_kind(MatchKind::Standard)
+                    .kind(kind)
+                    .build(&list)
+            };
+            // A DFA is the fastest scan; if the patterns make one too large, the automaton the
+            // library picks is still one pass.
+            let matcher = build(Some(AhoCorasickKind::DFA))
+                .or_else(|_| build(None))
+                .expect("patterns are short byte strings, well within the automaton's limits");
+            zeroize::Zeroize::zeroize(&mut list);
+            matchers.push(matcher);
         }
-        let build = |kind| {
-            AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .kind(kind)
-                .build(&patterns)
-        };
-        // A DFA is the fastest scan; if the patterns make one too large, the automaton the
-        // library picks is still one pass.
-        let matcher = build(Some(AhoCorasickKind::DFA))
-            .or_else(|_| build(None))
-            .expect("patterns are short byte strings, well within the automaton's limits");
-        zeroize::Zeroize::zeroize(&mut patterns);
         Scrubber {
-            matcher: Some(Arc::new(matcher)),
+            matchers: Arc::new(matchers),
         }
     }
 
     /// Whether there is nothing to scrub.
     pub fn is_empty(&self) -> bool {
-        self.matcher.is_none()
+        self.matchers.is_empty()
     }
 
     /// Whether `bytes` holds any spelling of a secret.
     pub fn finds(&self, bytes: &[u8]) -> bool {
-        self.matcher.as_ref().is_some_and(|m| m.is_match(bytes))
+        self.matchers.iter().any(|m| m.is_match(bytes))
     }
 
     /// The longest spelling matched, in bytes: a stream scanned in pieces must keep this many
     /// bytes minus one from one piece to the next.
     pub fn longest(&self) -> usize {
-        self.matcher.as_ref().map_or(0, |m| m.max_pattern_len())
+        self.matchers
+            .iter()
+            .map(AhoCorasick::max_pattern_len)
+            .max()
+            .unwrap_or(0)
     }
 
     /// `bytes` with every span that holds a spelling replaced by `[redacted]`; borrowed when
     /// there was none.
     pub fn scrub<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
-        let Some(matcher) = &self.matcher else {
+        let mut found: Vec<(usize, usize)> =
+            self.matchers.iter().flat_map(|m| spans(m, bytes)).collect();
+        if found.is_empty() {
             return Cow::Borrowed(bytes);
-        };
-        // Matches come in the order they end; a later one may start before earlier ones.
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        for found in matcher.find_overlapping_iter(bytes) {
-            let (mut start, mut end) = (found.start(), found.end());
-            while let Some(&(s, e)) = spans.last() {
-                if e < start {
-                    break;
-                }
-                start = start.min(s);
-                end = end.max(e);
-                spans.pop();
-            }
-            spans.push((start, end));
         }
-        if spans.is_empty() {
-            return Cow::Borrowed(bytes);
+        // Each automaton's spans are disjoint; together they may still overlap.
+        found.sort_unstable();
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(found.len());
+        for (start, end) in found {
+            match spans.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => spans.push((start, end)),
+            }
         }
         let mut out = Vec::with_capacity(bytes.len());
         let mut from = 0;
@@ -194,11 +210,33 @@ impl Scrubber {
     }
 }
 
+/// The union of the spans `matcher` matches in `bytes`, in order: disjoint, so at most one per
+/// [`WINDOW`] bytes however many patterns overlap there.
+fn spans(matcher: &AhoCorasick, bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    // Matches come in the order they end; a later one may start before earlier ones.
+    for found in matcher.find_overlapping_iter(bytes) {
+        let (mut start, mut end) = (found.start(), found.end());
+        while let Some(&(s, e)) = spans.last() {
+            if e < start {
+                break;
+            }
+            start = start.min(s);
+            end = end.max(e);
+            spans.pop();
+        }
+        spans.push((start, end));
+    }
+    spans
+}
+
 /// Pushes every pattern that spells `secret` or a [`WINDOW`]-long piece of it.
-fn spellings(secret: &[u8], out: &mut Vec<Vec<u8>>) {
+fn spellings(secret: &[u8], out: &mut Patterns) {
     if secret.is_empty() {
         return;
     }
+    out.exact.push(secret.to_ascii_lowercase());
+    out.exact.push(secret.to_ascii_uppercase());
     let pieces = || {
         std::iter::once(secret).chain(
             (secret.len() > WINDOW)
@@ -209,12 +247,13 @@ fn spellings(secret: &[u8], out: &mut Vec<Vec<u8>>) {
     };
     let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
     for piece in pieces() {
-        out.push(piece.to_vec());
-        out.push(piece.iter().rev().copied().collect());
-        out.push(hex::encode(piece).into_bytes());
-        out.push(encode_except(piece, |_| false, LOWER_HEX));
-        out.push(encode_except(piece, unreserved, LOWER_HEX));
-        out.push(json_slash(piece));
+        out.exact.push(piece.to_vec());
+        out.exact.push(piece.iter().rev().copied().collect());
+        out.exact.push(encode_except(piece, unreserved, LOWER_HEX));
+        out.exact.push(encode_except(piece, unreserved, UPPER_HEX));
+        out.exact.push(json_slash(piece));
+        out.folded.push(hex::encode(piece).into_bytes());
+        out.folded.push(encode_except(piece, |_| false, LOWER_HEX));
     }
     if let Ok(text) = std::str::from_utf8(secret) {
         let chars: Vec<char> = text.chars().collect();
@@ -235,7 +274,8 @@ fn spellings(secret: &[u8], out: &mut Vec<Vec<u8>>) {
                 decimal.push_str(&format!("&#{};", u32::from(c)));
                 hex.push_str(&format!("&#x{:x};", u32::from(c)));
             }
-            out.extend([json, decimal, hex].map(String::into_bytes));
+            out.folded
+                .extend([json, decimal, hex].map(String::into_bytes));
         }
     }
     // Base64: the characters that depend on the secret alone, at each alignment; and every
@@ -245,11 +285,11 @@ fn spellings(secret: &[u8], out: &mut Vec<Vec<u8>>) {
         for offset in 0..3 {
             let stable = base64_inside(secret, offset, alphabet);
             if stable.len() >= run {
-                out.extend(stable.windows(run).map(<[u8]>::to_vec));
-                out.push(stable);
+                out.exact.extend(stable.windows(run).map(<[u8]>::to_vec));
+                out.exact.push(stable);
             } else if stable.len() >= 8 {
                 // Shorter secrets: their whole stable part, when it is not too common a string.
-                out.push(stable);
+                out.exact.push(stable);
             }
         }
     }
@@ -471,7 +511,7 @@ mod tests {
 
     fn std_base64(bytes: &[u8], pad: bool) -> String {
         let mut out = String::from_utf8(base64(bytes, BASE64_STANDARD)).unwrap();
-        while pad && out.len() % 4 != 0 {
+        while pad && !out.len().is_multiple_of(4) {
             out.push('=');
         }
         out
@@ -549,6 +589,11 @@ mod tests {
             (
                 format!("a{}b", &TOKEN[3..14]),
                 format!("a{}b", &TOKEN[3..14]),
+            ),
+            // A piece is matched exactly: in another case it may be an ordinary word.
+            (
+                format!("a{}b", TOKEN[3..20].to_lowercase()),
+                format!("a{}b", TOKEN[3..20].to_lowercase()),
             ),
             (
                 format!(
