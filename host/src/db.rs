@@ -109,6 +109,19 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (adapter, thread_id)
      ) WITHOUT ROWID;",
+    // 5: queue positions are never handed out twice. Without AUTOINCREMENT
+    // SQLite reuses the rowids of deleted rows at the top of the table, and a
+    // delivery ledger that names an old position would then name a new event.
+    "CREATE TABLE events_v5 (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        adapter TEXT NOT NULL,
+        line TEXT NOT NULL,
+        accepted_at INTEGER NOT NULL
+     );
+     INSERT INTO events_v5 (seq, adapter, line, accepted_at)
+        SELECT seq, adapter, line, accepted_at FROM events;
+     DROP TABLE events;
+     ALTER TABLE events_v5 RENAME TO events;",
 ];
 
 /// A shared handle on the database.
@@ -170,5 +183,25 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn queue_positions_are_not_reused_after_the_top_rows_go() {
+        let db = Db::in_memory().unwrap();
+        let conn = db.lock();
+        let insert = |line: &str| {
+            conn.execute(
+                "INSERT INTO events (adapter, line, accepted_at) VALUES ('a', ?1, 0)",
+                [line],
+            )
+            .unwrap();
+            conn.last_insert_rowid()
+        };
+        let first = insert("one");
+        conn.execute("DELETE FROM events", []).unwrap();
+        assert!(
+            insert("two") > first,
+            "a deleted position was handed out again"
+        );
     }
 }

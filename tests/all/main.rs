@@ -7,6 +7,7 @@ mod attachments;
 mod browser;
 mod channel;
 mod cli;
+mod crash;
 mod discord;
 mod doctor;
 mod egress;

@@ -1,9 +1,11 @@
 //! The writer's [`DeliveryLog`]: the delivery ledger, with the database
 //! catching up in bulk.
 
-use super::writer::DeliveryLog;
+use std::os::fd::BorrowedFd;
+
+use super::writer::{DeliveryLog, Sent};
 use crate::queue::Queue;
-use crate::queue::ledger::Ledger;
+use crate::queue::ledger::{Delivery, Ledger};
 
 /// Written events applied to the database at once, at most; the rest wait
 /// for the next pause in output.
@@ -23,30 +25,27 @@ impl LedgerLog {
 }
 
 impl DeliveryLog for LedgerLog {
-    fn record(&mut self, seqs: &[i64]) -> bool {
-        match self.ledger.record(seqs) {
-            Ok(()) => true,
-            Err(e) => {
+    fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent {
+        match self.ledger.deliver(out, seqs, lines) {
+            Delivery::Written => {
+                if self.ledger.pending() >= APPLY_EVERY {
+                    self.ledger.apply(&self.queue);
+                }
+                Sent::Written
+            }
+            Delivery::NotRecorded(e) => {
                 tracing::error!(
                     "cannot record {} events as delivered ({e}); they wait, not written",
                     seqs.len()
                 );
-                false
+                Sent::Held
+            }
+            Delivery::Failed(_) => {
+                // What went out is marked; the rest stays waiting.
+                self.ledger.apply(&self.queue);
+                Sent::Failed
             }
         }
-    }
-
-    fn written(&mut self, seqs: &[i64]) {
-        self.ledger.written(seqs);
-        if self.ledger.pending() >= APPLY_EVERY {
-            self.ledger.apply(&self.queue);
-        }
-    }
-
-    fn failed(&mut self, _seqs: &[i64]) {
-        // Applying empties the ledger: the failed batch, recorded but not
-        // written, goes from it and stays waiting in the database.
-        self.ledger.apply(&self.queue);
     }
 
     fn behind(&self) -> bool {

@@ -3,29 +3,26 @@
 //!
 //! rmcp's responses and the filter's error answers arrive as [`Out::Line`]
 //! and are written as they come. A batch of channel events arrives as
-//! [`Out::Events`], and its order is what makes delivery exactly-once across
-//! a crash, as far as a one-way pipe allows:
+//! [`Out::Events`], and goes out through the [`DeliveryLog`], which both
+//! writes it and keeps the record that makes delivery exactly-once across a
+//! crash:
 //!
 //! 1. wait until the pipe has room for the whole batch, so that the write
-//!    cannot block halfway (a process killed inside a write that fits is
-//!    killed after it: the kernel copies the bytes before it looks for
-//!    signals);
-//! 2. record the batch as delivered ([`DeliveryLog::record`]: one append to
-//!    the delivery ledger);
-//! 3. write it;
-//! 4. report it written (or failed: the client is gone, and the batch is
-//!    taken back so that it waits for the next session).
+//!    does not block while the writer is held (and a batch is not cut in
+//!    two by a slow reader);
+//! 2. hand it to the log ([`DeliveryLog::deliver`]): the delivery ledger
+//!    spools it and sends it with one system call that also advances the
+//!    count of bytes sent, so what the next airlock finds recorded is
+//!    exactly what reached stdout (see `queue::ledger`);
+//! 3. if the write failed, the client is gone: nothing more is written, and
+//!    what did not go out waits for the next session.
 //!
-//! A `kill -9` before 2 leaves the events waiting: the next airlock delivers
-//! them. After 3 they are delivered and recorded. Between 2 and 3 lies the
-//! return from one `write` to the ledger and the entry into the next, a
-//! microsecond or so, in which a kill loses the batch; nothing else can lose
-//! or repeat one. stdout may be a pipe or a socket (libuv, which Node-based
-//! launchers use, gives children socket pairs); for anything else (a file, a
-//! terminal) step 1 is skipped.
+//! stdout may be a pipe or a socket (libuv, which Node-based launchers use,
+//! gives children socket pairs); for anything else (a file, a terminal) step
+//! 1 is skipped.
 
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -38,15 +35,23 @@ pub const PIPE_SIZE: usize = 1 << 20;
 /// ([`DeliveryLog::idle`]), so that a stream of events is not slowed by it.
 pub const IDLE_AFTER: Duration = Duration::from_millis(50);
 
-/// Where deliveries are recorded.
+/// How a batch handed to [`DeliveryLog::deliver`] fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Written whole.
+    Written,
+    /// Not recorded, so not written: the events stay waiting.
+    Held,
+    /// The write failed: the client is gone.
+    Failed,
+}
+
+/// Writes batches of events and records what reached the output.
 pub trait DeliveryLog: Send {
-    /// Records `seqs` as delivered, before they are written; the batch is
-    /// written only if this returns true.
-    fn record(&mut self, seqs: &[i64]) -> bool;
-    /// The recorded batch was written.
-    fn written(&mut self, seqs: &[i64]);
-    /// The recorded batch could not be written (the client is gone).
-    fn failed(&mut self, seqs: &[i64]);
+    /// Writes `lines` (the lines of `seqs`, each ending in `\n`) to `out`,
+    /// recording them so that a crash at any moment neither loses nor
+    /// repeats one.
+    fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent;
     /// Whether written batches wait for [`idle`](Self::idle).
     fn behind(&self) -> bool;
     /// Output has paused for [`IDLE_AFTER`] (or the writer stops): a good
@@ -95,20 +100,21 @@ struct State {
 }
 
 impl State {
-    /// Records, writes, reports; false when the write failed.
+    /// Writes and records a batch; false when the write failed.
     fn deliver(&mut self, seqs: &[i64], lines: &[u8]) -> bool {
-        if !self.log.record(seqs) {
-            // Not recorded, not written: they stay waiting.
-            return true;
-        }
-        let written = write(&mut self.output, lines);
-        if written {
-            self.log.written(seqs);
-        } else {
-            self.log.failed(seqs);
+        // Whatever std buffered for rmcp's lines goes first.
+        if self.output.flush().is_err() {
             self.broken = true;
+            return false;
         }
-        written
+        match self.log.deliver(self.output.as_fd(), seqs, lines) {
+            // Held: not written, they stay waiting.
+            Sent::Written | Sent::Held => true,
+            Sent::Failed => {
+                self.broken = true;
+                false
+            }
+        }
     }
 }
 
@@ -352,6 +358,19 @@ impl Pipe {
     }
 }
 
+/// Writes all of `bytes` to `out`, for test logs that stand in for the
+/// ledger.
+#[cfg(test)]
+pub(crate) fn write_out(out: BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        match rustix::io::write(out, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,19 +390,19 @@ mod tests {
     }
 
     impl DeliveryLog for Seen {
-        fn record(&mut self, seqs: &[i64]) -> bool {
-            let ok = self.refuse.is_none_or(|r| !seqs.contains(&r));
+        fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent {
+            let sent = if self.refuse.is_some_and(|r| seqs.contains(&r)) {
+                Sent::Held
+            } else if write_out(out, lines) {
+                Sent::Written
+            } else {
+                Sent::Failed
+            };
             self.calls
                 .lock()
                 .unwrap()
-                .push(format!("record {seqs:?} {ok}"));
-            ok
-        }
-        fn written(&mut self, seqs: &[i64]) {
-            self.calls.lock().unwrap().push(format!("written {seqs:?}"));
-        }
-        fn failed(&mut self, seqs: &[i64]) {
-            self.calls.lock().unwrap().push(format!("failed {seqs:?}"));
+                .push(format!("{seqs:?} {sent:?}"));
+            sent
         }
         fn behind(&self) -> bool {
             false
@@ -417,13 +436,7 @@ mod tests {
         );
         assert_eq!(
             *calls.lock().unwrap(),
-            [
-                "record [1, 2] true",
-                "written [1, 2]",
-                "record [3] false",
-                "record [4] true",
-                "written [4]"
-            ]
+            ["[1, 2] Written", "[3] Held", "[4] Written"]
         );
     }
 
@@ -435,13 +448,11 @@ mod tests {
     }
 
     impl DeliveryLog for Lazy {
-        fn record(&mut self, _: &[i64]) -> bool {
-            true
-        }
-        fn written(&mut self, seqs: &[i64]) {
+        fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent {
+            assert!(write_out(out, lines));
             *self.pending.lock().unwrap() += seqs.len();
+            Sent::Written
         }
-        fn failed(&mut self, _: &[i64]) {}
         fn behind(&self) -> bool {
             *self.pending.lock().unwrap() > 0
         }
@@ -478,11 +489,11 @@ mod tests {
             lines: b"{}\n".to_vec(),
         }));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while calls.lock().unwrap().len() < 2 {
+        while calls.lock().unwrap().is_empty() {
             assert!(std::time::Instant::now() < deadline);
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert_eq!(*calls.lock().unwrap(), ["record [9] true", "failed [9]"]);
+        assert_eq!(*calls.lock().unwrap(), ["[9] Failed"]);
         // The writer stopped: nothing takes events any more.
         while tx.events(vec![10], b"{}\n".to_vec()) {
             assert!(std::time::Instant::now() < deadline);

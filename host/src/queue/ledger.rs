@@ -1,93 +1,299 @@
-//! The delivery ledger: which events are committed as delivered but not yet
-//! marked so in the database.
+//! The delivery ledger: which events reached the session's stdout and are
+//! not yet marked delivered in the database.
 //!
-//! Marking a batch delivered in SQLite costs a transaction; appending its
-//! sequence numbers to a file costs one `write`. So the writer records a
-//! batch here just before writing it to the session ([`Ledger::record`]),
-//! and the database catches up in bulk a little later ([`Ledger::apply`]),
-//! after which the file is emptied. A `write` to a file survives the process
-//! being killed (the kernel has the bytes), so after a crash the next airlock
-//! reads the dead one's ledger and marks those events delivered before it
-//! delivers anything ([`recover`]).
+//! Marking a batch delivered in SQLite costs a transaction, so the database
+//! catches up in bulk a little later ([`Ledger::apply`]). Until then, a
+//! crash must not make the next airlock deliver those events again, nor
+//! treat as delivered a batch that never left. Both come down to one
+//! question after a `kill -9`: how many bytes did the dead process hand to
+//! its stdout? The kernel answers it.
 //!
-//! Each process keeps its own file, `$AIRLOCK_HOME/ledgers/<pid>.ledger`,
-//! under an exclusive `flock`; a ledger whose lock can be taken belongs to a
-//! process that is gone.
+//! Each process keeps two files under `$AIRLOCK_HOME/ledgers/`:
+//!
+//! - `<pid>.spool`: a header page, then the bytes of every batch, appended
+//!   before it is sent. Its first eight bytes are the *sent offset*: the
+//!   spool position up to which bytes have gone to stdout. The batch is sent
+//!   with `sendfile(stdout, spool, &sent)`, where `&sent` points into a
+//!   shared mapping of that header: the kernel moves the bytes and advances
+//!   the offset in one system call, and a process is only ever killed
+//!   between system calls. So the offset on disk is exactly what reached the
+//!   pipe, whenever the process dies.
+//! - `<pid>.ledger`: one line per event, `seq end`, appended before its
+//!   bytes: `end` is where the event's line ends in the spool.
+//!
+//! An event is delivered exactly when `end <= sent`. After a crash the next
+//! airlock marks those delivered ([`recover`]) and leaves the rest waiting;
+//! a batch cut short by the kill leaves a torn line in the old pipe and is
+//! delivered again in full. Where stdout takes no `sendfile` (a terminal),
+//! the bytes are written with `write` and the offset is advanced right
+//! after: there, a kill between the two repeats one batch.
+//!
+//! Each process holds an exclusive `flock` on its ledger; a ledger whose lock
+//! can be taken belongs to a process that is gone, and is removed once
+//! applied. A locked one is read too (its process may be dying, or another
+//! session of the same state directory): what it sent is delivered, so
+//! marking it is always right.
 
 use std::io::{Read, Seek, Write};
+use std::os::fd::BorrowedFd;
+use std::ptr::NonNull;
 
 use cap_std::fs::{Dir, OpenOptions};
+use rustix::io::Errno;
 
 use super::Queue;
 
 /// The subdirectory holding ledgers.
 pub const LEDGERS_DIR: &str = "ledgers";
 
+/// Size of the spool's header: one page, mapped shared.
+const HEADER: u64 = 4096;
+/// Where the sent offset lives in the header.
+const SENT_AT: usize = 0;
+/// Where the generation lives: bumped before the files are emptied, so a
+/// reader of a live ledger can tell a read that straddled it.
+const GENERATION_AT: usize = 8;
+
+/// The spool header, mapped shared: writes to it reach the file (and every
+/// reader of it) at once, whoever makes them, the kernel included.
+#[derive(Debug)]
+struct Header {
+    ptr: NonNull<u64>,
+}
+
+// SAFETY: the mapping is owned by the `Header` and only touched through it;
+// the pointer stays valid until `Drop` unmaps it.
+unsafe impl Send for Header {}
+
+impl Header {
+    fn map(spool: &std::fs::File) -> std::io::Result<Self> {
+        // SAFETY: a fresh shared mapping of the first page of a file we hold
+        // open; nothing else in this process maps it.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                HEADER as usize,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::SHARED,
+                spool,
+                0,
+            )
+        }?;
+        let ptr = NonNull::new(ptr.cast::<u64>()).ok_or(std::io::ErrorKind::InvalidData)?;
+        Ok(Self { ptr })
+    }
+
+    fn word(&self, at: usize) -> *mut u64 {
+        // SAFETY: `at` is one of the header's word offsets, inside the page.
+        unsafe { self.ptr.as_ptr().byte_add(at) }
+    }
+
+    fn get(&self, at: usize) -> u64 {
+        // SAFETY: an aligned word of our mapping; volatile, since the kernel
+        // writes it behind the compiler's back.
+        unsafe { self.word(at).read_volatile() }
+    }
+
+    fn set(&self, at: usize, value: u64) {
+        // SAFETY: as in `get`.
+        unsafe { self.word(at).write_volatile(value) }
+    }
+
+    /// The sent offset, for the kernel to advance.
+    fn sent_mut(&mut self) -> &mut u64 {
+        // SAFETY: an aligned word of our mapping, borrowed for one system
+        // call through `&mut self`.
+        unsafe { &mut *self.word(SENT_AT) }
+    }
+}
+
+impl Drop for Header {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, unmapped once.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), HEADER as usize) };
+    }
+}
+
+/// How a batch fared in [`Ledger::deliver`].
+#[derive(Debug)]
+pub enum Delivery {
+    /// It reached stdout whole.
+    Written,
+    /// It could not be recorded: nothing was written, the events wait.
+    NotRecorded(std::io::Error),
+    /// Writing failed (the client is gone); what did not reach stdout waits.
+    Failed(std::io::Error),
+}
+
 /// This process's ledger.
 #[derive(Debug)]
 pub struct Ledger {
-    file: std::fs::File,
-    name: String,
+    index: std::fs::File,
+    spool: std::fs::File,
+    header: Header,
+    /// Where the next batch's bytes go in the spool.
+    end: u64,
+    /// Length of the index: what a failed record is cut back to.
+    index_len: u64,
+    /// A failed record could not be undone: nothing more is delivered
+    /// through this ledger (the events wait for the next airlock).
+    broken: bool,
+    /// False once stdout refused `sendfile`: plain writes from then on.
+    kernel_counts: bool,
+    stem: String,
     dir: Dir,
-    /// Recorded and written, not yet applied to the database.
+    /// Written, not yet applied to the database.
     pending: Vec<i64>,
 }
 
-fn encode(seqs: &[i64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(seqs.len() * 8);
-    for s in seqs {
-        out.extend_from_slice(s.to_string().as_bytes());
-        out.push(b'\n');
-    }
-    out
-}
-
-/// The numbers on complete lines. A batch is appended in one `write` ending
-/// in a newline, so a torn append (the kernel stopped inside it) leaves a
-/// last line without one: skipped, and its events are delivered again rather
-/// than a truncated number marking the wrong one.
-fn decode(text: &str) -> Vec<i64> {
-    let complete = match text.rfind('\n') {
-        Some(end) => &text[..end],
-        None => "",
-    };
-    complete
-        .split('\n')
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+fn open_locked(dir: &Dir, name: &str) -> std::io::Result<std::fs::File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true);
+    let file = dir.open_with(name, &options)?.into_std();
+    // Locked before it is emptied: a file of the same name that another
+    // process still holds is never touched.
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::Error(e) => e,
+        std::fs::TryLockError::WouldBlock => {
+            std::io::Error::other(format!("another process holds the ledger {name}"))
+        }
+    })?;
+    file.set_len(0)?;
+    Ok(file)
 }
 
 impl Ledger {
     /// Creates this process's ledger in `dir` and locks it.
     pub fn create(dir: Dir) -> std::io::Result<Self> {
-        let name = format!("{}.ledger", std::process::id());
+        let stem = std::process::id().to_string();
+        let index = open_locked(&dir, &format!("{stem}.ledger"))?;
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(true);
-        let file = dir.open_with(&name, &options)?.into_std();
-        file.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::Error(e) => e,
-            std::fs::TryLockError::WouldBlock => {
-                std::io::Error::other("another process holds this ledger")
-            }
-        })?;
+        let spool = dir.open_with(format!("{stem}.spool"), &options)?.into_std();
+        spool.set_len(HEADER)?;
+        let header = Header::map(&spool)?;
+        header.set(SENT_AT, HEADER);
+        header.set(GENERATION_AT, 0);
         Ok(Self {
-            file,
-            name,
+            index,
+            spool,
+            header,
+            end: HEADER,
+            index_len: 0,
+            broken: false,
+            kernel_counts: true,
+            stem,
             dir,
             pending: Vec::new(),
         })
     }
 
-    /// Records `seqs` as delivered: one append. Must succeed before they
-    /// are written to the session.
-    pub fn record(&mut self, seqs: &[i64]) -> std::io::Result<()> {
-        self.file.seek(std::io::SeekFrom::End(0))?;
-        self.file.write_all(&encode(seqs))
+    /// Records `seqs` (whose lines, each ending in `\n`, make up `lines`)
+    /// and sends them to `out`. Waiting for room is the caller's business:
+    /// this blocks until the batch is written or the write fails.
+    pub fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Delivery {
+        if self.broken {
+            return Delivery::NotRecorded(std::io::Error::other(
+                "the delivery ledger failed earlier",
+            ));
+        }
+        let start = self.end;
+        if let Err(e) = self.record(seqs, lines) {
+            // Index lines of a batch that was not spooled would name spool
+            // positions the next batch takes: cut them off.
+            if self.index.set_len(self.index_len).is_err() {
+                self.broken = true;
+            }
+            return Delivery::NotRecorded(e);
+        }
+        match self.send(out, start) {
+            Ok(()) => {
+                self.pending.extend_from_slice(seqs);
+                Delivery::Written
+            }
+            Err(e) => Delivery::Failed(e),
+        }
     }
 
-    /// `seqs` were written: they will be applied to the database.
-    pub fn written(&mut self, seqs: &[i64]) {
-        self.pending.extend_from_slice(seqs);
+    /// Appends the index lines, then the bytes.
+    fn record(&mut self, seqs: &[i64], lines: &[u8]) -> std::io::Result<()> {
+        let mut index = Vec::with_capacity(seqs.len() * 24);
+        let mut ends = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| self.end + i as u64 + 1);
+        let batch_end = self.end + lines.len() as u64;
+        for (i, seq) in seqs.iter().enumerate() {
+            // Each event is one line; should the count ever differ, the
+            // rest end with the batch (delivered only when all of it was).
+            let end = ends
+                .next()
+                .filter(|_| i + 1 < seqs.len())
+                .unwrap_or(batch_end);
+            index.extend_from_slice(format!("{seq} {end}\n").as_bytes());
+        }
+        self.index.seek(std::io::SeekFrom::Start(self.index_len))?;
+        self.index.write_all(&index)?;
+        rustix::io::pwrite(&self.spool, lines, self.end).and_then(|n| {
+            if n == lines.len() {
+                Ok(())
+            } else {
+                Err(Errno::IO)
+            }
+        })?;
+        self.index_len += index.len() as u64;
+        self.end = batch_end;
+        Ok(())
+    }
+
+    /// Sends the spool from `start` to its end.
+    fn send(&mut self, out: BorrowedFd<'_>, start: u64) -> std::io::Result<()> {
+        debug_assert_eq!(self.header.get(SENT_AT), start);
+        while self.header.get(SENT_AT) < self.end {
+            let left = (self.end - self.header.get(SENT_AT)) as usize;
+            if !self.kernel_counts {
+                self.write_plain(out, left)?;
+                continue;
+            }
+            match rustix::fs::sendfile(out, &self.spool, Some(self.header.sent_mut()), left) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => wait_writable(out),
+                // A terminal or another output without `sendfile`.
+                Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)
+                    if self.header.get(SENT_AT) == start =>
+                {
+                    tracing::debug!("stdout takes no sendfile; delivery uses plain writes");
+                    self.kernel_counts = false;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// `write` the next `left` bytes, then advance the sent offset.
+    fn write_plain(&mut self, out: BorrowedFd<'_>, left: usize) -> std::io::Result<()> {
+        let at = self.header.get(SENT_AT);
+        let mut buf = vec![0; left];
+        let n = rustix::io::pread(&self.spool, &mut buf, at)?;
+        buf.truncate(n);
+        let mut written = 0;
+        while written < buf.len() {
+            match rustix::io::write(out, &buf[written..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    written += n;
+                    self.header.set(SENT_AT, at + written as u64);
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => wait_writable(out),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// How many written events wait to be applied.
@@ -95,9 +301,9 @@ impl Ledger {
         self.pending.len()
     }
 
-    /// Marks every written event delivered in the database and empties the
-    /// ledger (a batch recorded but never written, the client having gone,
-    /// goes with it and stays waiting).
+    /// Marks every written event delivered in the database, then empties
+    /// the ledger (what was recorded but never reached stdout stays waiting
+    /// in the database).
     pub fn apply(&mut self, queue: &Queue) {
         if !self.pending.is_empty() {
             if let Err(e) = queue.delivered(&self.pending) {
@@ -109,29 +315,123 @@ impl Ledger {
             }
             self.pending.clear();
         }
-        if let Err(e) = self.file.set_len(0) {
+        if let Err(e) = self.reset() {
             tracing::warn!("cannot empty the delivery ledger: {e}");
         }
+    }
+
+    /// Empties both files. The order keeps every moment consistent for a
+    /// reader: the generation first, then the index, then the bytes and the
+    /// offset.
+    fn reset(&mut self) -> std::io::Result<()> {
+        let generation = self.header.get(GENERATION_AT);
+        self.header.set(GENERATION_AT, generation.wrapping_add(1));
+        self.index.set_len(0)?;
+        self.index_len = 0;
+        self.spool.set_len(HEADER)?;
+        self.header.set(SENT_AT, HEADER);
+        self.end = HEADER;
+        Ok(())
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
         // Only an empty ledger may go; one with entries is recovered later.
-        if self.file.metadata().is_ok_and(|m| m.len() == 0) {
-            let _ = self.dir.remove_file(&self.name);
+        if self.index.metadata().is_ok_and(|m| m.len() == 0) {
+            let _ = self.dir.remove_file(format!("{}.spool", self.stem));
+            let _ = self.dir.remove_file(format!("{}.ledger", self.stem));
         }
     }
 }
 
-/// Marks delivered every event listed in the ledgers of processes that are
-/// gone, and deletes those ledgers. Returns how many events.
+fn wait_writable(out: BorrowedFd<'_>) {
+    let mut fds = [rustix::event::PollFd::new(
+        &out,
+        rustix::event::PollFlags::OUT,
+    )];
+    let timeout = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 50_000_000,
+    };
+    let _ = rustix::event::poll(&mut fds, Some(&timeout));
+}
+
+/// One line of a ledger: an event, and where its line ends in the spool
+/// (`None` in ledgers of older versions, which recorded only what they were
+/// about to write).
+fn decode(text: &str) -> Vec<(i64, Option<u64>)> {
+    // A torn append (the kernel stopped inside it) leaves a last line
+    // without its newline: skipped, its event was not sent yet.
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..end],
+        None => "",
+    };
+    complete
+        .split('\n')
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let seq = parts.next()?.parse().ok()?;
+            match parts.next() {
+                None => Some((seq, None)),
+                Some(end) => Some((seq, Some(end.parse().ok()?))),
+            }
+        })
+        .collect()
+}
+
+/// What a ledger says was sent: the events whose lines reached stdout.
+fn sent_events(dir: &Dir, stem: &str, index: &mut std::fs::File) -> std::io::Result<Vec<i64>> {
+    let spool = match dir.open(format!("{stem}.spool")) {
+        Ok(f) => Some(f.into_std()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let word = |at: u64| -> std::io::Result<u64> {
+        let mut buf = [0u8; 8];
+        match &spool {
+            Some(s) => match rustix::io::pread(s, &mut buf, at) {
+                Ok(8) => Ok(u64::from_ne_bytes(buf)),
+                Ok(_) => Ok(0),
+                Err(e) => Err(e.into()),
+            },
+            None => Ok(0),
+        }
+    };
+    // A live process may empty its ledger while it is read: read again
+    // when the generation moved.
+    for _ in 0..8 {
+        let generation = word(GENERATION_AT as u64)?;
+        let sent = word(SENT_AT as u64)?;
+        let mut text = String::new();
+        index.seek(std::io::SeekFrom::Start(0))?;
+        index.read_to_string(&mut text)?;
+        if word(GENERATION_AT as u64)? != generation {
+            continue;
+        }
+        return Ok(decode(&text)
+            .into_iter()
+            .filter(|(_, end)| end.is_none_or(|end| end <= sent))
+            .map(|(seq, _)| seq)
+            .collect());
+    }
+    Ok(Vec::new())
+}
+
+/// Marks delivered every event the ledgers in `dir` say reached a session,
+/// and removes the ledgers of processes that are gone. Returns how many
+/// events.
 pub fn recover(dir: &Dir, queue: &Queue) -> std::io::Result<usize> {
+    let own = std::process::id().to_string();
     let mut recovered = 0;
     for entry in dir.entries()? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".ledger") {
+        let Some(stem) = name.strip_suffix(".ledger") else {
+            continue;
+        };
+        if stem == own {
+            // Ours: applied by us.
             continue;
         }
         let mut options = OpenOptions::new();
@@ -140,18 +440,18 @@ pub fn recover(dir: &Dir, queue: &Queue) -> std::io::Result<usize> {
             continue;
         };
         let mut file = file.into_std();
-        if file.try_lock().is_err() {
-            // Its process is alive.
-            continue;
-        }
-        let mut text = String::new();
-        file.read_to_string(&mut text)?;
-        let seqs = decode(&text);
+        let gone = file.try_lock().is_ok();
+        let seqs = sent_events(dir, stem, &mut file)?;
         if !seqs.is_empty() {
             queue.delivered(&seqs).map_err(std::io::Error::other)?;
-            recovered += seqs.len();
+            if gone {
+                recovered += seqs.len();
+            }
         }
-        dir.remove_file(&name)?;
+        if gone {
+            let _ = dir.remove_file(format!("{stem}.spool"));
+            dir.remove_file(&name)?;
+        }
     }
     Ok(recovered)
 }
@@ -161,6 +461,8 @@ mod tests {
     use super::*;
     use crate::db::Db;
     use crate::queue::Incoming;
+    use std::io::Read;
+    use std::os::fd::AsFd;
 
     fn dir() -> (tempfile::TempDir, Dir) {
         let tmp = tempfile::tempdir().unwrap();
@@ -187,45 +489,136 @@ mod tests {
         (q, seqs)
     }
 
+    fn waiting(q: &Queue) -> Vec<i64> {
+        q.waiting(&[], 100).unwrap().iter().map(|e| e.seq).collect()
+    }
+
+    fn pipe() -> (std::fs::File, std::fs::File) {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        (std::fs::File::from(r), std::fs::File::from(w))
+    }
+
     #[test]
-    fn recorded_events_of_a_dead_process_are_recovered() {
-        let (_tmp, dir) = dir();
+    fn sent_events_are_what_reached_the_output() {
+        let (tmp, dir) = dir();
+        let (_q, seqs) = queue_with(3);
+        let (mut r, w) = pipe();
+        let mut ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        let out = ledger.deliver(w.as_fd(), &seqs[..2], b"{\"a\":1}\n{\"b\":2}\n");
+        assert!(matches!(out, Delivery::Written), "{out:?}");
+        let mut buf = [0u8; 16];
+        r.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"{\"a\":1}\n{\"b\":2}\n");
+        // The process "dies" here: its files are read as another would.
+        let stem = std::process::id().to_string();
+        let mut index = std::fs::File::open(tmp.path().join(format!("{stem}.ledger"))).unwrap();
+        assert_eq!(sent_events(&dir, &stem, &mut index).unwrap(), &seqs[..2]);
+        drop(ledger);
+    }
+
+    #[test]
+    fn a_batch_that_never_left_stays_waiting() {
+        let (tmp, dir) = dir();
         let (q, seqs) = queue_with(3);
-        // A process recorded two, then died (its file is left, unlocked).
+        let (r, w) = pipe();
+        drop(r);
+        let mut ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        assert!(matches!(
+            ledger.deliver(w.as_fd(), &seqs, b"1\n2\n3\n"),
+            Delivery::Failed(_)
+        ));
+        let stem = std::process::id().to_string();
+        let mut index = std::fs::File::open(tmp.path().join(format!("{stem}.ledger"))).unwrap();
+        assert!(sent_events(&dir, &stem, &mut index).unwrap().is_empty());
+        ledger.apply(&q);
+        assert_eq!(waiting(&q), seqs);
+    }
+
+    #[test]
+    fn a_dead_process_ledger_marks_only_what_it_sent() {
+        let (tmp, dir) = dir();
+        let (q, seqs) = queue_with(4);
+        // Index lines for all four, but the kernel counted only the first
+        // two lines (ends 4104 and 4108) as sent; the last line is torn.
         std::fs::write(
-            _tmp.path().join("999999.ledger"),
+            tmp.path().join("999999.ledger"),
+            format!(
+                "{} 4100\n{} 4104\n{} 4108\n{} 41",
+                seqs[0], seqs[1], seqs[2], seqs[3]
+            ),
+        )
+        .unwrap();
+        let mut spool = vec![0u8; HEADER as usize];
+        spool[..8].copy_from_slice(&4104u64.to_ne_bytes());
+        std::fs::write(tmp.path().join("999999.spool"), spool).unwrap();
+        assert_eq!(recover(&dir, &q).unwrap(), 2);
+        assert_eq!(waiting(&q), &seqs[2..]);
+        assert!(!tmp.path().join("999999.ledger").exists());
+        assert!(!tmp.path().join("999999.spool").exists());
+    }
+
+    #[test]
+    fn an_older_ledger_counts_what_it_recorded() {
+        let (tmp, dir) = dir();
+        let (q, seqs) = queue_with(3);
+        std::fs::write(
+            tmp.path().join("999998.ledger"),
             format!("{}\n{}\n12", seqs[0], seqs[1]),
         )
         .unwrap();
         assert_eq!(recover(&dir, &q).unwrap(), 2, "the torn 12 is not read");
-        let waiting: Vec<i64> = q.waiting(&[], 10).unwrap().iter().map(|e| e.seq).collect();
-        assert_eq!(waiting, [seqs[2]]);
-        assert!(!_tmp.path().join("999999.ledger").exists());
+        assert_eq!(waiting(&q), [seqs[2]]);
     }
 
     #[test]
-    fn a_live_ledger_is_left_alone_and_applied_by_its_owner() {
-        let (_tmp, dir) = dir();
-        let (q, seqs) = queue_with(2);
+    fn a_live_ledger_is_read_but_kept_and_applied_by_its_owner() {
+        let (tmp, dir) = dir();
+        let (q, seqs) = queue_with(3);
+        let (_r, w) = pipe();
         let mut ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
-        ledger.record(&seqs).unwrap();
-        assert_eq!(recover(&dir, &q).unwrap(), 0, "its owner is alive");
-        ledger.written(&seqs);
+        assert!(matches!(
+            ledger.deliver(w.as_fd(), &seqs[..2], b"a\nb\n"),
+            Delivery::Written
+        ));
+        // Another process (here: a copy under another name, still locked
+        // by us) reading it marks what was sent, and leaves the file.
+        let stem = std::process::id().to_string();
+        std::fs::copy(
+            tmp.path().join(format!("{stem}.spool")),
+            tmp.path().join("424242.spool"),
+        )
+        .unwrap();
+        std::fs::copy(
+            tmp.path().join(format!("{stem}.ledger")),
+            tmp.path().join("424242.ledger"),
+        )
+        .unwrap();
+        let held = std::fs::File::open(tmp.path().join("424242.ledger")).unwrap();
+        held.try_lock().unwrap();
+        assert_eq!(recover(&dir, &q).unwrap(), 0, "counted only for the gone");
+        assert_eq!(waiting(&q), [seqs[2]]);
+        assert!(tmp.path().join("424242.ledger").exists());
         assert_eq!(ledger.pending(), 2);
         ledger.apply(&q);
         assert_eq!(ledger.pending(), 0);
-        assert!(q.waiting(&[], 10).unwrap().is_empty());
-        let name = format!("{}.ledger", std::process::id());
-        assert_eq!(std::fs::read(_tmp.path().join(&name)).unwrap().len(), 0);
+        assert_eq!(
+            std::fs::metadata(tmp.path().join(format!("{stem}.ledger")))
+                .unwrap()
+                .len(),
+            0
+        );
         drop(ledger);
-        assert!(!_tmp.path().join(&name).exists(), "an empty ledger goes");
+        assert!(
+            !tmp.path().join(format!("{stem}.ledger")).exists(),
+            "an empty ledger goes"
+        );
     }
 
     #[test]
-    fn torn_lines_are_skipped() {
-        assert_eq!(decode("1\n2\n3"), [1, 2]);
-        assert_eq!(decode("1\n2\n3\n"), [1, 2, 3]);
-        assert_eq!(decode("1\nx\n\n4\n"), [1, 4]);
-        assert_eq!(decode("12"), Vec::<i64>::new());
+    fn ledger_lines_decode_with_and_without_ends() {
+        assert_eq!(decode("1 10\n2 20\n3 3"), [(1, Some(10)), (2, Some(20))]);
+        assert_eq!(decode("1\n2\n3\n"), [(1, None), (2, None), (3, None)]);
+        assert_eq!(decode("1\nx\n\n4 9\n"), [(1, None), (4, Some(9))]);
+        assert_eq!(decode("12"), Vec::new());
     }
 }
