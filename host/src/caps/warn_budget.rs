@@ -158,4 +158,18 @@ mod tests {
         assert_eq!(logged, MAX_LOGGED as usize);
         assert_eq!(shared.suppressed(), 10_000 - u64::from(MAX_LOGGED));
     }
+
+    #[test]
+    fn suppressed_warnings_are_summarised_once_the_last_summary_is_old() {
+        let b = WarnBudget::new("c".into());
+        for _ in 0..MAX_LOGGED + 10 {
+            b.admit();
+        }
+        assert_eq!(b.suppressed(), 10, "no summary within the minute");
+        *b.inner.last_summary.lock().unwrap() = Instant::now() - SUMMARY_EVERY;
+        assert!(!b.admit());
+        assert_eq!(b.suppressed(), 0, "summarised, counting afresh");
+        assert!(!b.admit());
+        assert_eq!(b.suppressed(), 1);
+    }
 }
