@@ -101,6 +101,7 @@ pub async fn start_with(
     let mut filters = Vec::new();
     let mut listeners = Vec::new();
     let mut urls = BTreeMap::new();
+    let mut start_after_lock = BTreeMap::new();
     for &c in chosen {
         let loaded = match approval {
             Approval::Required => host.load(c),
@@ -132,7 +133,13 @@ pub async fn start_with(
                             continue;
                         }
                     };
-                if let Err(e) = handle.start(host.settings(&c.name)).await {
+                // One that connects in `start` (a gateway) starts in its loop
+                // once it holds the token's lock (`loops::poll`).
+                let gateway = !loaded.effective.websocket.is_empty()
+                    && policy.as_ref().is_some_and(|p| !p.secrets.is_empty());
+                if gateway {
+                    start_after_lock.insert(c.name.clone(), host.settings(&c.name));
+                } else if let Err(e) = handle.start(host.settings(&c.name)).await {
                     tracing::error!("not started: {e}");
                     continue;
                 }
@@ -243,6 +250,7 @@ pub async fn start_with(
             egress: policy,
             router: router.clone(),
             locks,
+            start_after_lock: start_after_lock.remove(&name),
         })));
     }
     let pump_router = router.clone();

@@ -21,6 +21,11 @@
 //! | the queue is full (no session reads it) | pauses; the platform keeps the updates |
 //! | the events cannot be stored (disk full) | retries the same updates later; nothing is confirmed |
 //! | another airlock holds the token's lock | does not poll, says so |
+//!
+//! An adapter whose `start` opens its platform connection (Discord's gateway
+//! websocket) does not poll, but takes the same lock: it is started here,
+//! once this process holds it, so two airlocks on one token never resume
+//! the same gateway session from each other.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +55,10 @@ pub struct PollSource {
     pub router: Arc<Router>,
     /// The locks directory and its path (for messages).
     pub locks: Option<(cap_std::fs::Dir, std::path::PathBuf)>,
+    /// The settings of an adapter that connects in `start` (a gateway
+    /// websocket) and was not started yet: started here once the token's
+    /// lock is held, which it keeps while the process runs.
+    pub start_after_lock: Option<Vec<(String, String)>>,
 }
 
 /// Starts the loop; it ends at once if the adapter does not poll.
@@ -89,8 +98,11 @@ fn response(r: http::Response<Bytes>) -> HttpResponse {
     }
 }
 
-async fn run(source: PollSource) {
+async fn run(mut source: PollSource) {
     let name = source.handle.name().to_string();
+    if let Some(settings) = source.start_after_lock.take() {
+        return hold_connection(source, &name, settings).await;
+    }
     // Does it poll at all? (fakechat, webhook: no.)
     match source.handle.poll_request(None).await {
         Ok(Some(_)) => {}
@@ -100,7 +112,9 @@ async fn run(source: PollSource) {
         }
         Err(e) => tracing::warn!(adapter = name, "poll-request failed: {e}"),
     }
-    let _lock = match take_lock(&source, &name).await {
+    let waiting =
+        "Replies and other tools still work; polling starts here once the other one stops";
+    let _lock = match take_lock(&source, &name, waiting).await {
         Ok(lock) => lock,
         Err(()) => return,
     };
@@ -250,6 +264,22 @@ async fn run(source: PollSource) {
     }
 }
 
+/// Starts an adapter that connects in `start`, once the token's lock is
+/// held; keeps the lock until the loop is dropped.
+async fn hold_connection(source: PollSource, name: &str, settings: Vec<(String, String)>) {
+    let tail = "this one connects (and its tools for this adapter work) once the other one stops";
+    let Ok(_lock) = take_lock(&source, name, tail).await else {
+        return;
+    };
+    // What a dead predecessor stored is delivered here from now on.
+    source.router.queue().own(name);
+    if let Err(e) = source.handle.start(settings).await {
+        tracing::error!("not started: {e}");
+        return;
+    }
+    std::future::pending::<()>().await;
+}
+
 /// Errors after which polling cannot go on: the adapter said it cannot
 /// (`fatal`), or it is quarantined or gone.
 fn stopped(e: &CallError) -> bool {
@@ -266,7 +296,11 @@ fn stopped(e: &CallError) -> bool {
 /// The token's lock. While another airlock holds it this one waits, saying so
 /// once, and takes over as soon as the holder lets go (it exited, or its
 /// session ended), so a second session never needs a restart to receive.
-async fn take_lock(source: &PollSource, name: &str) -> Result<Option<PlatformLock>, ()> {
+async fn take_lock(
+    source: &PollSource,
+    name: &str,
+    waiting: &str,
+) -> Result<Option<PlatformLock>, ()> {
     let Some((dir, path)) = &source.locks else {
         return Ok(None);
     };
@@ -284,11 +318,7 @@ async fn take_lock(source: &PollSource, name: &str) -> Result<Option<PlatformLoc
             }
             Err(e @ LockError::Held { .. }) => {
                 if !said {
-                    tracing::warn!(
-                        adapter = name,
-                        "{e}. Replies and other tools still work; polling starts here once the \
-                         other one stops"
-                    );
+                    tracing::warn!(adapter = name, "{e}. {waiting}");
                     said = true;
                 }
                 tokio::time::sleep(LOCK_RETRY).await;

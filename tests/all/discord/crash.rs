@@ -189,3 +189,61 @@ async fn a_session_discord_dropped_is_replaced_with_a_warning() {
     assert_eq!(log.matches("would not resume").count(), 1, "{log}");
     session.close().await;
 }
+
+/// Two airlocks on one token: the second does not connect to the gateway
+/// while the first holds the token's lock (two connections would resume the
+/// one session from each other, endlessly), and takes over, resuming the
+/// session, when the first dies.
+#[tokio::test]
+async fn a_second_airlock_on_the_same_token_waits_and_takes_over() {
+    let fake = fake().await;
+    let home = discord_home(&fake, "");
+    allow_alice(&home).await;
+    first_run(&fake, &home).await;
+    let mut first = Raw::start_command(serve_logging(&home, "airlock=info"));
+    first.initialize().await;
+    first.initialized().await;
+    ready(&fake).await;
+    let connections = fake.connections();
+    let mut second = Raw::start_command(serve_logging(&home, "airlock=info"));
+    second.initialize().await;
+    second.initialized().await;
+    until("the second airlock to say it waits", || {
+        second.log.text().contains("this one connects")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        fake.connections(),
+        connections,
+        "the second one stayed off the gateway"
+    );
+
+    let delivered = |m: &Value, n: i64| m["params"]["meta"]["message_id"] == message_id(n);
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        dm_from_alice(&message_id(1), "to the first"),
+    );
+    while !delivered(&first.next().await, 1) {}
+
+    let _ = first.child.start_kill();
+    let _ = first.child.wait().await;
+    let resumes = fake.resumes();
+    until("the second airlock to resume", || {
+        fake.resumes() > resumes && fake.is_ready()
+    })
+    .await;
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        dm_from_alice(&message_id(2), "to the second"),
+    );
+    let mut got = Vec::new();
+    while let Some(m) = second.next_within(Duration::from_secs(3)).await {
+        if let Some(id) = m["params"]["meta"]["message_id"].as_str() {
+            got.push(number_of(id));
+        }
+    }
+    assert_eq!(got, [Some(2)], "the second gets what is new, once");
+    assert_eq!(fake.identifies(), 1);
+    let _ = second.child.start_kill();
+}
