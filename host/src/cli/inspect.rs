@@ -208,10 +208,18 @@ pub fn report(host: &Host, subject: Subject) -> anyhow::Result<(String, bool)> {
     let standing = candidate.standing(&host.db)?;
     let approval = if bundled || in_home {
         standing.describe(&name)
+    } else if !crate::manifest::valid_name(&name) {
+        // The file name is whatever the download was called: never put it
+        // in a command, and the catalog would not take it anyway.
+        format!(
+            "rename it (and its manifest) to a name of lowercase letters, digits and '-', copy both into {}/, then run `airlock adapters approve NAME`",
+            adapters_dir.display()
+        )
     } else {
         format!(
-            "copy it and its manifest into {}/ and run `airlock adapters approve {name}`",
-            adapters_dir.display()
+            "copy it and its manifest into {}/ and run `airlock adapters approve {}`",
+            adapters_dir.display(),
+            crate::text::shell_quote(&name)
         )
     };
     let load = host.load_unchecked(&candidate);
