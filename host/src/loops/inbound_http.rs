@@ -52,6 +52,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
+use crate::caps::warn_budget::WarnBudget;
 use crate::runtime::actor::{AdapterHandle, Unsolicited};
 use crate::runtime::bindings::types::{IncomingReply, IncomingRequest};
 
@@ -175,6 +176,8 @@ struct Shared {
     token: AccessToken,
     port: u16,
     events: mpsc::UnboundedSender<Unsolicited>,
+    /// Warnings the adapter causes by its answers, bounded.
+    warnings: WarnBudget,
 }
 
 impl InboundListener {
@@ -200,11 +203,13 @@ impl InboundListener {
         let addr = listener
             .local_addr()
             .map_err(|source| InboundError::Bind { addr, source })?;
+        let adapter_name = adapter.name().clone();
         let shared = Arc::new(Shared {
             adapter,
             token: token.clone(),
             port: addr.port(),
             events,
+            warnings: WarnBudget::new(adapter_name),
         });
         let task = tokio::spawn(accept_loop(listener, shared));
         Ok(Self { addr, token, task })
@@ -441,7 +446,9 @@ impl Shared {
         match self.adapter.on_http_request(incoming).await {
             Ok(reply) => self.deliver(reply),
             Err(e) => {
-                tracing::warn!(component = %self.adapter.name(), "inbound request failed: {e}");
+                if self.warnings.admit() {
+                    tracing::warn!(component = %self.adapter.name(), "inbound request failed: {e}");
+                }
                 plain(
                     StatusCode::BAD_GATEWAY,
                     "the adapter failed to handle this request; see airlock's log\n",
@@ -465,7 +472,9 @@ impl Shared {
         let status = match StatusCode::from_u16(response.status) {
             Ok(s) if !s.is_informational() => s,
             _ => {
-                tracing::warn!(component = %self.adapter.name(), status = response.status, "adapter answered with an invalid HTTP status");
+                if self.warnings.admit() {
+                    tracing::warn!(component = %self.adapter.name(), status = response.status, "adapter answered with an invalid HTTP status");
+                }
                 return plain(
                     StatusCode::BAD_GATEWAY,
                     "the adapter gave an invalid answer; see airlock's log\n",
