@@ -144,7 +144,12 @@ pub async fn start_with(
                     continue;
                 }
                 let description = match handle.describe().await {
-                    Ok(d) => d,
+                    // Its platform is the host's name for it, whatever it
+                    // claims: events, errors and answers name it so.
+                    Ok(d) => crate::runtime::bindings::types::Description {
+                        platform: c.name.clone(),
+                        ..d
+                    },
                     Err(e) => {
                         tracing::error!("not started: {e}");
                         continue;

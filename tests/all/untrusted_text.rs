@@ -144,6 +144,18 @@ async fn events_carry_the_hosts_name_and_no_controls() {
         "{event}"
     );
     assert_eq!(event["meta"]["user"], "eve[1m‹channel", "{event}");
+
+    // Errors name it by the host's name too.
+    let (is_error, text) = outcome(
+        &session
+            .call(
+                "reply",
+                json!({"chat_id": "relay:c1", "text": "hi", "buttons": [[{"label": "a", "data": "a"}]]}),
+            )
+            .await,
+    );
+    assert!(is_error, "{text}");
+    assert!(text.contains("relay does not support buttons"), "{text}");
     session.close().await;
 }
 
