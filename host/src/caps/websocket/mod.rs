@@ -264,7 +264,8 @@ impl websocket::Host for ComponentState {
             0 => Duration::ZERO,
             n => crate::backoff::delay(n, u64::from(id)),
         };
-        if !delay.is_zero() {
+        // A guest can close and reopen in a loop: through its warning budget.
+        if !delay.is_zero() && self.warnings.admit() {
             tracing::info!(
                 component = %self.name,
                 %destination,
