@@ -41,6 +41,10 @@ pub(super) fn decode(
         );
     }
     headers.remove(CONTENT_ENCODING);
+    // A HEAD answer or a 204/304 labelled with a coding has nothing to decode.
+    if body.is_empty() {
+        return Ok(body);
+    }
     let mut body = body;
     // Codings are listed in the order they were applied: undo the last first.
     for coding in codings.iter().rev() {
@@ -142,6 +146,7 @@ mod tests {
                 text.clone(),
                 Err(DecodeError::Corrupt("gzip")),
             ),
+            (vec!["gzip"], Vec::new(), Ok(Vec::new())),
         ];
         for (codings, body, expected) in cases {
             let mut headers = HeaderMap::new();
