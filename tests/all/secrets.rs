@@ -295,6 +295,42 @@ async fn a_component_cannot_send_a_loaded_secret_anywhere() {
     assert_eq!(sent.message_ids[0], "200");
 }
 
+/// A guest that holds a loaded secret (given by the test) cannot keep it in
+/// its kv namespace, raw or encoded; other values are stored.
+#[tokio::test]
+async fn a_component_cannot_store_a_loaded_secret_in_kv() {
+    // Loading a component with the secret is what puts it on the host's list.
+    let bound = Reflector::start().await;
+    let home = TempHome::new();
+    let (_h, _egress) = guest_with_secret(&home, &bound.url(), &[]).await;
+    let other = TempHome::new();
+    other.drop_in(
+        "stateful",
+        &fixture_wasm("stateful"),
+        &manifest("stateful", "kv_quota_bytes = 8192"),
+    );
+    let (_h2, guest) = start_adapter(&other, "stateful").await;
+    let hex: String = SECRET.bytes().map(|b| format!("{b:02x}")).collect();
+    for value in [
+        SECRET.to_string(),
+        base64(SECRET.as_bytes()),
+        hex,
+        SECRET[4..20].to_string(),
+    ] {
+        let err = guest
+            .send(command(&format!("keep {value}")))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("refused") && !err.contains("SUPERSECRET"),
+            "{value}: {err}"
+        );
+    }
+    let kept = guest.send(command("keep an ordinary note")).await.unwrap();
+    assert_eq!(kept.message_ids, ["kept"]);
+}
+
 /// Finding 3 through the real binary: the session's reply text and buttons
 /// reach Telegram with the loaded token redacted; an error that would echo
 /// an argument holding the token comes back without it; an inbound message
