@@ -230,6 +230,7 @@ pub async fn start_with(
         session: Session::default(),
         home: host.home.path().to_path_buf(),
         files_allow: host.config.files.allow.clone(),
+        max_per_second: host.config.delivery.max_per_second,
         inbox: host
             .home
             .sub(INBOX_DIR)

@@ -19,6 +19,7 @@
 //!
 //! [delivery]
 //! max_waiting = 10000               # events waiting for the session before polling pauses
+//! max_per_second = 1000             # events a second from one adapter; past it the source waits
 //!
 //! [files]
 //! allow = ["~/projects", "/tmp"]    # where `reply` may attach files from (unset: anywhere
@@ -94,6 +95,9 @@ pub struct DeliveryConfig {
     /// 10000). Platforms keep what airlock does not fetch: Telegram for 24
     /// hours.
     pub max_waiting: Option<usize>,
+    /// Events a second one adapter may push toward the session (default
+    /// 1000); past it the source waits, and the platform keeps the rest.
+    pub max_per_second: Option<u32>,
 }
 
 /// One component's section.

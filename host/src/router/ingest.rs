@@ -47,7 +47,9 @@ impl Router {
     /// An error means nothing of the batch was stored and the cursor did not
     /// move: the source must offer the same input again.
     pub async fn ingest(&self, adapter: &str, batch: EventBatch) -> Result<Vec<Queued>, DbError> {
-        let admitted = self.inbound(adapter, batch.events).await;
+        let mut events = batch.events;
+        super::flood::cap_batch(adapter, &mut events);
+        let admitted = self.inbound(adapter, events).await;
         let incoming: Vec<Incoming> = admitted
             .iter()
             .map(|a| Incoming {
@@ -57,6 +59,8 @@ impl Router {
                     .then(|| (a.chat.clone(), a.attachments.clone())),
             })
             .collect();
+        // Before the store: while a flooding source waits, its cursor stays.
+        self.flood.admit(adapter, incoming.len()).await;
         let stored = self
             .queue
             .accept(adapter, &incoming, batch.cursor.as_deref())?;

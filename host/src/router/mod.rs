@@ -10,6 +10,7 @@
 pub mod chunk;
 pub mod commands;
 mod files;
+mod flood;
 pub mod history;
 mod inbound;
 pub mod inbox;
@@ -131,6 +132,7 @@ pub struct Router {
     files: files::FilePolicy,
     inbox: Option<inbox::Inbox>,
     typing: ingest::TypingLimiter,
+    flood: flood::Flood,
 }
 
 /// What a router is built from.
@@ -151,6 +153,8 @@ pub struct Parts {
     pub files_allow: Option<Vec<String>>,
     /// Where attachments are written, and how much of them is kept.
     pub inbox: Option<inbox::Inbox>,
+    /// `[delivery] max_per_second`: events a second one adapter may push.
+    pub max_per_second: Option<u32>,
 }
 
 impl Router {
@@ -166,6 +170,7 @@ impl Router {
             home: parts.home,
             inbox: parts.inbox,
             typing: ingest::TypingLimiter::default(),
+            flood: flood::Flood::new(parts.max_per_second.unwrap_or(flood::DEFAULT_PER_SECOND)),
         }
     }
 

@@ -100,3 +100,35 @@ async fn malformed_and_hostile_updates_are_contained() {
     assert!(!outcome(&r).0, "{r}");
     session.close().await;
 }
+
+/// A flood is slowed to `[delivery] max_per_second`: the poll loop waits
+/// before it stores (the fake keeps the rest), and nothing is lost.
+#[tokio::test]
+async fn a_flood_is_slowed_to_the_ceiling_and_nothing_is_lost() {
+    const FLOOD: i64 = 600;
+    let fake = FakeTelegram::start(TOKEN).await;
+    let home = telegram_home(&fake, "[delivery]\nmax_per_second = 200\n");
+    allow_alice(&home).await;
+    let mut session = start(&home, &fake, "warn").await;
+    for i in 1..=FLOOD {
+        fake.inject_update(from_alice(i, &format!("flood {i}")));
+    }
+    let started = std::time::Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    while (seen.len() as i64) < FLOOD {
+        let e = session.event().await;
+        seen.insert(e["meta"]["message_id"].as_str().unwrap().to_owned());
+    }
+    // 200 pass at once, the other 400 at 200 a second.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1800), "not slowed: {took:?}");
+    assert_eq!(seen.len() as i64, FLOOD, "every message once");
+    assert!(
+        session
+            .log
+            .text()
+            .contains("more than 200 events a second; slowed to that ceiling"),
+        "{}",
+        session.log.text()
+    );
+}
