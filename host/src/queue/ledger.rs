@@ -146,27 +146,18 @@ pub struct Ledger {
     pending: Vec<i64>,
 }
 
-fn open_locked(dir: &Dir, name: &str) -> std::io::Result<std::fs::File> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true);
-    let file = dir.open_with(name, &options)?.into_std();
-    // Locked before it is emptied: a file of the same name that another
-    // process still holds is never touched.
-    file.try_lock().map_err(|e| match e {
-        std::fs::TryLockError::Error(e) => e,
-        std::fs::TryLockError::WouldBlock => {
-            std::io::Error::other(format!("another process holds the ledger {name}"))
-        }
-    })?;
-    file.set_len(0)?;
-    Ok(file)
-}
-
 impl Ledger {
     /// Creates this process's ledger in `dir` and locks it.
+    ///
+    /// The index appears under its `.ledger` name only once it is locked
+    /// (created under another name, locked, then renamed), so no reader
+    /// ever takes a ledger being born for one of a process that is gone.
+    /// The name is unique (pid and random bits), so an old ledger of a
+    /// process that had the same pid is never overwritten.
     pub fn create(dir: Dir) -> std::io::Result<Self> {
-        let stem = std::process::id().to_string();
-        let index = open_locked(&dir, &format!("{stem}.ledger"))?;
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random).map_err(std::io::Error::other)?;
+        let stem = format!("{}-{}", std::process::id(), hex::encode(random));
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(true);
         let spool = dir.open_with(format!("{stem}.spool"), &options)?.into_std();
@@ -174,6 +165,15 @@ impl Ledger {
         let header = Header::map(&spool)?;
         header.set(SENT_AT, HEADER);
         header.set(GENERATION_AT, 0);
+        let born = format!("{stem}.new");
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        let index = dir.open_with(&born, &options)?.into_std();
+        index.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::Error(e) => e,
+            std::fs::TryLockError::WouldBlock => std::io::Error::other("a new ledger is held"),
+        })?;
+        dir.rename(&born, &dir, format!("{stem}.ledger"))?;
         Ok(Self {
             index,
             spool,
@@ -422,7 +422,6 @@ fn sent_events(dir: &Dir, stem: &str, index: &mut std::fs::File) -> std::io::Res
 /// and removes the ledgers of processes that are gone. Returns how many
 /// events.
 pub fn recover(dir: &Dir, queue: &Queue) -> std::io::Result<usize> {
-    let own = std::process::id().to_string();
     let mut recovered = 0;
     for entry in dir.entries()? {
         let entry = entry?;
@@ -430,10 +429,6 @@ pub fn recover(dir: &Dir, queue: &Queue) -> std::io::Result<usize> {
         let Some(stem) = name.strip_suffix(".ledger") else {
             continue;
         };
-        if stem == own {
-            // Ours: applied by us.
-            continue;
-        }
         let mut options = OpenOptions::new();
         options.read(true).write(true);
         let Ok(file) = dir.open_with(&name, &options) else {
@@ -510,7 +505,7 @@ mod tests {
         r.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"{\"a\":1}\n{\"b\":2}\n");
         // The process "dies" here: its files are read as another would.
-        let stem = std::process::id().to_string();
+        let stem = ledger.stem.clone();
         let mut index = std::fs::File::open(tmp.path().join(format!("{stem}.ledger"))).unwrap();
         assert_eq!(sent_events(&dir, &stem, &mut index).unwrap(), &seqs[..2]);
         drop(ledger);
@@ -527,7 +522,7 @@ mod tests {
             ledger.deliver(w.as_fd(), &seqs, b"1\n2\n3\n"),
             Delivery::Failed(_)
         ));
-        let stem = std::process::id().to_string();
+        let stem = ledger.stem.clone();
         let mut index = std::fs::File::open(tmp.path().join(format!("{stem}.ledger"))).unwrap();
         assert!(sent_events(&dir, &stem, &mut index).unwrap().is_empty());
         ledger.apply(&q);
@@ -582,7 +577,7 @@ mod tests {
         ));
         // Another process (here: a copy under another name, still locked
         // by us) reading it marks what was sent, and leaves the file.
-        let stem = std::process::id().to_string();
+        let stem = ledger.stem.clone();
         std::fs::copy(
             tmp.path().join(format!("{stem}.spool")),
             tmp.path().join("424242.spool"),
@@ -612,6 +607,19 @@ mod tests {
             !tmp.path().join(format!("{stem}.ledger")).exists(),
             "an empty ledger goes"
         );
+    }
+
+    #[test]
+    fn recovery_never_takes_a_ledger_that_is_alive_or_being_born() {
+        let (tmp, dir) = dir();
+        let (q, seqs) = queue_with(2);
+        // Being born: not yet locked, not yet under its name.
+        std::fs::write(tmp.path().join("1-aa.new"), format!("{} 5000\n", seqs[0])).unwrap();
+        let ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        assert_eq!(recover(&dir, &q).unwrap(), 0);
+        assert!(tmp.path().join(format!("{}.ledger", ledger.stem)).exists());
+        assert!(tmp.path().join("1-aa.new").exists());
+        assert_eq!(waiting(&q), seqs);
     }
 
     #[test]

@@ -9,10 +9,11 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::sync::{LazyLock, RwLock};
 
 use super::{BoundSecret, Scrubber};
+use crate::caps::warn_budget::{Admit, admit};
 use crate::runtime::bindings::types::OutboundMessage;
 
 /// The secrets loaded so far, and the scrubber made of them.
@@ -86,16 +87,15 @@ static REFUSALS: AtomicU32 = AtomicU32::new(0);
 /// Logs that `component` tried to pass a loaded secret through `what` and was refused (never
 /// the value); past [`LOGGED_REFUSALS`] refusals, process-wide, one last line says so.
 pub fn log_refusal(component: &str, what: &str) {
-    let n = REFUSALS.fetch_add(1, Ordering::Relaxed);
-    if n < LOGGED_REFUSALS {
-        tracing::warn!(
+    match admit(&REFUSALS, LOGGED_REFUSALS) {
+        Admit::Log => tracing::warn!(
             component,
             "refused: {what} held a secret the host has loaded (components may not pass one on)"
-        );
-    } else if n == LOGGED_REFUSALS {
-        tracing::warn!(
+        ),
+        Admit::Fold => tracing::warn!(
             "{LOGGED_REFUSALS} attempts to pass on loaded secrets were refused; further ones are not logged"
-        );
+        ),
+        Admit::Quiet => {}
     }
 }
 
