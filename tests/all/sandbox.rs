@@ -238,7 +238,11 @@ fn guest_caused_host_warnings_are_bounded() {
     // 200,000 ignored timers: a warning each would be megabytes.
     let timer_lines = stderr.lines().filter(|l| l.contains("set-timer")).count();
     assert!(timer_lines <= 50, "{timer_lines} set-timer warnings");
-    assert!(stderr.len() < 32 * 1024, "stderr grew to {} bytes", stderr.len());
+    assert!(
+        stderr.len() < 32 * 1024,
+        "stderr grew to {} bytes",
+        stderr.len()
+    );
     assert!(
         stderr.contains("further ones are counted"),
         "{}",
