@@ -12,9 +12,9 @@
 //! a restored state directory) reach the session once.
 //!
 //! Delivery hands waiting events to the session oldest first, and new ones as
-//! they are stored ([`Queue::go_live`]); the session's writer records each
-//! batch in its [`ledger`] just before writing it, and the database catches
-//! up in bulk ([`Queue::delivered`] deletes them: a delivered event keeps no
+//! they are stored ([`Queue::go_live`]); the session's writer sends each
+//! batch through its [`ledger`], which knows to the byte what reached the
+//! session, and the database catches up in bulk ([`Queue::delivered`] deletes them: a delivered event keeps no
 //! content, only its dedupe key, for [`KEEP_DELIVERED_SECS`]).
 //!
 //! The queue is bounded: past [`DEFAULT_BACKLOG`] waiting events the poll
@@ -112,8 +112,8 @@ impl Queue {
         self
     }
 
-    /// Marks delivered what processes that are gone wrote to their sessions
-    /// (their ledgers); see [`ledger::recover`].
+    /// Marks delivered what other processes, gone, dying or alive, wrote to
+    /// their sessions (their ledgers); see [`ledger::recover`].
     fn recover(&self) {
         if let Some(dir) = &self.ledgers {
             match ledger::recover(dir, self) {
