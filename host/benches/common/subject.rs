@@ -198,3 +198,15 @@ impl Subject {
         }
     }
 }
+
+/// `airlock.toml` lines that lift the per-adapter flood ceiling (`[delivery]
+/// max_per_second`, 1000 by default), so that a burst measures the pipeline
+/// rather than the ceiling. `BENCH_DEFAULT_CEILING=1` leaves the default (and
+/// suits a binary from before the setting existed).
+pub fn uncapped() -> &'static str {
+    if std::env::var_os("BENCH_DEFAULT_CEILING").is_some() {
+        ""
+    } else {
+        "[delivery]\nmax_per_second = 1000000\n"
+    }
+}

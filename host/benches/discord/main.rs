@@ -11,7 +11,7 @@
 //!   (bridge) until the answer after `POST /channels/{id}/messages`;
 //! * resident memory, idle and after the bursts, and airlock idle with both
 //!   the Discord and the Telegram adapter loaded;
-//! * start-up: process spawn until the fake accepts Identify (airlock with a
+//! * start-up: process spawn until the fake accepts Identify or Resume (airlock with a
 //!   cold and a warm compiled-component cache).
 //!
 //! Run with `cargo bench -p airlock --bench discord`. Ratios are taken within
@@ -89,6 +89,7 @@ fn airlock_home(home: &Path, fake: &FakeDiscord, telegram: Option<&FakeTelegram>
              [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n"
         ));
     }
+    config.push_str(subject::uncapped());
     std::fs::write(home.join("airlock.toml"), config).unwrap();
     let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
     airlock::access::Access::new(host.db.clone())
@@ -116,12 +117,16 @@ impl Side {
         }
     }
 
-    /// Spawn until the fake accepts an Identify.
+    /// Spawn until the fake accepts an Identify (or, for an airlock that ran
+    /// before in that home, a Resume).
     async fn start_time(&self, home: &Path) -> Duration {
-        let before = self.fake.identifies();
+        // A restarted airlock resumes its stored session instead of
+        // identifying: either handshake counts.
+        let handshakes = || self.fake.identifies() + self.fake.resumes();
+        let before = handshakes();
         let started = Instant::now();
         let subject = self.spawn_at(home);
-        until(|| self.fake.identifies() > before).await;
+        until(|| handshakes() > before).await;
         let took = started.elapsed();
         subject.stop().await;
         took
@@ -198,10 +203,13 @@ async fn run() {
     let telegram = FakeTelegram::start(TELEGRAM_TOKEN).await;
     let both_home = airlock_home(&tmp.path().join("both"), &sides[0].fake, Some(&telegram));
     for _ in 0..2 {
-        let before = sides[0].fake.identifies();
+        let before = sides[0].fake.identifies() + sides[0].fake.resumes();
         let mut both = Subject::airlock(&both_home);
         both.handshake().await;
-        until(|| sides[0].fake.identifies() > before && telegram.is_polling()).await;
+        until(|| {
+            sides[0].fake.identifies() + sides[0].fake.resumes() > before && telegram.is_polling()
+        })
+        .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         sides[0].figures.rss_both_kb = both.rss_kb();
         both.stop().await;
@@ -209,10 +217,11 @@ async fn run() {
 
     let mut subjects = Vec::new();
     for side in &sides {
-        let before = side.fake.identifies();
+        let before = side.fake.identifies() + side.fake.resumes();
         let mut s = side.spawn_at(&side.home);
         s.handshake().await;
-        until(|| side.fake.identifies() > before && side.fake.is_ready()).await;
+        until(|| side.fake.identifies() + side.fake.resumes() > before && side.fake.is_ready())
+            .await;
         subjects.push(s);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -256,6 +265,6 @@ async fn run() {
     report(
         &sides[0].figures,
         &sides[1].figures,
-        ("serenity", "to Identify", "Discord + Telegram"),
+        ("serenity", "to Identify or Resume", "Discord + Telegram"),
     );
 }

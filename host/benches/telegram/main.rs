@@ -73,7 +73,8 @@ fn airlock_home(home: &Path, fake: &FakeTelegram) -> PathBuf {
         format!(
             "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
              [components.telegram.grant]\nlocal = [\"{base}\"]\n\
-             [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n"
+             [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n{}",
+            subject::uncapped()
         ),
     )
     .unwrap();

@@ -16,9 +16,10 @@ use super::{BoundSecret, Scrubber};
 use crate::caps::warn_budget::{Admit, admit};
 use crate::runtime::bindings::types::OutboundMessage;
 
-/// The secrets loaded so far, and the scrubber made of them.
-static LOADED: LazyLock<RwLock<(Vec<BoundSecret>, Scrubber)>> =
-    LazyLock::new(|| RwLock::new((Vec::new(), Scrubber::default())));
+/// The secrets loaded so far, and the scrubber made of them once one is asked for (a token
+/// bound at two positions registers twice; it is built once).
+static LOADED: LazyLock<RwLock<(Vec<BoundSecret>, Option<Scrubber>)>> =
+    LazyLock::new(|| RwLock::new((Vec::new(), Some(Scrubber::default()))));
 
 /// From now on `secret` is scrubbed from log lines and refused or redacted wherever a value
 /// leaves the sandbox or the host. Registering the same binding and value again is a no-op.
@@ -32,12 +33,19 @@ pub fn register(secret: &BoundSecret) {
         return;
     }
     secrets.push(secret.clone());
-    *scrubber = Scrubber::for_bound(secrets.iter());
+    *scrubber = None;
 }
 
 /// The scrubber for every loaded secret (cheap: clones share the automaton).
 pub fn scrubber() -> Scrubber {
-    LOADED.read().unwrap_or_else(|e| e.into_inner()).1.clone()
+    if let Some(built) = &LOADED.read().unwrap_or_else(|e| e.into_inner()).1 {
+        return built.clone();
+    }
+    let mut guard = LOADED.write().unwrap_or_else(|e| e.into_inner());
+    let (secrets, scrubber) = &mut *guard;
+    scrubber
+        .get_or_insert_with(|| Scrubber::for_bound(secrets.iter()))
+        .clone()
 }
 
 /// The scrubber for every loaded secret and `also` (which need not be registered: a policy
@@ -54,7 +62,8 @@ pub fn scrubber_with(also: &[BoundSecret]) -> Scrubber {
         })
         .collect();
     if missing.is_empty() {
-        return guard.1.clone();
+        drop(guard);
+        return scrubber();
     }
     Scrubber::for_bound(guard.0.iter().chain(missing))
 }

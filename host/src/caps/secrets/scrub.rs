@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 use sha2::{Digest, Sha256};
 
 use super::{BoundSecret, REDACTED, SecretValue};
@@ -131,17 +131,13 @@ impl Scrubber {
             if list.is_empty() {
                 continue;
             }
-            let build = |kind| {
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(fold)
-                    .match_kind(MatchKind::Standard)
-                    .kind(kind)
-                    .build(&list)
-            };
-            // A DFA is the fastest scan; if the patterns make one too large, the automaton the
-            // library picks is still one pass.
-            let matcher = build(Some(AhoCorasickKind::DFA))
-                .or_else(|_| build(None))
+            // The library's choice: a contiguous NFA for hundreds of patterns. A full DFA of a
+            // token's pieces scans faster but costs megabytes resident and tens of
+            // milliseconds to build, on every start.
+            let matcher = AhoCorasick::builder()
+                .ascii_case_insensitive(fold)
+                .match_kind(MatchKind::Standard)
+                .build(&list)
                 .expect("patterns are short byte strings, well within the automaton's limits");
             zeroize::Zeroize::zeroize(&mut list);
             matchers.push(matcher);
