@@ -158,22 +158,28 @@ impl Ledger {
         let mut random = [0u8; 6];
         getrandom::fill(&mut random).map_err(std::io::Error::other)?;
         let stem = format!("{}-{}", std::process::id(), hex::encode(random));
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(true);
-        let spool = dir.open_with(format!("{stem}.spool"), &options)?.into_std();
-        spool.set_len(HEADER)?;
-        let header = Header::map(&spool)?;
-        header.set(SENT_AT, HEADER);
-        header.set(GENERATION_AT, 0);
         let born = format!("{stem}.new");
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create_new(true);
-        let index = dir.open_with(&born, &options)?.into_std();
-        index.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::Error(e) => e,
-            std::fs::TryLockError::WouldBlock => std::io::Error::other("a new ledger is held"),
+        let spool_name = format!("{stem}.spool");
+        let made = (|| -> std::io::Result<_> {
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create_new(true);
+            let index = dir.open_with(&born, &options)?.into_std();
+            index.try_lock().map_err(|e| match e {
+                std::fs::TryLockError::Error(e) => e,
+                std::fs::TryLockError::WouldBlock => std::io::Error::other("a new ledger is held"),
+            })?;
+            let spool = dir.open_with(&spool_name, &options)?.into_std();
+            spool.set_len(HEADER)?;
+            let header = Header::map(&spool)?;
+            header.set(SENT_AT, HEADER);
+            header.set(GENERATION_AT, 0);
+            dir.rename(&born, &dir, format!("{stem}.ledger"))?;
+            Ok((index, spool, header))
+        })();
+        let (index, spool, header) = made.inspect_err(|_| {
+            let _ = dir.remove_file(&spool_name);
+            let _ = dir.remove_file(&born);
         })?;
-        dir.rename(&born, &dir, format!("{stem}.ledger"))?;
         Ok(Self {
             index,
             spool,
@@ -418,6 +424,42 @@ fn sent_events(dir: &Dir, stem: &str, index: &mut std::fs::File) -> std::io::Res
     Ok(Vec::new())
 }
 
+/// How old a half-made ledger must be before it counts as left behind (a
+/// process that died inside [`Ledger::create`]).
+const ORPHAN_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes `name` if it is what a process that died while creating its
+/// ledger left: a `.new` index nobody holds, or a `.spool` with neither
+/// index. Only files older than [`ORPHAN_AFTER`], so one being made right
+/// now is never touched.
+fn remove_if_orphan(dir: &Dir, name: &str) {
+    let old = dir
+        .metadata(name)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.into_std().elapsed().is_ok_and(|age| age > ORPHAN_AFTER));
+    if !old {
+        return;
+    }
+    let orphan = if let Some(stem) = name.strip_suffix(".new") {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        let unheld = dir
+            .open_with(name, &options)
+            .is_ok_and(|f| f.into_std().try_lock().is_ok());
+        if unheld {
+            let _ = dir.remove_file(format!("{stem}.spool"));
+        }
+        unheld
+    } else if let Some(stem) = name.strip_suffix(".spool") {
+        !dir.exists(format!("{stem}.new")) && !dir.exists(format!("{stem}.ledger"))
+    } else {
+        false
+    };
+    if orphan {
+        let _ = dir.remove_file(name);
+    }
+}
+
 /// Marks delivered every event the ledgers in `dir` say reached a session,
 /// and removes the ledgers of processes that are gone. Returns how many
 /// events.
@@ -427,6 +469,7 @@ pub fn recover(dir: &Dir, queue: &Queue) -> std::io::Result<usize> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(stem) = name.strip_suffix(".ledger") else {
+            remove_if_orphan(dir, &name);
             continue;
         };
         let mut options = OpenOptions::new();
@@ -620,6 +663,44 @@ mod tests {
         assert!(tmp.path().join(format!("{}.ledger", ledger.stem)).exists());
         assert!(tmp.path().join("1-aa.new").exists());
         assert_eq!(waiting(&q), seqs);
+    }
+
+    #[test]
+    fn what_a_process_dying_in_create_left_is_removed_once_old() {
+        let (tmp, dir) = dir();
+        let (q, _) = queue_with(1);
+        let old = std::time::SystemTime::now() - 2 * ORPHAN_AFTER;
+        let touch = |name: &str, age: Option<std::time::SystemTime>| {
+            let f = std::fs::File::create(tmp.path().join(name)).unwrap();
+            if let Some(t) = age {
+                f.set_modified(t).unwrap();
+            }
+        };
+        touch("1-a.new", Some(old));
+        touch("1-a.spool", Some(old));
+        touch("2-b.spool", Some(old));
+        // Young: possibly being made right now.
+        touch("3-c.new", None);
+        touch("3-c.spool", None);
+        // A spool whose ledger is there is the ledger's business.
+        let ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        std::fs::File::open(tmp.path().join(format!("{}.spool", ledger.stem)))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        recover(&dir, &q).unwrap();
+        let left: std::collections::BTreeSet<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let expected: std::collections::BTreeSet<String> = [
+            "3-c.new".to_owned(),
+            "3-c.spool".to_owned(),
+            format!("{}.ledger", ledger.stem),
+            format!("{}.spool", ledger.stem),
+        ]
+        .into();
+        assert_eq!(left, expected);
     }
 
     #[test]
