@@ -7,7 +7,8 @@
 //! The client reads everything a process wrote to stdout before it died, as
 //! Claude Code does. `AIRLOCK_CRASH_KILLS` sets the kills per run (default
 //! [`DEFAULT_KILLS`]); `AIRLOCK_CRASH_SEED` replays a run (the seed is
-//! printed).
+//! printed); `AIRLOCK_CRASH_DEBUG=1` prints the stderr of every killed
+//! process that delivered nothing.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
