@@ -383,5 +383,33 @@ async fn no_text_to_or_from_the_session_carries_the_loaded_token() {
         !text.contains(TOKEN_PART) && text.contains("[redacted]"),
         "{text}"
     );
+
+    // A file that holds the token is not sent (an adapter holding it could
+    // re-encode it past every scrubber); one without it is.
+    let scratch = tempfile::tempdir().unwrap();
+    let env = scratch.path().join("env.sh");
+    std::fs::write(&env, format!("export TELEGRAM_TOKEN={TOKEN}\n")).unwrap();
+    let plain = scratch.path().join("notes.txt");
+    std::fs::write(&plain, "nothing secret\n").unwrap();
+    let before = fake.calls_to("sendDocument").len();
+    let r = session
+        .call(
+            "reply",
+            json!({"chat_id": "telegram:111", "text": "env", "files": [env.display().to_string()]}),
+        )
+        .await;
+    let (is_error, text) = outcome(&r);
+    assert!(is_error && text.contains("holds a secret"), "{text}");
+    assert!(!text.contains(TOKEN_PART), "{text}");
+    assert_eq!(fake.calls_to("sendDocument").len(), before);
+    let r = session
+        .call(
+            "reply",
+            json!({"chat_id": "telegram:111", "text": "notes", "files": [plain.display().to_string()]}),
+        )
+        .await;
+    let (is_error, text) = outcome(&r);
+    assert!(!is_error, "{text}");
+    assert_eq!(fake.calls_to("sendDocument").len(), before + 1);
     session.close().await;
 }

@@ -50,8 +50,9 @@ pub const LEDGERS_DIR: &str = "ledgers";
 const HEADER: u64 = 4096;
 /// Where the sent offset lives in the header.
 const SENT_AT: usize = 0;
-/// Where the generation lives: bumped before the files are emptied, so a
-/// reader of a live ledger can tell a read that straddled it.
+/// Where the generation lives: odd while the files are being emptied, and
+/// different after, so a reader of a live ledger can tell a read that
+/// straddled it.
 const GENERATION_AT: usize = 8;
 
 /// The spool header, mapped shared: writes to it reach the file (and every
@@ -169,7 +170,12 @@ impl Ledger {
                 std::fs::TryLockError::WouldBlock => std::io::Error::other("a new ledger is held"),
             })?;
             let spool = dir.open_with(&spool_name, &options)?.into_std();
-            spool.set_len(HEADER)?;
+            // Written, not left sparse: a store through the mapping into an
+            // unallocated block on a full disk would be a SIGBUS.
+            let zeros = [0u8; HEADER as usize];
+            if rustix::io::pwrite(&spool, &zeros, 0)? != zeros.len() {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
             let header = Header::map(&spool)?;
             header.set(SENT_AT, HEADER);
             header.set(GENERATION_AT, 0);
@@ -204,26 +210,41 @@ impl Ledger {
             ));
         }
         let start = self.end;
-        if let Err(e) = self.record(seqs, lines) {
-            // Index lines of a batch that was not spooled would name spool
-            // positions the next batch takes: cut them off.
-            if self.index.set_len(self.index_len).is_err() {
-                self.broken = true;
+        let ends = match self.record(seqs, lines) {
+            Ok(ends) => ends,
+            Err(e) => {
+                // Index lines of a batch that was not spooled would name
+                // spool positions the next batch takes: cut them off.
+                if self.index.set_len(self.index_len).is_err() {
+                    self.broken = true;
+                }
+                return Delivery::NotRecorded(e);
             }
-            return Delivery::NotRecorded(e);
-        }
+        };
         match self.send(out, start) {
             Ok(()) => {
                 self.pending.extend_from_slice(seqs);
                 Delivery::Written
             }
-            Err(e) => Delivery::Failed(e),
+            Err(e) => {
+                // Lines that went out whole before the failure were
+                // delivered: applied with the rest, not handed out again.
+                let sent = self.header.get(SENT_AT);
+                self.pending.extend(
+                    seqs.iter()
+                        .zip(&ends)
+                        .filter(|(_, end)| **end <= sent)
+                        .map(|(seq, _)| *seq),
+                );
+                Delivery::Failed(e)
+            }
         }
     }
 
     /// Appends the index lines, then the bytes.
-    fn record(&mut self, seqs: &[i64], lines: &[u8]) -> std::io::Result<()> {
+    fn record(&mut self, seqs: &[i64], lines: &[u8]) -> std::io::Result<Vec<u64>> {
         let mut index = Vec::with_capacity(seqs.len() * 24);
+        let mut event_ends = Vec::with_capacity(seqs.len());
         let mut ends = lines
             .iter()
             .enumerate()
@@ -238,6 +259,7 @@ impl Ledger {
                 .filter(|_| i + 1 < seqs.len())
                 .unwrap_or(batch_end);
             index.extend_from_slice(format!("{seq} {end}\n").as_bytes());
+            event_ends.push(end);
         }
         self.index.seek(std::io::SeekFrom::Start(self.index_len))?;
         self.index.write_all(&index)?;
@@ -250,7 +272,7 @@ impl Ledger {
         })?;
         self.index_len += index.len() as u64;
         self.end = batch_end;
-        Ok(())
+        Ok(event_ends)
     }
 
     /// Sends the spool from `start` to its end.
@@ -326,18 +348,22 @@ impl Ledger {
         }
     }
 
-    /// Empties both files. The order keeps every moment consistent for a
-    /// reader: the generation first, then the index, then the bytes and the
-    /// offset.
+    /// Empties both files, inside an odd generation (see
+    /// [`GENERATION_AT`]).
     fn reset(&mut self) -> std::io::Result<()> {
-        let generation = self.header.get(GENERATION_AT);
-        self.header.set(GENERATION_AT, generation.wrapping_add(1));
-        self.index.set_len(0)?;
+        // A sequence lock: odd while the files change, so a reader never
+        // pairs an offset of one generation with index lines of another.
+        let generation = self.header.get(GENERATION_AT) | 1;
+        self.header.set(GENERATION_AT, generation);
+        let emptied = self
+            .index
+            .set_len(0)
+            .and_then(|()| self.spool.set_len(HEADER));
         self.index_len = 0;
-        self.spool.set_len(HEADER)?;
         self.header.set(SENT_AT, HEADER);
         self.end = HEADER;
-        Ok(())
+        self.header.set(GENERATION_AT, generation.wrapping_add(1));
+        emptied
     }
 }
 
@@ -406,12 +432,20 @@ fn sent_events(dir: &Dir, stem: &str, index: &mut std::fs::File) -> std::io::Res
     };
     // A live process may empty its ledger while it is read: read again
     // when the generation moved.
-    for _ in 0..8 {
+    for attempt in 0..64 {
+        if attempt > 0 {
+            std::thread::yield_now();
+        }
         let generation = word(GENERATION_AT as u64)?;
+        if generation % 2 == 1 {
+            continue;
+        }
         let sent = word(SENT_AT as u64)?;
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         index.seek(std::io::SeekFrom::Start(0))?;
-        index.read_to_string(&mut text)?;
+        index.read_to_end(&mut bytes)?;
+        // Digits and spaces only; anything else is skipped line by line.
+        let text = String::from_utf8_lossy(&bytes);
         if word(GENERATION_AT as u64)? != generation {
             continue;
         }
@@ -479,7 +513,15 @@ pub fn recover(dir: &Dir, queue: &Queue) -> std::io::Result<usize> {
         };
         let mut file = file.into_std();
         let gone = file.try_lock().is_ok();
-        let seqs = sent_events(dir, stem, &mut file)?;
+        let seqs = match sent_events(dir, stem, &mut file) {
+            Ok(seqs) => seqs,
+            Err(e) => {
+                // One unreadable ledger must not keep the others from
+                // being applied.
+                tracing::error!("cannot read the delivery ledger {name}: {e}");
+                continue;
+            }
+        };
         if !seqs.is_empty() {
             queue.delivered(&seqs).map_err(std::io::Error::other)?;
             if gone {
@@ -488,7 +530,9 @@ pub fn recover(dir: &Dir, queue: &Queue) -> std::io::Result<usize> {
         }
         if gone {
             let _ = dir.remove_file(format!("{stem}.spool"));
-            dir.remove_file(&name)?;
+            if let Err(e) = dir.remove_file(&name) {
+                tracing::warn!("cannot remove the applied delivery ledger {name}: {e}");
+            }
         }
     }
     Ok(recovered)
@@ -701,6 +745,53 @@ mod tests {
         ]
         .into();
         assert_eq!(left, expected);
+    }
+
+    #[test]
+    fn lines_that_went_out_before_a_failure_are_delivered_the_rest_wait() {
+        let (_tmp, dir) = dir();
+        let (q, seqs) = queue_with(3);
+        let (r, w) = pipe();
+        rustix::pipe::fcntl_setpipe_size(&w, 4096).unwrap();
+        // Three lines of 3000 bytes: the pipe takes about one and a half,
+        // the reader reads the first line and goes away.
+        let line = |c: u8| {
+            let mut l = vec![c; 2999];
+            l.push(b'\n');
+            l
+        };
+        let lines = [line(b'a'), line(b'b'), line(b'c')].concat();
+        let reader = std::thread::spawn(move || {
+            let mut r = r;
+            let mut first = vec![0u8; 3000];
+            r.read_exact(&mut first).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        });
+        let mut ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        let out = ledger.deliver(w.as_fd(), &seqs, &lines);
+        reader.join().unwrap();
+        assert!(matches!(out, Delivery::Failed(_)), "{out:?}");
+        let sent = ledger.header.get(SENT_AT) - HEADER;
+        let whole = (sent / 3000) as usize;
+        assert!((1..3).contains(&whole), "{sent} bytes went out");
+        assert_eq!(ledger.pending, &seqs[..whole]);
+        ledger.apply(&q);
+        assert_eq!(waiting(&q), &seqs[whole..]);
+    }
+
+    #[test]
+    fn a_ledger_caught_emptying_names_nothing() {
+        let (tmp, dir) = dir();
+        let (q, seqs) = queue_with(1);
+        std::fs::write(tmp.path().join("7-x.ledger"), format!("{} 4100\n", seqs[0])).unwrap();
+        let mut spool = vec![0u8; HEADER as usize];
+        spool[..8].copy_from_slice(&9000u64.to_ne_bytes());
+        // An odd generation: it died inside a reset, after the database
+        // had caught up with everything it sent.
+        spool[8..16].copy_from_slice(&3u64.to_ne_bytes());
+        std::fs::write(tmp.path().join("7-x.spool"), spool).unwrap();
+        assert_eq!(recover(&dir, &q).unwrap(), 0);
+        assert_eq!(waiting(&q), seqs);
     }
 
     #[test]

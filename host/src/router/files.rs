@@ -89,6 +89,12 @@ pub(crate) enum Refused {
         "airlock's state directory holds more than {MAX_OWN_ENTRIES} entries, too many to check this file against; remove old files from its inbox"
     )]
     OwnFilesUnknown,
+    /// It holds a secret airlock has loaded (a bot token): the adapter and
+    /// the platform would both get it.
+    #[error(
+        "it holds a secret airlock has loaded (a bot token or another granted secret), which is never sent; remove the secret from the file, or send a copy without it"
+    )]
+    HoldsSecret,
     /// It is on a filesystem of the kernel's live state.
     #[error(
         "it is in {0}, the kernel's live state rather than a file on disk; copy what you mean to send into a regular file and attach that"

@@ -115,6 +115,12 @@ impl Router {
                 .files
                 .read(raw, limit, &own)
                 .map_err(|why| refuse(raw, why))?;
+            // The adapter would hold the secret, and could re-encode it past
+            // every scrubber: a file with one is not sent at all.
+            if crate::caps::secrets::loaded::holds(&file.data) {
+                crate::caps::secrets::loaded::log_refusal("reply", "an attached file");
+                return Err(refuse(raw, super::files::Refused::HoldsSecret));
+            }
             let name = file
                 .real
                 .file_name()
