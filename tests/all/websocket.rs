@@ -321,13 +321,21 @@ async fn a_granted_local_websocket_carries_frames_both_ways() {
     assert!(ids.len() >= 3, "{ids:?}");
 }
 
-#[tokio::test]
-async fn the_secret_lands_only_in_the_first_frames_json_field_and_is_scrubbed() {
+/// The wsecho fixture connected to a fresh server, with `SECRET` bound to the
+/// `d.token` field of its first frame there: the server, the state directory,
+/// the host, the guest and the connection id.
+async fn connected_with_secret() -> (
+    WsServer,
+    TempHome,
+    airlock::host::Host,
+    AdapterHandle,
+    String,
+) {
     let server = WsServer::start().await;
     let home = TempHome::new();
     home.secret("GATEWAY_TOKEN", SECRET);
     let dest = server.url();
-    let (_h, guest) = start_wsecho(
+    let (h, guest) = start_wsecho(
         &home,
         &format!(
             "websocket = [\"{dest}\"]\n[[secrets]]\nname = \"GATEWAY_TOKEN\"\ndestination = \"{dest}\"\nws_json_field = \"d.token\""
@@ -339,6 +347,12 @@ async fn the_secret_lands_only_in_the_first_frames_json_field_and_is_scrubbed() 
         .await
         .unwrap()
         .remove(0);
+    (server, home, h, guest, id)
+}
+
+#[tokio::test]
+async fn the_secret_lands_only_in_the_first_frames_json_field_and_is_scrubbed() {
+    let (server, _home, _h, guest, id) = connected_with_secret().await;
     // Compact, keys in order: the host re-serialises the frame it injects into.
     let identify = r#"{"d":{"intents":513,"token":"{secret}"},"op":2}"#;
     let second = r#"{"d":{"intents":513,"token":"{secret}"},"op":2,"t":"${GATEWAY_TOKEN}"}"#;
@@ -378,7 +392,7 @@ async fn the_secret_lands_only_in_the_first_frames_json_field_and_is_scrubbed() 
 
     // Each connection's first frame gets it; a first frame without the field
     // is sent unchanged, without the secret.
-    let id2 = run(&guest, &format!("connect {dest}"))
+    let id2 = run(&guest, &format!("connect {}", server.url()))
         .await
         .unwrap()
         .remove(0);
@@ -434,22 +448,7 @@ async fn connections_die_with_their_instance() {
 /// close reason.
 #[tokio::test]
 async fn encoded_or_split_secrets_are_scrubbed_from_frames_and_never_sent() {
-    let server = WsServer::start().await;
-    let home = TempHome::new();
-    home.secret("GATEWAY_TOKEN", SECRET);
-    let dest = server.url();
-    let (_h, guest) = start_wsecho(
-        &home,
-        &format!(
-            "websocket = [\"{dest}\"]\n[[secrets]]\nname = \"GATEWAY_TOKEN\"\ndestination = \"{dest}\"\nws_json_field = \"d.token\""
-        ),
-        &format!("local = [\"{dest}\"]\nsecrets = [\"GATEWAY_TOKEN\"]"),
-    )
-    .await;
-    let id = run(&guest, &format!("connect {dest}"))
-        .await
-        .unwrap()
-        .remove(0);
+    let (server, _home, _h, guest, id) = connected_with_secret().await;
     run(
         &guest,
         &format!("send {id} {{\"d\":{{\"token\":\"{{secret}}\"}}}}"),
