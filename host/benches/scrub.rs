@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use airlock::caps::secrets::{Scrubber, SecretValue};
+use airlock::secrets::{Scrubber, SecretValue};
 
 const TOKEN: &str = "7781234560:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/x";
 const BODY: usize = 16 << 20;

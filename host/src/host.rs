@@ -6,7 +6,6 @@ use std::sync::Arc;
 use wasmtime::Engine;
 
 use crate::caps::egress::EgressPolicy;
-use crate::caps::secrets::{BoundSecret, load_secret_in};
 use crate::caps::websocket::WsPolicy;
 use crate::catalog::{self, Candidate, DropInProblem, Origin};
 use crate::db::Db;
@@ -18,6 +17,7 @@ use crate::runtime::engine::new_engine;
 use crate::runtime::filter::FilterRunner;
 use crate::runtime::load::{Loaded, Prepared, prepare};
 use crate::runtime::state::InstanceSpec;
+use crate::secrets::{BoundSecret, load_secret_in};
 
 /// Why a component cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +51,7 @@ pub enum StartError {
         /// Component.
         name: String,
         /// What is wrong.
-        source: crate::caps::secrets::SecretError,
+        source: crate::secrets::SecretError,
     },
     /// The database failed.
     #[error(transparent)]
@@ -168,7 +168,7 @@ impl Host {
     /// The per-instance spec: egress policy with its secrets loaded.
     pub fn instance_spec(&self, loaded: &Loaded) -> Result<InstanceSpec, StartError> {
         let eff = &loaded.effective;
-        let load = |binding: &crate::caps::secrets::SecretBinding| {
+        let load = |binding: &crate::manifest::SecretBinding| {
             let value = load_secret_in(&binding.name, self.home.dir(), self.home.path()).map_err(
                 |source| StartError::Secret {
                     name: loaded.name.to_string(),
@@ -180,11 +180,11 @@ impl Host {
                     name: loaded.name.to_string(),
                     source,
                 })?;
-            crate::caps::secrets::register(&bound);
+            crate::secrets::register(&bound);
             Ok::<_, StartError>(bound)
         };
         // The secrets bound to any of `destinations`, with their values.
-        let bound_to = |destinations: &[crate::manifest::destination::Destination]| {
+        let bound_to = |destinations: &[crate::net::destination::Destination]| {
             eff.secrets
                 .iter()
                 .filter(|b| destinations.contains(&b.destination))

@@ -3,7 +3,7 @@
 //! Two guards, whatever `AIRLOCK_LOG` asks for:
 //!
 //! * every line is scrubbed of every secret the host has loaded (the
-//!   registry in [`crate::caps::secrets::loaded`]: each spelling its scrubber
+//!   registry in [`crate::secrets::loaded`]: each spelling its scrubber
 //!   knows, base64 and hex included, every piece of 12 bytes or more, and the
 //!   bytes injected into requests) before it reaches stderr, so no log line of
 //!   airlock, of a library it uses or of a component can hold a token;
@@ -16,7 +16,7 @@ use std::io::Write;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::caps::secrets::loaded;
+use crate::secrets::loaded;
 
 /// The default filter when `AIRLOCK_LOG` is unset.
 pub const DEFAULT_FILTER: &str = "warn";
@@ -83,7 +83,8 @@ pub fn scrubbed(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::secrets::{BoundSecret, SecretBinding, SecretValue, register};
+    use crate::manifest::SecretBinding;
+    use crate::secrets::{BoundSecret, SecretValue, register};
 
     #[test]
     fn forbidden_secrets_never_reach_a_line() {

@@ -18,7 +18,7 @@ use std::io::{Read, Seek, Write};
 use cap_std::fs::{Dir, OpenOptions};
 use sha2::{Digest, Sha256};
 
-use crate::caps::secrets::BoundSecret;
+use crate::secrets::BoundSecret;
 
 /// The subdirectory of the state directory holding lock files.
 pub const LOCKS_DIR: &str = "locks";
@@ -125,7 +125,8 @@ impl PlatformLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::secrets::{SecretBinding, SecretValue};
+    use crate::manifest::SecretBinding;
+    use crate::secrets::SecretValue;
 
     fn secret(value: &str) -> BoundSecret {
         let binding = SecretBinding {

@@ -11,12 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::access::Access;
+use crate::access::AccessStore;
 use crate::catalog::{Candidate, Origin};
 use crate::home::INBOX_DIR;
 use crate::host::Host;
-use crate::loops::inbound_http::{AccessToken, InboundListener};
-use crate::loops::poll::{self, PollSource};
 use crate::manifest::{Direction, Kind};
 use crate::mcp::instructions;
 use crate::platform_lock::LOCKS_DIR;
@@ -24,6 +22,8 @@ use crate::queue::ledger::{self, LEDGERS_DIR};
 use crate::queue::{DEFAULT_BACKLOG, KEEP_DELIVERED_SECS, Queue};
 use crate::router::{Active, NamedFilter, Parts, Router, Session};
 use crate::runtime::actor::Unsolicited;
+use crate::sources::inbound_http::{AccessToken, InboundListener};
+use crate::sources::poll::{self, PollSource};
 
 /// The default adapter, and its default port.
 pub const DEFAULT_ADAPTER: &str = "fakechat";
@@ -134,7 +134,7 @@ pub async fn start_with(
                         }
                     };
                 // One that connects in `start` (a gateway) starts in its loop
-                // once it holds the token's lock (`loops::poll`).
+                // once it holds the token's lock (`sources::poll`).
                 let gateway = !loaded.effective.websocket.is_empty()
                     && policy.as_ref().is_some_and(|p| !p.secrets.is_empty());
                 if gateway {
@@ -146,7 +146,7 @@ pub async fn start_with(
                 let description = match handle.describe().await {
                     // Its platform is the host's name for it, whatever it
                     // claims: events, errors and answers name it so.
-                    Ok(d) => crate::runtime::bindings::types::Description {
+                    Ok(d) => crate::bindings::types::Description {
                         platform: c.name.clone(),
                         ..d
                     },
@@ -225,7 +225,7 @@ pub async fn start_with(
     let router = Arc::new(Router::new(Parts {
         adapters,
         filters,
-        access: Access::new(host.db.clone()),
+        access: AccessStore::new(host.db.clone()),
         queue,
         session: Session::default(),
         home: host.home.path().to_path_buf(),

@@ -1,7 +1,7 @@
 //! Text from outside (guests, manifests, platforms) made safe to print.
 
 /// One line, control characters (ANSI escapes, newlines) replaced by
-/// spaces and the other [hidden](crate::mcp::sanitize::hidden) characters
+/// spaces and the other [hidden](hidden) characters
 /// (bidi overrides that reorder what the terminal shows, zero-width ones)
 /// removed, at most `max` characters (then `…`). For logs and terminal
 /// reports, where foreign text must not forge lines, move the cursor or
@@ -9,13 +9,44 @@
 pub fn one_line(text: &str, max: usize) -> String {
     let mut shown = text
         .chars()
-        .filter(|c| c.is_control() || !crate::mcp::sanitize::hidden(*c))
+        .filter(|c| c.is_control() || !hidden(*c))
         .map(|c| if c.is_control() { ' ' } else { c });
     let mut out: String = shown.by_ref().take(max).collect();
     if shown.next().is_some() {
         out.push('…');
     }
     out
+}
+
+/// Characters removed from everything the session sees (see `event::sanitize`): controls other than newline and tab, bidi controls, and invisible
+/// format characters that can hide or disguise text.
+pub(crate) fn hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0}'..='\u{8}'
+            | '\u{B}'..='\u{1F}'
+            | '\u{7F}'..='\u{9F}'
+            | '\u{AD}'
+            | '\u{34F}'
+            | '\u{61C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// `word` as one shell word that a POSIX shell (sh, bash, zsh) reads back

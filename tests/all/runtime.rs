@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use airlock::bindings::message_filter::OutboundVerdict;
+use airlock::bindings::types::{InboundEvent, IncomingRequest};
 use airlock::runtime::actor::CallError;
-use airlock::runtime::bindings::message_filter::OutboundVerdict;
-use airlock::runtime::bindings::types::{InboundEvent, IncomingRequest};
 use airlock::runtime::cache::CacheOutcome;
 
 use crate::support::*;

@@ -132,12 +132,12 @@ pub async fn start_adapter(
 }
 
 /// An outbound message whose text is a fixture command.
-pub fn command(text: &str) -> airlock::runtime::bindings::types::OutboundMessage {
-    airlock::runtime::bindings::types::OutboundMessage {
+pub fn command(text: &str) -> airlock::bindings::types::OutboundMessage {
+    airlock::bindings::types::OutboundMessage {
         chat_id: "test".into(),
         text: text.into(),
         reply_to: None,
-        format: airlock::runtime::bindings::types::TextFormat::Plain,
+        format: airlock::bindings::types::TextFormat::Plain,
         buttons: vec![],
         files: vec![],
     }

@@ -92,7 +92,7 @@ fn airlock_home(home: &Path, fake: &FakeDiscord, telegram: Option<&FakeTelegram>
     config.push_str(subject::uncapped());
     std::fs::write(home.join("airlock.toml"), config).unwrap();
     let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
-    airlock::access::Access::new(host.db.clone())
+    airlock::access::AccessStore::new(host.db.clone())
         .allow("discord", ALICE)
         .unwrap();
     home.to_path_buf()

@@ -79,7 +79,7 @@ fn airlock_home(home: &Path, fake: &FakeTelegram) -> PathBuf {
     )
     .unwrap();
     let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
-    airlock::access::Access::new(host.db.clone())
+    airlock::access::AccessStore::new(host.db.clone())
         .allow("telegram", &CHAT.to_string())
         .unwrap();
     home.to_path_buf()

@@ -18,4 +18,4 @@ pub mod gate;
 mod store;
 
 pub use gate::{Decision, GroupPolicy, SenderRef, implicit_allow};
-pub use store::{Access, Allowed, Dropped, Inbound, Memo, OpenGroup, Room};
+pub use store::{AccessStore, Allowed, Dropped, Inbound, Memo, OpenGroup, Room};

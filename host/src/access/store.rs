@@ -99,7 +99,7 @@ pub struct Memo {
 
 /// The access store.
 #[derive(Clone, Debug)]
-pub struct Access {
+pub struct AccessStore {
     db: Db,
     /// Direct chats recorded in `delivered_chats` by this process, so the
     /// table is written once per chat and sender, not once per message.
@@ -115,7 +115,7 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-impl Access {
+impl AccessStore {
     /// The store over `db`.
     pub fn new(db: Db) -> Self {
         Self {
@@ -449,7 +449,7 @@ mod tests {
 
     #[test]
     fn allow_deliver_drop_remember_and_gate_outbound() {
-        let a = Access::new(Db::in_memory().unwrap());
+        let a = AccessStore::new(Db::in_memory().unwrap());
         assert_eq!(
             a.admit(&direct("tg", "42", "hello there, let me in"))
                 .unwrap(),
@@ -490,7 +490,7 @@ mod tests {
 
     #[test]
     fn groups_open_close_and_gate_both_ways() {
-        let a = Access::new(Db::in_memory().unwrap());
+        let a = AccessStore::new(Db::in_memory().unwrap());
         a.allow("tg", "7").unwrap();
         let in_group = |sender_id, mentions_bot| Inbound {
             sender: SenderRef {
@@ -559,7 +559,7 @@ mod tests {
 
     #[test]
     fn drops_are_bounded_and_short() {
-        let a = Access::new(Db::in_memory().unwrap());
+        let a = AccessStore::new(Db::in_memory().unwrap());
         let long = "word ".repeat(100);
         for i in 0..KEEP_DROPS + 10 {
             let id = i.to_string();
@@ -573,7 +573,7 @@ mod tests {
 
     #[test]
     fn fakechat_local_user_is_allowed_by_default() {
-        let a = Access::new(Db::in_memory().unwrap());
+        let a = AccessStore::new(Db::in_memory().unwrap());
         assert_eq!(
             a.admit(&direct("fakechat", "web", "hi")).unwrap(),
             Decision::Deliver

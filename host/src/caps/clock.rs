@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
-use crate::runtime::bindings::clock;
-use crate::runtime::events::HostEvent;
+use crate::bindings::clock;
+use crate::host_event::HostEvent;
 use crate::runtime::state::ComponentState;
 
 /// Most timers one instance may have pending.

@@ -17,7 +17,7 @@
 //!    request beyond that waits for a slot, at most its connect timeout, and then fails with
 //!    [`EgressError::ConnectionLimitReached`].
 //! 4. **Resolved-address check.** The host is resolved once, and if *any* address is restricted
-//!    ([`ip_policy`](super::ip_policy): loopback, private, link-local, cloud metadata, …) the
+//!    ([`ip_policy`](crate::net::ip_policy): loopback, private, link-local, cloud metadata, …) the
 //!    request is refused unless the operator granted that destination for local use (the
 //!    grant's `local`, [`EgressPolicy::local_ok`] here). The connection goes to the checked
 //!    addresses only; there is no second lookup a rebinding DNS server could answer
@@ -76,9 +76,10 @@ use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
 };
 
-use super::secrets::{BoundSecret, HOST_SET_HEADERS, Scrubber, SecretPosition, loaded};
-use super::warn_budget::{self, Admit};
-use crate::manifest::destination::{Destination, Scheme, UriPartsError, request_parts};
+use crate::manifest::{HOST_SET_HEADERS, SecretPosition};
+use crate::net::destination::{Destination, Scheme, UriPartsError, request_parts};
+use crate::secrets::{BoundSecret, Scrubber, loaded};
+use crate::warn_budget::{self, Admit};
 
 pub use connector::resolve_checked;
 pub(crate) use connector::{TLS_CONFIG, server_name};
@@ -701,7 +702,7 @@ pub enum EgressError {
         destination: String,
         /// The first restricted address found.
         addr: IpAddr,
-        /// Which rule it falls under (see [`ip_policy`](super::ip_policy)).
+        /// Which rule it falls under (see [`ip_policy`](crate::net::ip_policy)).
         reason: &'static str,
     },
     /// Resolving the host failed.

@@ -9,10 +9,10 @@ use std::sync::atomic::AtomicU32;
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::caps::warn_budget::{Admit, MAX_LOGGED, admit};
+use crate::bindings::kv::{self, KvError};
 use crate::db::Db;
-use crate::runtime::bindings::kv::{self, KvError};
 use crate::runtime::state::ComponentState;
+use crate::warn_budget::{Admit, MAX_LOGGED, admit};
 
 /// Longest key, in bytes.
 pub const MAX_KEY: usize = 256;
@@ -64,10 +64,8 @@ impl KvNamespace {
     pub fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
         Self::check_key(key)?;
         // A component never holds a loaded secret; one that got hold of a value may not keep it.
-        if crate::caps::secrets::loaded::holds(key.as_bytes())
-            || crate::caps::secrets::loaded::holds(value)
-        {
-            crate::caps::secrets::loaded::log_refusal(&self.component, "a kv write");
+        if crate::secrets::loaded::holds(key.as_bytes()) || crate::secrets::loaded::holds(value) {
+            crate::secrets::loaded::log_refusal(&self.component, "a kv write");
             return Err(KvError::Store(
                 "refused: the entry holds a secret the host has loaded; components may not store secrets".into(),
             ));

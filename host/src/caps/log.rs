@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-use crate::runtime::bindings::log::{self, Level};
+use crate::bindings::log::{self, Level};
 use crate::runtime::state::ComponentState;
 
 /// Bytes of guest output (log calls, stdout and stderr together) kept per instance.

@@ -6,9 +6,6 @@
 
 pub mod clock;
 pub mod egress;
-pub mod ip_policy;
 pub mod kv;
 pub mod log;
-pub mod secrets;
-pub(crate) mod warn_budget;
 pub mod websocket;

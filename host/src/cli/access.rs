@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::access::{Access, GroupPolicy};
+use crate::access::{AccessStore, GroupPolicy};
 use crate::host::Host;
 
 /// What to do.
@@ -81,7 +81,7 @@ fn describe(policy: GroupPolicy) -> String {
 
 /// Run one action.
 pub fn run(host: &Host, action: Action) -> anyhow::Result<ExitCode> {
-    let access = Access::new(host.db.clone());
+    let access = AccessStore::new(host.db.clone());
     match action {
         Action::Allow { adapter, sender_id } => {
             if !crate::manifest::valid_name(&adapter) {
@@ -170,7 +170,7 @@ fn suggest(command: &str, adapter: &str, id: &str) -> String {
     )
 }
 
-fn list(access: &Access) -> anyhow::Result<String> {
+fn list(access: &AccessStore) -> anyhow::Result<String> {
     let mut out = String::from("allowed\n");
     let allowed = access.allowed()?;
     if allowed.is_empty() {
@@ -201,12 +201,12 @@ fn list(access: &Access) -> anyhow::Result<String> {
             let when = crate::router::time::iso8601((d.at.max(0) as u64) * 1000);
             let handle = d
                 .handle
-                .map(|h| format!(" @{}", crate::mcp::sanitize::value(&h)))
+                .map(|h| format!(" @{}", crate::event::sanitize::value(&h)))
                 .unwrap_or_default();
-            let words = crate::mcp::sanitize::value(&d.first_words);
+            let words = crate::event::sanitize::value(&d.first_words);
             let (place, id, command) = match &d.closed_group {
                 Some(group) => (
-                    format!(" in group {}", crate::mcp::sanitize::value(group)),
+                    format!(" in group {}", crate::event::sanitize::value(group)),
                     group.as_str(),
                     "group open",
                 ),

@@ -19,7 +19,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::caps::secrets::load_secret_in;
 use crate::catalog::{Candidate, Origin, Standing};
 use crate::db::Db;
 use crate::home::{ADAPTERS_DIR, AirlockHome, CACHE_DIR};
@@ -27,6 +26,7 @@ use crate::host::Host;
 use crate::manifest::{Config, ConfigError, Kind};
 use crate::runtime::cache::ComponentCache;
 use crate::runtime::engine::new_engine;
+use crate::secrets::load_secret_in;
 use crate::serve::{DEFAULT_ADAPTER, enabled, inbound_port};
 
 /// How a check came out.

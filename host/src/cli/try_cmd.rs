@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
 
+use crate::bindings::types::TextFormat;
 use crate::catalog::{self, Candidate, Origin};
+use crate::event::ChannelEvent;
 use crate::host::Host;
-use crate::router::ChannelEvent;
 use crate::router::outbound::Reply;
-use crate::runtime::bindings::types::TextFormat;
 use crate::serve::Approval;
 
 const HELP: &str = "\

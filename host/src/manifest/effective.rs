@@ -7,12 +7,11 @@
 //! secrets) names it. Whatever the manifest asked and did not get is recorded
 //! in `refused`, so `airlock inspect` can say why.
 
-use super::destination::{Destination, Scheme};
 use super::grant::Grant;
 use super::limits::{EffectiveLimits, kv_quota};
+use super::secret_binding::SecretBinding;
 use super::spec::{Kind, Manifest, SecretSpec};
-use crate::caps::secrets::SecretBinding;
-use crate::runtime::imports::Linkable;
+use crate::net::destination::{Destination, Scheme};
 
 /// What a component may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,6 +231,19 @@ fn binding(spec: &SecretSpec, destination: Destination) -> Result<SecretBinding,
         destination,
         position: spec.position()?,
     })
+}
+
+/// What the effective grant lets the linker provide.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Linkable {
+    /// `wasi:http` outgoing requests.
+    pub outbound_http: bool,
+    /// `airlock:channel/websocket`.
+    pub websocket: bool,
+    /// `airlock:channel/kv`.
+    pub kv: bool,
+    /// `airlock:channel/clock` (adapters only: filters have no timers).
+    pub clock: bool,
 }
 
 #[cfg(test)]

@@ -34,8 +34,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::destination::Destination;
 use super::limits::LimitsSpec;
+use crate::net::destination::Destination;
 
 /// The whole config file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -7,13 +7,17 @@
 //! Both files are parsed once, strictly (`deny_unknown_fields`), into the
 //! policy types the runtime enforces.
 
-pub mod destination;
 mod effective;
 mod grant;
 mod limits;
+mod secret_binding;
+mod secret_position;
 mod spec;
 
-pub use effective::{Effective, EffectiveError, Trust, effective};
+pub use effective::{Effective, EffectiveError, Linkable, Trust, effective};
 pub use grant::{ComponentConfig, Config, ConfigError, DeliveryConfig, Grant};
 pub use limits::{EffectiveLimits, LimitsSpec};
+pub use secret_binding::{BindingError, SecretBinding, check_name};
+pub(crate) use secret_position::is_pchar;
+pub use secret_position::{HOST_SET_HEADERS, PLACEHOLDER, SecretPosition};
 pub use spec::{Direction, Kind, Manifest, ManifestError, SecretSpec, valid_name};

@@ -29,8 +29,10 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use super::destination::Destination;
 use super::limits::LimitsSpec;
+use super::secret_binding::check_name;
+use super::secret_position::SecretPosition;
+use crate::net::destination::Destination;
 
 /// What a component is.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -214,8 +216,7 @@ impl Manifest {
 
 impl SecretSpec {
     /// The position as the secret rules parse it.
-    pub fn position(&self) -> Result<crate::caps::secrets::SecretPosition, String> {
-        use crate::caps::secrets::SecretPosition;
+    pub fn position(&self) -> Result<SecretPosition, String> {
         match (
             &self.header,
             &self.value,
@@ -239,7 +240,7 @@ impl SecretSpec {
                 self.name
             )))
         };
-        if crate::caps::secrets::check_name(&self.name).is_err() {
+        if check_name(&self.name).is_err() {
             return bad("name must be an environment-variable name like TELEGRAM_BOT_TOKEN".into());
         }
         let positions = [

@@ -69,7 +69,7 @@ pub(crate) fn keep(lines: &[String]) -> Kept {
             Some((end, _)) => &raw[..end],
             None => raw.as_str(),
         };
-        let line = super::sanitize::line(bounded, MAX_LINE_CHARS);
+        let line = crate::event::sanitize::line(bounded, MAX_LINE_CHARS);
         if line.is_empty() {
             continue;
         }

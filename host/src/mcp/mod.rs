@@ -9,13 +9,10 @@
 
 pub mod delivery_log;
 pub mod instructions;
-pub mod notification;
-pub mod sanitize;
 mod server;
 pub mod stdin;
 pub mod stdio;
 pub mod tools;
 pub mod writer;
 
-pub use notification::NOTIFICATION_METHOD;
 pub use server::ChannelServer;

@@ -14,9 +14,9 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::stdio::Outlet;
 use super::tools::{self, DownloadArgs, EditArgs, FetchArgs, ReactArgs, ReplyArgs};
+use crate::bindings::types::Features;
 use crate::router::outbound::Reply;
 use crate::router::{Router, ToolError};
-use crate::runtime::bindings::types::Features;
 
 /// Revisions airlock speaks, newest first. Nothing newer than 2025-11-25:
 /// Claude Code does not treat a server on the 2026-07-28 handshake as a channel.
@@ -141,7 +141,7 @@ impl ServerHandler for ChannelServer {
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
         // No loaded secret goes back to the session, even one it passed in an argument.
-        let redact = |text: String| crate::caps::secrets::loaded::redact(&text).into_owned();
+        let redact = |text: String| crate::secrets::loaded::redact(&text).into_owned();
         let result = match self.call(request).await {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(redact(text))]),
             Err(e) => {

@@ -9,8 +9,8 @@ use rmcp::model::{JsonObject, Tool};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::bindings::types::{Button, TextFormat};
 use crate::router::ToolError;
-use crate::runtime::bindings::types::{Button, TextFormat};
 
 /// Arguments of `reply`.
 #[derive(Debug, Deserialize)]

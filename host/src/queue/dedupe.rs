@@ -10,7 +10,7 @@
 //! (unqualified), so `:` inside them cannot make two keys collide across
 //! fields: the message id and the rest are last.
 
-use crate::runtime::bindings::types::InboundMessage;
+use crate::bindings::types::InboundMessage;
 
 /// The key of an inbound message.
 pub fn message_key(m: &InboundMessage) -> String {
@@ -38,7 +38,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::types::{Chat, ChatKind, Sender};
+    use crate::bindings::types::{Chat, ChatKind, Sender};
 
     fn message(chat: &str, id: &str, text: &str, edited: bool, ts_ms: u64) -> InboundMessage {
         InboundMessage {

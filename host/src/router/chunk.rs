@@ -4,7 +4,7 @@
 //! a line break, then a space, as long as the cut keeps at least half the
 //! limit; otherwise it cuts hard. Limits count characters.
 
-use crate::runtime::bindings::types::ChunkMode;
+use crate::bindings::types::ChunkMode;
 
 /// Split `text` into pieces of at most `limit` characters.
 pub fn chunks(text: &str, limit: usize, mode: ChunkMode) -> Vec<String> {

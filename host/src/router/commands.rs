@@ -4,7 +4,7 @@
 //! Strangers get no answer at all (their message was dropped before this):
 //! a bot that answers strangers tells them it is alive and whom it serves.
 
-use crate::runtime::bindings::types::{OutboundMessage, TextFormat};
+use crate::bindings::types::{OutboundMessage, TextFormat};
 
 /// A command the host answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

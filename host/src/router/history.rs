@@ -8,8 +8,8 @@
 
 use super::{Router, ToolError};
 use crate::access::gate::SenderRef;
-use crate::mcp::sanitize;
-use crate::runtime::bindings::types::{Features, HistoryEntry, HistoryRequest};
+use crate::bindings::types::{Features, HistoryEntry, HistoryRequest};
+use crate::event::sanitize;
 
 /// Most messages one call returns.
 pub const MAX_HISTORY: u32 = 100;
@@ -118,7 +118,7 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::types::Sender;
+    use crate::bindings::types::Sender;
 
     fn entry(text: &str, name: &str) -> HistoryEntry {
         HistoryEntry {

@@ -7,41 +7,16 @@ use super::commands::{self, Command};
 use super::time::iso8601;
 use super::{Active, Router};
 use crate::access::{Decision, Inbound, Memo, Room, SenderRef};
-use crate::mcp::sanitize;
-use crate::queue::dedupe;
-use crate::runtime::bindings::message_filter::InboundVerdict;
-use crate::runtime::bindings::types::{
+use crate::bindings::message_filter::InboundVerdict;
+use crate::bindings::types::{
     AttachmentRequest, ButtonPress, Chat, ChatKind, Features, InboundEvent, InboundMessage,
     Reaction, Sender,
 };
+use crate::event::ChannelEvent;
+use crate::queue::dedupe;
 
 /// Largest attachment fetched eagerly into the inbox.
 pub const MAX_EAGER_ATTACHMENT: u64 = 10 << 20;
-
-/// One `notifications/claude/channel` event, sanitized.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChannelEvent {
-    /// The body.
-    pub content: String,
-    /// Tag attributes; keys are valid identifiers.
-    pub meta: BTreeMap<String, String>,
-}
-
-impl ChannelEvent {
-    fn new(content: &str, meta: BTreeMap<&'static str, String>) -> Self {
-        let meta = meta
-            .into_iter()
-            .filter(|(k, _)| sanitize::valid_key(k))
-            .map(|(k, v)| (k.to_string(), sanitize::value(&v)))
-            .collect();
-        let mut event = Self {
-            content: sanitize::content(content),
-            meta,
-        };
-        crate::caps::secrets::loaded::redact_event(&mut event.content, &mut event.meta);
-        event
-    }
-}
 
 /// An event the gate and the filters let through, with what the host keeps
 /// about it besides what the session sees.

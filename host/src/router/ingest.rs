@@ -5,10 +5,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::Router;
+use crate::bindings::types::{EventBatch, Features};
 use crate::db::DbError;
-use crate::mcp::notification;
+use crate::event::notification;
 use crate::queue::{Incoming, Queued};
-use crate::runtime::bindings::types::{EventBatch, Features};
 
 /// A chat gets at most one typing indicator per this long (platforms show
 /// one for about five seconds).

@@ -23,13 +23,13 @@ pub mod time;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::access::Access;
+use crate::access::AccessStore;
+use crate::bindings::types::{Description, Features};
 use crate::queue::Queue;
 use crate::runtime::actor::{AdapterHandle, CallError};
-use crate::runtime::bindings::types::{Description, Features};
 use crate::runtime::filter::FilterRunner;
 
-pub use inbound::{Admitted, ChannelEvent};
+pub use inbound::Admitted;
 pub use session::Session;
 
 /// An adapter the router serves.
@@ -125,7 +125,7 @@ pub enum ToolError {
 pub struct Router {
     adapters: BTreeMap<String, Active>,
     filters: Vec<NamedFilter>,
-    access: Access,
+    access: AccessStore,
     queue: Queue,
     session: Session,
     home: PathBuf,
@@ -142,7 +142,7 @@ pub struct Parts {
     /// The filter chain, in order.
     pub filters: Vec<NamedFilter>,
     /// The access store.
-    pub access: Access,
+    pub access: AccessStore,
     /// The durable inbound queue.
     pub queue: Queue,
     /// Whether a session is connected.

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use super::chunk::chunks;
 use super::{Active, Router, ToolError};
-use crate::runtime::actor::{AdapterErrorText, CallError};
-use crate::runtime::bindings::message_filter::OutboundVerdict;
-use crate::runtime::bindings::types::{
+use crate::bindings::message_filter::OutboundVerdict;
+use crate::bindings::types::{
     AdapterError, AttachmentRequest, Button, EditRequest, Features, OutboundFile, OutboundMessage,
     ReactRequest, Sent, TextFormat,
 };
+use crate::runtime::actor::{AdapterErrorText, CallError};
 
 /// Largest file `reply` sends, whatever the platform allows.
 pub const MAX_FILE_BYTES: u64 = 50 << 20;
@@ -117,8 +117,8 @@ impl Router {
                 .map_err(|why| refuse(raw, why))?;
             // The adapter would hold the secret, and could re-encode it past
             // every scrubber: a file with one is not sent at all.
-            if crate::caps::secrets::loaded::holds(&file.data) {
-                crate::caps::secrets::loaded::log_refusal("reply", "an attached file");
+            if crate::secrets::loaded::holds(&file.data) {
+                crate::secrets::loaded::log_refusal("reply", "an attached file");
                 return Err(refuse(raw, super::files::Refused::HoldsSecret));
             }
             let name = file
@@ -242,7 +242,7 @@ impl Router {
             files,
         };
         // No loaded secret reaches a filter or the adapter, whatever the session wrote.
-        crate::caps::secrets::loaded::redact_outbound(&mut message, active.handle.name());
+        crate::secrets::loaded::redact_outbound(&mut message, active.handle.name());
         let message = self.filter_outbound(message).await?;
         let parts = chunks(
             &message.text,
@@ -317,7 +317,7 @@ impl Router {
             buttons: Vec::new(),
             files: Vec::new(),
         };
-        crate::caps::secrets::loaded::redact_outbound(&mut message, active.handle.name());
+        crate::secrets::loaded::redact_outbound(&mut message, active.handle.name());
         let filtered = self.filter_outbound(message).await?;
         active
             .handle

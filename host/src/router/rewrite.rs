@@ -9,7 +9,7 @@
 //! the message is not delivered or sent, and the filter and the field are
 //! named, so a hostile or broken filter shows instead of being quietly tamed.
 
-use crate::runtime::bindings::types::{InboundMessage, OutboundMessage};
+use crate::bindings::types::{InboundMessage, OutboundMessage};
 
 /// A field a filter tried to change and may not, as named in the WIT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +96,7 @@ pub(crate) fn outbound(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::types::{
+    use crate::bindings::types::{
         Attachment, AttachmentKind, Button, Chat, ChatKind, OutboundFile, Sender, TextFormat,
     };
 

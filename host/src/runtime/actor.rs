@@ -17,15 +17,15 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::types::{
+use super::budget::{self, HasCpuBudget};
+use super::state::{ComponentState, InstanceSpec};
+use crate::bindings::types::{
     AdapterError, AttachmentData, AttachmentRequest, Description, EditRequest, EventBatch,
     HistoryEntry, HistoryRequest, HttpRequest, HttpResponse, IncomingReply, IncomingRequest,
     OutboundMessage, ReactRequest, Sent, WsConnection, WsEvent,
 };
-use super::bindings::{Adapter, AdapterPre};
-use super::budget::{self, HasCpuBudget};
-use super::events::HostEvent;
-use super::state::{ComponentState, InstanceSpec};
+use crate::bindings::{Adapter, AdapterPre};
+use crate::host_event::HostEvent;
 use crate::manifest::EffectiveLimits;
 
 /// Crashes within [`CRASH_WINDOW`] that quarantine an adapter.

@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use wasmtime::{Engine, Store};
 
 use super::actor::{CallError, classify, one_line};
-use super::bindings::FilterPre;
-use super::bindings::message_filter::{InboundVerdict, OutboundVerdict};
-use super::bindings::types::{InboundMessage, OutboundMessage};
 use super::budget::{self, HasCpuBudget};
 use super::state::{ComponentState, InstanceSpec};
+use crate::bindings::FilterPre;
+use crate::bindings::message_filter::{InboundVerdict, OutboundVerdict};
+use crate::bindings::types::{InboundMessage, OutboundMessage};
 
 /// A prepared filter and its settings.
 #[derive(Clone)]
@@ -33,7 +33,7 @@ pub struct FilterRunner {
 /// An instance, configured, that has seen no message.
 struct Ready {
     store: Store<ComponentState>,
-    filter: super::bindings::Filter,
+    filter: crate::bindings::Filter,
 }
 
 /// Why an instance could not be made ready.
@@ -137,7 +137,7 @@ impl FilterRunner {
         &self,
         op: &'static str,
         call: impl for<'a> FnOnce(
-            &'a super::bindings::Filter,
+            &'a crate::bindings::Filter,
             &'a mut wasmtime::Store<ComponentState>,
         ) -> futures::future::BoxFuture<'a, wasmtime::Result<R>>,
     ) -> Result<R, CallError> {

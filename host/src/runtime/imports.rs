@@ -16,18 +16,7 @@
 //! | `wasi:sockets/*`, `wasi:filesystem/*`    | never granted               |
 //! | anything else                            | unknown: refused            |
 
-/// What the effective grant lets the linker provide.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Linkable {
-    /// `wasi:http` outgoing requests.
-    pub outbound_http: bool,
-    /// `airlock:channel/websocket`.
-    pub websocket: bool,
-    /// `airlock:channel/kv`.
-    pub kv: bool,
-    /// `airlock:channel/clock` (adapters only: filters have no timers).
-    pub clock: bool,
-}
+use crate::manifest::Linkable;
 
 /// The WIT package version this host implements (major.minor).
 pub const API_VERSION: (u64, u64) = (0, 1);

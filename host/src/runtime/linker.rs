@@ -12,10 +12,10 @@ use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
 use wasmtime_wasi::p2::bindings::{cli, random};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView as _};
 
-use super::bindings::{clock, kv, log, websocket};
-use super::imports::Linkable;
 use super::state::ComponentState;
+use crate::bindings::{clock, kv, log, websocket};
 use crate::manifest::Kind;
+use crate::manifest::Linkable;
 
 /// Build the linker for a component of `kind` with `grant`.
 pub fn linker(

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::bindings::{AdapterPre, FilterPre};
 use super::cache::{CacheOutcome, ComponentCache, LoadError, sha256_hex};
 use super::imports::{self, ImportRefusal};
 use super::linker::linker;
 use super::state::ComponentState;
+use crate::bindings::{AdapterPre, FilterPre};
 use crate::manifest::{Effective, Kind, Manifest};
 
 /// Why a component cannot be prepared.

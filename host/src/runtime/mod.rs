@@ -7,11 +7,9 @@
 //! CPU budget and a wall-clock timeout; a trap discards the instance.
 
 pub mod actor;
-pub mod bindings;
 pub mod budget;
 pub mod cache;
 pub mod engine;
-pub mod events;
 pub mod filter;
 pub mod imports;
 pub mod limiter;

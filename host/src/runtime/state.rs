@@ -15,16 +15,16 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::budget::{self, CpuBudget, HasCpuBudget};
-use super::events::HostEvent;
 use super::limiter::StoreLimiter;
 use crate::caps::clock::Timers;
 use crate::caps::egress::{EgressHooks, EgressPolicy};
 use crate::caps::kv::KvNamespace;
 use crate::caps::log::GuestLog;
-use crate::caps::warn_budget::WarnBudget;
 use crate::caps::websocket::{Connections, WsPolicy};
 use crate::db::Db;
+use crate::host_event::HostEvent;
 use crate::manifest::Effective;
+use crate::warn_budget::WarnBudget;
 
 /// Resource handles (streams, requests, pollables) one instance may hold.
 const MAX_RESOURCES: usize = 4096;

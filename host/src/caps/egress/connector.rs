@@ -21,8 +21,8 @@ use tokio::time::timeout;
 
 use super::pool::{AbortOnDrop, Connection, PoolBody};
 use super::{EgressError, EgressPolicy, Phase, Timeouts};
-use crate::caps::ip_policy;
-use crate::manifest::destination::Destination;
+use crate::net::destination::Destination;
+use crate::net::ip_policy;
 
 /// Resolves `destination` and checks every address against [`ip_policy`], unless the operator
 /// granted the destination for local use (the grant's `local`, [`EgressPolicy::local_ok`]).

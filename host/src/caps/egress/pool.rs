@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::client::conn::http1::SendRequest;
 
-use crate::manifest::destination::Destination;
+use crate::net::destination::Destination;
 
 /// Idle connections kept per destination.
 pub const MAX_IDLE_PER_DESTINATION: usize = 4;

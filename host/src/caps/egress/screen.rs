@@ -14,7 +14,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
-use crate::caps::secrets::Scrubber;
+use crate::secrets::Scrubber;
 
 /// Set when a [`Screened`] body found a secret (clones share it).
 #[derive(Debug, Clone, Default)]
@@ -127,7 +127,7 @@ impl<B> Screened<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::secrets::SecretValue;
+    use crate::secrets::SecretValue;
     use http_body_util::{BodyExt, StreamBody};
 
     const SECRET: &str = "5551234:SCREENED-body-secret_value";

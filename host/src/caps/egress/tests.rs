@@ -16,7 +16,8 @@ use hyper_util::rt::TokioIo;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::*;
-use crate::caps::secrets::{BoundSecret, SecretBinding, SecretValue};
+use crate::manifest::SecretBinding;
+use crate::secrets::{BoundSecret, SecretValue};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]

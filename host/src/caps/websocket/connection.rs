@@ -19,11 +19,12 @@ use tokio_tungstenite::tungstenite::protocol::{Message, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Error as WsProtocolError};
 
 use super::{CONNECT_TIMEOUT, Command, MAX_MESSAGE, MAX_UNDELIVERED, WsPolicy};
+use crate::bindings::types::{WsConnection, WsEvent};
 use crate::caps::egress::{TLS_CONFIG, server_name};
-use crate::caps::secrets::{Scrubber, SecretPosition, SecretValue};
-use crate::manifest::destination::Destination;
-use crate::runtime::bindings::types::{WsConnection, WsEvent};
-use crate::runtime::events::{Delivery, HostEvent};
+use crate::host_event::{Delivery, HostEvent};
+use crate::manifest::SecretPosition;
+use crate::net::destination::Destination;
+use crate::secrets::{Scrubber, SecretValue};
 
 /// Everything a connection's task needs.
 pub(super) struct Session {

@@ -39,12 +39,12 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
 
 use super::egress::{EgressError, EgressPolicy, resolve_checked};
-use super::secrets::{BoundSecret, Scrubber, loaded};
-use crate::manifest::destination::{Destination, Scheme, request_parts};
-use crate::runtime::bindings::types::WsConnection as Connection;
-use crate::runtime::bindings::websocket::{self, WsError};
-use crate::runtime::events::HostEvent;
+use crate::bindings::types::WsConnection as Connection;
+use crate::bindings::websocket::{self, WsError};
+use crate::host_event::HostEvent;
+use crate::net::destination::{Destination, Scheme, request_parts};
 use crate::runtime::state::ComponentState;
+use crate::secrets::{BoundSecret, Scrubber, loaded};
 
 /// Largest frame or message, sent or received: 1 MiB.
 pub const MAX_MESSAGE: usize = 1 << 20;
@@ -225,7 +225,7 @@ impl websocket::Host for ComponentState {
         let Some((policy, destination, uri)) = checked else {
             let url = crate::runtime::actor::one_line(&url, 200);
             self.log.line(
-                crate::caps::log::Source::Log(crate::runtime::bindings::log::Level::Warn),
+                crate::caps::log::Source::Log(crate::bindings::log::Level::Warn),
                 &format!("websocket destination {url} is not granted"),
             );
             return Ok(Err(WsError::Denied(format!(
@@ -349,7 +349,7 @@ impl websocket::Host for ComponentState {
                 let _ = events.send(HostEvent::Ws {
                     generation: self.ws.generation,
                     conn,
-                    event: crate::runtime::bindings::types::WsEvent::Closed((
+                    event: crate::bindings::types::WsEvent::Closed((
                         1006,
                         "closed by the adapter with frames still queued".into(),
                     )),

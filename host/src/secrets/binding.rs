@@ -1,41 +1,11 @@
-//! [`SecretBinding`] (a secret bound to a destination and position) and [`BoundSecret`] (a
-//! binding with its value, rendered into requests).
+//! [`BoundSecret`]: a manifest's [`SecretBinding`] with its loaded value, rendered into
+//! requests.
 
 use http::{HeaderName, HeaderValue};
 
-use super::position::is_pchar;
 use super::scrub::{LOWER_HEX, UPPER_HEX, encode_except, forms};
-use super::{PLACEHOLDER, SecretError, SecretPosition, SecretValue, check_name};
-use crate::manifest::destination::Destination;
-
-/// A manifest's statement that secret `name` goes to `destination` at `position`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretBinding {
-    /// The secret's name, `^[A-Z][A-Z0-9_]*$`; also its environment variable and file name.
-    pub name: String,
-    /// The one destination the secret is sent to.
-    pub destination: Destination,
-    /// Where in requests to `destination` it goes.
-    pub position: SecretPosition,
-}
-
-impl SecretBinding {
-    /// Checks the name, the position, and that the position fits the destination's scheme.
-    pub fn validate(&self) -> Result<(), SecretError> {
-        check_name(&self.name)?;
-        self.position.validate()?;
-        if !self.position.fits(self.destination.scheme()) {
-            return Err(SecretError::position(
-                self.position.to_string(),
-                format!(
-                    "a websocket JSON field needs a ws:// or wss:// destination, not {}",
-                    self.destination
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
+use super::{SecretError, SecretValue};
+use crate::manifest::{PLACEHOLDER, SecretBinding, SecretPosition, is_pchar};
 
 /// A binding with its loaded value, checked to fit its position.
 #[derive(Debug, Clone)]
@@ -151,38 +121,7 @@ impl BoundSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::secrets::test_support::binding;
-
-    #[test]
-    fn bindings_validate() {
-        assert!(
-            binding("TOKEN", "wss://gateway.discord.gg", "json:d.token")
-                .validate()
-                .is_ok()
-        );
-        assert!(
-            binding(
-                "TOKEN",
-                "wss://gateway.discord.gg",
-                "Authorization: {secret}"
-            )
-            .validate()
-            .is_ok()
-        );
-        let err = binding("TOKEN", "https://discord.com", "json:d.token")
-            .validate()
-            .unwrap_err();
-        assert!(err.to_string().contains("needs a ws:// or wss://"), "{err}");
-        for bad in ["", "token", "1TOKEN", "TOKEN-X", "TÖKEN", "_X"] {
-            let err = binding(bad, "https://a.example", "/x{secret}")
-                .validate()
-                .unwrap_err();
-            assert!(matches!(err, SecretError::InvalidName { .. }), "{bad:?}");
-        }
-        for good in ["T", "TELEGRAM_BOT_TOKEN", "A1_"] {
-            assert!(check_name(good).is_ok(), "{good}");
-        }
-    }
+    use crate::secrets::test_support::binding;
 
     #[test]
     fn rendering() {

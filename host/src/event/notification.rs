@@ -3,7 +3,7 @@
 //! Built once, when the event is stored, so delivery is a copy: the queue
 //! holds exactly the bytes the session will read.
 
-use crate::router::ChannelEvent;
+use super::ChannelEvent;
 
 /// The notification carrying an inbound message.
 pub const NOTIFICATION_METHOD: &str = "notifications/claude/channel";

@@ -52,9 +52,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
-use crate::caps::warn_budget::WarnBudget;
+use crate::bindings::types::{IncomingReply, IncomingRequest};
 use crate::runtime::actor::{AdapterHandle, Unsolicited};
-use crate::runtime::bindings::types::{IncomingReply, IncomingRequest};
+use crate::warn_budget::WarnBudget;
 
 /// Largest request body handed to an adapter.
 pub const MAX_BODY_BYTES: usize = 16 << 20;

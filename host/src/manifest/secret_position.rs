@@ -6,8 +6,29 @@ use std::str::FromStr;
 
 use http::{HeaderName, HeaderValue};
 
-use super::{HOST_SET_HEADERS, PLACEHOLDER, SecretError};
-use crate::manifest::destination::Scheme;
+use super::secret_binding::BindingError;
+use crate::net::destination::Scheme;
+
+/// The placeholder a template holds exactly once.
+pub const PLACEHOLDER: &str = "{secret}";
+
+/// Headers that frame or route a request: the host sets them itself. No secret may be bound to
+/// one, and egress drops whatever a component put there (see `caps::egress`).
+pub const HOST_SET_HEADERS: [&str; 13] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "http2-settings",
+    "content-length",
+    "te",
+    "trailer",
+    "expect",
+];
 
 /// Where in a request a secret goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +62,9 @@ pub enum SecretPosition {
 
 impl SecretPosition {
     /// A header position, validated.
-    pub fn header(name: &str, template: &str) -> Result<Self, SecretError> {
+    pub fn header(name: &str, template: &str) -> Result<Self, BindingError> {
         let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
-            SecretError::position(
+            BindingError::position(
                 format!("{name}: {template}"),
                 format!("{name:?} is not a header name"),
             )
@@ -57,13 +78,13 @@ impl SecretPosition {
     }
 
     /// A path-prefix position for every path, validated.
-    pub fn path_prefix(template: &str) -> Result<Self, SecretError> {
+    pub fn path_prefix(template: &str) -> Result<Self, BindingError> {
         Self::path_prefix_under(template, None)
     }
 
     /// A path-prefix position for the paths at or below `under` (all paths for `None`),
     /// validated.
-    pub fn path_prefix_under(template: &str, under: Option<&str>) -> Result<Self, SecretError> {
+    pub fn path_prefix_under(template: &str, under: Option<&str>) -> Result<Self, BindingError> {
         let position = SecretPosition::PathPrefix {
             template: template.to_owned(),
             under: under.map(str::to_owned),
@@ -90,7 +111,7 @@ impl SecretPosition {
     }
 
     /// A websocket JSON-field position, validated.
-    pub fn ws_json_field(field: &str) -> Result<Self, SecretError> {
+    pub fn ws_json_field(field: &str) -> Result<Self, BindingError> {
         let position = SecretPosition::WsJsonField {
             field: field.to_owned(),
         };
@@ -100,8 +121,8 @@ impl SecretPosition {
 
     /// Checks the rules for this position: one [`PLACEHOLDER`] per template, no other braces,
     /// header names the host does not own, paths without query or `..`, dotted JSON keys.
-    pub fn validate(&self) -> Result<(), SecretError> {
-        let fail = |why: String| SecretError::position(self.to_string(), why);
+    pub fn validate(&self) -> Result<(), BindingError> {
+        let fail = |why: String| BindingError::position(self.to_string(), why);
         match self {
             SecretPosition::Header { name, template } => {
                 if HOST_SET_HEADERS.contains(&name.as_str()) {
@@ -200,7 +221,7 @@ fn check_template(template: &str) -> Result<(), String> {
 }
 
 /// RFC 3986 `pchar` minus `%`: unreserved, sub-delims, `:` and `@`.
-pub(super) fn is_pchar(c: char) -> bool {
+pub(crate) fn is_pchar(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c)
 }
 
@@ -224,7 +245,7 @@ impl fmt::Display for SecretPosition {
 /// Parses the string forms in the [module docs](super): `Name: template`, `/template`,
 /// `/under => /template`, or `json:field`.
 impl FromStr for SecretPosition {
-    type Err = SecretError;
+    type Err = BindingError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.starts_with('/') {
@@ -240,7 +261,7 @@ impl FromStr for SecretPosition {
         }
         match s.split_once(':') {
             Some((name, template)) => SecretPosition::header(name, template),
-            None => Err(SecretError::position(
+            None => Err(BindingError::position(
                 s.to_owned(),
                 format!(
                     "expected a header (Authorization: Bot {PLACEHOLDER}), a path prefix \

@@ -28,46 +28,23 @@ mod binding;
 mod error;
 mod load;
 pub mod loaded;
-mod position;
 mod scrub;
 mod value;
 
-pub use binding::{BoundSecret, SecretBinding};
+pub use binding::BoundSecret;
 pub use error::SecretError;
-pub use load::{check_name, load_secret, load_secret_in};
+pub use load::{load_secret, load_secret_in};
 pub use loaded::register;
-pub use position::SecretPosition;
 pub use scrub::{Scrubber, WINDOW, scrub};
 pub use value::SecretValue;
-
-/// The placeholder a template holds exactly once.
-pub const PLACEHOLDER: &str = "{secret}";
 
 /// What scrubbed secret values are replaced with.
 pub const REDACTED: &[u8] = b"[redacted]";
 
-/// Headers that frame or route a request: the host sets them itself. No secret may be bound to
-/// one, and egress drops whatever a component put there (see `caps::egress`).
-pub const HOST_SET_HEADERS: [&str; 13] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "http2-settings",
-    "content-length",
-    "te",
-    "trailer",
-    "expect",
-];
-
 /// Helpers shared by the unit tests of the submodules.
 #[cfg(test)]
 mod test_support {
-    use super::SecretBinding;
+    use crate::manifest::SecretBinding;
 
     pub(super) fn binding(name: &str, dest: &str, position: &str) -> SecretBinding {
         SecretBinding {

@@ -13,8 +13,8 @@ use std::sync::atomic::AtomicU32;
 use std::sync::{LazyLock, RwLock};
 
 use super::{BoundSecret, Scrubber};
-use crate::caps::warn_budget::{Admit, admit};
-use crate::runtime::bindings::types::OutboundMessage;
+use crate::bindings::types::OutboundMessage;
+use crate::warn_budget::{Admit, admit};
 
 /// The secrets loaded so far, and the scrubber made of them once one is asked for (a token
 /// bound at two positions registers twice; it is built once).
@@ -171,8 +171,8 @@ pub fn redact_event(content: &mut String, meta: &mut BTreeMap<String, String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::secrets::SecretValue;
-    use crate::caps::secrets::test_support::binding;
+    use crate::secrets::SecretValue;
+    use crate::secrets::test_support::binding;
 
     #[test]
     fn registered_secrets_are_found_and_redacted_in_every_spelling() {
@@ -205,8 +205,8 @@ mod tests {
 
     #[test]
     fn kv_outbound_messages_and_events_refuse_or_redact_loaded_secrets() {
+        use crate::bindings::types::{Button, OutboundFile, TextFormat};
         use crate::caps::kv::KvNamespace;
-        use crate::runtime::bindings::types::{Button, OutboundFile, TextFormat};
         let value = "737373:KV-and-OUTBOUND-test_value";
         let bound = BoundSecret::new(
             binding("BOUNDARY_TEST", "https://b.example", "X-Key: {secret}"),

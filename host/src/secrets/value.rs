@@ -49,8 +49,8 @@ impl Drop for SecretValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::secrets::BoundSecret;
-    use crate::caps::secrets::test_support::binding;
+    use crate::secrets::BoundSecret;
+    use crate::secrets::test_support::binding;
 
     #[test]
     fn value_never_prints() {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::bindings::types::{WsConnection, WsEvent};
+use crate::bindings::types::{WsConnection, WsEvent};
 
 /// Something the host must hand to the adapter through an export.
 #[derive(Clone, Debug, PartialEq, Eq)]

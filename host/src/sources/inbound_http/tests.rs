@@ -9,9 +9,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::bindings::types::InboundEvent;
 use crate::home::AirlockHome;
 use crate::host::Host;
-use crate::runtime::bindings::types::InboundEvent;
 
 struct Fixture {
     listener: InboundListener,
@@ -347,11 +347,11 @@ async fn send_delivers_an_unsolicited_event() {
     // Outbound from the session appears on the page.
     let sent = f
         .adapter
-        .send(crate::runtime::bindings::types::OutboundMessage {
+        .send(crate::bindings::types::OutboundMessage {
             chat_id: "web".into(),
             text: "hi from Claude".into(),
             reply_to: Some("1".into()),
-            format: crate::runtime::bindings::types::TextFormat::Plain,
+            format: crate::bindings::types::TextFormat::Plain,
             buttons: Vec::new(),
             files: Vec::new(),
         })

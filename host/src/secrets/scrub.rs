@@ -385,7 +385,7 @@ pub(super) fn encode_except(bytes: &[u8], keep: impl Fn(u8) -> bool, hex: &[u8; 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::secrets::test_support::binding;
+    use crate::secrets::test_support::binding;
 
     #[test]
     fn scrub_replaces_every_form() {

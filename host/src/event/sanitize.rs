@@ -7,8 +7,8 @@
 //! | what              | rule                                                         |
 //! |-------------------|--------------------------------------------------------------|
 //! | meta key          | `^[a-z_][a-z0-9_]*$`, never `source`; anything else dropped    |
-//! | meta value        | one line, [hidden](hidden) characters removed, `"<>` replaced, tag look-alikes neutralised, at most [`MAX_VALUE`] chars |
-//! | content           | [hidden](hidden) characters removed (newline and tab stay), at most [`MAX_CONTENT`] chars with a visible marker; `<channel` and `</channel`, and their look-alikes, neutralised |
+//! | meta value        | one line, [hidden](crate::text::hidden) characters removed, `"<>` replaced, tag look-alikes neutralised, at most [`MAX_VALUE`] chars |
+//! | content           | [hidden](crate::text::hidden) characters removed (newline and tab stay), at most [`MAX_CONTENT`] chars with a visible marker; `<channel` and `</channel`, and their look-alikes, neutralised |
 //!
 //! Hidden characters are *removed*, not shown: controls (C0 but newline and
 //! tab, DEL, C1: terminal escapes, carriage returns, NUL), bidi embeddings,
@@ -28,6 +28,8 @@
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
+use crate::text::hidden;
+
 /// Longest meta value, in characters.
 pub const MAX_VALUE: usize = 256;
 /// Longest content, in characters.
@@ -41,39 +43,7 @@ pub fn valid_key(key: &str) -> bool {
         && key != "source"
 }
 
-/// Characters removed from everything the session sees (see the module
-/// docs): controls other than newline and tab, bidi controls, and invisible
-/// format characters that can hide or disguise text.
-pub(crate) fn hidden(c: char) -> bool {
-    matches!(
-        c,
-        '\u{0}'..='\u{8}'
-            | '\u{B}'..='\u{1F}'
-            | '\u{7F}'..='\u{9F}'
-            | '\u{AD}'
-            | '\u{34F}'
-            | '\u{61C}'
-            | '\u{115F}'
-            | '\u{1160}'
-            | '\u{17B4}'
-            | '\u{17B5}'
-            | '\u{180E}'
-            | '\u{200B}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{3164}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{1BCA0}'..='\u{1BCA3}'
-            | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E0FFF}'
-    )
-}
-
-/// Characters the tag check skips besides [`hidden`] ones: the invisible
+/// Characters the tag check skips besides [`hidden`](crate::text::hidden) ones: the invisible
 /// ones the output keeps, and the rest of Unicode's default-ignorables.
 fn ignorable(c: char) -> bool {
     hidden(c)

@@ -2,27 +2,15 @@
 
 use std::path::PathBuf;
 
+use crate::manifest::BindingError;
+
 /// Why a secret could not be bound or loaded. Messages never contain a secret value.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecretError {
-    /// The name does not match `^[A-Z][A-Z0-9_]*$`.
-    #[error(
-        "invalid secret name {name:?}: names are uppercase letters, digits and '_', \
-         starting with a letter, like TELEGRAM_BOT_TOKEN"
-    )]
-    InvalidName {
-        /// The name as given.
-        name: String,
-    },
-    /// A position (header, path prefix or JSON field) that breaks the rules.
-    #[error("invalid secret position {position:?}: {why}")]
-    InvalidPosition {
-        /// The position as given.
-        position: String,
-        /// What is wrong with it.
-        why: String,
-    },
+    /// The name or position a manifest binds the secret to breaks the rules.
+    #[error(transparent)]
+    Binding(#[from] BindingError),
     /// Neither the environment variable nor the file is there.
     #[error(
         "secret {name} is not set: set the environment variable {name}, \
@@ -91,10 +79,4 @@ pub enum SecretError {
         /// Why.
         why: String,
     },
-}
-
-impl SecretError {
-    pub(super) fn position(position: String, why: String) -> Self {
-        SecretError::InvalidPosition { position, why }
-    }
 }

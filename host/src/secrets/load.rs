@@ -5,23 +5,10 @@ use std::io::Read;
 use std::path::Path;
 
 use super::{SecretError, SecretValue};
+use crate::manifest::check_name;
 
 /// Largest secret file read, in bytes; tokens are far smaller.
 const MAX_SECRET_FILE: u64 = 64 * 1024;
-
-/// A secret name is `^[A-Z][A-Z0-9_]*$`, so it is a safe environment variable and file name.
-pub fn check_name(name: &str) -> Result<(), SecretError> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(SecretError::InvalidName {
-            name: name.to_owned(),
-        })
-    }
-}
 
 /// Loads secret `name`: the environment variable `name` if set and non-empty, else the file
 /// `secrets/NAME` under `home`. Error messages show the file as `$AIRLOCK_HOME/secrets/NAME`;
@@ -133,6 +120,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::manifest::BindingError;
 
     /// A fresh directory under the system temp dir, removed on drop.
     struct TempHome(PathBuf, cap_std::fs::Dir);
@@ -238,7 +226,7 @@ mod tests {
         for bad in ["../X", "secrets", "lower", "A/B", ""] {
             let err = load_secret(bad, &home.1).unwrap_err();
             assert!(
-                matches!(err, SecretError::InvalidName { .. }),
+                matches!(err, SecretError::Binding(BindingError::InvalidName { .. })),
                 "{bad:?}: {err}"
             );
         }
