@@ -71,6 +71,11 @@ impl WarnBudget {
         }
     }
 
+    /// The component whose instance this budget belongs to.
+    pub(crate) fn component(&self) -> &str {
+        &self.inner.component
+    }
+
     /// Whether one more guest-caused line may be logged. When not, it is
     /// counted, and a summary is logged if the last one is old enough.
     pub(crate) fn admit(&self) -> bool {

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::bindings::clock;
 use crate::host_event::HostEvent;
-use crate::runtime::state::ComponentState;
+use crate::warn_budget::WarnBudget;
 
 /// Most timers one instance may have pending.
 pub const MAX_TIMERS: usize = 64;
@@ -36,22 +36,29 @@ pub(crate) enum TimerRefused {
     TooMany,
 }
 
-/// Pending timers of one instance.
-#[derive(Debug, Default)]
-pub struct Timers {
+/// One instance's clock capability: its pending timers, and where they post.
+#[derive(Debug)]
+pub struct TimerCtx {
     pending: HashMap<String, JoinHandle<()>>,
     events: Option<UnboundedSender<HostEvent>>,
     generation: u64,
+    warnings: WarnBudget,
 }
 
-impl Timers {
+impl TimerCtx {
     /// Timers that post to `events` (none: timers are accepted and never fire,
-    /// as for filters, which have no `on-timer`).
-    pub fn new(events: Option<UnboundedSender<HostEvent>>, generation: u64) -> Self {
+    /// as for filters, which have no `on-timer`); the warnings they cause are
+    /// counted against `warnings`.
+    pub(crate) fn new(
+        events: Option<UnboundedSender<HostEvent>>,
+        generation: u64,
+        warnings: WarnBudget,
+    ) -> Self {
         Self {
             pending: HashMap::new(),
             events,
             generation,
+            warnings,
         }
     }
 
@@ -90,7 +97,7 @@ impl Timers {
     }
 }
 
-impl Drop for Timers {
+impl Drop for TimerCtx {
     fn drop(&mut self) {
         for h in self.pending.values() {
             h.abort();
@@ -106,23 +113,23 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-impl clock::Host for ComponentState {
+impl clock::Host for TimerCtx {
     fn now_ms(&mut self) -> wasmtime::Result<u64> {
         Ok(now_ms())
     }
 
     fn set_timer(&mut self, name: String, after_ms: u64) -> wasmtime::Result<()> {
         // A guest may call this in a loop: its warnings go through its budget.
-        if let Err(why) = self.timers.set(name, Duration::from_millis(after_ms))
+        if let Err(why) = self.set(name, Duration::from_millis(after_ms))
             && self.warnings.admit()
         {
-            tracing::warn!(component = %self.name, "set-timer: {why}");
+            tracing::warn!(component = %self.warnings.component(), "set-timer: {why}");
         }
         Ok(())
     }
 
     fn cancel_timer(&mut self, name: String) -> wasmtime::Result<()> {
-        self.timers.cancel(&name);
+        self.cancel(&name);
         Ok(())
     }
 }
@@ -134,7 +141,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn fires_replaces_and_cancels() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut t = Timers::new(Some(tx), 7);
+        let mut t = TimerCtx::new(Some(tx), 7, WarnBudget::new("test".into()));
         t.set("a".into(), Duration::from_secs(5)).unwrap();
         t.set("a".into(), Duration::from_secs(1)).unwrap();
         t.set("b".into(), Duration::from_secs(2)).unwrap();
@@ -153,7 +160,7 @@ mod tests {
     #[tokio::test]
     async fn bounded() {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut t = Timers::new(Some(tx), 0);
+        let mut t = TimerCtx::new(Some(tx), 0, WarnBudget::new("test".into()));
         for i in 0..MAX_TIMERS {
             t.set(format!("t{i}"), Duration::from_secs(60)).unwrap();
         }

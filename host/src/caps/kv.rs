@@ -11,7 +11,6 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::bindings::kv::{self, KvError};
 use crate::db::Db;
-use crate::runtime::state::ComponentState;
 use crate::warn_budget::{Admit, MAX_LOGGED, admit};
 
 /// Longest key, in bytes.
@@ -137,36 +136,49 @@ fn store_err(e: rusqlite::Error) -> KvError {
     KvError::Store(e.to_string())
 }
 
-/// Used when kv is not granted: never linked, but the store type must answer.
+/// One instance's kv capability: its namespace, when kv is granted.
+#[derive(Debug, Default)]
+pub struct KvCtx {
+    namespace: Option<KvNamespace>,
+}
+
+impl KvCtx {
+    /// The capability over `namespace` (none: every call answers "not granted").
+    pub fn new(namespace: Option<KvNamespace>) -> Self {
+        Self { namespace }
+    }
+}
+
+/// Used when kv is not granted: never linked, but the context must answer.
 fn not_granted() -> KvError {
     KvError::Store("key/value storage is not granted to this component".into())
 }
 
-impl kv::Host for ComponentState {
+impl kv::Host for KvCtx {
     fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
         Ok(self
-            .kv
+            .namespace
             .as_ref()
             .ok_or_else(not_granted)
             .and_then(|k| k.get(&key)))
     }
     fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
         Ok(self
-            .kv
+            .namespace
             .as_ref()
             .ok_or_else(not_granted)
             .and_then(|k| k.set(&key, &value)))
     }
     fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), KvError>> {
         Ok(self
-            .kv
+            .namespace
             .as_ref()
             .ok_or_else(not_granted)
             .and_then(|k| k.delete(&key)))
     }
     fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<String>, KvError>> {
         Ok(self
-            .kv
+            .namespace
             .as_ref()
             .ok_or_else(not_granted)
             .and_then(|k| k.list_keys(&prefix)))

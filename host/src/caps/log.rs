@@ -16,7 +16,6 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 use crate::bindings::log::{self, Level};
-use crate::runtime::state::ComponentState;
 
 /// Bytes of guest output (log calls, stdout and stderr together) kept per instance.
 pub const OUTPUT_BUDGET: usize = 256 * 1024;
@@ -111,9 +110,9 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-impl log::Host for ComponentState {
+impl log::Host for GuestLog {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.log.line(Source::Log(level), &message);
+        self.line(Source::Log(level), &message);
         Ok(())
     }
 }

@@ -5,6 +5,10 @@
 //! CLI surface with an empty environment, no arguments, closed stdin and
 //! output going to the host's log. Everything else is added only when granted.
 //! `wasi:filesystem` and `wasi:sockets` are never added.
+//!
+//! Each airlock capability implements its host trait on its own context
+//! (`caps::kv::KvCtx`, `caps::clock::TimerCtx`, ...); this is the one place
+//! that knows they are fields of [`ComponentState`], and projects to them.
 
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
@@ -14,6 +18,10 @@ use wasmtime_wasi::random::{WasiRandom, WasiRandomView as _};
 
 use super::state::ComponentState;
 use crate::bindings::{clock, kv, log, websocket};
+use crate::caps::clock::TimerCtx;
+use crate::caps::kv::KvCtx;
+use crate::caps::log::GuestLog;
+use crate::caps::websocket::WsConnections;
 use crate::manifest::Kind;
 use crate::manifest::Linkable;
 
@@ -25,15 +33,15 @@ pub fn linker(
 ) -> wasmtime::Result<Linker<ComponentState>> {
     let mut l = Linker::new(engine);
     base(&mut l)?;
-    log::add_to_linker::<_, HasSelf<_>>(&mut l, |s| s)?;
+    log::add_to_linker::<_, HasSelf<GuestLog>>(&mut l, |s| &mut s.log)?;
     if kind == Kind::Adapter {
-        clock::add_to_linker::<_, HasSelf<_>>(&mut l, |s| s)?;
+        clock::add_to_linker::<_, HasSelf<TimerCtx>>(&mut l, |s| &mut s.timers)?;
     }
     if grant.kv {
-        kv::add_to_linker::<_, HasSelf<_>>(&mut l, |s| s)?;
+        kv::add_to_linker::<_, HasSelf<KvCtx>>(&mut l, |s| &mut s.kv)?;
     }
     if grant.websocket && kind == Kind::Adapter {
-        websocket::add_to_linker::<_, HasSelf<_>>(&mut l, |s| s)?;
+        websocket::add_to_linker::<_, HasSelf<WsConnections>>(&mut l, |s| &mut s.ws)?;
     }
     if grant.outbound_http && kind == Kind::Adapter {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut l)?;

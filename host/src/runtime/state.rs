@@ -16,11 +16,11 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 
 use super::budget::{self, CpuBudget, HasCpuBudget};
 use super::limiter::StoreLimiter;
-use crate::caps::clock::Timers;
+use crate::caps::clock::TimerCtx;
 use crate::caps::egress::{EgressHooks, EgressPolicy};
-use crate::caps::kv::KvNamespace;
+use crate::caps::kv::{KvCtx, KvNamespace};
 use crate::caps::log::GuestLog;
-use crate::caps::websocket::{Connections, WsPolicy};
+use crate::caps::websocket::{WsConnections, WsPolicy};
 use crate::db::Db;
 use crate::host_event::HostEvent;
 use crate::manifest::Effective;
@@ -35,18 +35,19 @@ const MAX_RANDOM: u64 = 64 * 1024;
 /// Largest header field the guest may build.
 const MAX_FIELD: usize = 64 * 1024;
 
-/// State owned by one component's store.
+/// State owned by one component's store: WASI's contexts, the limits and budget, and one
+/// context per airlock capability. Only the linker (`runtime::linker`) reaches into it, by
+/// projecting each capability's field; the capabilities never see this type.
 pub struct ComponentState {
-    pub(crate) name: Arc<str>,
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: Box<dyn WasiHttpHooks>,
     limits: StoreLimiter,
     cpu: CpuBudget,
-    pub(crate) kv: Option<KvNamespace>,
-    pub(crate) timers: Timers,
-    pub(crate) ws: Connections,
+    pub(crate) kv: KvCtx,
+    pub(crate) timers: TimerCtx,
+    pub(crate) ws: WsConnections,
     pub(crate) log: GuestLog,
     /// Budget of the host warnings this instance causes.
     pub(crate) warnings: WarnBudget,
@@ -112,22 +113,29 @@ impl InstanceSpec {
             None => Box::new(NoEgress),
         };
         let limits = &self.effective.limits;
+        let warnings = WarnBudget::new(self.name.clone());
         let state = ComponentState {
-            name: self.name.clone(),
             table,
             wasi: wasi.build(),
             http,
             hooks,
             limits: StoreLimiter::new(limits.memory_bytes as usize),
             cpu: CpuBudget::default(),
-            kv: self
-                .effective
-                .kv_quota_bytes
-                .map(|q| KvNamespace::new(self.db.clone(), self.name.to_string(), q)),
-            timers: Timers::new(self.events.clone(), generation),
-            ws: Connections::new(self.websocket.clone(), self.events.clone(), generation),
+            kv: KvCtx::new(
+                self.effective
+                    .kv_quota_bytes
+                    .map(|q| KvNamespace::new(self.db.clone(), self.name.to_string(), q)),
+            ),
+            timers: TimerCtx::new(self.events.clone(), generation, warnings.clone()),
+            ws: WsConnections::new(
+                self.websocket.clone(),
+                self.events.clone(),
+                generation,
+                log.clone(),
+                warnings.clone(),
+            ),
             log,
-            warnings: WarnBudget::new(self.name.clone()),
+            warnings,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);

@@ -41,10 +41,11 @@ use tokio::task::JoinHandle;
 use super::egress::{EgressError, EgressPolicy, resolve_checked};
 use crate::bindings::types::WsConnection as Connection;
 use crate::bindings::websocket::{self, WsError};
+use crate::caps::log::{GuestLog, Source};
 use crate::host_event::HostEvent;
 use crate::net::destination::{Destination, Scheme, request_parts};
-use crate::runtime::state::ComponentState;
 use crate::secrets::{BoundSecret, Scrubber, loaded};
+use crate::warn_budget::WarnBudget;
 
 /// Largest frame or message, sent or received: 1 MiB.
 pub const MAX_MESSAGE: usize = 1 << 20;
@@ -134,9 +135,9 @@ struct Conn {
     closing: bool,
 }
 
-/// The websocket connections of one instance. Dropping it aborts every connection.
-#[derive(Default)]
-pub struct Connections {
+/// One instance's websocket capability: its connections, the policy they are checked
+/// against, and where their events go. Dropping it aborts every connection.
+pub struct WsConnections {
     policy: Option<Arc<WsPolicy>>,
     events: Option<UnboundedSender<HostEvent>>,
     generation: u64,
@@ -144,32 +145,41 @@ pub struct Connections {
     open: HashMap<Connection, Conn>,
     /// Connections in a row that ended before the server sent a frame.
     failures: Arc<AtomicU32>,
+    /// The instance's log, for what the guest should see as its own warning.
+    log: GuestLog,
+    /// The instance's budget of host warnings.
+    warnings: WarnBudget,
 }
 
-impl std::fmt::Debug for Connections {
+impl std::fmt::Debug for WsConnections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connections")
+        f.debug_struct("WsConnections")
             .field("open", &self.open.len())
             .field("generation", &self.generation)
             .finish()
     }
 }
 
-impl Connections {
+impl WsConnections {
     /// Connections under `policy` (none: every connect is denied) whose events go to `events`
-    /// (none: connects fail, as there is no one to deliver frames to), tagged with `generation`.
-    pub fn new(
+    /// (none: connects fail, as there is no one to deliver frames to), tagged with `generation`;
+    /// refusals are logged to `log` and warnings counted against `warnings`.
+    pub(crate) fn new(
         policy: Option<Arc<WsPolicy>>,
         events: Option<UnboundedSender<HostEvent>>,
         generation: u64,
+        log: GuestLog,
+        warnings: WarnBudget,
     ) -> Self {
-        Connections {
+        WsConnections {
             policy,
             events,
             generation,
             next_id: 0,
             open: HashMap::new(),
             failures: Arc::default(),
+            log,
+            warnings,
         }
     }
 
@@ -186,7 +196,7 @@ impl Connections {
     }
 }
 
-impl Drop for Connections {
+impl Drop for WsConnections {
     fn drop(&mut self) {
         for c in self.open.values() {
             c.task.abort();
@@ -194,18 +204,18 @@ impl Drop for Connections {
     }
 }
 
-impl ComponentState {
+impl WsConnections {
     /// The error for `text` (from the component, for `what`) if it holds a loaded secret, after
     /// logging the refusal (never the text).
     fn refuse_secret(&self, text: &str, what: &str) -> Option<WsError> {
-        let holds = match &self.ws.policy {
+        let holds = match &self.policy {
             Some(policy) => policy.holds_secret(text),
             None => loaded::holds(text.as_bytes()),
         };
         if !holds {
             return None;
         }
-        loaded::log_refusal(&self.name, what);
+        loaded::log_refusal(self.warnings.component(), what);
         Some(WsError::Denied(format!(
             "{what} held a secret the host holds; components may not send secrets (the host \
              puts a bound secret into the first frame itself)"
@@ -213,32 +223,32 @@ impl ComponentState {
     }
 }
 
-impl websocket::Host for ComponentState {
+impl websocket::Host for WsConnections {
     async fn connect(&mut self, url: String) -> wasmtime::Result<Result<Connection, WsError>> {
         if let Some(refused) = self.refuse_secret(&url, "a websocket URL") {
             return Ok(Err(refused));
         }
-        let policy = self.ws.policy.clone();
+        let policy = self.policy.clone();
         let checked = policy
             .as_ref()
             .and_then(|p| p.check(&url).map(|(d, uri)| (p, d, uri)));
         let Some((policy, destination, uri)) = checked else {
             let url = crate::runtime::actor::one_line(&url, 200);
             self.log.line(
-                crate::caps::log::Source::Log(crate::bindings::log::Level::Warn),
+                Source::Log(crate::bindings::log::Level::Warn),
                 &format!("websocket destination {url} is not granted"),
             );
             return Ok(Err(WsError::Denied(format!(
                 "{url} is not among this component's websocket destinations; add it to `websocket` in the manifest and approve the component"
             ))));
         };
-        let Some(events) = self.ws.events.clone() else {
+        let Some(events) = self.events.clone() else {
             return Ok(Err(WsError::Io(
                 "this instance cannot receive websocket events".into(),
             )));
         };
-        self.ws.prune();
-        if self.ws.open.len() >= MAX_CONNECTIONS {
+        self.prune();
+        if self.open.len() >= MAX_CONNECTIONS {
             return Ok(Err(WsError::Io(format!(
                 "at most {MAX_CONNECTIONS} websocket connections may be open at once; close one first"
             ))));
@@ -247,19 +257,19 @@ impl websocket::Host for ComponentState {
             Ok(addrs) => addrs,
             Err(e @ EgressError::RestrictedAddress { .. }) => {
                 if self.warnings.admit() {
-                    tracing::warn!(component = %self.name, "websocket refused: {e}");
+                    tracing::warn!(component = %self.warnings.component(), "websocket refused: {e}");
                 }
                 return Ok(Err(WsError::Denied(e.to_string())));
             }
             Err(e) => return Ok(Err(WsError::Io(e.to_string()))),
         };
-        let mut id = self.ws.next_id;
-        while self.ws.open.contains_key(&id) {
+        let mut id = self.next_id;
+        while self.open.contains_key(&id) {
             id = id.wrapping_add(1);
         }
-        self.ws.next_id = id.wrapping_add(1);
+        self.next_id = id.wrapping_add(1);
         let (tx, rx) = mpsc::channel(MAX_QUEUED);
-        let failures = self.ws.failures.load(Ordering::Relaxed);
+        let failures = self.failures.load(Ordering::Relaxed);
         let delay = match failures {
             0 => Duration::ZERO,
             n => crate::backoff::delay(n, u64::from(id)),
@@ -267,14 +277,14 @@ impl websocket::Host for ComponentState {
         // A guest can close and reopen in a loop: through its warning budget.
         if !delay.is_zero() && self.warnings.admit() {
             tracing::info!(
-                component = %self.name,
+                component = %self.warnings.component(),
                 %destination,
                 "websocket: {failures} connections in a row ended before the server said anything; connecting again in {delay:?}"
             );
         }
         let task = tokio::spawn(connection::run(connection::Session {
             delay,
-            failures: self.ws.failures.clone(),
+            failures: self.failures.clone(),
             heard: false,
             policy: policy.clone(),
             destination: destination.clone(),
@@ -282,10 +292,10 @@ impl websocket::Host for ComponentState {
             addrs,
             commands: rx,
             events,
-            generation: self.ws.generation,
+            generation: self.generation,
             conn: id,
         }));
-        self.ws.open.insert(
+        self.open.insert(
             id,
             Conn {
                 commands: tx,
@@ -307,7 +317,7 @@ impl websocket::Host for ComponentState {
         if let Some(refused) = self.refuse_secret(&text, "a websocket frame") {
             return Ok(Err(refused));
         }
-        let c = match self.ws.live(conn) {
+        let c = match self.live(conn) {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
@@ -337,7 +347,7 @@ impl websocket::Host for ComponentState {
         if let Some(refused) = self.refuse_secret(&reason, "a websocket close reason") {
             return Ok(Err(refused));
         }
-        let c = match self.ws.live(conn) {
+        let c = match self.live(conn) {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
@@ -345,9 +355,9 @@ impl websocket::Host for ComponentState {
         // A full queue cannot take the close: end the connection outright; `closed` follows.
         if c.commands.try_send(Command::Close(code, reason)).is_err() {
             c.task.abort();
-            if let Some(events) = &self.ws.events {
+            if let Some(events) = &self.events {
                 let _ = events.send(HostEvent::Ws {
-                    generation: self.ws.generation,
+                    generation: self.generation,
                     conn,
                     event: crate::bindings::types::WsEvent::Closed((
                         1006,
