@@ -190,6 +190,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn values_and_keys_holding_a_loaded_secret_are_refused() {
+        use crate::manifest::SecretBinding;
+        use crate::secrets::{BoundSecret, SecretValue, register};
+        let value = "737373:KV-and-OUTBOUND-test_value";
+        let binding = SecretBinding {
+            name: "KV_BOUNDARY_TEST".into(),
+            destination: "https://b.example".parse().unwrap(),
+            position: "X-Key: {secret}".parse().unwrap(),
+        };
+        register(&BoundSecret::new(binding, SecretValue::new(value)).unwrap());
+        let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
+
+        let kv = KvNamespace::new(Db::in_memory().unwrap(), "k", 1 << 20);
+        for (key, stored) in [
+            ("plain", "nothing secret".to_string()),
+            ("raw", value.to_string()),
+            ("hex", hex.clone()),
+            (value, "x".to_string()),
+        ] {
+            let result = kv.set(key, stored.as_bytes());
+            assert_eq!(result.is_ok(), key == "plain", "{key}: {result:?}");
+        }
+    }
+
+    #[test]
     fn keys_are_counted_in_bytes_and_must_be_printable() {
         let db = Db::in_memory().unwrap();
         let k = KvNamespace::new(db, "k", 10 * ENTRY_OVERHEAD);

@@ -204,9 +204,8 @@ mod tests {
     }
 
     #[test]
-    fn kv_outbound_messages_and_events_refuse_or_redact_loaded_secrets() {
+    fn outbound_messages_and_events_redact_loaded_secrets() {
         use crate::bindings::types::{Button, OutboundFile, TextFormat};
-        use crate::caps::kv::KvNamespace;
         let value = "737373:KV-and-OUTBOUND-test_value";
         let bound = BoundSecret::new(
             binding("BOUNDARY_TEST", "https://b.example", "X-Key: {secret}"),
@@ -215,17 +214,6 @@ mod tests {
         .unwrap();
         register(&bound);
         let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
-
-        let kv = KvNamespace::new(crate::db::Db::in_memory().unwrap(), "k", 1 << 20);
-        for (key, stored) in [
-            ("plain", "nothing secret".to_string()),
-            ("raw", value.to_string()),
-            ("hex", hex.clone()),
-            (value, "x".to_string()),
-        ] {
-            let result = kv.set(key, stored.as_bytes());
-            assert_eq!(result.is_ok(), key == "plain", "{key}: {result:?}");
-        }
 
         let mut message = OutboundMessage {
             chat_id: "1".into(),
