@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt as _};
 
+use crate::manifest::{Config, ConfigError};
+
 /// Subdirectory for compiled components.
 pub const CACHE_DIR: &str = "cache";
 /// Subdirectory for third-party drop-in components.
@@ -125,6 +127,18 @@ impl AirlockHome {
             self.dir.create_dir_with(name, &b).map_err(err)?;
         }
         self.dir.open_dir(name).map_err(err)
+    }
+}
+
+/// Reads the operator config at `path` (`airlock.toml`); a missing file is an empty config.
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Config::parse(&text, path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(source) => Err(ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 

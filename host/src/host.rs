@@ -84,7 +84,7 @@ impl Host {
     /// Open the state directory at `home` with its database and config.
     pub fn open(home: AirlockHome) -> anyhow::Result<Self> {
         let db = Db::open(&home.db_path())?;
-        let config = Config::load(&home.config_path())?;
+        let config = crate::home::load_config(&home.config_path())?;
         let engine =
             new_engine().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e}"))?;
         let cache = ComponentCache::new(home.sub(CACHE_DIR)?);

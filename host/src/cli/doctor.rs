@@ -194,7 +194,7 @@ pub fn check_home_mode(path: &Path, mode: u32) -> Check {
 /// Whether `airlock.toml` reads and parses; the config if it does.
 pub fn check_config(path: &Path) -> (Check, Option<Config>) {
     let shown = path.display();
-    match Config::load(path) {
+    match crate::home::load_config(path) {
         Ok(config) if path.exists() => (Check::ok(format!("{shown} parses")), Some(config)),
         Ok(config) => (
             Check::ok(format!(

@@ -85,7 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if !path.exists() {
                     anyhow::bail!("no config file at {}", path.display());
                 }
-                host.config = crate::manifest::Config::load(&path)?;
+                host.config = crate::home::load_config(&path)?;
             }
             serve::run(host)
         }

@@ -163,19 +163,13 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Read `path`; a missing file is an empty config.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                path: path.display().to_string(),
-                source,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(ConfigError::Read {
-                path: path.display().to_string(),
-                source,
-            }),
-        }
+    /// Parse the text of `airlock.toml`; `path` names the file in errors. Reading it is the
+    /// state directory's job (`home::load_config`): this module does no I/O.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// The section of `name` (empty if absent).
