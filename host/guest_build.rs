@@ -3,17 +3,23 @@
 // plain cargo, in its own target directory so the outer build's lock is never
 // contended. Included with `include!`, so it holds items only.
 
-/// Run `cargo build --release --target wasm32-wasip2 -p …` in `root` into
-/// `target_dir`; the output of the nested cargo.
-fn build_guests(
+/// The command `cargo build --release --target wasm32-wasip2 -p …` in `root`
+/// into `target_dir`, with the outer build's host-only settings removed.
+fn guest_cargo(
     root: &std::path::Path,
     target_dir: &std::path::Path,
     packages: &[&str],
-) -> std::process::Output {
+) -> std::process::Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(target_dir);
     for p in packages {
         cmd.args(["-p", p]);
@@ -30,5 +36,18 @@ fn build_guests(
     ] {
         cmd.env_remove(var);
     }
-    cmd.output().expect("cannot run cargo to build guest components")
+    cmd
+}
+
+/// Run [`guest_cargo`]; the output of the nested cargo. For the tests, where
+/// a panic is the way to fail (`build.rs` reports its own errors instead).
+#[allow(dead_code)]
+fn build_guests(
+    root: &std::path::Path,
+    target_dir: &std::path::Path,
+    packages: &[&str],
+) -> std::process::Output {
+    guest_cargo(root, target_dir, packages)
+        .output()
+        .expect("cannot run cargo to build guest components")
 }
