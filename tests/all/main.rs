@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture;
 mod attachments;
 mod browser;
 mod channel;
