@@ -75,13 +75,13 @@ impl Drop for Line {
     }
 }
 
-/// `text` as it would be logged (for tests).
-pub fn scrubbed(text: &str) -> String {
-    loaded::redact(text).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
+    /// `text` as it would be logged.
+    fn scrubbed(text: &str) -> String {
+        loaded::redact(text).into_owned()
+    }
+
     use super::*;
     use crate::manifest::SecretBinding;
     use crate::secrets::{BoundSecret, SecretValue, register};

@@ -27,7 +27,6 @@ pub const LOCKS_DIR: &str = "locks";
 #[derive(Debug)]
 pub struct PlatformLock {
     _file: std::fs::File,
-    name: String,
 }
 
 /// Why a lock was not taken.
@@ -113,12 +112,7 @@ impl PlatformLock {
         let _ = f.set_len(0);
         let _ = f.rewind();
         let _ = writeln!(f, "{}", std::process::id());
-        Ok(Self { _file: file, name })
-    }
-
-    /// The lock file's name.
-    pub fn name(&self) -> &str {
-        &self.name
+        Ok(Self { _file: file })
     }
 }
 

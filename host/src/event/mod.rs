@@ -10,4 +10,3 @@ pub mod notification;
 pub mod sanitize;
 
 pub use channel_event::ChannelEvent;
-pub use notification::NOTIFICATION_METHOD;

@@ -8,11 +8,6 @@ use super::ChannelEvent;
 /// The notification carrying an inbound message.
 pub const NOTIFICATION_METHOD: &str = "notifications/claude/channel";
 
-/// The JSON params of one channel notification.
-pub fn params(event: &ChannelEvent) -> serde_json::Value {
-    serde_json::json!({ "content": event.content, "meta": event.meta })
-}
-
 /// The whole JSON-RPC notification, without the trailing newline.
 pub fn line(event: &ChannelEvent) -> String {
     #[derive(serde::Serialize)]

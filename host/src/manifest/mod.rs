@@ -15,9 +15,9 @@ mod secret_position;
 mod spec;
 
 pub use effective::{Effective, EffectiveError, Linkable, Trust, effective};
-pub use grant::{ComponentConfig, Config, ConfigError, DeliveryConfig, Grant};
-pub use limits::{EffectiveLimits, LimitsSpec};
+pub use grant::{Config, ConfigError};
+pub use limits::EffectiveLimits;
 pub use secret_binding::{BindingError, SecretBinding, check_name};
 pub(crate) use secret_position::is_pchar;
 pub use secret_position::{HOST_SET_HEADERS, PLACEHOLDER, SecretPosition};
-pub use spec::{Direction, Kind, Manifest, ManifestError, SecretSpec, valid_name};
+pub use spec::{Direction, Kind, Manifest, ManifestError, valid_name};

@@ -2,7 +2,7 @@
 //!
 //! An allowlist of host names is not enough: a name can resolve to anything, and the answer can
 //! change between two lookups (DNS rebinding). So egress resolves every granted host itself,
-//! checks *every* address it gets with [`is_restricted`], and connects only to the addresses it
+//! checks *every* address it gets with [`restriction`], and connects only to the addresses it
 //! checked. A restricted address is reachable only through a destination the operator granted
 //! explicitly for local use (a local fake of a platform, say).
 //!
@@ -19,11 +19,6 @@
 //! which are unstable and have changed meaning between releases.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// Whether `ip` is an address a component may reach only through an explicit local grant.
-pub fn is_restricted(ip: IpAddr) -> bool {
-    restriction(ip).is_some()
-}
 
 /// Why `ip` is restricted, in a few words for error messages and logs (`None` when it is a
 /// public address).
@@ -193,7 +188,7 @@ mod tests {
         ];
         for &(ip, why) in cases {
             let addr: IpAddr = ip.parse().unwrap();
-            assert!(is_restricted(addr), "{ip} should be restricted");
+            assert!(restriction(addr).is_some(), "{ip} should be restricted");
             assert_eq!(restriction(addr), Some(why), "{ip}");
         }
     }

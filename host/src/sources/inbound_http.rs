@@ -216,6 +216,7 @@ impl InboundListener {
     }
 
     /// The address actually bound.
+    #[cfg(test)]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
