@@ -1,6 +1,15 @@
-//! The [`Adapter`] trait and its bridge to the generated `channel-adapter` export.
+//! The [`Adapter`] trait and its bridge to the generated `channel-adapter`
+//! export.
+//!
+//! The SDK owns the adapter's one instance: [`export_adapter!`](crate::export_adapter)
+//! declares the slot that holds it, `start` fills it with what
+//! [`Adapter::start`] returns, and every handler borrows it. An adapter
+//! therefore keeps its state in `self`, with no statics or locks of its own,
+//! and never has to answer a call that arrives before `start`: the SDK does.
 
 use core::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
 
 use crate::adapter_bindings::exports::airlock::channel::channel_adapter::Guest;
 use crate::types::{
@@ -10,17 +19,24 @@ use crate::types::{
 };
 
 /// A chat-platform adapter: the `channel-adapter` interface of the
-/// `airlock:channel` WIT package, as associated functions (the host keeps one
-/// instance per adapter; keep state in statics or in [`crate::kv`]).
+/// `airlock:channel` WIT package.
+///
+/// The host keeps one instance of the component per adapter. The SDK turns
+/// the operator's settings into [`Adapter::Settings`], calls
+/// [`start`](Adapter::start), keeps the value it returns, and hands it to
+/// every later handler as `&mut self`. A call that reaches the component
+/// before `start` succeeded is answered by the SDK: `fatal("the NAME adapter
+/// was not started")`, or `None` from [`poll_request`](Adapter::poll_request)
+/// (see [`before_start`](Adapter::before_start) for adapters that work
+/// without settings).
 ///
 /// The host owns every loop (long-poll, websocket, inbound HTTP, timers) and
 /// calls these short handlers; each call runs under a CPU budget and a
 /// wall-clock timeout, so never block for long.
 ///
-/// Only [`describe`](Adapter::describe) and [`send`](Adapter::send) are
-/// required. The defaults are:
+/// [`describe`](Adapter::describe), [`start`](Adapter::start) and
+/// [`send`](Adapter::send) are required. The defaults are:
 ///
-/// * [`start`](Adapter::start): `Ok(())`.
 /// * [`poll_request`](Adapter::poll_request): `None` (the adapter does not
 ///   long-poll).
 /// * The event handlers [`on_poll_response`](Adapter::on_poll_response),
@@ -37,16 +53,29 @@ use crate::types::{
 ///   [`download_attachment`](Adapter::download_attachment):
 ///   `Err(AdapterError::Unsupported(..))` naming the operation. Advertise the
 ///   ones you implement in [`Description::features`].
-pub trait Adapter {
-    /// Name, limits, features and instruction lines. Must not do I/O.
+pub trait Adapter: Sized + 'static {
+    /// The settings the adapter reads: a `serde` struct marked
+    /// `#[serde(deny_unknown_fields)]`, so that a key the adapter does not
+    /// know is refused at start, by name (see [`crate::settings`]). Use
+    /// [`NoSettings`](crate::settings::NoSettings) for none.
+    type Settings: DeserializeOwned;
+
+    /// Name, limits, features and instruction lines. Must not do I/O; the
+    /// host also calls it on an instance that was never started.
     fn describe() -> Description;
 
-    /// Called once per instance with the operator's settings, before any
-    /// other handler but `describe`. The adapter may open websockets, set
-    /// timers and call its platform here. Default: `Ok(())`.
-    fn start(settings: Settings) -> Result<(), AdapterError> {
-        let _ = settings;
-        Ok(())
+    /// Builds the instance from the operator's settings; called before any
+    /// handler but `describe`. The adapter may open websockets, set timers
+    /// and call its platform here. An error leaves the previous instance (if
+    /// any) in place and is reported to the operator; say what to fix.
+    fn start(settings: Self::Settings) -> Result<Self, AdapterError>;
+
+    /// The instance that answers calls made before `start`, for an adapter
+    /// that works without settings (a local page, a test fixture); it is
+    /// made on the first such call and replaced by `start`. Default: `None`,
+    /// and the SDK answers those calls "not started".
+    fn before_start() -> Option<Self> {
+        None
     }
 
     /// The next long-poll request, given the last committed cursor; `None`
@@ -60,34 +89,38 @@ pub trait Adapter {
     /// sequence number) learns here where the previous process stopped, and
     /// can resume from it. Keep what was learned when a later call passes
     /// `None`.
-    fn poll_request(cursor: Option<String>) -> Option<HttpRequest> {
+    fn poll_request(&mut self, cursor: Option<String>) -> Option<HttpRequest> {
         let _ = cursor;
         None
     }
 
     /// Decodes a long-poll response into events and the cursor to commit.
     /// Default: `Unsupported`.
-    fn on_poll_response(response: HttpResponse) -> Result<EventBatch, AdapterError> {
+    fn on_poll_response(&mut self, response: HttpResponse) -> Result<EventBatch, AdapterError> {
         let _ = response;
         Err(unsupported("on_poll_response"))
     }
 
     /// A frame or state change on a websocket the adapter opened.
     /// Default: `Unsupported`.
-    fn on_ws_event(conn: Connection, event: WsEvent) -> Result<EventBatch, AdapterError> {
+    fn on_ws_event(
+        &mut self,
+        conn: Connection,
+        event: WsEvent,
+    ) -> Result<EventBatch, AdapterError> {
         let _ = (conn, event);
         Err(unsupported("on_ws_event"))
     }
 
     /// A request on the adapter's inbound HTTP route. The reply's response
     /// goes back to the caller; its batch is delivered. Default: `Unsupported`.
-    fn on_http_request(request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
+    fn on_http_request(&mut self, request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
         let _ = request;
         Err(unsupported("on_http_request"))
     }
 
     /// A timer set with [`crate::clock::set_timer`] fired. Default: `Unsupported`.
-    fn on_timer(name: String) -> Result<EventBatch, AdapterError> {
+    fn on_timer(&mut self, name: String) -> Result<EventBatch, AdapterError> {
         let _ = name;
         Err(unsupported("on_timer"))
     }
@@ -95,34 +128,40 @@ pub trait Adapter {
     /// Sends a message (already chunked to the adapter's limits and passed
     /// through the host's outbound gate and filters); returns the ids of the
     /// platform messages it produced.
-    fn send(message: OutboundMessage) -> Result<Sent, AdapterError>;
+    fn send(&mut self, message: OutboundMessage) -> Result<Sent, AdapterError>;
 
     /// Adds a reaction to a message. Default: `Unsupported`.
-    fn react(request: ReactRequest) -> Result<(), AdapterError> {
+    fn react(&mut self, request: ReactRequest) -> Result<(), AdapterError> {
         let _ = request;
         Err(unsupported("react"))
     }
 
     /// Replaces the text of a message the bot sent. Default: `Unsupported`.
-    fn edit(request: EditRequest) -> Result<(), AdapterError> {
+    fn edit(&mut self, request: EditRequest) -> Result<(), AdapterError> {
         let _ = request;
         Err(unsupported("edit"))
     }
 
     /// Shows a typing indicator in a chat. Default: `Unsupported`.
-    fn typing(chat_id: String) -> Result<(), AdapterError> {
+    fn typing(&mut self, chat_id: String) -> Result<(), AdapterError> {
         let _ = chat_id;
         Err(unsupported("typing"))
     }
 
     /// Recent messages of a chat, oldest first. Default: `Unsupported`.
-    fn fetch_history(request: HistoryRequest) -> Result<Vec<HistoryEntry>, AdapterError> {
+    fn fetch_history(
+        &mut self,
+        request: HistoryRequest,
+    ) -> Result<Vec<HistoryEntry>, AdapterError> {
         let _ = request;
         Err(unsupported("fetch_history"))
     }
 
     /// The bytes of an inbound attachment. Default: `Unsupported`.
-    fn download_attachment(request: AttachmentRequest) -> Result<AttachmentData, AdapterError> {
+    fn download_attachment(
+        &mut self,
+        request: AttachmentRequest,
+    ) -> Result<AttachmentData, AdapterError> {
         let _ = request;
         Err(unsupported("download_attachment"))
     }
@@ -132,48 +171,212 @@ fn unsupported(operation: &str) -> AdapterError {
     AdapterError::Unsupported(format!("{operation} is not implemented by this adapter"))
 }
 
-/// Bridges an [`Adapter`] to the generated export trait. Used by
-/// [`export_adapter!`](crate::export_adapter); not meant to be named directly.
-pub struct AdapterExport<T>(PhantomData<fn() -> T>);
+/// The slot that holds a component's one adapter instance. Implemented by
+/// [`export_adapter!`](crate::export_adapter) for a type of its own, over a
+/// static it declares; not meant to be implemented by hand.
+#[doc(hidden)]
+pub trait AdapterSlot: 'static {
+    /// The adapter the slot holds.
+    type Adapter: Adapter;
 
-impl<T: Adapter> Guest for AdapterExport<T> {
+    /// Runs `f` on the slot (`None` until `start` or `before_start` filled it).
+    fn with<R>(f: impl FnOnce(&mut Option<Self::Adapter>) -> R) -> R;
+}
+
+/// Runs `f` on the instance in slot `S`, made by `before_start` if there is
+/// none yet; `None` when there is no instance.
+fn with_instance<S: AdapterSlot, R>(f: impl FnOnce(&mut S::Adapter) -> R) -> Option<R> {
+    S::with(|slot| {
+        if slot.is_none() {
+            *slot = S::Adapter::before_start();
+        }
+        slot.as_mut().map(f)
+    })
+}
+
+/// Like [`with_instance`] for a handler with an error: "not started" when
+/// there is no instance.
+fn with_started<S: AdapterSlot, R>(
+    f: impl FnOnce(&mut S::Adapter) -> Result<R, AdapterError>,
+) -> Result<R, AdapterError> {
+    with_instance::<S, _>(f).unwrap_or_else(|| {
+        Err(AdapterError::Fatal(format!(
+            "the {} adapter was not started",
+            S::Adapter::describe().platform
+        )))
+    })
+}
+
+/// Bridges the adapter in slot `S` to the generated export trait. Used by
+/// [`export_adapter!`](crate::export_adapter); not meant to be named directly.
+#[doc(hidden)]
+pub struct AdapterExport<S>(PhantomData<fn() -> S>);
+
+impl<S: AdapterSlot> Guest for AdapterExport<S> {
     fn describe() -> Description {
-        T::describe()
+        S::Adapter::describe()
     }
     fn start(settings: Settings) -> Result<(), AdapterError> {
-        T::start(settings)
+        let settings =
+            crate::settings::decode(&settings).map_err(|e| AdapterError::Fatal(e.to_string()))?;
+        let adapter = S::Adapter::start(settings)?;
+        S::with(|slot| *slot = Some(adapter));
+        Ok(())
     }
     fn poll_request(cursor: Option<String>) -> Option<HttpRequest> {
-        T::poll_request(cursor)
+        with_instance::<S, _>(|a| a.poll_request(cursor)).flatten()
     }
     fn on_poll_response(response: HttpResponse) -> Result<EventBatch, AdapterError> {
-        T::on_poll_response(response)
+        with_started::<S, _>(|a| a.on_poll_response(response))
     }
     fn on_ws_event(conn: Connection, event: WsEvent) -> Result<EventBatch, AdapterError> {
-        T::on_ws_event(conn, event)
+        with_started::<S, _>(|a| a.on_ws_event(conn, event))
     }
     fn on_http_request(request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
-        T::on_http_request(request)
+        with_started::<S, _>(|a| a.on_http_request(request))
     }
     fn on_timer(name: String) -> Result<EventBatch, AdapterError> {
-        T::on_timer(name)
+        with_started::<S, _>(|a| a.on_timer(name))
     }
     fn send(message: OutboundMessage) -> Result<Sent, AdapterError> {
-        T::send(message)
+        with_started::<S, _>(|a| a.send(message))
     }
     fn react(request: ReactRequest) -> Result<(), AdapterError> {
-        T::react(request)
+        with_started::<S, _>(|a| a.react(request))
     }
     fn edit(request: EditRequest) -> Result<(), AdapterError> {
-        T::edit(request)
+        with_started::<S, _>(|a| a.edit(request))
     }
     fn typing(chat_id: String) -> Result<(), AdapterError> {
-        T::typing(chat_id)
+        with_started::<S, _>(|a| a.typing(chat_id))
     }
     fn fetch_history(request: HistoryRequest) -> Result<Vec<HistoryEntry>, AdapterError> {
-        T::fetch_history(request)
+        with_started::<S, _>(|a| a.fetch_history(request))
     }
     fn download_attachment(request: AttachmentRequest) -> Result<AttachmentData, AdapterError> {
-        T::download_attachment(request)
+        with_started::<S, _>(|a| a.download_attachment(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::settings::NoSettings;
+
+    /// Counts sends; `before_start` as the test sets it.
+    struct Counter {
+        sent: u32,
+    }
+
+    thread_local! {
+        static ALLOW_EARLY: RefCell<bool> = const { RefCell::new(false) };
+        static SLOT: RefCell<Option<Counter>> = const { RefCell::new(None) };
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct CounterSettings {
+        first: Option<u32>,
+    }
+
+    impl Adapter for Counter {
+        type Settings = CounterSettings;
+        fn describe() -> Description {
+            Description::text_only("counter", 100)
+        }
+        fn start(settings: CounterSettings) -> Result<Self, AdapterError> {
+            match settings.first {
+                Some(0) => Err(AdapterError::Fatal("zero".into())),
+                first => Ok(Counter {
+                    sent: first.unwrap_or(0),
+                }),
+            }
+        }
+        fn before_start() -> Option<Self> {
+            ALLOW_EARLY.with_borrow(|early| early.then_some(Counter { sent: 100 }))
+        }
+        fn send(&mut self, _: OutboundMessage) -> Result<Sent, AdapterError> {
+            self.sent += 1;
+            Ok(Sent::one(self.sent.to_string()))
+        }
+    }
+
+    struct Slot;
+    impl AdapterSlot for Slot {
+        type Adapter = Counter;
+        fn with<R>(f: impl FnOnce(&mut Option<Counter>) -> R) -> R {
+            SLOT.with_borrow_mut(f)
+        }
+    }
+
+    type Export = AdapterExport<Slot>;
+
+    fn message() -> OutboundMessage {
+        OutboundMessage {
+            chat_id: "c".into(),
+            text: "t".into(),
+            reply_to: None,
+            format: crate::types::TextFormat::Plain,
+            buttons: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    fn sent(result: Result<Sent, AdapterError>) -> String {
+        result.unwrap().message_ids.concat()
+    }
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_sdk_holds_the_instance_and_answers_before_start() {
+        match Export::send(message()) {
+            Err(AdapterError::Fatal(m)) => assert_eq!(m, "the counter adapter was not started"),
+            other => panic!("{other:?}"),
+        }
+        assert!(Export::poll_request(None).is_none());
+        assert!(matches!(
+            Export::on_timer("t".into()),
+            Err(AdapterError::Fatal(_))
+        ));
+
+        Export::start(settings(&[("first", "5")])).unwrap();
+        assert_eq!(sent(Export::send(message())), "6");
+        assert_eq!(sent(Export::send(message())), "7");
+        assert!(matches!(
+            Export::on_timer("t".into()),
+            Err(AdapterError::Unsupported(_))
+        ));
+
+        // A refused start keeps the running instance.
+        match Export::start(settings(&[("frist", "1")])) {
+            Err(AdapterError::Fatal(m)) => {
+                assert_eq!(m, "unknown setting `frist`; the settings are `first`")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Export::start(settings(&[("first", "0")])).is_err());
+        assert_eq!(sent(Export::send(message())), "8");
+
+        // A new start replaces it.
+        Export::start(Vec::new()).unwrap();
+        assert_eq!(sent(Export::send(message())), "1");
+    }
+
+    #[test]
+    fn before_start_answers_until_start() {
+        ALLOW_EARLY.with_borrow_mut(|early| *early = true);
+        assert_eq!(sent(Export::send(message())), "101");
+        assert_eq!(sent(Export::send(message())), "102");
+        Export::start(Vec::new()).unwrap();
+        assert_eq!(sent(Export::send(message())), "1");
+        let _ = NoSettings {};
     }
 }

@@ -4,8 +4,11 @@
 //! use airlock_guest::http::Request;
 //!
 //! # fn demo() -> Result<(), airlock_guest::http::HttpError> {
+//! // No credentials here: the manifest binds the API token to this
+//! // destination (`[[secrets]]` with `header = "Authorization"` and
+//! // `value = "Bearer {secret}"`), and the host adds the header on the way
+//! // out. The component never sees the token.
 //! let response = Request::post("https://api.example.com/v1/messages")
-//!     .header("authorization", "Bearer {secret}")
 //!     .json(&airlock_guest::serde_json::json!({ "text": "hello" }))
 //!     .send()?;
 //! if response.is_success() {
@@ -17,11 +20,18 @@
 //! ```
 //!
 //! Every request passes the host's egress policy: a destination the
-//! component's grant does not allow fails with [`HttpErrorKind::Denied`]. A
-//! component that uses this module imports `wasi:http`, which the host links
-//! only with an `outbound_http` grant; without one the component does not
-//! load. A call blocks the component until the response body has arrived
-//! (the host's wall-clock timeout for the call still applies).
+//! component's grant does not allow fails with [`HttpErrorKind::Denied`].
+//! Secrets are the host's: `{secret}` is a template in the component's
+//! manifest, which the host fills in for the destination it is bound to,
+//! never something a component writes (the host would send it as the
+//! literal text). A component that uses this module imports `wasi:http`,
+//! which the host links only with an `outbound_http` grant; without one the
+//! component does not load. A call blocks the component until the response
+//! body has arrived (the host's wall-clock timeout for the call still
+//! applies).
+//!
+//! URLs and methods are parsed with the [`http`](::http) crate's types,
+//! re-exported here as [`Uri`] and [`Method`].
 
 use core::fmt;
 
@@ -29,10 +39,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, HeaderError, IncomingBody, Method, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme,
+    ErrorCode, Fields, HeaderError, IncomingBody, Method as WasiMethod, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
 };
 use wasip2::io::streams::StreamError;
+
+pub use ::http::{Method, Uri};
 
 /// Response bodies larger than this fail with [`HttpErrorKind::TooLarge`]
 /// unless [`Request::max_response_bytes`] says otherwise.
@@ -140,6 +152,7 @@ impl Request {
             return Err(error);
         }
         let (scheme, authority, path_with_query) = split_url(&self.url)?;
+        let method = wasi_method(&self.method)?;
 
         let headers = Fields::new();
         for (name, value) in &self.headers {
@@ -149,7 +162,7 @@ impl Request {
         }
         let request = OutgoingRequest::new(headers);
         request
-            .set_method(&method(&self.method))
+            .set_method(&method)
             .map_err(|()| invalid(format!("invalid method `{}`", self.method)))?;
         request
             .set_scheme(Some(&scheme))
@@ -518,55 +531,55 @@ fn stream_error(e: StreamError, doing: &str) -> HttpError {
     }
 }
 
-fn method(name: &str) -> Method {
-    match name.to_ascii_uppercase().as_str() {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "CONNECT" => Method::Connect,
-        "OPTIONS" => Method::Options,
-        "TRACE" => Method::Trace,
-        "PATCH" => Method::Patch,
-        _ => Method::Other(name.to_string()),
-    }
+/// `name` as a `wasi:http` method: the standard ones in any case (`post`
+/// is `POST`), others as written, if [`Method`] takes it as a token.
+fn wasi_method(name: &str) -> Result<WasiMethod, HttpError> {
+    let parsed = Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+        .map_err(|_| invalid(format!("invalid method `{name}`")))?;
+    Ok(match parsed {
+        Method::GET => WasiMethod::Get,
+        Method::HEAD => WasiMethod::Head,
+        Method::POST => WasiMethod::Post,
+        Method::PUT => WasiMethod::Put,
+        Method::DELETE => WasiMethod::Delete,
+        Method::CONNECT => WasiMethod::Connect,
+        Method::OPTIONS => WasiMethod::Options,
+        Method::TRACE => WasiMethod::Trace,
+        Method::PATCH => WasiMethod::Patch,
+        _ => WasiMethod::Other(name.to_string()),
+    })
 }
 
-/// Splits an absolute `http`/`https` URL into scheme, authority and
-/// path-with-query (the fragment is dropped).
+/// Splits an absolute `http`/`https` URL, parsed as a [`Uri`], into scheme,
+/// authority and path-with-query (the fragment is dropped).
 fn split_url(url: &str) -> Result<(Scheme, String, String), HttpError> {
     let bad = |why: &str| invalid(format!("invalid URL `{url}`: {why}"));
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("it contains whitespace or control characters"));
     }
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("expected http:// or https://"))?;
-    let scheme = if scheme.eq_ignore_ascii_case("https") {
-        Scheme::Https
-    } else if scheme.eq_ignore_ascii_case("http") {
-        Scheme::Http
-    } else {
-        return Err(bad("only http and https are supported"));
-    };
-    let rest = rest.split('#').next().unwrap_or_default();
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    if authority.is_empty() {
-        return Err(bad("no host"));
+    if !url.contains("://") {
+        return Err(bad("expected http:// or https://"));
     }
-    if authority.contains('@') {
-        return Err(bad(
-            "credentials in URLs are not supported; send them in a header",
-        ));
-    }
-    let path = match path.chars().next() {
-        None => "/".to_string(),
-        Some('?') => format!("/{path}"),
-        Some(_) => path.to_string(),
+    let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
+    let scheme = match uri.scheme() {
+        Some(s) if *s == ::http::uri::Scheme::HTTPS => Scheme::Https,
+        Some(s) if *s == ::http::uri::Scheme::HTTP => Scheme::Http,
+        _ => return Err(bad("only http and https are supported")),
     };
-    Ok((scheme, authority.to_string(), path))
+    let authority = match uri.authority() {
+        Some(a) if a.as_str().contains('@') => {
+            return Err(bad(
+                "credentials in URLs are not supported; send them in a header",
+            ));
+        }
+        Some(a) if !a.host().is_empty() => a.as_str().to_string(),
+        _ => return Err(bad("no host")),
+    };
+    let path = match uri.query() {
+        Some(query) => format!("{}?{query}", uri.path()),
+        None => uri.path().to_string(),
+    };
+    Ok((scheme, authority, path))
 }
 
 #[cfg(test)]
@@ -607,10 +620,37 @@ mod tests {
             "https:///path",
             "https://user:pw@example.com/",
             "https://exa mple.com/",
+            "https://exa\u{7f}mple.com/",
         ] {
             let e = split_url(url).unwrap_err();
             assert_eq!(e.kind, HttpErrorKind::InvalidRequest, "{url}");
         }
+    }
+
+    #[test]
+    fn keeps_what_the_old_splitter_kept() {
+        assert_eq!(
+            parts("https://example.com/a?"),
+            ("https".into(), "example.com".into(), "/a?".into())
+        );
+        // Placeholders a hostile guest sends raw reach the host as written.
+        assert_eq!(
+            parts("http://127.0.0.1:9/leak?q=1&leak={secret}").2,
+            "/leak?q=1&leak={secret}"
+        );
+        assert_eq!(
+            parts("http://127.0.0.1:9/x?leak=${TELEGRAM_BOT_TOKEN}").2,
+            "/x?leak=${TELEGRAM_BOT_TOKEN}"
+        );
+    }
+
+    #[test]
+    fn methods_are_tokens() {
+        assert!(matches!(wasi_method("post"), Ok(WasiMethod::Post)));
+        assert!(matches!(wasi_method("PATCH"), Ok(WasiMethod::Patch)));
+        assert!(matches!(wasi_method("Purge"), Ok(WasiMethod::Other(m)) if m == "Purge"));
+        assert!(wasi_method("bad method").is_err());
+        assert!(wasi_method("").is_err());
     }
 
     #[test]

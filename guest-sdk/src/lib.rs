@@ -9,10 +9,19 @@
 //! * `filter`: judges each message on its way in or out. Implement [`Filter`]
 //!   and export it with [`export_filter!`].
 //!
+//! The SDK owns the component's instance: `start` (or a filter's
+//! `configure`) decodes the operator's settings into the component's own
+//! settings struct ([`settings`]), builds the adapter from them, and every
+//! later call borrows it as `&mut self`. Calls that arrive before `start`
+//! are answered by the SDK.
+//!
 //! The crate also provides the host's imports at friendly paths ([`log`],
-//! [`kv`], [`clock`], [`websocket`]), the WIT records in [`types`], and a
-//! small blocking HTTP client over `wasi:http` in [`http`]. A guest crate
-//! needs no other dependency: no `wit-bindgen`, no `cargo-component`.
+//! [`kv`], [`clock`], [`websocket`]), the WIT records in [`types`], a small
+//! blocking HTTP client over `wasi:http` in [`http`], and the helpers most
+//! adapters need: [`percent`]-encoding, one-line excerpts in [`text`], and
+//! multipart bodies in [`multipart`]. A guest crate needs `serde` (for its
+//! settings struct) and nothing else: no `wit-bindgen`, no
+//! `cargo-component`.
 //!
 //! # A complete adapter in one file
 //!
@@ -29,25 +38,36 @@
 //!
 //! [dependencies]
 //! airlock-guest = { path = "../guest-sdk" }
+//! serde = { version = "1", features = ["derive"] }
 //! ```
 //!
 //! `src/lib.rs`:
 //!
 //! ```no_run
+//! use airlock_guest::settings::HttpUrl;
 //! use airlock_guest::types::{
 //!     AdapterError, Chat, ChatKind, ChunkMode, Description, EventBatch, Features,
 //!     HttpResponse, InboundEvent, InboundMessage, IncomingReply, IncomingRequest, Limits,
-//!     OutboundMessage, Sender, Sent, Settings,
+//!     OutboundMessage, Sender, Sent,
 //! };
-//! use airlock_guest::{Adapter, http, log, setting};
-//! use std::sync::Mutex;
+//! use airlock_guest::{Adapter, http, log};
 //!
-//! /// Where replies go; set by `start`.
-//! static REPLY_URL: Mutex<Option<String>> = Mutex::new(None);
+//! /// What the operator may set: `settings = { reply_url = "https://…" }`.
+//! /// Any other key is refused at start, by name.
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Settings {
+//!     reply_url: HttpUrl,
+//! }
 //!
-//! struct Echo;
+//! /// The one instance; the SDK keeps it between calls.
+//! struct Echo {
+//!     reply_url: HttpUrl,
+//! }
 //!
 //! impl Adapter for Echo {
+//!     type Settings = Settings;
+//!
 //!     fn describe() -> Description {
 //!         Description {
 //!             platform: "echo".into(),
@@ -62,16 +82,13 @@
 //!         }
 //!     }
 //!
-//!     fn start(settings: Settings) -> Result<(), AdapterError> {
-//!         let url = setting(&settings, "reply_url")
-//!             .ok_or_else(|| AdapterError::Fatal("set `reply_url` in the config".into()))?;
-//!         *REPLY_URL.lock().unwrap() = Some(url.to_string());
+//!     fn start(settings: Settings) -> Result<Self, AdapterError> {
 //!         log::info("echo adapter started");
-//!         Ok(())
+//!         Ok(Echo { reply_url: settings.reply_url })
 //!     }
 //!
 //!     // Each POST to the adapter's inbound route becomes one message.
-//!     fn on_http_request(request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
+//!     fn on_http_request(&mut self, request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
 //!         let text = String::from_utf8_lossy(&request.body).into_owned();
 //!         let message = InboundMessage {
 //!             chat: Chat { id: "main".into(), kind: ChatKind::Direct, title: None, parent_id: None },
@@ -90,10 +107,8 @@
 //!         })
 //!     }
 //!
-//!     fn send(message: OutboundMessage) -> Result<Sent, AdapterError> {
-//!         let url = REPLY_URL.lock().unwrap().clone()
-//!             .ok_or_else(|| AdapterError::Fatal("not started".into()))?;
-//!         let response = http::Request::post(&url).body(message.text).send()?;
+//!     fn send(&mut self, message: OutboundMessage) -> Result<Sent, AdapterError> {
+//!         let response = http::Request::post(self.reply_url.as_str()).body(message.text).send()?;
 //!         if !response.is_success() {
 //!             return Err(AdapterError::Platform(format!("HTTP {}", response.status)));
 //!         }
@@ -106,19 +121,33 @@
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2`; the
 //! component is `target/wasm32-wasip2/release/echo_adapter.wasm`. Every
-//! method of [`Adapter`] besides `describe` and `send` has a default, so an
-//! adapter implements only the entry points its platform uses.
+//! handler of [`Adapter`] besides `send` has a default, so an adapter
+//! implements only the entry points its platform uses.
+//!
+//! A reply URL that needs a credential gets it from the host, not from the
+//! adapter: the component's manifest binds a secret to the destination
+//! (`[[secrets]]` with, say, `header = "Authorization"` and
+//! `value = "Bearer {secret}"`), and the host adds the header to requests for
+//! that destination. `{secret}` is the manifest's template for the value;
+//! the adapter never writes it and never sees the secret.
 //!
 //! # A filter
 //!
 //! ```no_run
 //! use airlock_guest::Filter;
+//! use airlock_guest::settings::NoSettings;
 //! use airlock_guest::types::{OutboundMessage, OutboundVerdict};
 //!
 //! struct NoShouting;
 //!
 //! impl Filter for NoShouting {
-//!     fn filter_outbound(message: OutboundMessage) -> OutboundVerdict {
+//!     type Settings = NoSettings;
+//!
+//!     fn configure(_: NoSettings) -> Result<Self, String> {
+//!         Ok(NoShouting)
+//!     }
+//!
+//!     fn filter_outbound(&self, message: OutboundMessage) -> OutboundVerdict {
 //!         if message.text.len() > 3 && message.text == message.text.to_uppercase() {
 //!             OutboundVerdict::Drop("the bot does not shout".into())
 //!         } else {
@@ -158,13 +187,19 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod multipart;
+pub mod percent;
+pub mod settings;
+pub mod text;
 pub mod types;
 pub mod websocket;
 
-pub use adapter::{Adapter, AdapterExport};
+pub use adapter::Adapter;
+#[doc(hidden)]
+pub use adapter::{AdapterExport, AdapterSlot};
 pub use clock::now_ms;
-pub use filter::{Filter, FilterExport};
-pub use types::{setting, url_setting, warn_unknown_settings};
+pub use filter::Filter;
+#[doc(hidden)]
+pub use filter::{FilterExport, FilterSlot};
 
 /// Re-exported so guest crates can use JSON without their own dependency.
 pub use serde_json;
@@ -209,7 +244,8 @@ pub mod filter_bindings {
 pub use wit_bindgen::rt as __rt;
 
 /// Exports a type implementing [`Adapter`] as the component's
-/// `channel-adapter` interface.
+/// `channel-adapter` interface, and declares the one slot that holds its
+/// instance between calls.
 ///
 /// Invoke it once, at the root of the guest crate:
 ///
@@ -223,7 +259,19 @@ pub use wit_bindgen::rt as __rt;
 macro_rules! export_adapter {
     ($adapter:ty) => {
         const _: () = {
-            type __AirlockAdapterExport = $crate::AdapterExport<$adapter>;
+            /// The component's adapter instance (components run on one thread).
+            struct __AirlockSlot;
+            ::std::thread_local! {
+                static __AIRLOCK_INSTANCE: ::core::cell::RefCell<::core::option::Option<$adapter>> =
+                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
+            }
+            impl $crate::AdapterSlot for __AirlockSlot {
+                type Adapter = $adapter;
+                fn with<R>(f: impl FnOnce(&mut ::core::option::Option<$adapter>) -> R) -> R {
+                    __AIRLOCK_INSTANCE.with_borrow_mut(f)
+                }
+            }
+            type __AirlockAdapterExport = $crate::AdapterExport<__AirlockSlot>;
             $crate::adapter_bindings::__export_adapter!(
                 __AirlockAdapterExport with_types_in $crate::adapter_bindings
             );
@@ -232,7 +280,8 @@ macro_rules! export_adapter {
 }
 
 /// Exports a type implementing [`Filter`] as the component's
-/// `message-filter` interface.
+/// `message-filter` interface, and declares the slot that holds its
+/// configured instance.
 ///
 /// Invoke it once, at the root of the guest crate:
 ///
@@ -245,7 +294,19 @@ macro_rules! export_adapter {
 macro_rules! export_filter {
     ($filter:ty) => {
         const _: () = {
-            type __AirlockFilterExport = $crate::FilterExport<$filter>;
+            /// The component's filter instance (components run on one thread).
+            struct __AirlockSlot;
+            ::std::thread_local! {
+                static __AIRLOCK_INSTANCE: ::core::cell::RefCell<::core::option::Option<$filter>> =
+                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
+            }
+            impl $crate::FilterSlot for __AirlockSlot {
+                type Filter = $filter;
+                fn with<R>(f: impl FnOnce(&mut ::core::option::Option<$filter>) -> R) -> R {
+                    __AIRLOCK_INSTANCE.with_borrow_mut(f)
+                }
+            }
+            type __AirlockFilterExport = $crate::FilterExport<__AirlockSlot>;
             $crate::filter_bindings::__export_filter!(
                 __AirlockFilterExport with_types_in $crate::filter_bindings
             );

@@ -19,57 +19,6 @@ pub use crate::filter_bindings::exports::airlock::channel::message_filter::{
     InboundVerdict, OutboundVerdict,
 };
 
-/// The value of setting `key`, if the operator gave one (the last one wins
-/// when a key repeats).
-///
-/// ```
-/// let settings = vec![("outbound_url".to_string(), "https://example.com/".to_string())];
-/// assert_eq!(airlock_guest::setting(&settings, "outbound_url"), Some("https://example.com/"));
-/// assert_eq!(airlock_guest::setting(&settings, "token"), None);
-/// ```
-pub fn setting<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
-    settings
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-/// Logs a warning for each setting that is not one of `known` (a mistyped
-/// key would otherwise be ignored in silence); the warning names the keys
-/// `adapter` reads, without `enabled`.
-pub fn warn_unknown_settings(settings: &Settings, known: &[&str], adapter: &str) {
-    let listed: Vec<&str> = known.iter().copied().filter(|k| *k != "enabled").collect();
-    for (key, _) in settings {
-        if !known.contains(&key.as_str()) {
-            crate::log::warn(format!(
-                "unknown setting `{key}` ignored; the {adapter} adapter reads {}",
-                listed.join(", ")
-            ));
-        }
-    }
-}
-
-/// The URL setting `key`, else `default`; it must start with one of
-/// `schemes` (`"https://"`), which `kinds` names for the error ("an http://
-/// or https://").
-pub fn url_setting<'a>(
-    settings: &'a Settings,
-    key: &str,
-    default: &'a str,
-    schemes: &[&str],
-    kinds: &str,
-) -> Result<&'a str, String> {
-    let value = setting(settings, key).unwrap_or(default);
-    if schemes.iter().any(|s| value.starts_with(s)) {
-        Ok(value)
-    } else {
-        Err(format!(
-            "setting `{key}` must be {kinds} URL, not {value:?}"
-        ))
-    }
-}
-
 impl Description {
     /// A text-only platform: `max_text_len` characters per message, cut at
     /// line breaks, no files, no optional features, no instruction lines.
@@ -115,6 +64,24 @@ impl HttpResponse {
             status,
             headers: vec![("content-type".to_string(), content_type.to_string())],
             body: body.into(),
+        }
+    }
+}
+
+impl IncomingRequest {
+    /// The request's method; standard methods are recognised in any case
+    /// (`post` is `POST`). `None` when it is not a valid method token.
+    pub fn http_method(&self) -> Option<::http::Method> {
+        ::http::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes()).ok()
+    }
+
+    /// The path and query, parsed; an empty path is `/`. `None` when they
+    /// are not a valid request target (the host's server already refuses
+    /// those).
+    pub fn path_and_query(&self) -> Option<::http::uri::PathAndQuery> {
+        match self.path.as_str() {
+            "" => Some(::http::uri::PathAndQuery::from_static("/")),
+            path => path.parse().ok(),
         }
     }
 }

@@ -11,7 +11,7 @@ fn scratch(home: &TempHome, name: &str, manifest_text: &str) -> std::path::PathB
     let dir = home.dir.path().join("work");
     std::fs::create_dir_all(&dir).unwrap();
     let wasm = dir.join(format!("{name}.wasm"));
-    std::fs::copy(fixture_wasm(name), &wasm).unwrap();
+    std::fs::copy(fixture_wasm(&name.replace('-', "_")), &wasm).unwrap();
     std::fs::write(dir.join(format!("{name}.toml")), manifest_text).unwrap();
     wasm
 }
@@ -77,9 +77,9 @@ fn inspect_refuses_a_precompiled_artefact() {
     let home = TempHome::new();
     let host = home.host();
     let engine = host.engine.clone();
-    let wasm = std::fs::read(fixture_wasm("spin")).unwrap();
+    let wasm = std::fs::read(fixture_wasm("busy_loop")).unwrap();
     let cwasm = engine.precompile_component(&wasm).unwrap();
-    let path = home.dir.path().join("spin.wasm");
+    let path = home.dir.path().join("busy-loop.wasm");
     std::fs::write(&path, cwasm).unwrap();
     drop(host);
     let out = home.airlock(&["inspect", path.to_str().unwrap()]);
@@ -91,15 +91,22 @@ fn inspect_refuses_a_precompiled_artefact() {
 #[test]
 fn drop_in_needs_approval_and_a_change_needs_it_again() {
     let home = TempHome::new();
-    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", ""));
+    home.drop_in(
+        "busy-loop",
+        &fixture_wasm("busy_loop"),
+        &manifest("busy-loop", ""),
+    );
     let list = stdout(&home.airlock(&["adapters", "list"]));
     assert!(
-        list.contains("spin") && list.contains("not approved"),
+        list.contains("busy-loop") && list.contains("not approved"),
         "{list}"
     );
-    assert!(list.contains("airlock adapters approve spin"), "{list}");
+    assert!(
+        list.contains("airlock adapters approve busy-loop"),
+        "{list}"
+    );
 
-    let out = home.airlock(&["adapters", "approve", "spin"]);
+    let out = home.airlock(&["adapters", "approve", "busy-loop"]);
     assert!(
         out.status.success(),
         "{}",
@@ -108,14 +115,14 @@ fn drop_in_needs_approval_and_a_change_needs_it_again() {
     let list = stdout(&home.airlock(&["adapters", "list"]));
     assert!(
         list.lines()
-            .any(|l| l.starts_with("spin") && l.ends_with("approved")),
+            .any(|l| l.starts_with("busy-loop") && l.ends_with("approved")),
         "{list}"
     );
 
     // Swap the wasm for another component under the same name.
     std::fs::copy(
         fixture_wasm("probe"),
-        home.path().join("adapters/spin.wasm"),
+        home.path().join("adapters/busy-loop.wasm"),
     )
     .unwrap();
     let list = stdout(&home.airlock(&["adapters", "list"]));
@@ -125,30 +132,30 @@ fn drop_in_needs_approval_and_a_change_needs_it_again() {
     );
     let host = home.host();
     let (candidates, _) = host.candidates().unwrap();
-    let c = candidates.iter().find(|c| c.name == "spin").unwrap();
+    let c = candidates.iter().find(|c| c.name == "busy-loop").unwrap();
     let err = host
         .load(c)
         .err()
         .expect("changed wasm must not load")
         .to_string();
-    assert!(err.contains("airlock adapters approve spin"), "{err}");
+    assert!(err.contains("airlock adapters approve busy-loop"), "{err}");
     drop(host);
 
     // A widened manifest is a change too.
-    home.airlock(&["adapters", "approve", "spin"]);
+    home.airlock(&["adapters", "approve", "busy-loop"]);
     std::fs::write(
-        home.path().join("adapters/spin.toml"),
-        manifest("spin", "kv_quota_bytes = 1000000"),
+        home.path().join("adapters/busy-loop.toml"),
+        manifest("busy-loop", "kv_quota_bytes = 1000000"),
     )
     .unwrap();
     let list = stdout(&home.airlock(&["adapters", "list"]));
     assert!(list.contains("its manifest changed"), "{list}");
 
-    let out = home.airlock(&["adapters", "remove", "spin"]);
+    let out = home.airlock(&["adapters", "remove", "busy-loop"]);
     assert!(out.status.success());
-    assert!(!home.path().join("adapters/spin.wasm").exists());
+    assert!(!home.path().join("adapters/busy-loop.wasm").exists());
     let list = stdout(&home.airlock(&["adapters", "list"]));
-    assert!(!list.contains("spin"), "{list}");
+    assert!(!list.contains("busy-loop"), "{list}");
 }
 
 #[test]
@@ -239,8 +246,8 @@ fn inspect_by_bundled_name() {
 fn inspect_output_cannot_be_forged_by_the_manifest() {
     let home = TempHome::new();
     // A manifest that tries to clear the screen and print its own verdict.
-    let evil = "name = \"spin\"\nkind = \"adapter\"\napi = \"0.1\"\ndescription = \"ok\\u001b[2J\\nverdict     LOADS\"\n";
-    let wasm = scratch(&home, "spin", evil);
+    let evil = "name = \"busy-loop\"\nkind = \"adapter\"\napi = \"0.1\"\ndescription = \"ok\\u001b[2J\\nverdict     LOADS\"\n";
+    let wasm = scratch(&home, "busy-loop", evil);
     let out = home.airlock(&["inspect", wasm.to_str().unwrap()]);
     let text = stdout(&out);
     assert!(!text.contains('\u{1b}'), "{text:?}");
@@ -255,12 +262,23 @@ fn inspect_output_cannot_be_forged_by_the_manifest() {
 #[test]
 fn approve_can_insist_on_the_reviewed_digest() {
     let home = TempHome::new();
-    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", ""));
-    let out = home.airlock(&["adapters", "approve", "spin", "--sha256", &"0".repeat(64)]);
+    home.drop_in(
+        "busy-loop",
+        &fixture_wasm("busy_loop"),
+        &manifest("busy-loop", ""),
+    );
+    let out = home.airlock(&[
+        "adapters",
+        "approve",
+        "busy-loop",
+        "--sha256",
+        &"0".repeat(64),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("inspect it again"));
-    let digest = airlock::runtime::cache::sha256_hex(&std::fs::read(fixture_wasm("spin")).unwrap());
-    let out = home.airlock(&["adapters", "approve", "spin", "--sha256", &digest]);
+    let digest =
+        airlock::runtime::cache::sha256_hex(&std::fs::read(fixture_wasm("busy_loop")).unwrap());
+    let out = home.airlock(&["adapters", "approve", "busy-loop", "--sha256", &digest]);
     assert!(
         out.status.success(),
         "{}",

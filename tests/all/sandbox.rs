@@ -7,24 +7,28 @@ use airlock::runtime::actor::{CallError, Health};
 
 use crate::support::*;
 
-const SPIN: &str = "[limits]\ncpu_ms = 50\nwall_ms = 5000";
+const BUSY_LOOP: &str = "[limits]\ncpu_ms = 50\nwall_ms = 5000";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_infinite_loop_is_interrupted_and_others_keep_serving() {
     let home = TempHome::new();
-    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", SPIN));
+    home.drop_in(
+        "busy-loop",
+        &fixture_wasm("busy_loop"),
+        &manifest("busy-loop", BUSY_LOOP),
+    );
     home.drop_in("probe", &fixture_wasm("probe"), &manifest("probe", ""));
-    let (_host, spin) = start_adapter(&home, "spin").await;
+    let (_host, busy) = start_adapter(&home, "busy-loop").await;
     let (_host2, probe) = start_adapter(&home, "probe").await;
     assert_eq!(
-        spin.send(command("ok")).await.unwrap().message_ids,
+        busy.send(command("ok")).await.unwrap().message_ids,
         vec!["ok"]
     );
 
     let started = Instant::now();
     let looping = tokio::spawn({
-        let spin = spin.clone();
-        async move { spin.send(command("spin")).await }
+        let busy = busy.clone();
+        async move { busy.send(command("spin")).await }
     });
     // While the loop burns its budget, another adapter answers.
     let other = probe.describe().await;
@@ -41,7 +45,7 @@ async fn an_infinite_loop_is_interrupted_and_others_keep_serving() {
 
     // The instance was replaced; the adapter serves again.
     assert_eq!(
-        spin.send(command("ok")).await.unwrap().message_ids,
+        busy.send(command("ok")).await.unwrap().message_ids,
         vec!["ok"]
     );
 }
@@ -49,10 +53,14 @@ async fn an_infinite_loop_is_interrupted_and_others_keep_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loop_of_host_calls_is_interrupted_too() {
     let home = TempHome::new();
-    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", SPIN));
-    let (_host, spin) = start_adapter(&home, "spin").await;
+    home.drop_in(
+        "busy-loop",
+        &fixture_wasm("busy_loop"),
+        &manifest("busy-loop", BUSY_LOOP),
+    );
+    let (_host, busy) = start_adapter(&home, "busy-loop").await;
     let started = Instant::now();
-    let err = spin.send(command("spin-host")).await.unwrap_err();
+    let err = busy.send(command("spin-host")).await.unwrap_err();
     assert!(matches!(err, CallError::CpuBudget { .. }), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(4),
@@ -60,7 +68,7 @@ async fn a_loop_of_host_calls_is_interrupted_too() {
         started.elapsed()
     );
     assert_eq!(
-        spin.send(command("ok")).await.unwrap().message_ids,
+        busy.send(command("ok")).await.unwrap().message_ids,
         vec!["ok"]
     );
 }
@@ -68,17 +76,21 @@ async fn a_loop_of_host_calls_is_interrupted_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_crashes_quarantine_only_that_adapter() {
     let home = TempHome::new();
-    home.drop_in("spin", &fixture_wasm("spin"), &manifest("spin", SPIN));
+    home.drop_in(
+        "busy-loop",
+        &fixture_wasm("busy_loop"),
+        &manifest("busy-loop", BUSY_LOOP),
+    );
     home.drop_in("probe", &fixture_wasm("probe"), &manifest("probe", ""));
-    let (_h1, spin) = start_adapter(&home, "spin").await;
+    let (_h1, busy) = start_adapter(&home, "busy-loop").await;
     let (_h2, probe) = start_adapter(&home, "probe").await;
     for _ in 0..airlock::runtime::actor::MAX_CRASHES {
-        assert!(spin.send(command("spin")).await.is_err());
+        assert!(busy.send(command("spin")).await.is_err());
     }
-    let err = spin.send(command("ok")).await.unwrap_err();
+    let err = busy.send(command("ok")).await.unwrap_err();
     assert!(matches!(err, CallError::Quarantined { .. }), "{err}");
     assert!(err.to_string().contains("crashed 5 times"), "{err}");
-    assert!(matches!(spin.health().await, Health::Quarantined(_)));
+    assert!(matches!(busy.health().await, Health::Quarantined(_)));
     assert!(probe.describe().await.is_ok());
     assert_eq!(probe.health().await, Health::Running { recent_crashes: 0 });
 }

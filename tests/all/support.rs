@@ -32,9 +32,10 @@ pub fn fixtures_dir() -> &'static Path {
         for entry in std::fs::read_dir(root.join("tests").join("fixtures")).unwrap() {
             let dir = entry.unwrap().path();
             if dir.join("Cargo.toml").exists() {
+                // `tests/fixtures/busy_loop` is package `fixture-busy-loop`.
                 packages.push(format!(
                     "fixture-{}",
-                    dir.file_name().unwrap().to_string_lossy()
+                    dir.file_name().unwrap().to_string_lossy().replace('_', "-")
                 ));
             }
         }

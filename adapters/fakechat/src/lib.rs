@@ -34,11 +34,16 @@
 //! text of a bot message, `typing` does nothing, `fetch_history` returns the
 //! last messages oldest first, `download_attachment` returns stored bytes.
 //! Reactions and buttons are not supported.
+//!
+//! **Settings.** `port` only, which the host reads to bind the page's
+//! listener; the adapter works the same without `start` (the host's own
+//! tests drive it so).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 
 use airlock_guest::Adapter;
+use airlock_guest::http::Method;
+use airlock_guest::percent::{self, AsciiSet, NON_ALPHANUMERIC, query_param};
 use airlock_guest::serde_json::{self, Value, json};
 use airlock_guest::types::{
     AdapterError, Attachment, AttachmentData, AttachmentKind, AttachmentRequest, Chat, ChatKind,
@@ -70,19 +75,27 @@ const MAX_NAME_CHARS: usize = 120;
 /// Longest message id accepted in `reply_to`.
 const MAX_ID_LEN: usize = 32;
 
+/// What `filename*` leaves unencoded: ASCII letters, digits, `.`, `_`, `-`.
+const FILENAME: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'-');
+
 const PAGE: &str = include_str!("page.html");
 
-/// Everything the adapter knows; one per instance.
-static STATE: Mutex<State> = Mutex::new(State::new());
-
-fn state() -> std::sync::MutexGuard<'static, State> {
-    STATE.lock().unwrap_or_else(|e| e.into_inner())
+/// The settings: only the one the host reads.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The page's port; the host binds it, the adapter does not need it.
+    pub port: Option<u16>,
 }
 
-/// The adapter; all its state is in [`STATE`].
-pub struct Fakechat;
+/// The adapter: the chat, in this instance's memory.
+pub struct Fakechat {
+    chat: State,
+}
 
 impl Adapter for Fakechat {
+    type Settings = Settings;
+
     fn describe() -> Description {
         Description {
             platform: "fakechat".into(),
@@ -106,28 +119,43 @@ impl Adapter for Fakechat {
         }
     }
 
-    fn on_http_request(request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
-        Ok(state().handle_request(&request, airlock_guest::now_ms()))
+    fn start(_: Settings) -> Result<Self, AdapterError> {
+        Ok(Fakechat { chat: State::new() })
     }
 
-    fn send(message: OutboundMessage) -> Result<Sent, AdapterError> {
-        state().send(message, airlock_guest::now_ms())
+    /// The page works without settings: an empty chat.
+    fn before_start() -> Option<Self> {
+        Some(Fakechat { chat: State::new() })
     }
 
-    fn edit(request: EditRequest) -> Result<(), AdapterError> {
-        state().edit(&request)
+    fn on_http_request(&mut self, request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
+        Ok(self.chat.handle_request(&request, airlock_guest::now_ms()))
     }
 
-    fn typing(chat_id: String) -> Result<(), AdapterError> {
+    fn send(&mut self, message: OutboundMessage) -> Result<Sent, AdapterError> {
+        self.chat.send(message, airlock_guest::now_ms())
+    }
+
+    fn edit(&mut self, request: EditRequest) -> Result<(), AdapterError> {
+        self.chat.edit(&request)
+    }
+
+    fn typing(&mut self, chat_id: String) -> Result<(), AdapterError> {
         check_chat(&chat_id)
     }
 
-    fn fetch_history(request: HistoryRequest) -> Result<Vec<HistoryEntry>, AdapterError> {
-        state().history(&request)
+    fn fetch_history(
+        &mut self,
+        request: HistoryRequest,
+    ) -> Result<Vec<HistoryEntry>, AdapterError> {
+        self.chat.history(&request)
     }
 
-    fn download_attachment(request: AttachmentRequest) -> Result<AttachmentData, AdapterError> {
-        state().download(&request)
+    fn download_attachment(
+        &mut self,
+        request: AttachmentRequest,
+    ) -> Result<AttachmentData, AdapterError> {
+        self.chat.download(&request)
     }
 }
 
@@ -297,25 +325,26 @@ impl State {
 
     /// Answers one request from the page; `now_ms` stamps new messages.
     fn handle_request(&mut self, request: &IncomingRequest, now_ms: u64) -> IncomingReply {
-        let (path, query) = match request.path.split_once('?') {
-            Some((path, query)) => (path, query),
-            None => (request.path.as_str(), ""),
+        let Some(target) = request.path_and_query() else {
+            return reply(error(404, "not found"), None);
         };
-        let method = request.method.to_ascii_uppercase();
+        let (path, query) = (target.path(), target.query().unwrap_or_default());
         let allowed = match path {
-            "" | "/" => "GET",
-            "/api/messages" => "GET",
-            "/api/send" | "/api/upload" => "POST",
-            p if p.starts_with("/api/files/") => "GET",
+            "/" => Method::GET,
+            "/api/messages" => Method::GET,
+            "/api/send" | "/api/upload" => Method::POST,
+            p if p.starts_with("/api/files/") => Method::GET,
             _ => return reply(error(404, "not found"), None),
         };
-        if method != allowed {
+        if request.http_method().as_ref() != Some(&allowed) {
             let mut response = error(405, &format!("method not allowed: use {allowed}"));
-            response.headers.push(("allow".into(), allowed.into()));
+            response
+                .headers
+                .push(("allow".into(), allowed.as_str().into()));
             return reply(response, None);
         }
         let outcome = match path {
-            "" | "/" => Ok((
+            "/" => Ok((
                 HttpResponse::new(200, "text/html; charset=utf-8", PAGE),
                 None,
             )),
@@ -448,7 +477,7 @@ impl State {
 
     /// `GET /api/files/ID`.
     fn serve_file(&self, id: &str) -> Result<HttpResponse, HttpResponse> {
-        let file = self.file(&percent_decode(id)).ok_or_else(|| {
+        let file = self.file(&percent::decode_form(id)).ok_or_else(|| {
             error(
                 404,
                 "no such file (files are kept in memory, oldest first out)",
@@ -674,48 +703,6 @@ fn error(status: u16, message: &str) -> HttpResponse {
     json_response(status, &json!({ "error": message }))
 }
 
-/// The decoded value of the first `key` parameter of a query string.
-fn query_param(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k) == key).then(|| percent_decode(v))
-    })
-}
-
-/// Decodes `%XX` escapes and `+` (form encoding); invalid UTF-8 is replaced.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            ) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// A file name without directories or control characters, of bounded length.
 fn safe_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -784,14 +771,7 @@ fn content_disposition(name: &str) -> String {
             }
         })
         .collect();
-    let mut encoded = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let encoded = percent::encode(name, FILENAME);
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use airlock_guest::percent::decode_form as percent_decode;
 use airlock_guest::types::TextFormat;
 
 fn request(method: &str, path: &str, body: &[u8]) -> IncomingRequest {
@@ -474,8 +475,9 @@ fn describe_advertises_what_is_implemented() {
     );
     assert!(!d.features.contains(Features::REACT));
     assert_eq!(d.instructions.len(), 1);
-    assert!(Fakechat::typing("web".into()).is_ok());
-    assert!(Fakechat::typing("other".into()).is_err());
+    let mut fakechat = Fakechat::before_start().expect("works unstarted");
+    assert!(fakechat.typing("web".into()).is_ok());
+    assert!(fakechat.typing("other".into()).is_err());
 }
 
 #[test]

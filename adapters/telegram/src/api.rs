@@ -17,6 +17,8 @@
 
 use airlock_guest::http::{self, Response};
 use airlock_guest::multipart::Form;
+use airlock_guest::percent::encode_path_segment;
+use airlock_guest::text::one_line;
 use airlock_guest::types::AdapterError;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -73,7 +75,7 @@ impl ApiFailure {
         ApiFailure {
             method: method.to_string(),
             status,
-            description: cut(&description.into()),
+            description: one_line(&description.into(), MAX_DESCRIPTION),
             retry_after: None,
             migrate_to: None,
         }
@@ -123,18 +125,6 @@ impl ApiFailure {
             }
         }
     }
-}
-
-fn cut(text: &str) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if one_line.chars().count() <= MAX_DESCRIPTION {
-        return one_line;
-    }
-    let kept: String = one_line.chars().take(MAX_DESCRIPTION).collect();
-    format!("{kept}…")
 }
 
 /// Decodes an answer to `method`: the `result` on success, the failure
@@ -209,7 +199,7 @@ impl Api {
         let path: String = file_path
             .trim_start_matches('/')
             .split('/')
-            .map(encode_segment)
+            .map(encode_path_segment)
             .collect::<Vec<_>>()
             .join("/");
         format!("{}/file/{path}", self.base)
@@ -264,23 +254,6 @@ fn decode_response<T: DeserializeOwned>(
     response: &Response,
 ) -> Result<T, ApiFailure> {
     decode(method, response.status, &response.headers, &response.body)
-}
-
-/// Percent-encodes what a path segment cannot hold as is (and `.`/`..`,
-/// which a server would resolve).
-fn encode_segment(segment: &str) -> String {
-    if segment == "." || segment == ".." {
-        return segment.replace('.', "%2E");
-    }
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

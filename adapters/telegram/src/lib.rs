@@ -20,7 +20,7 @@
 //! `{api_base}/file/{path}`; the host inserts the token into the path on the
 //! way out (see `telegram.toml`) and scrubs it from every answer.
 //!
-//! Settings:
+//! Settings ([`Settings`]; any other key is refused at start):
 //!
 //! | key | meaning | default |
 //! |---|---|---|
@@ -35,15 +35,14 @@ pub mod outbound;
 pub mod reactions;
 pub mod update;
 
-use std::sync::{Mutex, MutexGuard};
-
+use airlock_guest::settings::HttpUrl;
 use airlock_guest::types::{
     AdapterError, AttachmentData, AttachmentRequest, ChunkMode, Description, EditRequest,
     EventBatch, Features, HttpRequest, HttpResponse, Limits, OutboundMessage, ReactRequest, Sent,
-    Settings,
 };
-use airlock_guest::{Adapter, log, setting, url_setting, warn_unknown_settings};
+use airlock_guest::{Adapter, log};
 use regex_lite::Regex;
+use serde::Deserialize;
 use serde_json::json;
 
 use api::{Api, ApiFailure, DEFAULT_API_BASE};
@@ -60,11 +59,20 @@ const ALLOWED_UPDATES: &[&str] = &[
 ];
 /// Skipped-update lines logged per answer (the rest are counted).
 const MAX_SKIP_LINES: usize = 20;
-/// The settings this adapter reads.
-const KNOWN_SETTINGS: &[&str] = &["api_base", "mention_pattern", "poll_timeout_s", "enabled"];
+/// The operator's settings, as the module docs list them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Bot API base URL.
+    pub api_base: Option<HttpUrl>,
+    /// Case-insensitive regex; a group message matching it addresses the bot.
+    pub mention_pattern: Option<String>,
+    /// Long-poll timeout, 1–50 seconds.
+    pub poll_timeout_s: Option<u32>,
+}
 
-/// What one instance knows.
-struct State {
+/// The adapter: what one started instance knows.
+pub struct Telegram {
     api: Api,
     bot: Option<BotIdentity>,
     pattern: Option<Regex>,
@@ -72,25 +80,9 @@ struct State {
     commands_registered: bool,
 }
 
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-fn state() -> MutexGuard<'static, Option<State>> {
-    STATE.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` on the started state.
-fn with_state<T>(f: impl FnOnce(&mut State) -> Result<T, AdapterError>) -> Result<T, AdapterError> {
-    let mut guard = state();
-    let state = guard
-        .as_mut()
-        .ok_or_else(|| AdapterError::Fatal("the telegram adapter was not started".into()))?;
-    f(state)
-}
-
-/// The adapter.
-pub struct Telegram;
-
 impl Adapter for Telegram {
+    type Settings = Settings;
+
     fn describe() -> Description {
         Description {
             platform: "telegram".into(),
@@ -119,30 +111,27 @@ impl Adapter for Telegram {
         }
     }
 
-    fn start(settings: Settings) -> Result<(), AdapterError> {
-        warn_unknown_settings(&settings, KNOWN_SETTINGS, "telegram");
-        let base = url_setting(
-            &settings,
-            "api_base",
-            DEFAULT_API_BASE,
-            &["https://", "http://"],
-            "an http:// or https://",
-        )
-        .map_err(AdapterError::Fatal)?;
-        let pattern = setting(&settings, "mention_pattern")
-            .filter(|p| !p.trim().is_empty())
+    fn start(settings: Settings) -> Result<Self, AdapterError> {
+        let base = settings
+            .api_base
+            .as_ref()
+            .map_or(DEFAULT_API_BASE, HttpUrl::as_str);
+        let pattern = settings
+            .mention_pattern
+            .as_deref()
             .map(mention::compile_pattern)
             .transpose()
             .map_err(AdapterError::Fatal)?;
-        let poll_timeout_s = match setting(&settings, "poll_timeout_s") {
+        let poll_timeout_s = match settings.poll_timeout_s {
             None => DEFAULT_POLL_TIMEOUT_S,
-            Some(s) => s.trim().parse().ok().filter(|t| (1..=50).contains(t)).ok_or_else(|| {
-                AdapterError::Fatal(format!(
-                    "setting `poll_timeout_s` must be a number of seconds from 1 to 50, not {s:?}"
-                ))
-            })?,
+            Some(t @ 1..=50) => t,
+            Some(t) => {
+                return Err(AdapterError::Fatal(format!(
+                    "setting `poll_timeout_s` must be a number of seconds from 1 to 50, not {t}"
+                )));
+            }
         };
-        let mut state = State {
+        let mut adapter = Telegram {
             api: Api::new(base),
             bot: None,
             pattern,
@@ -151,7 +140,7 @@ impl Adapter for Telegram {
         };
         // Without an answer the adapter still starts: a dead network at start
         // must not disable it; the identity is fetched again on the next poll.
-        if let Err(e) = learn_identity(&mut state) {
+        if let Err(e) = adapter.learn_identity() {
             if matches!(e, AdapterError::Fatal(_)) {
                 return Err(e);
             }
@@ -160,15 +149,12 @@ impl Adapter for Telegram {
                 error_text(&e)
             ));
         }
-        *self::state() = Some(state);
-        Ok(())
+        Ok(adapter)
     }
 
-    fn poll_request(cursor: Option<String>) -> Option<HttpRequest> {
-        let guard = state();
-        let state = guard.as_ref()?;
+    fn poll_request(&mut self, cursor: Option<String>) -> Option<HttpRequest> {
         let mut params = json!({
-            "timeout": state.poll_timeout_s,
+            "timeout": self.poll_timeout_s,
             "allowed_updates": ALLOWED_UPDATES,
         });
         if let Some(offset) = cursor.and_then(|c| c.parse::<i64>().ok()) {
@@ -176,76 +162,72 @@ impl Adapter for Telegram {
         }
         Some(HttpRequest {
             method: "POST".into(),
-            url: state.api.method_url("getUpdates"),
+            url: self.api.method_url("getUpdates"),
             headers: vec![("content-type".into(), "application/json".into())],
             body: params.to_string().into_bytes(),
-            timeout_ms: (state.poll_timeout_s + 15) * 1000,
+            timeout_ms: (self.poll_timeout_s + 15) * 1000,
         })
     }
 
-    fn on_poll_response(response: HttpResponse) -> Result<EventBatch, AdapterError> {
-        with_state(|state| {
-            if state.bot.is_none() {
-                // A group mention needs the bot's name; a failure here is
-                // not the poll's failure.
-                if let Err(e) = learn_identity(state) {
-                    log::warn(format!("getMe failed, will retry: {}", error_text(&e)));
-                }
+    fn on_poll_response(&mut self, response: HttpResponse) -> Result<EventBatch, AdapterError> {
+        if self.bot.is_none() {
+            // A group mention needs the bot's name; a failure here is
+            // not the poll's failure.
+            if let Err(e) = self.learn_identity() {
+                log::warn(format!("getMe failed, will retry: {}", error_text(&e)));
             }
-            let ctx = inbound::Context {
-                bot: state.bot.as_ref(),
-                pattern: state.pattern.as_ref(),
-            };
-            let decoded =
-                inbound::decode_updates(response.status, &response.headers, &response.body, &ctx)
-                    .map_err(ApiFailure::into_error)?;
-            for line in decoded.skipped.iter().take(MAX_SKIP_LINES) {
-                log::warn(line);
+        }
+        let ctx = inbound::Context {
+            bot: self.bot.as_ref(),
+            pattern: self.pattern.as_ref(),
+        };
+        let decoded =
+            inbound::decode_updates(response.status, &response.headers, &response.body, &ctx)
+                .map_err(ApiFailure::into_error)?;
+        for line in decoded.skipped.iter().take(MAX_SKIP_LINES) {
+            log::warn(line);
+        }
+        if decoded.skipped.len() > MAX_SKIP_LINES {
+            log::warn(format!(
+                "{} more updates skipped in this batch",
+                decoded.skipped.len() - MAX_SKIP_LINES
+            ));
+        }
+        for id in &decoded.callbacks {
+            if let Err(f) = self
+                .api
+                .call::<bool>("answerCallbackQuery", &json!({ "callback_query_id": id }))
+            {
+                log::info(format!("answerCallbackQuery failed: {}", f.description));
             }
-            if decoded.skipped.len() > MAX_SKIP_LINES {
-                log::warn(format!(
-                    "{} more updates skipped in this batch",
-                    decoded.skipped.len() - MAX_SKIP_LINES
-                ));
-            }
-            for id in &decoded.callbacks {
-                if let Err(f) = state
-                    .api
-                    .call::<bool>("answerCallbackQuery", &json!({ "callback_query_id": id }))
-                {
-                    log::info(format!("answerCallbackQuery failed: {}", f.description));
-                }
-            }
-            Ok(EventBatch {
-                events: decoded.events,
-                cursor: decoded.next_offset.map(|o| o.to_string()),
-            })
+        }
+        Ok(EventBatch {
+            events: decoded.events,
+            cursor: decoded.next_offset.map(|o| o.to_string()),
         })
     }
 
-    fn send(message: OutboundMessage) -> Result<Sent, AdapterError> {
-        let api = with_state(|s| Ok(s.api.clone()))?;
-        outbound::send(&api, message)
+    fn send(&mut self, message: OutboundMessage) -> Result<Sent, AdapterError> {
+        outbound::send(&self.api, message)
     }
 
-    fn react(request: ReactRequest) -> Result<(), AdapterError> {
-        let api = with_state(|s| Ok(s.api.clone()))?;
-        outbound::react(&api, request)
+    fn react(&mut self, request: ReactRequest) -> Result<(), AdapterError> {
+        outbound::react(&self.api, request)
     }
 
-    fn edit(request: EditRequest) -> Result<(), AdapterError> {
-        let api = with_state(|s| Ok(s.api.clone()))?;
-        outbound::edit(&api, request)
+    fn edit(&mut self, request: EditRequest) -> Result<(), AdapterError> {
+        outbound::edit(&self.api, request)
     }
 
-    fn typing(chat_id: String) -> Result<(), AdapterError> {
-        let api = with_state(|s| Ok(s.api.clone()))?;
-        outbound::typing(&api, &chat_id)
+    fn typing(&mut self, chat_id: String) -> Result<(), AdapterError> {
+        outbound::typing(&self.api, &chat_id)
     }
 
-    fn download_attachment(request: AttachmentRequest) -> Result<AttachmentData, AdapterError> {
-        let api = with_state(|s| Ok(s.api.clone()))?;
-        outbound::download(&api, request)
+    fn download_attachment(
+        &mut self,
+        request: AttachmentRequest,
+    ) -> Result<AttachmentData, AdapterError> {
+        outbound::download(&self.api, request)
     }
 }
 
@@ -259,31 +241,33 @@ struct Me {
     username: Option<String>,
 }
 
-/// `getMe`, then `setMyCommands` once.
-fn learn_identity(state: &mut State) -> Result<(), AdapterError> {
-    let me: Me = state
-        .api
-        .call("getMe", &json!({}))
-        .map_err(ApiFailure::into_error)?;
-    state.bot = Some(BotIdentity {
-        id: me.id,
-        username: me.username.unwrap_or_default(),
-    });
-    if !state.commands_registered {
-        let commands = json!({
-            "commands": [
-                {"command": "start", "description": "What this bot is"},
-                {"command": "help", "description": "How to talk to the Claude Code session"},
-                {"command": "status", "description": "Whether the session is connected"},
-            ],
-            "scope": {"type": "all_private_chats"},
+impl Telegram {
+    /// `getMe`, then `setMyCommands` once.
+    fn learn_identity(&mut self) -> Result<(), AdapterError> {
+        let me: Me = self
+            .api
+            .call("getMe", &json!({}))
+            .map_err(ApiFailure::into_error)?;
+        self.bot = Some(BotIdentity {
+            id: me.id,
+            username: me.username.unwrap_or_default(),
         });
-        match state.api.call::<bool>("setMyCommands", &commands) {
-            Ok(_) => state.commands_registered = true,
-            Err(f) => log::warn(format!("setMyCommands failed: {}", f.description)),
+        if !self.commands_registered {
+            let commands = json!({
+                "commands": [
+                    {"command": "start", "description": "What this bot is"},
+                    {"command": "help", "description": "How to talk to the Claude Code session"},
+                    {"command": "status", "description": "Whether the session is connected"},
+                ],
+                "scope": {"type": "all_private_chats"},
+            });
+            match self.api.call::<bool>("setMyCommands", &commands) {
+                Ok(_) => self.commands_registered = true,
+                Err(f) => log::warn(format!("setMyCommands failed: {}", f.description)),
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn error_text(e: &AdapterError) -> String {

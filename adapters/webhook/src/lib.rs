@@ -22,33 +22,48 @@
 //! is `rate-limited` (from `Retry-After` seconds, else one second). Without
 //! `outbound_url` the adapter only receives, and `send` is `unsupported`.
 //!
-//! Settings: `outbound_url` (optional, `http://` or `https://`).
+//! Settings ([`Settings`]): `outbound_url` (optional, `http://` or
+//! `https://`), and `port`, which the host reads to bind the inbound route.
+//! Any other key is refused at start.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-
+use airlock_guest::http::Method;
 use airlock_guest::serde_json::{self, Value, json};
+use airlock_guest::settings::HttpUrl;
 use airlock_guest::types::{
     AdapterError, Chat, ChatKind, ChunkMode, Description, EventBatch, Features, HttpResponse,
     InboundEvent, InboundMessage, IncomingReply, IncomingRequest, Limits, OutboundMessage, Sender,
-    Sent, Settings,
+    Sent,
 };
-use airlock_guest::{Adapter, http, log, setting};
+use airlock_guest::{Adapter, http, log};
 
 /// Longest message the adapter accepts from the host, in bytes of text.
 const MAX_TEXT_LEN: u32 = 4000;
 /// How much of an error response body goes into an error message.
 const EXCERPT_BYTES: usize = 300;
 
-/// The `outbound_url` setting, kept in memory from `start`.
-static OUTBOUND_URL: Mutex<Option<String>> = Mutex::new(None);
-/// Makes message ids unique within an instance.
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+/// The operator's settings.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where `send` posts replies; without it the adapter only receives.
+    pub outbound_url: Option<HttpUrl>,
+    /// The inbound route's port; the host binds it, the adapter does not
+    /// need it.
+    pub port: Option<u16>,
+}
 
-/// The adapter; all its state is in the statics above.
-pub struct Webhook;
+/// The adapter: one instance's settings and counter.
+#[derive(Debug, Default)]
+pub struct Webhook {
+    /// The `outbound_url` setting.
+    outbound_url: Option<HttpUrl>,
+    /// Makes message ids unique within an instance.
+    sequence: u64,
+}
 
 impl Adapter for Webhook {
+    type Settings = Settings;
+
     fn describe() -> Description {
         Description {
             platform: "webhook".into(),
@@ -67,36 +82,32 @@ impl Adapter for Webhook {
         }
     }
 
-    fn start(settings: Settings) -> Result<(), AdapterError> {
-        let url = match setting(&settings, "outbound_url").map(str::trim) {
-            None | Some("") => {
-                log::info("no `outbound_url` setting: receiving only, `send` is unsupported");
-                None
-            }
-            Some(url) => {
-                check_outbound_url(url).map_err(AdapterError::Fatal)?;
-                Some(url.to_string())
-            }
-        };
-        *OUTBOUND_URL.lock().unwrap_or_else(|e| e.into_inner()) = url;
-        Ok(())
+    fn start(settings: Settings) -> Result<Self, AdapterError> {
+        if settings.outbound_url.is_none() {
+            log::info("no `outbound_url` setting: receiving only, `send` is unsupported");
+        }
+        Ok(Webhook {
+            outbound_url: settings.outbound_url,
+            sequence: 0,
+        })
     }
 
-    fn on_http_request(request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
-        Ok(handle_request(&request, airlock_guest::now_ms))
+    /// Receiving needs no settings.
+    fn before_start() -> Option<Self> {
+        Some(Webhook::default())
     }
 
-    fn send(message: OutboundMessage) -> Result<Sent, AdapterError> {
-        let url = OUTBOUND_URL
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| {
-                AdapterError::Unsupported(
-                    "sending needs the `outbound_url` setting of the webhook adapter".into(),
-                )
-            })?;
-        let response = http::Request::post(&url)
+    fn on_http_request(&mut self, request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
+        Ok(self.handle_request(&request, airlock_guest::now_ms))
+    }
+
+    fn send(&mut self, message: OutboundMessage) -> Result<Sent, AdapterError> {
+        let url = self.outbound_url.as_ref().ok_or_else(|| {
+            AdapterError::Unsupported(
+                "sending needs the `outbound_url` setting of the webhook adapter".into(),
+            )
+        })?;
+        let response = http::Request::post(url.as_str())
             .json(&outbound_body(&message))
             .send()?;
         sent_from_response(&response)
@@ -105,67 +116,61 @@ impl Adapter for Webhook {
 
 airlock_guest::export_adapter!(Webhook);
 
-/// Checks that `url` is an absolute http(s) URL.
-fn check_outbound_url(url: &str) -> Result<(), String> {
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-        .ok_or_else(|| {
-            format!("setting `outbound_url` must start with http:// or https://, not `{url}`")
-        })?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(format!("setting `outbound_url` has no host: `{url}`"));
+impl Webhook {
+    /// Answers one inbound request; `now_ms` stamps an accepted message.
+    fn handle_request(
+        &mut self,
+        request: &IncomingRequest,
+        now_ms: impl FnOnce() -> u64,
+    ) -> IncomingReply {
+        if request
+            .path_and_query()
+            .is_none_or(|target| target.path() != "/")
+        {
+            return reply(
+                error_response(404, "not found: post messages to /"),
+                Vec::new(),
+            );
+        }
+        if request.http_method() != Some(Method::POST) {
+            let mut response = error_response(405, "method not allowed: use POST");
+            response.headers.push(("allow".into(), "POST".into()));
+            return reply(response, Vec::new());
+        }
+        let fields = match parse_inbound(&request.body) {
+            Ok(fields) => fields,
+            Err(why) => return reply(error_response(400, &why), Vec::new()),
+        };
+        let ts_ms = now_ms();
+        let message_id = format!("{ts_ms}-{}", self.sequence);
+        self.sequence += 1;
+        let body = json!({ "accepted": true, "message_id": message_id });
+        let message = InboundMessage {
+            chat: Chat {
+                id: fields.chat,
+                kind: ChatKind::Direct,
+                title: None,
+                parent_id: None,
+            },
+            sender: Sender {
+                id: fields.user_id,
+                handle: None,
+                display_name: (!fields.user.is_empty()).then_some(fields.user),
+                is_bot: false,
+            },
+            message_id,
+            text: fields.text,
+            ts_ms,
+            reply_to: None,
+            mentions_bot: true,
+            attachments: Vec::new(),
+            edited: false,
+        };
+        reply(
+            HttpResponse::new(202, "application/json", body.to_string()),
+            vec![InboundEvent::Message(message)],
+        )
     }
-    Ok(())
-}
-
-/// Answers one inbound request; `now_ms` stamps an accepted message.
-fn handle_request(request: &IncomingRequest, now_ms: impl FnOnce() -> u64) -> IncomingReply {
-    let path = request.path.split('?').next().unwrap_or_default();
-    if path != "/" && !path.is_empty() {
-        return reply(
-            error_response(404, "not found: post messages to /"),
-            Vec::new(),
-        );
-    }
-    if !request.method.eq_ignore_ascii_case("POST") {
-        let mut response = error_response(405, "method not allowed: use POST");
-        response.headers.push(("allow".into(), "POST".into()));
-        return reply(response, Vec::new());
-    }
-    let fields = match parse_inbound(&request.body) {
-        Ok(fields) => fields,
-        Err(why) => return reply(error_response(400, &why), Vec::new()),
-    };
-    let ts_ms = now_ms();
-    let message_id = format!("{ts_ms}-{}", SEQUENCE.fetch_add(1, Ordering::Relaxed));
-    let body = json!({ "accepted": true, "message_id": message_id });
-    let message = InboundMessage {
-        chat: Chat {
-            id: fields.chat,
-            kind: ChatKind::Direct,
-            title: None,
-            parent_id: None,
-        },
-        sender: Sender {
-            id: fields.user_id,
-            handle: None,
-            display_name: (!fields.user.is_empty()).then_some(fields.user),
-            is_bot: false,
-        },
-        message_id,
-        text: fields.text,
-        ts_ms,
-        reply_to: None,
-        mentions_bot: true,
-        attachments: Vec::new(),
-        edited: false,
-    };
-    reply(
-        HttpResponse::new(202, "application/json", body.to_string()),
-        vec![InboundEvent::Message(message)],
-    )
 }
 
 fn reply(response: HttpResponse, events: Vec<InboundEvent>) -> IncomingReply {
@@ -262,6 +267,11 @@ fn sent_from_response(response: &http::Response) -> Result<Sent, AdapterError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One request to a fresh instance.
+    fn handle_request(request: &IncomingRequest, now_ms: impl FnOnce() -> u64) -> IncomingReply {
+        Webhook::default().handle_request(request, now_ms)
+    }
 
     fn request(method: &str, path: &str, body: &str) -> IncomingRequest {
         IncomingRequest {
@@ -400,9 +410,51 @@ mod tests {
 
     #[test]
     fn outbound_url_is_checked() {
+        let check_outbound_url = |url: &str| url.parse::<HttpUrl>();
         assert!(check_outbound_url("https://example.com/hook").is_ok());
         assert!(check_outbound_url("http://127.0.0.1:9/").is_ok());
         assert!(check_outbound_url("ftp://example.com").is_err());
         assert!(check_outbound_url("https://").is_err());
+    }
+
+    #[test]
+    fn settings_are_typed() {
+        let settings = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            airlock_guest::settings::decode::<Settings>(&pairs).map_err(|e| e.to_string())
+        };
+        let s = settings(&[
+            ("outbound_url", " http://127.0.0.1:9/hook "),
+            ("port", "8790"),
+        ])
+        .unwrap();
+        assert_eq!(s.outbound_url.unwrap().as_str(), "http://127.0.0.1:9/hook");
+        assert!(
+            settings(&[("outbound_url", "")])
+                .unwrap()
+                .outbound_url
+                .is_none()
+        );
+        let e = settings(&[("outbound_url", "ftp://x")]).unwrap_err();
+        assert!(e.contains("`outbound_url`"), "{e}");
+        let e = settings(&[("outbound", "http://x")]).unwrap_err();
+        assert!(e.starts_with("unknown setting `outbound`"), "{e}");
+    }
+
+    #[test]
+    fn message_ids_count_up_per_instance() {
+        let ok = r#"{"chat":"c","user":"a","user_id":"1","text":"t"}"#;
+        let mut webhook = Webhook::default();
+        let id = |reply: IncomingReply| match &reply.batch.events[0] {
+            InboundEvent::Message(m) => m.message_id.clone(),
+            other => panic!("{other:?}"),
+        };
+        let first = id(webhook.handle_request(&request("POST", "/", ok), || 5));
+        webhook.handle_request(&request("POST", "/", "bad"), || 6);
+        let second = id(webhook.handle_request(&request("POST", "/", ok), || 7));
+        assert_eq!((first.as_str(), second.as_str()), ("5-0", "7-1"));
     }
 }

@@ -5,7 +5,8 @@
 //! it recognises Telegram and Discord bot tokens, `sk-` API keys, AWS access
 //! key ids, GitHub tokens and PEM private-key blocks (the exact rules are in
 //! [`scan`]). A message without secrets passes unchanged (the verdict is
-//! `pass`, not a rewrite). Inbound messages always pass. No settings.
+//! `pass`, not a rewrite). Inbound messages always pass. No settings (any
+//! key is refused).
 //!
 //! This is a safety net for secrets that leaked into the session's output;
 //! it cannot catch secrets that do not look like tokens.
@@ -13,6 +14,7 @@
 pub mod scan;
 
 use airlock_guest::Filter;
+use airlock_guest::settings::NoSettings;
 use airlock_guest::types::{OutboundMessage, OutboundVerdict};
 use std::borrow::Cow;
 
@@ -20,7 +22,13 @@ use std::borrow::Cow;
 pub struct Redact;
 
 impl Filter for Redact {
-    fn filter_outbound(message: OutboundMessage) -> OutboundVerdict {
+    type Settings = NoSettings;
+
+    fn configure(_: NoSettings) -> Result<Self, String> {
+        Ok(Redact)
+    }
+
+    fn filter_outbound(&self, message: OutboundMessage) -> OutboundVerdict {
         match redact_message(message) {
             Some(rewritten) => OutboundVerdict::Rewrite(rewritten),
             None => OutboundVerdict::Pass,
@@ -70,14 +78,14 @@ mod tests {
     #[test]
     fn clean_messages_pass() {
         assert!(matches!(
-            Redact::filter_outbound(message("all good")),
+            Redact.filter_outbound(message("all good")),
             OutboundVerdict::Pass
         ));
     }
 
     #[test]
     fn secrets_are_rewritten() {
-        let verdict = Redact::filter_outbound(message("key AKIAIOSFODNN7EXAMPLE"));
+        let verdict = Redact.filter_outbound(message("key AKIAIOSFODNN7EXAMPLE"));
         match verdict {
             OutboundVerdict::Rewrite(m) => {
                 assert_eq!(m.text, "key [REDACTED]");
