@@ -1,7 +1,7 @@
 //! A real guest making real requests through the egress policy, against
 //! loopback servers the operator granted.
 
-use airlock::runtime::actor::CallError;
+use airlock::runtime::call_error::CallError;
 
 use crate::support::*;
 

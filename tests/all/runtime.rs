@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use airlock::bindings::message_filter::OutboundVerdict;
 use airlock::bindings::types::{InboundEvent, IncomingRequest};
-use airlock::runtime::actor::CallError;
 use airlock::runtime::cache::CacheOutcome;
+use airlock::runtime::call_error::CallError;
 
 use crate::support::*;
 

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use airlock::runtime::actor::{CallError, Health};
+use airlock::runtime::actor::Health;
+use airlock::runtime::call_error::CallError;
 
 use crate::support::*;
 

@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airlock::runtime::actor::{AdapterHandle, CallError};
+use airlock::runtime::actor::AdapterHandle;
+use airlock::runtime::call_error::CallError;
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;

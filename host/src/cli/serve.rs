@@ -10,8 +10,8 @@ use rmcp::ServiceExt;
 
 use crate::host::Host;
 use crate::mcp::ChannelServer;
-use crate::mcp::delivery_log::LedgerLog;
-use crate::queue::ledger::{LEDGERS_DIR, Ledger};
+use crate::mcp::ledger::QueueLedger;
+use crate::queue::ledger::{FileLedger, LEDGERS_DIR};
 
 /// Run until the client goes away or a signal arrives.
 pub fn run(host: Host) -> anyhow::Result<ExitCode> {
@@ -32,9 +32,9 @@ async fn serve(host: Host) -> anyhow::Result<()> {
         return Ok(());
     };
     let running = running?;
-    let ledger = Ledger::create(host.home.sub(LEDGERS_DIR)?)
+    let ledger = FileLedger::create(host.home.sub(LEDGERS_DIR)?)
         .map_err(|e| anyhow::anyhow!("cannot create the delivery ledger: {e}"))?;
-    let log = LedgerLog::new(ledger, running.router.queue().clone());
+    let log = QueueLedger::new(ledger, running.router.queue().clone());
     let (reader, writer, outlet) =
         crate::mcp::stdio::filtered(crate::mcp::stdin::open(), std::io::stdout(), Box::new(log));
     let settle = outlet.clone();

@@ -7,8 +7,9 @@
 //! because Claude Code does not register a server that completes the newer
 //! handshake as a channel.
 
-pub mod delivery_log;
 pub mod instructions;
+pub mod ledger;
+mod pipe_probe;
 mod server;
 pub mod stdin;
 pub mod stdio;

@@ -14,7 +14,7 @@ use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::writer::{self, DeliveryLog, Out, Writer};
+use super::writer::{self, Ledger, Out, Writer};
 use crate::queue::Queued;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 
@@ -27,13 +27,13 @@ pub const MAX_LINE: usize = 16 << 20;
 pub fn filtered<R, W>(
     input: R,
     output: W,
-    log: Box<dyn DeliveryLog>,
+    ledger: Box<dyn Ledger>,
 ) -> (DuplexStream, LineWriter, Outlet)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: std::io::Write + AsFd + Send + 'static,
 {
-    let lines_tx = writer::spawn(output, log);
+    let lines_tx = writer::spawn(output, ledger);
     let (mut to_rmcp, from_filter) = tokio::io::duplex(1 << 20);
     let errors = lines_tx.clone();
     tokio::spawn(async move {
@@ -96,7 +96,7 @@ pub struct Outlet {
 }
 
 impl Outlet {
-    /// Catches the delivery log up (before the process exits).
+    /// Catches the ledger up (before the process exits).
     pub fn settle(&self) {
         self.lines.settle();
     }
@@ -217,10 +217,10 @@ mod tests {
         (std::fs::File::from(w), read)
     }
 
-    /// A log that records everything.
+    /// A ledger that records everything.
     struct Everything;
 
-    impl DeliveryLog for Everything {
+    impl Ledger for Everything {
         fn deliver(
             &mut self,
             out: std::os::fd::BorrowedFd<'_>,

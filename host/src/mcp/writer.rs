@@ -3,14 +3,13 @@
 //!
 //! rmcp's responses and the filter's error answers arrive as [`Out::Line`]
 //! and are written as they come. A batch of channel events arrives as
-//! [`Out::Events`], and goes out through the [`DeliveryLog`], which both
-//! writes it and keeps the record that makes delivery exactly-once across a
-//! crash:
+//! [`Out::Events`], and goes out through the [`Ledger`], which both writes
+//! it and keeps the record that makes delivery exactly-once across a crash:
 //!
 //! 1. wait until the pipe has room for the whole batch, so that the write
 //!    does not block while the writer is held (and a batch is not cut in
 //!    two by a slow reader);
-//! 2. hand it to the log ([`DeliveryLog::deliver`]): the delivery ledger
+//! 2. hand it to the ledger ([`Ledger::deliver`]): the file-backed ledger
 //!    spools it and sends it with one system call that also advances the
 //!    count of bytes sent, so what the next airlock finds recorded is
 //!    exactly what reached stdout (see `queue::ledger`);
@@ -18,8 +17,8 @@
 //!    what did not go out waits for the next session.
 //!
 //! stdout may be a pipe or a socket (libuv, which Node-based launchers use,
-//! gives children socket pairs); for anything else (a file, a terminal) step
-//! 1 is skipped.
+//! gives children socket pairs; see `pipe_probe`); for anything else (a
+//! file, a terminal) step 1 is skipped.
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -27,15 +26,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-/// Pipe size asked for at start (Linux lets any process go up to
-/// `/proc/sys/fs/pipe-max-size`, 1 MiB by default), so that the largest
-/// event fits in one write.
-pub const PIPE_SIZE: usize = 1 << 20;
-/// How long output must pause before the log catches up
-/// ([`DeliveryLog::idle`]), so that a stream of events is not slowed by it.
+use super::pipe_probe::Pipe;
+
+/// How long output must pause before the ledger catches up
+/// ([`Ledger::idle`]), so that a stream of events is not slowed by it.
 pub const IDLE_AFTER: Duration = Duration::from_millis(50);
 
-/// How a batch handed to [`DeliveryLog::deliver`] fared.
+/// How a batch handed to [`Ledger::deliver`] fared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sent {
     /// Written whole.
@@ -46,8 +43,10 @@ pub enum Sent {
     Failed,
 }
 
-/// Writes batches of events and records what reached the output.
-pub trait DeliveryLog: Send {
+/// The writer's ledger: writes batches of events and records what reached
+/// the output. The process's is `mcp::ledger::QueueLedger`; tests use
+/// stand-ins.
+pub trait Ledger: Send {
     /// Writes `lines` (the lines of `seqs`, each ending in `\n`) to `out`,
     /// recording them so that a crash at any moment neither loses nor
     /// repeats one.
@@ -71,7 +70,7 @@ pub enum Out {
         /// The lines.
         lines: Vec<u8>,
     },
-    /// Events were written past the thread: its log has catching up to do.
+    /// Events were written past the thread: its ledger has catching up to do.
     Behind,
 }
 
@@ -93,7 +92,7 @@ impl<T: Write + AsFd + Send> Output for T {}
 
 struct State {
     output: Box<dyn Output>,
-    log: Box<dyn DeliveryLog>,
+    ledger: Box<dyn Ledger>,
     pipe: Option<Pipe>,
     /// A write failed: the client is gone, nothing more is written.
     broken: bool,
@@ -107,7 +106,7 @@ impl State {
             self.broken = true;
             return false;
         }
-        match self.log.deliver(self.output.as_fd(), seqs, lines) {
+        match self.ledger.deliver(self.output.as_fd(), seqs, lines) {
             // Held: not written, they stay waiting.
             Sent::Written | Sent::Held => true,
             Sent::Failed => {
@@ -141,9 +140,9 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Catches the delivery log up now (before the process exits).
+    /// Catches the ledger up now (before the process exits).
     pub fn settle(&self) {
-        lock(&self.shared).log.idle();
+        lock(&self.shared).ledger.idle();
     }
 
     /// Queues `out` for the thread; false when it has stopped.
@@ -173,10 +172,10 @@ impl Writer {
                 None => true,
             };
             if fits {
-                let was_behind = state.log.behind();
+                let was_behind = state.ledger.behind();
                 let ok = state.deliver(&seqs, &lines);
-                if ok && !was_behind && state.log.behind() {
-                    // So that the thread's timer catches the log up.
+                if ok && !was_behind && state.ledger.behind() {
+                    // So that the thread's timer catches the ledger up.
                     let _ = self.tx.send(Out::Behind);
                 }
                 return ok;
@@ -188,7 +187,7 @@ impl Writer {
 
 /// Starts the writer thread over `output`; it ends when every sender is
 /// gone or a write fails.
-pub fn spawn<W>(output: W, log: Box<dyn DeliveryLog>) -> Writer
+pub fn spawn<W>(output: W, ledger: Box<dyn Ledger>) -> Writer
 where
     W: Write + AsFd + Send + 'static,
 {
@@ -197,7 +196,7 @@ where
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             output: Box::new(output),
-            log,
+            ledger,
             pipe,
             broken: false,
         }),
@@ -219,7 +218,7 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
 
 fn run(shared: &Shared, rx: mpsc::Receiver<Out>) {
     loop {
-        let behind = lock(shared).log.behind();
+        let behind = lock(shared).ledger.behind();
         let next = if behind {
             rx.recv_timeout(IDLE_AFTER)
         } else {
@@ -228,7 +227,7 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Out>) {
         let out = match next {
             Ok(out) => out,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                lock(shared).log.idle();
+                lock(shared).ledger.idle();
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -261,105 +260,14 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Out>) {
             break;
         }
     }
-    lock(shared).log.idle();
+    lock(shared).ledger.idle();
 }
 
 fn write<W: Write + ?Sized>(output: &mut W, bytes: &[u8]) -> bool {
     output.write_all(bytes).is_ok() && output.flush().is_ok()
 }
 
-/// stdout as a pipe or a socket: how much it holds, to tell whether a write
-/// fits.
-struct Pipe {
-    capacity: usize,
-    socket: bool,
-}
-
-/// `TIOCOUTQ` (`SIOCOUTQ` for sockets): bytes written and not yet read.
-const OUTQ: rustix::ioctl::Opcode = 0x5411;
-
-impl Pipe {
-    /// `Some` when `fd` is a pipe (after asking for [`PIPE_SIZE`]) or a
-    /// socket (what libuv-based launchers give a child).
-    fn probe(fd: &impl AsFd) -> Option<Self> {
-        let stat = rustix::fs::fstat(fd).ok()?;
-        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
-            rustix::fs::FileType::Fifo => {
-                let _ = rustix::pipe::fcntl_setpipe_size(fd, PIPE_SIZE);
-                let capacity = rustix::pipe::fcntl_getpipe_size(fd).ok()?;
-                Some(Self {
-                    capacity,
-                    socket: false,
-                })
-            }
-            rustix::fs::FileType::Socket => {
-                let _ = rustix::net::sockopt::set_socket_send_buffer_size(fd, PIPE_SIZE);
-                let capacity = rustix::net::sockopt::socket_send_buffer_size(fd).ok()?;
-                Some(Self {
-                    capacity,
-                    socket: true,
-                })
-            }
-            _ => None,
-        }
-    }
-
-    /// Bytes written and not yet read by the other end.
-    fn unread(&self, fd: &(impl AsFd + ?Sized)) -> Option<usize> {
-        if self.socket {
-            // SAFETY: TIOCOUTQ on a socket writes one `c_int`, which is the
-            // getter's output type.
-            let getter = unsafe { rustix::ioctl::Getter::<OUTQ, std::ffi::c_int>::new() };
-            // SAFETY: `fd` is a socket, for which the kernel defines this opcode.
-            let n = unsafe { rustix::ioctl::ioctl(fd, getter) }.ok()?;
-            usize::try_from(n).ok()
-        } else {
-            rustix::io::ioctl_fionread(fd).ok().map(|n| n as usize)
-        }
-    }
-
-    /// Room needed for `len` bytes: on a socket the kernel also counts its
-    /// buffers' bookkeeping against the limit.
-    fn needed(&self, len: usize) -> usize {
-        if self.socket {
-            len + len / 4 + 4096
-        } else {
-            len
-        }
-    }
-
-    /// Whether `len` bytes fit without blocking right now.
-    fn fits_now(&self, fd: &(impl AsFd + ?Sized), len: usize) -> bool {
-        let needed = self.needed(len);
-        needed <= self.capacity
-            && self
-                .unread(fd)
-                .is_some_and(|unread| self.capacity.saturating_sub(unread) >= needed)
-    }
-
-    /// Waits until `len` bytes fit without blocking (or until they never
-    /// will, for a batch larger than the pipe).
-    fn wait_for_room(&self, fd: &(impl AsFd + ?Sized), len: usize) {
-        let needed = self.needed(len);
-        if needed > self.capacity {
-            return;
-        }
-        let mut pause = std::time::Duration::from_micros(50);
-        loop {
-            let Some(unread) = self.unread(fd) else {
-                return;
-            };
-            if self.capacity.saturating_sub(unread) >= needed {
-                return;
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(std::time::Duration::from_millis(5));
-        }
-    }
-}
-
-/// Writes all of `bytes` to `out`, for test logs that stand in for the
-/// ledger.
+/// Writes all of `bytes` to `out`, for test stand-ins for the ledger.
 #[cfg(test)]
 pub(crate) fn write_out(out: BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
@@ -389,7 +297,7 @@ mod tests {
         refuse: Option<i64>,
     }
 
-    impl DeliveryLog for Seen {
+    impl Ledger for Seen {
         fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent {
             let sent = if self.refuse.is_some_and(|r| seqs.contains(&r)) {
                 Sent::Held
@@ -413,12 +321,12 @@ mod tests {
     #[test]
     fn events_are_recorded_then_written_and_lines_pass_between() {
         let (mut r, w) = pipe();
-        let log = Seen {
+        let ledger = Seen {
             refuse: Some(3),
             ..Seen::default()
         };
-        let calls = log.calls.clone();
-        let tx = spawn(w, Box::new(log));
+        let calls = ledger.calls.clone();
+        let tx = spawn(w, Box::new(ledger));
         assert!(tx.send(Out::Line(b"{\"id\":1}\n".to_vec())));
         assert!(tx.send(Out::Events {
             seqs: vec![1, 2],
@@ -447,7 +355,7 @@ mod tests {
         idles: Arc<Mutex<usize>>,
     }
 
-    impl DeliveryLog for Lazy {
+    impl Ledger for Lazy {
         fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent {
             assert!(write_out(out, lines));
             *self.pending.lock().unwrap() += seqs.len();
@@ -463,11 +371,11 @@ mod tests {
     }
 
     #[test]
-    fn a_direct_write_still_gets_the_log_caught_up() {
+    fn a_direct_write_still_gets_the_ledger_caught_up() {
         let (_r, w) = pipe();
-        let log = Lazy::default();
-        let (pending, idles) = (log.pending.clone(), log.idles.clone());
-        let tx = spawn(w, Box::new(log));
+        let ledger = Lazy::default();
+        let (pending, idles) = (ledger.pending.clone(), ledger.idles.clone());
+        let tx = spawn(w, Box::new(ledger));
         assert!(tx.events(vec![1], b"{}\n".to_vec()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while *idles.lock().unwrap() == 0 {
@@ -481,9 +389,9 @@ mod tests {
     fn a_write_to_a_closed_pipe_takes_the_batch_back() {
         let (r, w) = pipe();
         drop(r);
-        let log = Seen::default();
-        let calls = log.calls.clone();
-        let tx = spawn(w, Box::new(log));
+        let ledger = Seen::default();
+        let calls = ledger.calls.clone();
+        let tx = spawn(w, Box::new(ledger));
         assert!(tx.send(Out::Events {
             seqs: vec![9],
             lines: b"{}\n".to_vec(),
@@ -499,43 +407,5 @@ mod tests {
             assert!(std::time::Instant::now() < deadline);
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-    }
-
-    #[test]
-    fn room_is_waited_for_while_the_reader_drains() {
-        let (mut r, w) = pipe();
-        let pipe = Pipe::probe(&w).expect("a pipe");
-        assert!(pipe.capacity >= 4096);
-        let mut w = w;
-        // Fill it, then ask for room for half its size.
-        let fill = vec![b'x'; pipe.capacity];
-        w.write_all(&fill).unwrap();
-        let drained = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            let mut buf = vec![0; pipe.capacity];
-            r.read_exact(&mut buf).unwrap();
-            r
-        });
-        let started = std::time::Instant::now();
-        Pipe {
-            capacity: pipe.capacity,
-            socket: false,
-        }
-        .wait_for_room(&w, pipe.capacity / 2);
-        assert!(started.elapsed() >= std::time::Duration::from_millis(40));
-        drop(drained.join().unwrap());
-    }
-
-    #[test]
-    fn a_socket_counts_what_its_peer_has_not_read() {
-        let (mut ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        let socket = Pipe::probe(&ours).expect("a socket");
-        assert!(socket.socket && socket.capacity >= 4096);
-        assert_eq!(socket.unread(&ours), Some(0));
-        ours.write_all(&[7; 1000]).unwrap();
-        assert!(socket.unread(&ours).unwrap() >= 1000);
-        let mut buf = [0; 1000];
-        theirs.read_exact(&mut buf).unwrap();
-        assert_eq!(socket.unread(&ours), Some(0));
     }
 }

@@ -1,8 +1,9 @@
-//! The delivery ledger: which events reached the session's stdout and are
-//! not yet marked delivered in the database.
+//! The file-backed ledger ([`FileLedger`]): which events reached the
+//! session's stdout and are not yet marked delivered in the database. The
+//! MCP writer delivers through it (`mcp::ledger`).
 //!
 //! Marking a batch delivered in SQLite costs a transaction, so the database
-//! catches up in bulk a little later ([`Ledger::apply`]). Until then, a
+//! catches up in bulk a little later ([`FileLedger::apply`]). Until then, a
 //! crash must not make the next airlock deliver those events again, nor
 //! treat as delivered a batch that never left. Both come down to one
 //! question after a `kill -9`: how many bytes did the dead process hand to
@@ -115,7 +116,7 @@ impl Drop for Header {
     }
 }
 
-/// How a batch fared in [`Ledger::deliver`].
+/// How a batch fared in [`FileLedger::deliver`].
 #[derive(Debug)]
 pub enum Delivery {
     /// It reached stdout whole.
@@ -126,9 +127,9 @@ pub enum Delivery {
     Failed(std::io::Error),
 }
 
-/// This process's ledger.
+/// This process's ledger: its spool and index files.
 #[derive(Debug)]
-pub struct Ledger {
+pub struct FileLedger {
     index: std::fs::File,
     spool: std::fs::File,
     header: Header,
@@ -147,7 +148,7 @@ pub struct Ledger {
     pending: Vec<i64>,
 }
 
-impl Ledger {
+impl FileLedger {
     /// Creates this process's ledger in `dir` and locks it.
     ///
     /// The index appears under its `.ledger` name only once it is locked
@@ -367,7 +368,7 @@ impl Ledger {
     }
 }
 
-impl Drop for Ledger {
+impl Drop for FileLedger {
     fn drop(&mut self) {
         // Only an empty ledger may go; one with entries is recovered later.
         if self.index.metadata().is_ok_and(|m| m.len() == 0) {
@@ -459,7 +460,7 @@ fn sent_events(dir: &Dir, stem: &str, index: &mut std::fs::File) -> std::io::Res
 }
 
 /// How old a half-made ledger must be before it counts as left behind (a
-/// process that died inside [`Ledger::create`]).
+/// process that died inside [`FileLedger::create`]).
 const ORPHAN_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Removes `name` if it is what a process that died while creating its
@@ -585,7 +586,7 @@ mod tests {
         let (tmp, dir) = dir();
         let (_q, seqs) = queue_with(3);
         let (mut r, w) = pipe();
-        let mut ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        let mut ledger = FileLedger::create(dir.try_clone().unwrap()).unwrap();
         let out = ledger.deliver(w.as_fd(), &seqs[..2], b"{\"a\":1}\n{\"b\":2}\n");
         assert!(matches!(out, Delivery::Written), "{out:?}");
         let mut buf = [0u8; 16];
@@ -604,7 +605,7 @@ mod tests {
         let (q, seqs) = queue_with(3);
         let (r, w) = pipe();
         drop(r);
-        let mut ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        let mut ledger = FileLedger::create(dir.try_clone().unwrap()).unwrap();
         assert!(matches!(
             ledger.deliver(w.as_fd(), &seqs, b"1\n2\n3\n"),
             Delivery::Failed(_)
@@ -657,7 +658,7 @@ mod tests {
         let (tmp, dir) = dir();
         let (q, seqs) = queue_with(3);
         let (_r, w) = pipe();
-        let mut ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        let mut ledger = FileLedger::create(dir.try_clone().unwrap()).unwrap();
         assert!(matches!(
             ledger.deliver(w.as_fd(), &seqs[..2], b"a\nb\n"),
             Delivery::Written
@@ -702,7 +703,7 @@ mod tests {
         let (q, seqs) = queue_with(2);
         // Being born: not yet locked, not yet under its name.
         std::fs::write(tmp.path().join("1-aa.new"), format!("{} 5000\n", seqs[0])).unwrap();
-        let ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        let ledger = FileLedger::create(dir.try_clone().unwrap()).unwrap();
         assert_eq!(recover(&dir, &q).unwrap(), 0);
         assert!(tmp.path().join(format!("{}.ledger", ledger.stem)).exists());
         assert!(tmp.path().join("1-aa.new").exists());
@@ -727,7 +728,7 @@ mod tests {
         touch("3-c.new", None);
         touch("3-c.spool", None);
         // A spool whose ledger is there is the ledger's business.
-        let ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        let ledger = FileLedger::create(dir.try_clone().unwrap()).unwrap();
         std::fs::File::open(tmp.path().join(format!("{}.spool", ledger.stem)))
             .unwrap()
             .set_modified(old)
@@ -767,7 +768,7 @@ mod tests {
             r.read_exact(&mut first).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(50));
         });
-        let mut ledger = Ledger::create(dir.try_clone().unwrap()).unwrap();
+        let mut ledger = FileLedger::create(dir.try_clone().unwrap()).unwrap();
         let out = ledger.deliver(w.as_fd(), &seqs, &lines);
         reader.join().unwrap();
         assert!(matches!(out, Delivery::Failed(_)), "{out:?}");

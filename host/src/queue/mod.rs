@@ -13,7 +13,7 @@
 //!
 //! Delivery hands waiting events to the session oldest first, and new ones as
 //! they are stored ([`Queue::go_live`]); the session's writer sends each
-//! batch through its [`ledger`], which knows to the byte what reached the
+//! batch through its ledger ([`ledger::FileLedger`]), which knows to the byte what reached the
 //! session, and the database catches up in bulk ([`Queue::delivered`] deletes them: a delivered event keeps no
 //! content, only its dedupe key, for [`KEEP_DELIVERED_SECS`]).
 //!

@@ -26,7 +26,8 @@ use std::path::PathBuf;
 use crate::access::AccessStore;
 use crate::bindings::types::{Description, Features};
 use crate::queue::Queue;
-use crate::runtime::actor::{AdapterHandle, CallError};
+use crate::runtime::actor::AdapterHandle;
+use crate::runtime::call_error::CallError;
 use crate::runtime::filter::FilterRunner;
 
 pub use inbound::Admitted;

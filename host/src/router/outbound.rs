@@ -11,7 +11,7 @@ use crate::bindings::types::{
     AdapterError, AttachmentRequest, Button, EditRequest, Features, OutboundFile, OutboundMessage,
     ReactRequest, Sent, TextFormat,
 };
-use crate::runtime::actor::{AdapterErrorText, CallError};
+use crate::runtime::call_error::{AdapterErrorText, CallError};
 
 /// Largest file `reply` sends, whatever the platform allows.
 pub const MAX_FILE_BYTES: u64 = 50 << 20;

@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store};
 
 use super::budget::{self, HasCpuBudget};
+use super::call_error::{AdapterErrorText, CallError, classify};
 use super::state::{ComponentState, InstanceSpec};
+use crate::backoff::Backoff;
 use crate::bindings::types::{
     AdapterError, AttachmentData, AttachmentRequest, Description, EditRequest, EventBatch,
     HistoryEntry, HistoryRequest, HttpRequest, HttpResponse, IncomingReply, IncomingRequest,
@@ -32,92 +34,11 @@ use crate::manifest::EffectiveLimits;
 pub const MAX_CRASHES: usize = 5;
 /// The window crashes are counted in.
 pub const CRASH_WINDOW: Duration = Duration::from_secs(60);
-/// First restart delay; doubles with each crash in the window.
+/// First restart delay; doubles with each crash in the window
+/// ([`Backoff::exact`]).
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// Longest restart delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
-
-/// Why a call did not return a value.
-#[derive(Clone, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CallError {
-    /// The adapter ran and reported an error (the instance is fine).
-    #[error("{component}: {op} failed: {error}")]
-    Adapter {
-        /// Component.
-        component: Arc<str>,
-        /// The export called.
-        op: &'static str,
-        /// What the adapter said.
-        error: AdapterErrorText,
-    },
-    /// The guest used up its CPU budget and was interrupted.
-    #[error(
-        "{component}: {op} used more than its CPU budget of {budget:?} and was stopped; the instance was discarded"
-    )]
-    CpuBudget {
-        /// Component.
-        component: Arc<str>,
-        /// The export called.
-        op: &'static str,
-        /// The budget.
-        budget: Duration,
-    },
-    /// The call overran its wall-clock timeout.
-    #[error(
-        "{component}: {op} did not finish within {wall:?} and was stopped; the instance was discarded"
-    )]
-    Timeout {
-        /// Component.
-        component: Arc<str>,
-        /// The export called.
-        op: &'static str,
-        /// The timeout.
-        wall: Duration,
-    },
-    /// The guest trapped (panic, out of memory, invalid operation).
-    #[error("{component}: {op} crashed: {reason}; the instance was discarded")]
-    Trap {
-        /// Component.
-        component: Arc<str>,
-        /// The export called.
-        op: &'static str,
-        /// The trap.
-        reason: String,
-    },
-    /// The adapter crashed too often and is stopped.
-    #[error("{component} is quarantined: {reason}")]
-    Quarantined {
-        /// Component.
-        component: Arc<str>,
-        /// Why.
-        reason: String,
-    },
-    /// The actor is gone (the host is shutting down).
-    #[error("{component} is stopped")]
-    Stopped {
-        /// Component.
-        component: Arc<str>,
-    },
-}
-
-/// An adapter error as text, so [`CallError`] stays `Clone` and printable.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdapterErrorText(pub AdapterError);
-
-impl std::fmt::Display for AdapterErrorText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Guest text: one line, bounded, before it reaches a log or the session.
-        let clean = |m: &str| one_line(m, 1000);
-        match &self.0 {
-            AdapterError::Unsupported(m) => write!(f, "not supported: {}", clean(m)),
-            AdapterError::InvalidInput(m) => write!(f, "invalid input: {}", clean(m)),
-            AdapterError::RateLimited(ms) => write!(f, "rate limited; retry after {ms} ms"),
-            AdapterError::Platform(m) => write!(f, "platform error: {}", clean(m)),
-            AdapterError::Fatal(m) => write!(f, "fatal: {}", clean(m)),
-        }
-    }
-}
 
 /// Health of an adapter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +75,24 @@ type CallFn<R> = Box<
 >;
 type Job = Box<dyn for<'a> FnOnce(&'a mut Actor) -> BoxFuture<'a, ()> + Send>;
 
+/// A [`CallFn`] for one export of the adapter interface:
+/// `export!(call_send(&message))` calls `call_send(store, &message)` on the
+/// instance. The call owns what its arguments name (they are moved in), and
+/// the actor runs it under the instance's budget and timeout. Where the
+/// closure's type is not known from context, bind it through a `CallFn`.
+macro_rules! export {
+    ($call:ident($($arg:expr),* $(,)?)) => {
+        Box::new(move |adapter, store| {
+            Box::pin(async move {
+                adapter
+                    .airlock_channel_channel_adapter()
+                    .$call(store, $($arg),*)
+                    .await
+            })
+        })
+    };
+}
+
 /// A handle on a running adapter actor; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AdapterHandle {
@@ -176,6 +115,8 @@ struct Actor {
     live: Option<Live>,
     settings: Option<Vec<(String, String)>>,
     crashes: VecDeque<Instant>,
+    /// Restart delays, by the number of crashes in the window.
+    restarts: Backoff,
     next_start: Option<Instant>,
     quarantined: Option<String>,
     generation: u64,
@@ -221,6 +162,7 @@ impl AdapterHandle {
             live: None,
             settings: None,
             crashes: VecDeque::new(),
+            restarts: Backoff::exact(BACKOFF_BASE, BACKOFF_MAX),
             next_start: None,
             quarantined: None,
             generation: 0,
@@ -271,11 +213,9 @@ impl AdapterHandle {
         op: &'static str,
         f: CallFn<Result<R, AdapterError>>,
     ) -> Result<R, CallError> {
-        self.call(op, f).await?.map_err(|error| CallError::Adapter {
-            component: self.name.clone(),
-            op,
-            error: AdapterErrorText(error),
-        })
+        self.call(op, f)
+            .await?
+            .map_err(|error| adapter_error(&self.name, op, error))
     }
 
     /// Current health.
@@ -295,11 +235,7 @@ impl AdapterHandle {
 
     /// `describe`.
     pub async fn describe(&self) -> Result<Description, CallError> {
-        self.call(
-            "describe",
-            Box::new(|a, s| Box::pin(a.airlock_channel_channel_adapter().call_describe(s))),
-        )
-        .await
+        self.call("describe", export!(call_describe())).await
     }
 
     /// `start`; the settings are kept and replayed after every restart.
@@ -326,11 +262,7 @@ impl AdapterHandle {
         self.tx.send(job).await.map_err(|_| stopped())?;
         rx.await
             .map_err(|_| stopped())??
-            .map_err(|error| CallError::Adapter {
-                component: self.name.clone(),
-                op: "start",
-                error: AdapterErrorText(error),
-            })
+            .map_err(|error| adapter_error(&self.name, "start", error))
     }
 
     /// `poll-request`.
@@ -345,13 +277,7 @@ impl AdapterHandle {
     pub async fn on_poll_response(&self, response: HttpResponse) -> Result<EventBatch, CallError> {
         self.call_fallible(
             "on-poll-response",
-            Box::new(move |a, s| {
-                Box::pin(async move {
-                    a.airlock_channel_channel_adapter()
-                        .call_on_poll_response(s, &response)
-                        .await
-                })
-            }),
+            export!(call_on_poll_response(&response)),
         )
         .await
     }
@@ -361,77 +287,32 @@ impl AdapterHandle {
         &self,
         request: IncomingRequest,
     ) -> Result<IncomingReply, CallError> {
-        self.call_fallible(
-            "on-http-request",
-            Box::new(move |a, s| {
-                Box::pin(async move {
-                    a.airlock_channel_channel_adapter()
-                        .call_on_http_request(s, &request)
-                        .await
-                })
-            }),
-        )
-        .await
+        self.call_fallible("on-http-request", export!(call_on_http_request(&request)))
+            .await
     }
 
     /// `send`.
     pub async fn send(&self, message: OutboundMessage) -> Result<Sent, CallError> {
-        self.call_fallible(
-            "send",
-            Box::new(move |a, s| {
-                Box::pin(async move {
-                    a.airlock_channel_channel_adapter()
-                        .call_send(s, &message)
-                        .await
-                })
-            }),
-        )
-        .await
+        self.call_fallible("send", export!(call_send(&message)))
+            .await
     }
 
     /// `react`.
     pub async fn react(&self, request: ReactRequest) -> Result<(), CallError> {
-        self.call_fallible(
-            "react",
-            Box::new(move |a, s| {
-                Box::pin(async move {
-                    a.airlock_channel_channel_adapter()
-                        .call_react(s, &request)
-                        .await
-                })
-            }),
-        )
-        .await
+        self.call_fallible("react", export!(call_react(&request)))
+            .await
     }
 
     /// `edit`.
     pub async fn edit(&self, request: EditRequest) -> Result<(), CallError> {
-        self.call_fallible(
-            "edit",
-            Box::new(move |a, s| {
-                Box::pin(async move {
-                    a.airlock_channel_channel_adapter()
-                        .call_edit(s, &request)
-                        .await
-                })
-            }),
-        )
-        .await
+        self.call_fallible("edit", export!(call_edit(&request)))
+            .await
     }
 
     /// `typing`.
     pub async fn typing(&self, chat_id: String) -> Result<(), CallError> {
-        self.call_fallible(
-            "typing",
-            Box::new(move |a, s| {
-                Box::pin(async move {
-                    a.airlock_channel_channel_adapter()
-                        .call_typing(s, &chat_id)
-                        .await
-                })
-            }),
-        )
-        .await
+        self.call_fallible("typing", export!(call_typing(&chat_id)))
+            .await
     }
 
     /// `fetch-history`.
@@ -439,17 +320,8 @@ impl AdapterHandle {
         &self,
         request: HistoryRequest,
     ) -> Result<Vec<HistoryEntry>, CallError> {
-        self.call_fallible(
-            "fetch-history",
-            Box::new(move |a, s| {
-                Box::pin(async move {
-                    a.airlock_channel_channel_adapter()
-                        .call_fetch_history(s, &request)
-                        .await
-                })
-            }),
-        )
-        .await
+        self.call_fallible("fetch-history", export!(call_fetch_history(&request)))
+            .await
     }
 
     /// `download-attachment`.
@@ -459,89 +331,35 @@ impl AdapterHandle {
     ) -> Result<AttachmentData, CallError> {
         self.call_fallible(
             "download-attachment",
-            Box::new(move |a, s| {
-                Box::pin(async move {
-                    a.airlock_channel_channel_adapter()
-                        .call_download_attachment(s, &request)
-                        .await
-                })
-            }),
+            export!(call_download_attachment(&request)),
         )
         .await
     }
 }
 
-/// Turn a failed call into the error that says why: CPU budget, wall-clock
-/// deadline (the epoch callback interrupts past it), or a trap.
-pub(crate) fn classify(
-    component: &Arc<str>,
-    op: &'static str,
-    e: wasmtime::Error,
-    cpu_exhausted: bool,
-    limits: &EffectiveLimits,
-) -> CallError {
-    let component = component.clone();
-    if cpu_exhausted {
-        return CallError::CpuBudget {
-            component,
-            op,
-            budget: limits.cpu,
-        };
-    }
-    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return CallError::Timeout {
-            component,
-            op,
-            wall: limits.wall,
-        };
-    }
-    CallError::Trap {
-        component,
+/// The error for an export that ran and returned the adapter's error.
+fn adapter_error(component: &Arc<str>, op: &'static str, error: AdapterError) -> CallError {
+    CallError::Adapter {
+        component: component.clone(),
         op,
-        reason: one_line(&format!("{e:#}"), 2000),
+        error: AdapterErrorText(error),
     }
 }
 
-pub(crate) use crate::text::one_line;
-
 fn start_fn(settings: Vec<(String, String)>) -> CallFn<Result<(), AdapterError>> {
-    Box::new(move |a, s| {
-        Box::pin(async move {
-            a.airlock_channel_channel_adapter()
-                .call_start(s, &settings)
-                .await
-        })
-    })
+    export!(call_start(&settings))
 }
 
 fn poll_request_fn(cursor: Option<String>) -> CallFn<Option<HttpRequest>> {
-    Box::new(move |a, s| {
-        Box::pin(async move {
-            a.airlock_channel_channel_adapter()
-                .call_poll_request(s, cursor.as_deref())
-                .await
-        })
-    })
+    export!(call_poll_request(cursor.as_deref()))
 }
 
 fn on_timer_fn(name: String) -> CallFn<Result<EventBatch, AdapterError>> {
-    Box::new(move |a, s| {
-        Box::pin(async move {
-            a.airlock_channel_channel_adapter()
-                .call_on_timer(s, &name)
-                .await
-        })
-    })
+    export!(call_on_timer(&name))
 }
 
 fn on_ws_event_fn(conn: WsConnection, event: WsEvent) -> CallFn<Result<EventBatch, AdapterError>> {
-    Box::new(move |a, s| {
-        Box::pin(async move {
-            a.airlock_channel_channel_adapter()
-                .call_on_ws_event(s, conn, &event)
-                .await
-        })
-    })
+    export!(call_on_ws_event(conn, &event))
 }
 
 impl Actor {
@@ -654,11 +472,7 @@ impl Actor {
                 Err(e) => {
                     // The instance is healthy but refused to start; keep it and report.
                     tracing::warn!(component = %self.name, "start failed: {}", AdapterErrorText(e.clone()));
-                    return Err(CallError::Adapter {
-                        component: self.name.clone(),
-                        op: "start",
-                        error: AdapterErrorText(e),
-                    });
+                    return Err(adapter_error(&self.name, "start", e));
                 }
             }
         }
@@ -736,9 +550,7 @@ impl Actor {
             self.quarantined = Some(reason);
             return;
         }
-        let delay = BACKOFF_BASE
-            .saturating_mul(1 << (n - 1).min(16))
-            .min(BACKOFF_MAX);
+        let delay = self.restarts.after(u32::try_from(n).unwrap_or(u32::MAX));
         tracing::warn!(component = %self.name, "{err}; restarting in {delay:?} ({n} of {MAX_CRASHES} crashes allowed per {}s)", CRASH_WINDOW.as_secs());
         self.next_start = Some(Instant::now() + delay);
     }

@@ -13,12 +13,13 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime::{Engine, Store};
 
-use super::actor::{CallError, classify, one_line};
 use super::budget::{self, HasCpuBudget};
+use super::call_error::{CallError, classify};
 use super::state::{ComponentState, InstanceSpec};
 use crate::bindings::FilterPre;
 use crate::bindings::message_filter::{InboundVerdict, OutboundVerdict};
 use crate::bindings::types::{InboundMessage, OutboundMessage};
+use crate::text::one_line;
 
 /// A prepared filter and its settings.
 #[derive(Clone)]

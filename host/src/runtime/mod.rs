@@ -9,6 +9,7 @@
 pub mod actor;
 pub mod budget;
 pub mod cache;
+pub mod call_error;
 pub mod engine;
 pub mod filter;
 pub mod imports;

@@ -38,7 +38,8 @@ use crate::bindings::types::{AdapterError, HttpRequest, HttpResponse};
 use crate::caps::egress::{EgressPolicy, send_buffered_with};
 use crate::platform_lock::{LockError, PlatformLock};
 use crate::router::Router;
-use crate::runtime::actor::{AdapterErrorText, AdapterHandle, CallError};
+use crate::runtime::actor::AdapterHandle;
+use crate::runtime::call_error::{AdapterErrorText, CallError};
 
 /// How often a loop that finds the token's lock held tries it again.
 pub const LOCK_RETRY: Duration = Duration::from_millis(250);

@@ -233,7 +233,7 @@ impl websocket::Host for WsConnections {
             .as_ref()
             .and_then(|p| p.check(&url).map(|(d, uri)| (p, d, uri)));
         let Some((policy, destination, uri)) = checked else {
-            let url = crate::runtime::actor::one_line(&url, 200);
+            let url = crate::text::one_line(&url, 200);
             self.log.line(
                 Source::Log(crate::bindings::log::Level::Warn),
                 &format!("websocket destination {url} is not granted"),

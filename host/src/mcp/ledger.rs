@@ -1,30 +1,31 @@
-//! The writer's [`DeliveryLog`]: the delivery ledger, with the database
-//! catching up in bulk.
+//! The writer's [`Ledger`]: the process's [`FileLedger`], with the queue's
+//! database catching up in bulk.
 
 use std::os::fd::BorrowedFd;
 
-use super::writer::{DeliveryLog, Sent};
+use super::writer::{Ledger, Sent};
 use crate::queue::Queue;
-use crate::queue::ledger::{Delivery, Ledger};
+use crate::queue::ledger::{Delivery, FileLedger};
 
 /// Written events applied to the database at once, at most; the rest wait
 /// for the next pause in output.
 pub const APPLY_EVERY: usize = 256;
 
-/// Records deliveries in this process's ledger.
-pub struct LedgerLog {
-    ledger: Ledger,
+/// Records deliveries in this process's [`FileLedger`] and applies them to
+/// the queue.
+pub struct QueueLedger {
+    ledger: FileLedger,
     queue: Queue,
 }
 
-impl LedgerLog {
-    /// A log over `ledger`, applying to `queue`.
-    pub fn new(ledger: Ledger, queue: Queue) -> Self {
+impl QueueLedger {
+    /// The writer's ledger over `ledger`, applying to `queue`.
+    pub fn new(ledger: FileLedger, queue: Queue) -> Self {
         Self { ledger, queue }
     }
 }
 
-impl DeliveryLog for LedgerLog {
+impl Ledger for QueueLedger {
     fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent {
         match self.ledger.deliver(out, seqs, lines) {
             Delivery::Written => {
