@@ -1,15 +1,17 @@
 //! The fakechat page in a real browser: `airlock serve` (the real binary)
 //! with an MCP client that echoes every channel event back through the
 //! `reply` tool, and Debian's headless Chromium driven over W3C WebDriver
-//! (chromedriver, spoken to by the small client below) typing into the page
-//! and waiting for the echo to show up in it.
+//! (chromedriver, spoken to with `fantoccini`) typing into the page and
+//! waiting for the echo to show up in it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use rmcp::ClientHandler;
 use rmcp::model::{CallToolRequestParams, CustomNotification};
 use rmcp::service::{NotificationContext, RoleClient, ServiceExt};
@@ -25,8 +27,6 @@ const CHANNEL: &str = "notifications/claude/channel";
 const ECHO: Duration = Duration::from_secs(15);
 /// Upper bound for one WebDriver command (a new session starts Chromium).
 const COMMAND: Duration = Duration::from_secs(60);
-/// W3C WebDriver's key for an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 // ---------------------------------------------------------------------------
 // The session: echoes every event back to its chat
@@ -69,79 +69,8 @@ impl ClientHandler for Echo {
 }
 
 // ---------------------------------------------------------------------------
-// A minimal W3C WebDriver client (HTTP/1.1 over a TcpStream)
+// chromedriver
 // ---------------------------------------------------------------------------
-
-/// One HTTP/1.1 exchange with `127.0.0.1:port`: status and body.
-fn http_blocking(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> std::io::Result<(u16, Vec<u8>)> {
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(COMMAND))?;
-    stream.set_write_timeout(Some(COMMAND))?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    stream.flush()?;
-
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line)?;
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
-    let mut length = None;
-    let mut chunked = false;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            break;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-            if name == "content-length" {
-                length = value.parse::<usize>().ok();
-            } else if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let mut data = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|e| std::io::Error::other(format!("bad chunk size: {e}")))?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk)?;
-            if size == 0 {
-                break;
-            }
-            data.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(n) = length {
-        data.resize(n, 0);
-        reader.read_exact(&mut data)?;
-    } else {
-        reader.read_to_end(&mut data)?;
-    }
-    Ok((status, data))
-}
 
 /// Fails the test, saying what to install, unless Debian's Chromium and
 /// chromedriver are there. Never a skip: CI installs them (`.ci/run`).
@@ -156,19 +85,17 @@ fn require_browser() {
     }
 }
 
-/// chromedriver on a loopback port, with at most one browser session. On
-/// drop the session is deleted (closing Chromium) and chromedriver killed.
-struct WebDriver {
+/// chromedriver on a loopback port; killed on drop.
+struct ChromeDriver {
     port: u16,
     process: std::process::Child,
-    session: Option<String>,
     /// Chromium's profile and chromedriver's log.
     scratch: tempfile::TempDir,
 }
 
-impl WebDriver {
-    /// Start chromedriver and wait until it is ready.
-    fn start() -> Self {
+impl ChromeDriver {
+    /// Start chromedriver and wait until it accepts connections.
+    async fn start() -> Self {
         require_browser();
         let scratch = tempfile::tempdir().unwrap();
         let [port] = free_ports();
@@ -183,196 +110,86 @@ impl WebDriver {
         let driver = Self {
             port,
             process,
-            session: None,
             scratch,
         };
         let deadline = Instant::now() + SOON;
-        loop {
-            if let Ok((200, body)) = http_blocking(port, "GET", "/status", None)
-                && serde_json::from_slice::<Value>(&body)
-                    .is_ok_and(|v| v["value"]["ready"] == json!(true))
-            {
-                return driver;
-            }
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
             assert!(
                 Instant::now() < deadline,
-                "chromedriver did not become ready on port {port}:\n{}",
+                "chromedriver did not listen on port {port}:\n{}",
                 driver.log()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        driver
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.scratch.path().join("chromedriver.log")).unwrap_or_default()
     }
 
-    /// A WebDriver command; its `value`, or a panic naming the error.
-    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (status, data) = http_blocking(self.port, method, path, body.as_ref())
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}\n{}", self.log()));
-        let reply: Value = serde_json::from_slice(&data).unwrap_or_else(|e| {
-            panic!(
-                "WebDriver {method} {path}: not JSON ({e}): {}",
-                String::from_utf8_lossy(&data)
-            )
-        });
-        assert_eq!(status, 200, "WebDriver {method} {path}: {reply}");
-        reply["value"].clone()
-    }
-
-    /// A command on the current session (`path` relative to it).
-    fn session_command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let id = self.session.as_deref().expect("a session");
-        self.command(method, &format!("/session/{id}{path}"), body)
-    }
-
     /// A new headless Chromium session.
-    fn new_session(&mut self) {
+    async fn new_session(&self) -> Client {
         let profile = self.scratch.path().join("profile");
         let capabilities = json!({
-            "capabilities": {
-                "alwaysMatch": {
-                    "browserName": "chrome",
-                    "goog:chromeOptions": {
-                        "binary": CHROMIUM,
-                        "args": [
-                            "--headless=new",
-                            "--no-sandbox",
-                            "--disable-gpu",
-                            "--disable-dev-shm-usage",
-                            "--disable-background-networking",
-                            "--disable-component-update",
-                            "--disable-sync",
-                            "--no-first-run",
-                            "--window-size=1000,700",
-                            format!("--user-data-dir={}", profile.display()),
-                        ],
-                    },
-                },
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--window-size=1000,700",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
             },
         });
-        let value = self.command("POST", "/session", Some(capabilities));
-        let id = value["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session id: {value}"));
-        self.session = Some(id.to_string());
-    }
-
-    fn navigate(&self, url: &str) {
-        self.session_command("POST", "/url", Some(json!({ "url": url })));
-    }
-
-    /// Element references for a CSS selector (possibly none).
-    fn find_all(&self, css: &str) -> Vec<String> {
-        let value = self.session_command(
-            "POST",
-            "/elements",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        value
-            .as_array()
-            .unwrap_or_else(|| panic!("elements {css}: {value}"))
-            .iter()
-            .map(|e| e[ELEMENT].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    /// The one element for a CSS selector.
-    fn find(&self, css: &str) -> String {
-        let value = self.session_command(
-            "POST",
-            "/element",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        value[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("element {css}: {value}"))
-            .to_string()
-    }
-
-    /// An element's rendered text.
-    fn text(&self, element: &str) -> String {
-        let value = self.session_command("GET", &format!("/element/{element}/text"), None);
-        value.as_str().unwrap_or_default().to_string()
-    }
-
-    /// The rendered texts of all elements matching `css`.
-    fn texts(&self, css: &str) -> Vec<String> {
-        self.find_all(css).iter().map(|e| self.text(e)).collect()
-    }
-
-    fn property(&self, element: &str, name: &str) -> Value {
-        self.session_command("GET", &format!("/element/{element}/property/{name}"), None)
-    }
-
-    fn send_keys(&self, element: &str, text: &str) {
-        self.session_command(
-            "POST",
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        );
-    }
-
-    fn click(&self, element: &str) {
-        self.session_command(
-            "POST",
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        );
-    }
-
-    /// A PNG of the viewport.
-    fn screenshot(&self) -> Vec<u8> {
-        let value = self.session_command("GET", "/screenshot", None);
-        base64_decode(value.as_str().expect("base64 PNG"))
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let connect = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await;
+        match connect {
+            Ok(client) => client,
+            Err(e) => panic!("WebDriver new session: {e}\n{}", self.log()),
+        }
     }
 }
 
-impl Drop for WebDriver {
+impl Drop for ChromeDriver {
     fn drop(&mut self) {
-        if let Some(id) = self.session.take() {
-            let _ = http_blocking(self.port, "DELETE", &format!("/session/{id}"), None);
-        }
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
 }
 
-/// Standard base64 (with or without padding) to bytes.
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {:?}", c as char),
-        }
-    };
-    let digits: Vec<u8> = text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .collect();
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    for group in digits.chunks(4) {
-        let bits = group
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &c)| acc | value(c) << (18 - 6 * i));
-        let bytes = bits.to_be_bytes();
-        out.extend_from_slice(&bytes[1..group.len()]);
+/// A WebDriver command's result, or a panic naming the command and the
+/// error; bounded by [`COMMAND`].
+async fn wd<T, E: std::fmt::Display>(what: &str, command: impl Future<Output = Result<T, E>>) -> T {
+    match tokio::time::timeout(COMMAND, command).await {
+        Ok(Ok(value)) => value,
+        Ok(Err(e)) => panic!("WebDriver {what}: {e}"),
+        Err(_) => panic!("WebDriver {what}: no answer within {COMMAND:?}"),
     }
-    out
 }
 
-#[test]
-fn base64_decodes() {
-    assert_eq!(base64_decode("aGVsbG8="), b"hello");
-    assert_eq!(base64_decode("aGVsbG8h"), b"hello!");
-    assert_eq!(base64_decode("aGk"), b"hi");
-    assert_eq!(base64_decode(""), b"");
+/// The rendered texts of all elements matching `css`.
+async fn texts(client: &Client, css: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    for element in wd(css, client.find_all(Locator::Css(css))).await {
+        texts.push(wd(css, element.text()).await);
+    }
+    texts
 }
 
 /// Where the screenshot goes, for humans to look at.
@@ -383,6 +200,74 @@ fn screenshot_path() -> PathBuf {
 // ---------------------------------------------------------------------------
 // The test
 // ---------------------------------------------------------------------------
+
+/// The page: it connects, a message typed and sent comes back as the
+/// session's echo, and the page ends up showing exactly those two messages.
+async fn drive(client: Client, page: String, outcomes: Arc<Mutex<Vec<String>>>) {
+    wd("navigate", client.goto(&page)).await;
+    assert_eq!(wd("title", client.title()).await, "airlock fakechat");
+
+    // The page's first poll succeeded.
+    let status = wd("#status", client.find(Locator::Css("#status"))).await;
+    let deadline = Instant::now() + SOON;
+    loop {
+        let text = wd("#status", status.text()).await;
+        if text == "connected" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never connected; its status: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Type and press the Send button.
+    let text_box = wd("#text", client.find(Locator::Css("#text"))).await;
+    wd("type", text_box.send_keys("hello from the browser")).await;
+    let send = wd("#send", client.find(Locator::Css("#send"))).await;
+    wd("click", send.click()).await;
+
+    // The echo arrives through the session's `reply` and the page shows it.
+    let deadline = Instant::now() + ECHO;
+    loop {
+        let bot = texts(&client, ".msg.bot .text").await;
+        if bot.iter().any(|t| t == "echo: hello from the browser") {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let log = wd("#log", client.find(Locator::Css("#log"))).await;
+            panic!(
+                "no echo in the page within {ECHO:?}.\npage: {:?}\nstatus: {:?}\n\
+                 reply results: {:?}",
+                wd("#log", log.text()).await,
+                wd("#status", status.text()).await,
+                outcomes.lock().unwrap(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        texts(&client, ".msg.user .text").await,
+        ["hello from the browser"]
+    );
+    assert_eq!(
+        texts(&client, ".msg.bot .text").await,
+        ["echo: hello from the browser"]
+    );
+    assert_eq!(
+        wd("value", text_box.prop("value")).await.as_deref(),
+        Some(""),
+        "the text box was cleared"
+    );
+    assert_eq!(wd("#status", status.text()).await, "connected");
+
+    let png = wd("screenshot", client.screenshot()).await;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let file = screenshot_path();
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, png).unwrap();
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_typed_in_the_page_comes_back_as_the_sessions_reply() {
@@ -405,75 +290,23 @@ async fn a_message_typed_in_the_page_comes_back_as_the_sessions_reply() {
     let token = serve_log.token(port).await;
     let page = format!("http://127.0.0.1:{port}/?token={token}");
 
-    // The browser, driven from a blocking thread (WebDriver calls block).
-    let outcomes = echo.outcomes.clone();
-    let browser = tokio::task::spawn_blocking(move || {
-        let mut driver = WebDriver::start();
-        driver.new_session();
-        driver.navigate(&page);
-        let title = driver.session_command("GET", "/title", None);
-        assert_eq!(title, "airlock fakechat");
-
-        // The page's first poll succeeded.
-        let status = driver.find("#status");
-        let deadline = Instant::now() + SOON;
-        while driver.text(&status) != "connected" {
-            assert!(
-                Instant::now() < deadline,
-                "the page never connected; its status: {:?}",
-                driver.text(&status)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-
-        // Type and press the Send button.
-        let text_box = driver.find("#text");
-        driver.send_keys(&text_box, "hello from the browser");
-        driver.click(&driver.find("#send"));
-
-        // The echo arrives through the session's `reply` and the page shows it.
-        let deadline = Instant::now() + ECHO;
-        loop {
-            let bot = driver.texts(".msg.bot .text");
-            if bot.iter().any(|t| t == "echo: hello from the browser") {
-                break;
-            }
-            if Instant::now() >= deadline {
-                let log = driver.find("#log");
-                panic!(
-                    "no echo in the page within {ECHO:?}.\npage: {:?}\nstatus: {:?}\n\
-                     reply results: {:?}",
-                    driver.text(&log),
-                    driver.text(&status),
-                    outcomes.lock().unwrap(),
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert_eq!(driver.texts(".msg.user .text"), ["hello from the browser"]);
-        assert_eq!(
-            driver.texts(".msg.bot .text"),
-            ["echo: hello from the browser"]
-        );
-        assert_eq!(
-            driver.property(&text_box, "value"),
-            "",
-            "the text box was cleared"
-        );
-        assert_eq!(driver.text(&status), "connected");
-
-        let png = driver.screenshot();
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-        let file = screenshot_path();
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(&file, png).unwrap();
-        // `driver` drops here: the session is deleted, chromedriver killed.
-    });
-    let outcome = tokio::time::timeout(Duration::from_secs(120), browser).await;
+    // The browser, driven from a task of its own so that a failure still
+    // ends the WebDriver session (closing Chromium) before chromedriver is
+    // killed.
+    let driver = ChromeDriver::start().await;
+    let browser = driver.new_session().await;
+    let run = tokio::spawn(drive(browser.clone(), page, echo.outcomes.clone()));
+    let outcome = tokio::time::timeout(Duration::from_secs(120), run).await;
+    let _ = tokio::time::timeout(SOON, browser.close()).await;
+    let chromedriver_log = driver.log();
+    drop(driver);
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            eprintln!("airlock serve stderr:\n{}", serve_log.text());
+            eprintln!(
+                "airlock serve stderr:\n{}\nchromedriver log:\n{chromedriver_log}",
+                serve_log.text()
+            );
             std::panic::resume_unwind(e.into_panic());
         }
         Err(_) => panic!(
