@@ -1,13 +1,11 @@
-//! The network half of egress: resolve once, check every address, connect only to those, speak
-//! HTTP/1.1 (over TLS for `https`), buffer the response within limits, scrub it.
+//! The network half of egress: resolve once and check every address (`net::resolve`), connect
+//! only to those, speak HTTP/1.1 (over TLS for `https`, `net::tls`), buffer the response within
+//! limits, scrub it.
 //!
 //! wasmtime's `default_send_request` connects by name, so it resolves on its own and never
 //! shows the addresses to a policy; this module exists so that the addresses checked are the
 //! addresses connected to. A connection whose answer was read whole is kept for the
 //! component's next request to the same destination ([`super::pool`]).
-
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, LazyLock};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
@@ -22,68 +20,8 @@ use tokio::time::timeout;
 use super::pool::{AbortOnDrop, Connection, PoolBody};
 use super::{EgressError, EgressPolicy, Phase, Timeouts};
 use crate::net::destination::Destination;
-use crate::net::ip_policy;
-
-/// Resolves `destination` and checks every address against [`ip_policy`], unless the operator
-/// granted the destination for local use (the grant's `local`, [`EgressPolicy::local_ok`]).
-///
-/// Returns the addresses to connect to; connecting anywhere else (or resolving again) would undo
-/// the check. IP-literal hosts are not looked up. Also usable for websocket destinations.
-pub async fn resolve_checked(
-    policy: &EgressPolicy,
-    destination: &Destination,
-    limit: std::time::Duration,
-) -> Result<Vec<SocketAddr>, EgressError> {
-    let name = || destination.to_string();
-    let port = destination.port();
-    let addrs: Vec<SocketAddr> = match destination.host().parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => {
-            let lookup = tokio::net::lookup_host((destination.host(), port));
-            let found = timeout(limit, lookup)
-                .await
-                .map_err(|_| EgressError::Timeout {
-                    component: policy.component.clone(),
-                    destination: name(),
-                    phase: Phase::Dns,
-                    after: limit,
-                })?
-                .map_err(|source| EgressError::Dns {
-                    destination: name(),
-                    source,
-                })?;
-            let mut addrs: Vec<SocketAddr> = Vec::new();
-            for addr in found {
-                if !addrs.contains(&addr) {
-                    addrs.push(addr);
-                }
-            }
-            addrs
-        }
-    };
-    if addrs.is_empty() {
-        return Err(EgressError::NoAddress {
-            destination: name(),
-        });
-    }
-    if !policy.is_local_ok(destination) {
-        // One restricted answer refuses the whole request: a name that mixes public and
-        // private addresses is either misconfigured or an attack, and silently dropping the
-        // private ones would hide both.
-        if let Some((addr, reason)) = addrs
-            .iter()
-            .find_map(|a| ip_policy::restriction(a.ip()).map(|why| (a.ip(), why)))
-        {
-            return Err(EgressError::RestrictedAddress {
-                component: policy.component.clone(),
-                destination: name(),
-                addr,
-                reason,
-            });
-        }
-    }
-    Ok(addrs)
-}
+use crate::net::resolve::resolve_checked;
+use crate::net::tls;
 
 /// Sends `request` on a kept connection to `destination`, or on a new one to its checked
 /// addresses, and returns the buffered, scrubbed response. A connection whose response was read
@@ -137,7 +75,8 @@ where
         }
     }
 
-    let addrs = resolve_checked(policy, destination, timeouts.connect).await?;
+    let scope = policy.address_scope(destination);
+    let addrs = resolve_checked(&policy.component, destination, scope, timeouts.connect).await?;
     let tcp = timeout(timeouts.connect, TcpStream::connect(&addrs[..]))
         .await
         .map_err(|_| timed_out(Phase::Connect, timeouts.connect))?
@@ -148,12 +87,7 @@ where
     // Nagle only delays small requests; failing to disable it is harmless.
     let _ = tcp.set_nodelay(true);
     let mut connection = if destination.scheme().is_tls() {
-        let server_name = server_name(destination).map_err(|source| EgressError::Tls {
-            destination: name(),
-            source,
-        })?;
-        let connector = tokio_rustls::TlsConnector::from(TLS_CONFIG.clone());
-        let tls = timeout(timeouts.connect, connector.connect(server_name, tcp))
+        let tls = timeout(timeouts.connect, tls::connect(destination, tcp))
             .await
             .map_err(|_| timed_out(Phase::Connect, timeouts.connect))?
             .map_err(|source| EgressError::Tls {
@@ -310,34 +244,6 @@ fn origin_form(uri: &Uri) -> Uri {
     parts.path_and_query = target.parse().ok();
     Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
 }
-
-/// The TLS server name: the host name (SNI and certificate check), or the IP literal.
-pub(crate) fn server_name(
-    destination: &Destination,
-) -> Result<rustls::pki_types::ServerName<'static>, std::io::Error> {
-    use rustls::pki_types::ServerName;
-    if let Ok(ip) = destination.host().parse::<IpAddr>() {
-        return Ok(ServerName::IpAddress(ip.into()));
-    }
-    ServerName::try_from(destination.host().to_owned())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-}
-
-/// One rustls client configuration for the process: webpki roots, ring, HTTP/1.1 by ALPN.
-pub(crate) static TLS_CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-    };
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("the ring provider supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-});
 
 #[cfg(test)]
 mod tests {

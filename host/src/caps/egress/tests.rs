@@ -9,14 +9,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use http::{HeaderName, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::send::execute;
 use super::*;
 use crate::manifest::SecretBinding;
+use crate::net::destination::Destination;
 use crate::secrets::{BoundSecret, SecretValue};
 
 /// One request as the server saw it.

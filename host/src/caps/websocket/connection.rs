@@ -20,10 +20,10 @@ use tokio_tungstenite::tungstenite::{self, Error as WsProtocolError};
 
 use super::{CONNECT_TIMEOUT, Command, MAX_MESSAGE, MAX_UNDELIVERED, WsPolicy};
 use crate::bindings::types::{WsConnection, WsEvent};
-use crate::caps::egress::{TLS_CONFIG, server_name};
 use crate::host_event::{Delivery, HostEvent};
 use crate::manifest::SecretPosition;
 use crate::net::destination::Destination;
+use crate::net::tls;
 use crate::secrets::{Scrubber, SecretValue};
 
 /// Everything a connection's task needs.
@@ -99,9 +99,7 @@ async fn connect(session: &mut Session, window: &Arc<Semaphore>) -> Result<(u16,
         .map_err(|e| format!("cannot connect: {e}"))?;
     let _ = tcp.set_nodelay(true);
     if session.destination.scheme().is_tls() {
-        let name = server_name(&session.destination).map_err(|e| format!("TLS: {e}"))?;
-        let connector = tokio_rustls::TlsConnector::from(TLS_CONFIG.clone());
-        let tls = timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+        let tls = timeout(CONNECT_TIMEOUT, tls::connect(&session.destination, tcp))
             .await
             .map_err(|_| format!("the TLS handshake timed out after {CONNECT_TIMEOUT:?}"))?
             .map_err(|e| format!("TLS: {e}"))?;

@@ -6,20 +6,20 @@
 //! 1. **Allowlist.** `connect(url)` is refused ([`WsError::Denied`]) unless the URL's exact
 //!    `ws`/`wss` scheme, host and port are one of the component's effective `websocket`
 //!    destinations. Nothing is resolved before this passes.
-//! 2. **Resolved-address check.** The host is resolved once with egress's
-//!    [`resolve_checked`]: a restricted address (loopback, private, metadata, …) is refused
-//!    ([`WsError::Denied`]) unless the operator granted the destination in `local`. The socket
-//!    goes to the checked addresses only; nothing is resolved again.
+//! 2. **Resolved-address check.** The host is resolved once by the network policy's checked
+//!    resolution (`net::resolve`, as for egress): a restricted address (loopback, private,
+//!    metadata, …) is refused ([`WsError::Denied`]) unless the operator granted the destination
+//!    in `local`. The socket goes to the checked addresses only; nothing is resolved again.
 //! 3. **A task per connection.** `connect` returns the id at once after the check; a tokio task
-//!    connects (TLS with webpki roots for `wss`, egress's client configuration), runs the
-//!    handshake and owns the socket, with frames and messages capped at [`MAX_MESSAGE`]. It
-//!    posts [`HostEvent::Ws`] tagged with the instance's generation; the actor turns them into
-//!    `on-ws-event` calls (`opened`, `text`, `binary`, then one `closed`). At most
-//!    [`MAX_UNDELIVERED`] events of a connection wait for the guest; then the task stops
-//!    reading the socket. At most [`MAX_CONNECTIONS`] per instance; every task is aborted when
-//!    the instance is dropped. After connections that ended before the server sent a single
-//!    frame, the next one waits out the host's [`backoff`](crate::backoff) first, so an
-//!    adapter that reconnects on every `closed` cannot hammer a dead server.
+//!    connects (TLS with webpki roots for `wss`, the network policy's one client configuration
+//!    in `net::tls`), runs the handshake and owns the socket, with frames and messages capped
+//!    at [`MAX_MESSAGE`]. It posts [`HostEvent::Ws`] tagged with the instance's generation;
+//!    the actor turns them into `on-ws-event` calls (`opened`, `text`, `binary`, then one
+//!    `closed`). At most [`MAX_UNDELIVERED`] events of a connection wait for the guest; then
+//!    the task stops reading the socket. At most [`MAX_CONNECTIONS`] per instance; every task
+//!    is aborted when the instance is dropped. After connections that ended before the server
+//!    sent a single frame, the next one waits out the host's [`backoff`](crate::backoff) first,
+//!    so an adapter that reconnects on every `closed` cannot hammer a dead server.
 //! 4. **Secrets.** A secret bound to the destination at a `json:` position is put into the
 //!    *first* text frame the guest sends on each connection, at that dotted field, replacing
 //!    what the guest put there; a first frame without that field (or not a JSON object) is sent
@@ -38,12 +38,12 @@ use std::time::Duration;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
 
-use super::egress::{EgressError, EgressPolicy, resolve_checked};
 use crate::bindings::types::WsConnection as Connection;
 use crate::bindings::websocket::{self, WsError};
 use crate::caps::log::{GuestLog, Source};
 use crate::host_event::HostEvent;
 use crate::net::destination::{Destination, Scheme, request_parts};
+use crate::net::resolve::{AddressScope, ResolveError, resolve_checked};
 use crate::secrets::{BoundSecret, Scrubber, loaded};
 use crate::warn_budget::WarnBudget;
 
@@ -70,8 +70,11 @@ pub struct WsPolicy {
     pub secrets: Vec<BoundSecret>,
     /// Every secret value received frames are scrubbed of (these and the HTTP ones).
     pub scrubber: Scrubber,
-    /// The address check, with the component name and its `local` destinations.
-    resolver: EgressPolicy,
+    /// The component's name, for errors and logs.
+    component: String,
+    /// Destinations the operator granted for local use (the grant's `local`): they may resolve
+    /// to restricted addresses.
+    local_ok: Vec<Destination>,
 }
 
 impl WsPolicy {
@@ -91,16 +94,20 @@ impl WsPolicy {
             allow,
             secrets,
             scrubber,
-            resolver: EgressPolicy {
-                local_ok,
-                ..EgressPolicy::deny_all(component)
-            },
+            component: component.into(),
+            local_ok,
         }
     }
 
     /// The component's name.
     pub fn component(&self) -> &str {
-        &self.resolver.component
+        &self.component
+    }
+
+    /// Which addresses `destination` may resolve to: restricted ones only if it is granted for
+    /// local use.
+    fn address_scope(&self, destination: &Destination) -> AddressScope {
+        AddressScope::of(destination, &self.local_ok)
     }
 
     /// Whether `text` from the component holds a spelling of a secret: this component's or any
@@ -253,9 +260,11 @@ impl websocket::Host for WsConnections {
                 "at most {MAX_CONNECTIONS} websocket connections may be open at once; close one first"
             ))));
         }
-        let addrs = match resolve_checked(&policy.resolver, destination, CONNECT_TIMEOUT).await {
+        let scope = policy.address_scope(destination);
+        let resolved = resolve_checked(policy.component(), destination, scope, CONNECT_TIMEOUT);
+        let addrs = match resolved.await {
             Ok(addrs) => addrs,
-            Err(e @ EgressError::RestrictedAddress { .. }) => {
+            Err(e @ ResolveError::Restricted { .. }) => {
                 if self.warnings.admit() {
                     tracing::warn!(component = %self.warnings.component(), "websocket refused: {e}");
                 }
