@@ -204,7 +204,12 @@ fn bundled_components_are_listed_and_load() {
 fn inspect_gives_every_fixture_a_verdict() {
     let home = TempHome::new();
     for entry in std::fs::read_dir(root().join("tests/fixtures")).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        // A component's name: `tests/fixtures/busy_loop` is `busy-loop`.
+        let name = entry
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .replace('_', "-");
         // Every fixture is an adapter but `redirect`, a filter.
         let declared = match name.as_str() {
             "redirect" => format!("name = \"{name}\"\nkind = \"filter\"\napi = \"0.1\"\n"),
