@@ -41,7 +41,8 @@ impl Ledger for QueueLedger {
                 );
                 Sent::Held
             }
-            Delivery::Failed(_) => {
+            Delivery::Failed(e) => {
+                tracing::debug!("writing to the session failed ({e}); what did not go out waits");
                 // What went out is marked; the rest stays waiting.
                 self.ledger.apply(&self.queue);
                 Sent::Failed
