@@ -14,7 +14,7 @@
 //! Built to grow: pairing and owners come later as further rules in
 //! [`gate`] and further tables here.
 
-pub mod gate;
+pub(crate) mod gate;
 mod store;
 
 pub use gate::{Decision, GroupPolicy, SenderRef, implicit_allow};

@@ -4,8 +4,8 @@
 //! policy that bounds it. Policy is enforced on the host side of the boundary: a component
 //! only ever sees the interfaces it was granted, and every call through them is checked.
 
-pub mod clock;
-pub mod egress;
-pub mod kv;
+pub(crate) mod clock;
+pub(crate) mod egress;
+pub(crate) mod kv;
 pub mod log;
-pub mod websocket;
+pub(crate) mod websocket;

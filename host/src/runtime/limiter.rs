@@ -30,6 +30,7 @@ impl StoreLimiter {
     }
 
     /// Bytes granted so far.
+    #[cfg(test)]
     pub fn used(&self) -> usize {
         self.used
     }

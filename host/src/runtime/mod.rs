@@ -7,13 +7,13 @@
 //! CPU budget and a wall-clock timeout; a trap discards the instance.
 
 pub mod actor;
-pub mod budget;
+pub(crate) mod budget;
 pub mod cache;
 pub mod call_error;
-pub mod engine;
-pub mod filter;
-pub mod imports;
-pub mod limiter;
-pub mod linker;
-pub mod load;
-pub mod state;
+pub(crate) mod engine;
+pub(crate) mod filter;
+pub(crate) mod imports;
+pub(crate) mod limiter;
+pub(crate) mod linker;
+pub(crate) mod load;
+pub(crate) mod state;

@@ -79,7 +79,8 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 }
 
 /// `text` with every loaded secret redacted, in place; whether there was one.
-pub fn redact_in_place(text: &mut String) -> bool {
+#[cfg(test)]
+fn redact_in_place(text: &mut String) -> bool {
     match redact(text) {
         Cow::Borrowed(_) => false,
         Cow::Owned(clean) => {

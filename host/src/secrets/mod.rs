@@ -27,7 +27,7 @@
 mod binding;
 mod error;
 mod load;
-pub mod loaded;
+pub(crate) mod loaded;
 mod scrub;
 mod value;
 

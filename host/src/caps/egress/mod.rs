@@ -74,7 +74,9 @@ mod send;
 
 pub(crate) use error::{EgressError, Phase};
 pub(crate) use hooks::EgressHooks;
-pub use policy::{EgressPolicy, InFlightLimit};
+pub use policy::EgressPolicy;
+#[cfg(test)]
+use policy::InFlightLimit;
 pub(crate) use policy::{MAX_LOGGED_REFUSALS, Timeouts};
 pub use pool::ConnectionPool;
 #[cfg(test)]
