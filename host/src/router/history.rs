@@ -96,12 +96,13 @@ pub fn line(e: &HistoryEntry, listed: bool) -> String {
         sanitize::value(&e.message_id),
         super::time::iso8601(e.ts_ms),
         sanitize::value(who),
-        one_line(&sanitize::content(&text)),
+        line_breaks_marked(&sanitize::content(&text)),
     )
 }
 
-/// Line breaks shown as ` ⏎ `, other control characters as spaces.
-fn one_line(text: &str) -> String {
+/// The text on one row: line breaks shown as ` ⏎ `, other control characters as spaces, nothing
+/// cut (unlike `text::one_line`, which is for logs and caps the length).
+fn line_breaks_marked(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
