@@ -26,9 +26,9 @@ use crate::types::{
 /// [`start`](Adapter::start), keeps the value it returns, and hands it to
 /// every later handler as `&mut self`. A call that reaches the component
 /// before `start` succeeded is answered by the SDK: `fatal("the NAME adapter
-/// was not started")`, or `None` from [`poll_request`](Adapter::poll_request)
-/// (see [`before_start`](Adapter::before_start) for adapters that work
-/// without settings).
+/// was not started")`, or `None` from [`poll_request`](Adapter::poll_request).
+/// The host starts every adapter before it calls anything else, and starts
+/// a replacement instance with the same settings after a crash.
 ///
 /// The host owns every loop (long-poll, websocket, inbound HTTP, timers) and
 /// calls these short handlers; each call runs under a CPU budget and a
@@ -69,14 +69,6 @@ pub trait Adapter: Sized + 'static {
     /// and call its platform here. An error leaves the previous instance (if
     /// any) in place and is reported to the operator; say what to fix.
     fn start(settings: Self::Settings) -> Result<Self, AdapterError>;
-
-    /// The instance that answers calls made before `start`, for an adapter
-    /// that works without settings (a local page, a test fixture); it is
-    /// made on the first such call and replaced by `start`. Default: `None`,
-    /// and the SDK answers those calls "not started".
-    fn before_start() -> Option<Self> {
-        None
-    }
 
     /// The next long-poll request, given the last committed cursor; `None`
     /// means this adapter does not poll (the default).
@@ -179,19 +171,14 @@ pub trait AdapterSlot: 'static {
     /// The adapter the slot holds.
     type Adapter: Adapter;
 
-    /// Runs `f` on the slot (`None` until `start` or `before_start` filled it).
+    /// Runs `f` on the slot (`None` until `start` filled it).
     fn with<R>(f: impl FnOnce(&mut Option<Self::Adapter>) -> R) -> R;
 }
 
-/// Runs `f` on the instance in slot `S`, made by `before_start` if there is
-/// none yet; `None` when there is no instance.
+/// Runs `f` on the instance in slot `S`; `None` when `start` has not made
+/// one.
 fn with_instance<S: AdapterSlot, R>(f: impl FnOnce(&mut S::Adapter) -> R) -> Option<R> {
-    S::with(|slot| {
-        if slot.is_none() {
-            *slot = S::Adapter::before_start();
-        }
-        slot.as_mut().map(f)
-    })
+    S::with(|slot| slot.as_mut().map(f))
 }
 
 /// Like [`with_instance`] for a handler with an error: "not started" when
@@ -263,15 +250,13 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
-    use crate::settings::NoSettings;
 
-    /// Counts sends; `before_start` as the test sets it.
+    /// Counts sends.
     struct Counter {
         sent: u32,
     }
 
     thread_local! {
-        static ALLOW_EARLY: RefCell<bool> = const { RefCell::new(false) };
         static SLOT: RefCell<Option<Counter>> = const { RefCell::new(None) };
     }
 
@@ -293,9 +278,6 @@ mod tests {
                     sent: first.unwrap_or(0),
                 }),
             }
-        }
-        fn before_start() -> Option<Self> {
-            ALLOW_EARLY.with_borrow(|early| early.then_some(Counter { sent: 100 }))
         }
         fn send(&mut self, _: OutboundMessage) -> Result<Sent, AdapterError> {
             self.sent += 1;
@@ -336,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sdk_holds_the_instance_and_answers_before_start() {
+    fn the_sdk_holds_the_instance_and_answers_calls_before_start() {
         match Export::send(message()) {
             Err(AdapterError::Fatal(m)) => assert_eq!(m, "the counter adapter was not started"),
             other => panic!("{other:?}"),
@@ -368,15 +350,5 @@ mod tests {
         // A new start replaces it.
         Export::start(Vec::new()).unwrap();
         assert_eq!(sent(Export::send(message())), "1");
-    }
-
-    #[test]
-    fn before_start_answers_until_start() {
-        ALLOW_EARLY.with_borrow_mut(|early| *early = true);
-        assert_eq!(sent(Export::send(message())), "101");
-        assert_eq!(sent(Export::send(message())), "102");
-        Export::start(Vec::new()).unwrap();
-        assert_eq!(sent(Export::send(message())), "1");
-        let _ = NoSettings {};
     }
 }

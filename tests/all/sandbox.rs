@@ -216,7 +216,7 @@ async fn bad_timers_child() {
             "kv_quota_bytes = 8192\n[limits]\ncpu_ms = 10000\nwall_ms = 60000",
         ),
     );
-    let (_h, guest) = start_adapter(&home, "stateful").await;
+    let (_h, guest) = start_adapter_with(&home, "stateful", QUIET_TIMER).await;
     for _ in 0..2 {
         assert_eq!(
             guest.send(command("bad-timers")).await.unwrap().message_ids,

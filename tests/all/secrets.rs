@@ -309,7 +309,7 @@ async fn a_component_cannot_store_a_loaded_secret_in_kv() {
         &fixture_wasm("stateful"),
         &manifest("stateful", "kv_quota_bytes = 8192"),
     );
-    let (_h2, guest) = start_adapter(&other, "stateful").await;
+    let (_h2, guest) = start_adapter_with(&other, "stateful", QUIET_TIMER).await;
     let hex: String = SECRET.bytes().map(|b| format!("{b:02x}")).collect();
     for value in [
         SECRET.to_string(),

@@ -120,6 +120,19 @@ pub async fn start_adapter(
     home: &TempHome,
     name: &str,
 ) -> (Host, airlock::runtime::actor::AdapterHandle) {
+    start_adapter_with(home, name, &[]).await
+}
+
+/// Settings for the `stateful` fixture whose timer does not fire during a
+/// test (its `start` arms one; the default is every 20 ms).
+pub const QUIET_TIMER: &[(&str, &str)] = &[("tick_ms", "86400000")];
+
+/// [`start_adapter`] with these settings.
+pub async fn start_adapter_with(
+    home: &TempHome,
+    name: &str,
+    settings: &[(&str, &str)],
+) -> (Host, airlock::runtime::actor::AdapterHandle) {
     let host = home.host();
     let (candidates, _) = host.candidates().unwrap();
     let c = candidates
@@ -129,6 +142,14 @@ pub async fn start_adapter(
     airlock::approvals::approve(&host.db, name, &c.wasm_sha256(), &c.manifest_sha256()).unwrap();
     let loaded = host.load(c).unwrap_or_else(|e| panic!("load {name}: {e}"));
     let handle = host.spawn_adapter(&loaded, None).unwrap();
+    let settings = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    handle
+        .start(settings)
+        .await
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
     (host, handle)
 }
 

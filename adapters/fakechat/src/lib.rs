@@ -123,11 +123,6 @@ impl Adapter for Fakechat {
         Ok(Fakechat { chat: State::new() })
     }
 
-    /// The page works without settings: an empty chat.
-    fn before_start() -> Option<Self> {
-        Some(Fakechat { chat: State::new() })
-    }
-
     fn on_http_request(&mut self, request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
         Ok(self.chat.handle_request(&request, airlock_guest::now_ms()))
     }

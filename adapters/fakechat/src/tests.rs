@@ -475,7 +475,7 @@ fn describe_advertises_what_is_implemented() {
     );
     assert!(!d.features.contains(Features::REACT));
     assert_eq!(d.instructions.len(), 1);
-    let mut fakechat = Fakechat::before_start().expect("works unstarted");
+    let mut fakechat = Fakechat::start(Settings { port: None }).expect("starts without settings");
     assert!(fakechat.typing("web".into()).is_ok());
     assert!(fakechat.typing("other".into()).is_err());
 }

@@ -92,11 +92,6 @@ impl Adapter for Webhook {
         })
     }
 
-    /// Receiving needs no settings.
-    fn before_start() -> Option<Self> {
-        Some(Webhook::default())
-    }
-
     fn on_http_request(&mut self, request: IncomingRequest) -> Result<IncomingReply, AdapterError> {
         Ok(self.handle_request(&request, airlock_guest::now_ms))
     }

@@ -32,6 +32,7 @@ impl Fixture {
             .expect("fakechat is bundled");
         let loaded = host.load(&candidate).unwrap();
         let adapter = host.spawn_adapter(&loaded, None).unwrap();
+        adapter.start(Vec::new()).await.unwrap();
         let (tx, events) = mpsc::unbounded_channel();
         let token = AccessToken::generate().unwrap();
         let listener = InboundListener::bind(
