@@ -12,7 +12,7 @@
 //! with or without the rule that a message must mention the bot.
 //!
 //! Built to grow: pairing and owners come later as further rules in
-//! [`gate`] and further tables here.
+//! `gate` and further tables here.
 
 pub(crate) mod gate;
 mod store;

@@ -35,7 +35,7 @@ pub const MAX_CRASHES: usize = 5;
 /// The window crashes are counted in.
 pub const CRASH_WINDOW: Duration = Duration::from_secs(60);
 /// First restart delay; doubles with each crash in the window
-/// ([`Backoff::exact`]).
+/// (`Backoff::exact`).
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// Longest restart delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(10);

@@ -16,7 +16,7 @@
 //! message) and read the token in the reply. For the same reason everything handed back to a
 //! component is passed through a [`Scrubber`] first.
 //!
-//! Every loaded secret is also [registered](register) host-wide ([`loaded`]): log lines are
+//! Every loaded secret is also [registered](register) host-wide (`loaded`): log lines are
 //! scrubbed of them, and no value leaving the sandbox (requests, websocket frames, kv, events)
 //! and no text leaving the host (replies, tool errors) may hold one.
 //!
