@@ -85,6 +85,18 @@ pub(crate) enum ResolveError {
     },
 }
 
+impl ResolveError {
+    /// `scheme://host[:port]` of the destination that was resolved.
+    pub(crate) fn destination(&self) -> &str {
+        match self {
+            ResolveError::Timeout { destination, .. }
+            | ResolveError::Lookup { destination, .. }
+            | ResolveError::NoAddress { destination }
+            | ResolveError::Restricted { destination, .. } => destination,
+        }
+    }
+}
+
 /// Resolves `destination` for `component` within `limit` and checks every address against
 /// [`ip_policy`], unless `scope` is [`AddressScope::Local`].
 ///

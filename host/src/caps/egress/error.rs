@@ -1,6 +1,5 @@
 //! Why egress refused or failed a request, and what a component sees of it.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::net::resolve::ResolveError;
@@ -9,8 +8,6 @@ use crate::net::resolve::ResolveError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub(crate) enum Phase {
-    /// Resolving the host.
-    Dns,
     /// TCP connect and TLS handshake.
     Connect,
     /// Waiting for the response head.
@@ -24,7 +21,6 @@ pub(crate) enum Phase {
 impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Phase::Dns => "DNS answer",
             Phase::Connect => "connection",
             Phase::FirstByte => "response",
             Phase::BetweenBytes => "further response data",
@@ -67,38 +63,10 @@ pub(crate) enum EgressError {
         /// What is wrong.
         why: &'static str,
     },
-    /// The host resolved to a restricted address and the destination is not granted for local
-    /// use.
-    #[error(
-        "{destination} resolves to {addr}, a {reason} address, which component {component} \
-         may not reach; if it is a local service meant for this component, the operator can \
-         grant it for local use in airlock.toml: \
-         [components.{component}.grant] local = [\"{destination}\"]"
-    )]
-    RestrictedAddress {
-        /// The component.
-        component: String,
-        /// The granted destination.
-        destination: String,
-        /// The first restricted address found.
-        addr: IpAddr,
-        /// Which rule it falls under (see [`ip_policy`](crate::net::ip_policy)).
-        reason: &'static str,
-    },
-    /// Resolving the host failed.
-    #[error("cannot resolve {destination}: {source}")]
-    Dns {
-        /// The destination.
-        destination: String,
-        /// The resolver's error.
-        source: std::io::Error,
-    },
-    /// The host resolved to nothing.
-    #[error("{destination} resolves to no address")]
-    NoAddress {
-        /// The destination.
-        destination: String,
-    },
+    /// Resolving the destination failed, or it resolved to an address the component may not
+    /// reach.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
     /// TCP connect failed.
     #[error("cannot connect to {destination}: {source}")]
     Connect {
@@ -211,7 +179,7 @@ impl EgressError {
             EgressError::NotAllowed { .. }
                 | EgressError::UnsupportedScheme { .. }
                 | EgressError::InvalidUri { .. }
-                | EgressError::RestrictedAddress { .. }
+                | EgressError::Resolve(ResolveError::Restricted { .. })
                 | EgressError::ResponseTooLarge { .. }
                 | EgressError::ConnectionLimitReached { .. }
                 | EgressError::SecretInRequest { .. }
@@ -223,9 +191,6 @@ impl EgressError {
     pub(crate) fn destination(&self) -> Option<&str> {
         match self {
             EgressError::NotAllowed { destination, .. }
-            | EgressError::RestrictedAddress { destination, .. }
-            | EgressError::Dns { destination, .. }
-            | EgressError::NoAddress { destination }
             | EgressError::Connect { destination, .. }
             | EgressError::Tls { destination, .. }
             | EgressError::Timeout { destination, .. }
@@ -235,6 +200,7 @@ impl EgressError {
             | EgressError::SecretInRequest { destination, .. }
             | EgressError::UnsupportedEncoding { destination, .. }
             | EgressError::ConnectionLimitReached { destination, .. } => Some(destination),
+            EgressError::Resolve(e) => Some(e.destination()),
             EgressError::UnsupportedScheme { .. } | EgressError::InvalidUri { .. } => None,
         }
     }
@@ -250,16 +216,18 @@ impl From<EgressError> for wasmtime_wasi_http::Error {
             | EgressError::SecretInRequest { .. } => E::HttpRequestDenied,
             EgressError::UnsupportedEncoding { .. } => E::HttpProtocolError,
             EgressError::InvalidUri { .. } => E::HttpRequestUriInvalid,
-            EgressError::RestrictedAddress { .. } => E::DestinationIpProhibited,
-            EgressError::Dns { .. } => E::DnsError {
-                rcode: None,
-                info_code: None,
+            EgressError::Resolve(e) => match e {
+                ResolveError::Restricted { .. } => E::DestinationIpProhibited,
+                ResolveError::Lookup { .. } => E::DnsError {
+                    rcode: None,
+                    info_code: None,
+                },
+                ResolveError::NoAddress { .. } => E::DestinationNotFound,
+                ResolveError::Timeout { .. } => E::DnsTimeout,
             },
-            EgressError::NoAddress { .. } => E::DestinationNotFound,
             EgressError::Connect { source, .. } => E::Connect(source),
             EgressError::Tls { source, .. } => E::Tls(source),
             EgressError::Timeout { phase, .. } => match phase {
-                Phase::Dns => E::DnsTimeout,
                 Phase::Connect => E::ConnectionTimeout,
                 Phase::FirstByte | Phase::BetweenBytes => E::ConnectionReadTimeout,
                 Phase::Exchange => E::HttpResponseTimeout,
@@ -276,49 +244,12 @@ impl From<EgressError> for wasmtime_wasi_http::Error {
     }
 }
 
-/// A refused or failed resolution, as the egress error of the same words.
-impl From<ResolveError> for EgressError {
-    fn from(err: ResolveError) -> Self {
-        match err {
-            ResolveError::Timeout {
-                component,
-                destination,
-                after,
-            } => EgressError::Timeout {
-                component,
-                destination,
-                phase: Phase::Dns,
-                after,
-            },
-            ResolveError::Lookup {
-                destination,
-                source,
-            } => EgressError::Dns {
-                destination,
-                source,
-            },
-            ResolveError::NoAddress { destination } => EgressError::NoAddress { destination },
-            ResolveError::Restricted {
-                component,
-                destination,
-                addr,
-                reason,
-            } => EgressError::RestrictedAddress {
-                component,
-                destination,
-                addr,
-                reason,
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_resolution_error_keeps_its_words() {
+    fn a_resolution_error_keeps_its_words_and_destination() {
         let destination = || "https://api.example:8443".to_owned();
         let errors = || {
             [

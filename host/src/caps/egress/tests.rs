@@ -20,6 +20,7 @@ use super::send::execute;
 use super::*;
 use crate::manifest::SecretBinding;
 use crate::net::destination::Destination;
+use crate::net::resolve::ResolveError;
 use crate::secrets::{BoundSecret, SecretValue};
 
 /// One request as the server saw it.
@@ -369,11 +370,11 @@ async fn loopback_without_local_ok_is_refused_before_connecting() {
     let p = policy(&[&a], &[], vec![secret]);
     let err = send_buffered(&p, get(&a.url("/x"))).await.unwrap_err();
     match &err {
-        EgressError::RestrictedAddress { addr, reason, .. } => {
+        EgressError::Resolve(ResolveError::Restricted { addr, reason, .. }) => {
             assert_eq!(addr.to_string(), "127.0.0.1");
             assert_eq!(*reason, "loopback");
         }
-        other => panic!("expected RestrictedAddress, got {other:?}"),
+        other => panic!("expected a restricted address, got {other:?}"),
     }
     let msg = err.to_string();
     assert!(msg.contains(&a.destination().to_string()), "{msg}");
@@ -403,10 +404,10 @@ async fn localhost_name_without_local_ok_is_refused() {
     assert!(
         matches!(
             err,
-            EgressError::RestrictedAddress {
+            EgressError::Resolve(ResolveError::Restricted {
                 reason: "loopback",
                 ..
-            }
+            })
         ),
         "{err:?}"
     );
