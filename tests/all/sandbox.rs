@@ -162,29 +162,10 @@ async fn spam_child() {
 
 #[test]
 fn stdout_spam_never_reaches_stdout() {
-    fixtures_dir();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "sandbox::spam_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("AIRLOCK_SPAM_CHILD", "1")
-        .env("AIRLOCK_LOG", "info")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("1 passed"), "{stdout}");
+    let (stdout, stderr) = run_child("sandbox::spam_child", "AIRLOCK_SPAM_CHILD");
     // 20 MiB were written by the guest; stdout holds only the test runner's lines.
     assert!(stdout.len() < 4096, "stdout grew to {} bytes", stdout.len());
     // The log got a bounded share of it, and says the rest was discarded.
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.len() < 2 * airlock::caps::log::OUTPUT_BUDGET + 64 * 1024,
         "stderr grew to {} bytes",
@@ -232,22 +213,7 @@ async fn bad_timers_child() {
 
 #[test]
 fn guest_caused_host_warnings_are_bounded() {
-    fixtures_dir();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "sandbox::bad_timers_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("AIRLOCK_TIMER_CHILD", "1")
-        .env("AIRLOCK_LOG", "info")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
-    assert!(stdout.contains("1 passed"), "{stdout}");
+    let (_, stderr) = run_child("sandbox::bad_timers_child", "AIRLOCK_TIMER_CHILD");
     // 200,000 ignored timers: a warning each would be megabytes.
     let timer_lines = stderr.lines().filter(|l| l.contains("set-timer")).count();
     assert!(timer_lines <= 50, "{timer_lines} set-timer warnings");
@@ -261,4 +227,22 @@ fn guest_caused_host_warnings_are_bounded() {
         "{}",
         &stderr[..stderr.len().min(2000)]
     );
+}
+
+/// Runs the test `name` of this binary in a child process with `switch` set
+/// (the child half does nothing without it) and the log at info; checks that
+/// it passed and returns its stdout and stderr.
+fn run_child(name: &str, switch: &str) -> (String, String) {
+    fixtures_dir();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(switch, "1")
+        .env("AIRLOCK_LOG", "info")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    (stdout, stderr)
 }

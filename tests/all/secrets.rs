@@ -88,82 +88,59 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 impl Reflector {
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<BTreeMap<String, String>>>> = Arc::default();
         let log = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let log = log.clone();
-                            async move {
-                                let headers: BTreeMap<String, String> = req
-                                    .headers()
-                                    .iter()
-                                    .map(|(k, v)| {
-                                        (
-                                            k.to_string(),
-                                            String::from_utf8_lossy(v.as_bytes()).into(),
-                                        )
-                                    })
-                                    .collect();
-                                log.lock().unwrap().push(headers.clone());
-                                let query = req.uri().query().unwrap_or_default().to_string();
-                                let param = |name: &str| {
-                                    query
-                                        .split('&')
-                                        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-                                        .unwrap_or_default()
-                                        .to_string()
-                                };
-                                let path = req.uri().path().to_string();
-                                let enc = param("enc");
-                                let mut response = hyper::Response::builder().status(200);
-                                let mut body = if enc == "halves" {
-                                    let (a, b) = path.split_at(path.len() / 2);
-                                    response = response.header("x-first", a).header("x-second", b);
-                                    b"see the headers".to_vec()
-                                } else {
-                                    format!("not found: {}", encode(&enc, &path)).into_bytes()
-                                };
-                                if let Some(range) =
-                                    headers.get("range").and_then(|r| r.strip_prefix("bytes="))
-                                {
-                                    let (from, to) = range.split_once('-').unwrap();
-                                    let from: usize = from.parse().unwrap();
-                                    let to: usize =
-                                        to.parse::<usize>().unwrap().min(body.len() - 1);
-                                    body = body[from..=to].to_vec();
-                                    response = response.status(206);
-                                }
-                                let accepts_gzip = headers
-                                    .get("accept-encoding")
-                                    .is_some_and(|a| a.contains("gzip"));
-                                match param("force").as_str() {
-                                    "br" => response = response.header("content-encoding", "br"),
-                                    force if force == "gzip" || accepts_gzip => {
-                                        body = gzip(&body);
-                                        response = response.header("content-encoding", "gzip");
-                                    }
-                                    _ => {}
-                                }
-                                Ok::<_, std::convert::Infallible>(
-                                    response
-                                        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                                        .unwrap(),
-                                )
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
+        let addr = serve_http(move |req| {
+            let log = log.clone();
+            async move {
+                let headers: BTreeMap<String, String> = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                    .collect();
+                log.lock().unwrap().push(headers.clone());
+                let query = req.uri().query().unwrap_or_default().to_string();
+                let param = |name: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let path = req.uri().path().to_string();
+                let enc = param("enc");
+                let mut response = hyper::Response::builder().status(200);
+                let mut body = if enc == "halves" {
+                    let (a, b) = path.split_at(path.len() / 2);
+                    response = response.header("x-first", a).header("x-second", b);
+                    b"see the headers".to_vec()
+                } else {
+                    format!("not found: {}", encode(&enc, &path)).into_bytes()
+                };
+                if let Some(range) = headers.get("range").and_then(|r| r.strip_prefix("bytes=")) {
+                    let (from, to) = range.split_once('-').unwrap();
+                    let from: usize = from.parse().unwrap();
+                    let to: usize = to.parse::<usize>().unwrap().min(body.len() - 1);
+                    body = body[from..=to].to_vec();
+                    response = response.status(206);
+                }
+                let accepts_gzip = headers
+                    .get("accept-encoding")
+                    .is_some_and(|a| a.contains("gzip"));
+                match param("force").as_str() {
+                    "br" => response = response.header("content-encoding", "br"),
+                    force if force == "gzip" || accepts_gzip => {
+                        body = gzip(&body);
+                        response = response.header("content-encoding", "gzip");
+                    }
+                    _ => {}
+                }
+                response
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                    .unwrap()
             }
-        });
+        })
+        .await;
         Reflector { addr, seen }
     }
 

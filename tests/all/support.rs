@@ -187,6 +187,34 @@ impl Seen {
     }
 }
 
+/// An HTTP/1.1 server on a loopback port that answers every request with
+/// `handler`; returns its address.
+pub async fn serve_http<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<http_body_util::Full<bytes::Bytes>>>
+        + Send
+        + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let answer = handler(req);
+                    async move { Ok::<_, std::convert::Infallible>(answer.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
 /// A loopback HTTP server that records requests and answers with a dump of
 /// each request (so a secret that reached it would travel back).
 pub struct Recorder {
@@ -203,69 +231,51 @@ impl Recorder {
     /// carries `reply` as its body instead of the dump, when given.
     pub async fn start_with(delay: std::time::Duration, reply: Option<&'static str>) -> Self {
         use http_body_util::BodyExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    break;
+        let addr = serve_http(move |req| {
+            let log = log.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes().to_vec())
+                    .unwrap_or_default();
+                let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for (k, v) in &parts.headers {
+                    headers
+                        .entry(k.to_string())
+                        .or_default()
+                        .push(String::from_utf8_lossy(v.as_bytes()).into());
+                }
+                let seen = Seen {
+                    method: parts.method.to_string(),
+                    path_and_query: parts
+                        .uri
+                        .path_and_query()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                    headers,
+                    body,
                 };
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let log = log.clone();
-                            async move {
-                                let (parts, body) = req.into_parts();
-                                let body = body
-                                    .collect()
-                                    .await
-                                    .map(|b| b.to_bytes().to_vec())
-                                    .unwrap_or_default();
-                                let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                                for (k, v) in &parts.headers {
-                                    headers
-                                        .entry(k.to_string())
-                                        .or_default()
-                                        .push(String::from_utf8_lossy(v.as_bytes()).into());
-                                }
-                                let seen = Seen {
-                                    method: parts.method.to_string(),
-                                    path_and_query: parts
-                                        .uri
-                                        .path_and_query()
-                                        .map(|p| p.to_string())
-                                        .unwrap_or_default(),
-                                    headers,
-                                    body,
-                                };
-                                let dump = seen.all_text();
-                                log.lock().unwrap().push(seen);
-                                tokio::time::sleep(delay).await;
-                                let echo = reply.map(String::from).unwrap_or_else(|| dump.clone());
-                                let echo_header = dump
-                                    .chars()
-                                    .filter(|c| c.is_ascii_graphic() || *c == ' ')
-                                    .take(4000)
-                                    .collect::<String>();
-                                Ok::<_, std::convert::Infallible>(
-                                    hyper::Response::builder()
-                                        .status(200)
-                                        .header("x-echo", echo_header)
-                                        .body(http_body_util::Full::new(bytes::Bytes::from(echo)))
-                                        .unwrap(),
-                                )
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
+                let dump = seen.all_text();
+                log.lock().unwrap().push(seen);
+                tokio::time::sleep(delay).await;
+                let echo = reply.map(String::from).unwrap_or_else(|| dump.clone());
+                let echo_header = dump
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                    .take(4000)
+                    .collect::<String>();
+                hyper::Response::builder()
+                    .status(200)
+                    .header("x-echo", echo_header)
+                    .body(http_body_util::Full::new(bytes::Bytes::from(echo)))
+                    .unwrap()
             }
-        });
+        })
+        .await;
         Self { addr, seen }
     }
 
