@@ -139,13 +139,9 @@ async fn nothing_of_the_machine_is_visible() {
 /// stderr; without that variable there is nothing to do here.
 #[tokio::test]
 async fn spam_child() {
-    if std::env::var_os("AIRLOCK_SPAM_CHILD").is_none() {
+    let Some(home) = child_home("AIRLOCK_SPAM_CHILD") else {
         return;
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .try_init();
-    let home = TempHome::new();
+    };
     // 20 MiB through the host's log stream is slow in an unoptimised test
     // build; this test is about where the bytes go, not the CPU budget.
     home.drop_in(
@@ -182,13 +178,9 @@ fn stdout_spam_never_reaches_stdout() {
 /// process like `spam_child`; without `AIRLOCK_TIMER_CHILD` it does nothing.
 #[tokio::test]
 async fn bad_timers_child() {
-    if std::env::var_os("AIRLOCK_TIMER_CHILD").is_none() {
+    let Some(home) = child_home("AIRLOCK_TIMER_CHILD") else {
         return;
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .try_init();
-    let home = TempHome::new();
+    };
     home.drop_in(
         "stateful",
         &fixture_wasm("stateful"),
@@ -227,6 +219,16 @@ fn guest_caused_host_warnings_are_bounded() {
         "{}",
         &stderr[..stderr.len().min(2000)]
     );
+}
+
+/// In a child half: a fresh home and the log on stderr when `switch` is set
+/// (the parent runs it so), else `None` and the test does nothing.
+fn child_home(switch: &str) -> Option<TempHome> {
+    std::env::var_os(switch)?;
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
+    Some(TempHome::new())
 }
 
 /// Runs the test `name` of this binary in a child process with `switch` set
