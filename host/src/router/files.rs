@@ -167,51 +167,66 @@ impl FilePolicy {
         Self { home, allow }
     }
 
-    /// The inodes of everything in the state directory, once per reply.
-    pub(crate) fn own_inodes(&self) -> Result<HashSet<(u64, u64)>, Refused> {
+    /// What one reply's files are judged against, resolved once for all of
+    /// them: the state directory's real path and the inodes in it, and the
+    /// allowed directories' real paths.
+    pub(crate) fn for_reply(&self) -> Result<ReplyFiles<'_>, Refused> {
         let home = self
             .home
             .canonicalize()
             .unwrap_or_else(|_| self.home.clone());
-        own_inodes(&home, MAX_OWN_ENTRIES).ok_or(Refused::OwnFilesUnknown)
+        let own = own_inodes(&home, MAX_OWN_ENTRIES).ok_or(Refused::OwnFilesUnknown)?;
+        let allowed = self
+            .allow
+            .as_ref()
+            .map(|allow| allow.iter().filter_map(|d| d.canonicalize().ok()).collect());
+        Ok(ReplyFiles {
+            policy: self,
+            home,
+            own,
+            allowed,
+        })
     }
+}
 
+/// A [`FilePolicy`] resolved for the files of one reply.
+pub(crate) struct ReplyFiles<'a> {
+    policy: &'a FilePolicy,
+    /// The state directory, links resolved.
+    home: PathBuf,
+    /// Device and inode of everything in it.
+    own: HashSet<(u64, u64)>,
+    /// `[files] allow`, links resolved (entries that do not exist left out).
+    allowed: Option<Vec<PathBuf>>,
+}
+
+impl ReplyFiles<'_> {
     /// Open `raw` once, check what it is, and read at most `limit` bytes.
-    pub(crate) fn read(
-        &self,
-        raw: &str,
-        limit: u64,
-        own: &HashSet<(u64, u64)>,
-    ) -> Result<ReadFile, Refused> {
+    pub(crate) fn read(&self, raw: &str, limit: u64) -> Result<ReadFile, Refused> {
         let path = Path::new(raw);
         if !path.is_absolute() {
             return Err(Refused::Relative);
         }
         let real = path.canonicalize().map_err(Refused::Open)?;
-        let home = self
-            .home
-            .canonicalize()
-            .unwrap_or_else(|_| self.home.clone());
-        if real.starts_with(&home) {
+        if real.starts_with(&self.home) {
             return Err(Refused::StateDir);
         }
         if let Some(fs) = pseudo_root(&real) {
             return Err(Refused::Pseudo(fs));
         }
-        if let Some(allow) = &self.allow {
-            let dirs: Vec<PathBuf> = allow.iter().filter_map(|d| d.canonicalize().ok()).collect();
-            if !dirs.iter().any(|d| real.starts_with(d)) {
-                let listed = allow
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(Refused::NotAllowed(if listed.is_empty() {
-                    "an empty list: no files may be sent".into()
-                } else {
-                    listed
-                }));
-            }
+        if let (Some(allow), Some(dirs)) = (&self.policy.allow, &self.allowed)
+            && !dirs.iter().any(|d| real.starts_with(d))
+        {
+            let listed = allow
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Refused::NotAllowed(if listed.is_empty() {
+                "an empty list: no files may be sent".into()
+            } else {
+                listed
+            }));
         }
         // Refuse what is plainly not a file before opening it: opening a
         // device can have effects of its own. The descriptor is checked again.
@@ -229,7 +244,7 @@ impl FilePolicy {
             Mode::empty(),
         )
         .map_err(|e| Refused::Open(e.into()))?;
-        let data = read_descriptor(fd, limit, own)?;
+        let data = read_descriptor(fd, limit, &self.own)?;
         Ok(ReadFile { real, data })
     }
 }
@@ -409,8 +424,11 @@ mod tests {
     }
 
     fn refusal(policy: &FilePolicy, path: &Path, limit: u64) -> String {
-        let own = policy.own_inodes().unwrap();
-        match policy.read(path.to_str().unwrap(), limit, &own) {
+        match policy
+            .for_reply()
+            .unwrap()
+            .read(path.to_str().unwrap(), limit)
+        {
             Ok(f) => panic!("{} was read ({} bytes)", path.display(), f.data.len()),
             Err(e) => e.to_string(),
         }
@@ -450,7 +468,9 @@ mod tests {
         }
         assert_eq!(
             policy
-                .read("relative/path", 100, &HashSet::new())
+                .for_reply()
+                .unwrap()
+                .read("relative/path", 100)
                 .unwrap_err()
                 .to_string(),
             "give an absolute path"
@@ -463,8 +483,8 @@ mod tests {
         let policy = scratch(dir.path(), None);
         let file = dir.path().join("notes.txt");
         std::fs::write(&file, b"0123456789").unwrap();
-        let own = policy.own_inodes().unwrap();
-        let read = policy.read(file.to_str().unwrap(), 10, &own).unwrap();
+        let files = policy.for_reply().unwrap();
+        let read = files.read(file.to_str().unwrap(), 10).unwrap();
         assert_eq!(read.data, b"0123456789");
         assert_eq!(read.real, file.canonicalize().unwrap());
     }
@@ -482,10 +502,10 @@ mod tests {
         std::os::unix::fs::symlink(other.join("b.txt"), shared.join("link.txt")).unwrap();
         let list = [shared.display().to_string(), "relative".to_string()];
         let policy = scratch(dir.path(), Some(&list));
-        let own = policy.own_inodes().unwrap();
+        let files = policy.for_reply().unwrap();
         assert!(
-            policy
-                .read(shared.join("a.txt").to_str().unwrap(), 10, &own)
+            files
+                .read(shared.join("a.txt").to_str().unwrap(), 10)
                 .is_ok()
         );
         for path in [other.join("b.txt"), shared.join("link.txt")] {

@@ -105,16 +105,13 @@ impl Router {
             path: raw.clone(),
             reason: why.to_string(),
         };
-        let own = self
+        let files = self
             .files
-            .own_inodes()
+            .for_reply()
             .map_err(|why| refuse(&paths[0], why))?;
         let mut out = Vec::new();
         for raw in paths {
-            let file = self
-                .files
-                .read(raw, limit, &own)
-                .map_err(|why| refuse(raw, why))?;
+            let file = files.read(raw, limit).map_err(|why| refuse(raw, why))?;
             // The adapter would hold the secret, and could re-encode it past
             // every scrubber: a file with one is not sent at all.
             if crate::secrets::loaded::holds(&file.data) {
