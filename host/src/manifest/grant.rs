@@ -27,6 +27,17 @@
 //!
 //! [inbox]
 //! quota_mib = 256                   # attachments kept per adapter; the oldest go first
+//!
+//! [access]
+//! static = true                     # this file is the only source of access (default false)
+//! sender_per_minute = 30            # messages a minute one allowed sender may send; the rest are dropped
+//! stranger_alert_per_minute = 30    # messages a minute from strangers on one adapter before an alert
+//!
+//! [access.telegram]                 # per adapter; allowed only when static = true
+//! owners = ["123456789"]
+//! members = ["987654321"]
+//! groups = ["-1001234567890"]       # allowed senders, when they mention the bot; or a table:
+//!                                   # { chat_id = "-100…", any_sender = true, require_mention = false }
 //! ```
 
 use std::collections::BTreeMap;
@@ -34,6 +45,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::access::AccessConfig;
 use super::limits::LimitsSpec;
 use crate::net::destination::Destination;
 
@@ -53,6 +65,9 @@ pub struct Config {
     /// How much the attachment inbox keeps.
     #[serde(default)]
     pub inbox: InboxConfig,
+    /// Rate limits, alerts, and static mode's owners, members and groups.
+    #[serde(default)]
+    pub access: AccessConfig,
 }
 
 /// The `[inbox]` section.

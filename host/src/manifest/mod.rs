@@ -7,6 +7,7 @@
 //! Both files are parsed once, strictly (`deny_unknown_fields`), into the
 //! policy types the runtime enforces.
 
+mod access;
 mod effective;
 mod grant;
 mod limits;
@@ -14,6 +15,7 @@ mod secret_binding;
 mod secret_position;
 mod spec;
 
+pub use access::AccessConfig;
 pub use effective::{Effective, EffectiveError, Linkable, Trust, effective};
 pub use grant::{Config, ConfigError};
 pub use limits::EffectiveLimits;
