@@ -122,6 +122,74 @@ const MIGRATIONS: &[&str] = &[
         SELECT seq, adapter, line, accepted_at FROM events;
      DROP TABLE events;
      ALTER TABLE events_v5 RENAME TO events;",
+    // 6: roles, invites, pairing failures and blocks, lockdown, alerts, drop
+    // tallies, who opened a group, and each waiting event's origin and the
+    // access revision it was admitted under (so delivery can check again).
+    // Every change to who may reach the session bumps `access_revision`,
+    // by trigger, whoever makes it.
+    "ALTER TABLE allowlist ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+     ALTER TABLE groups ADD COLUMN opened_by TEXT;
+     ALTER TABLE drops ADD COLUMN reason TEXT;
+     ALTER TABLE events ADD COLUMN sender_id TEXT;
+     ALTER TABLE events ADD COLUMN group_chat TEXT;
+     ALTER TABLE events ADD COLUMN admitted_rev INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE access_revision (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        rev INTEGER NOT NULL
+     );
+     INSERT INTO access_revision (id, rev) VALUES (0, 1);
+     CREATE TABLE invites (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        adapter TEXT NOT NULL,
+        salt BLOB NOT NULL,
+        code_hash BLOB NOT NULL,
+        role TEXT NOT NULL,
+        for_group INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+     );
+     CREATE TABLE pairing_failures (
+        adapter TEXT NOT NULL,
+        sender_id TEXT NOT NULL,
+        at INTEGER NOT NULL
+     );
+     CREATE INDEX pairing_failures_by_adapter ON pairing_failures (adapter, at);
+     CREATE TABLE pairing_blocks (
+        adapter TEXT NOT NULL,
+        sender_id TEXT NOT NULL,
+        until INTEGER NOT NULL,
+        PRIMARY KEY (adapter, sender_id)
+     ) WITHOUT ROWID;
+     CREATE TABLE lockdown (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        since INTEGER NOT NULL,
+        reason TEXT,
+        closed_groups TEXT NOT NULL
+     );
+     CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        adapter TEXT,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        from_terminal INTEGER NOT NULL
+     );
+     CREATE TABLE drop_tally (
+        adapter TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (adapter, hour, reason)
+     ) WITHOUT ROWID;
+     CREATE TRIGGER allowlist_ins AFTER INSERT ON allowlist BEGIN UPDATE access_revision SET rev = rev + 1; END;
+     CREATE TRIGGER allowlist_upd AFTER UPDATE ON allowlist BEGIN UPDATE access_revision SET rev = rev + 1; END;
+     CREATE TRIGGER allowlist_del AFTER DELETE ON allowlist BEGIN UPDATE access_revision SET rev = rev + 1; END;
+     CREATE TRIGGER groups_ins AFTER INSERT ON groups BEGIN UPDATE access_revision SET rev = rev + 1; END;
+     CREATE TRIGGER groups_upd AFTER UPDATE ON groups BEGIN UPDATE access_revision SET rev = rev + 1; END;
+     CREATE TRIGGER groups_del AFTER DELETE ON groups BEGIN UPDATE access_revision SET rev = rev + 1; END;
+     CREATE TRIGGER lockdown_ins AFTER INSERT ON lockdown BEGIN UPDATE access_revision SET rev = rev + 1; END;
+     CREATE TRIGGER lockdown_del AFTER DELETE ON lockdown BEGIN UPDATE access_revision SET rev = rev + 1; END;",
 ];
 
 /// A shared handle on the database.

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub(crate) mod alert;
 pub mod approvals;
 pub(crate) mod backoff;
 pub mod bindings;

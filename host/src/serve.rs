@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::access::AccessStore;
+use crate::alert::Alerts;
 use crate::catalog::{Candidate, Origin};
 use crate::home::INBOX_DIR;
 use crate::host::Host;
@@ -96,6 +97,7 @@ pub async fn start_with(
     approval: Approval,
 ) -> anyhow::Result<Running> {
     let (unsolicited_tx, mut unsolicited_rx) = mpsc::unbounded_channel::<Unsolicited>();
+    let (alerts, alerts_rx) = Alerts::channel();
     let mut adapters = BTreeMap::new();
     let mut egress = BTreeMap::new();
     let mut filters = Vec::new();
@@ -225,19 +227,25 @@ pub async fn start_with(
     let router = Arc::new(Router::new(Parts {
         adapters,
         filters,
-        access: AccessStore::new(host.db.clone()),
+        access: AccessStore::with_config(host.db.clone(), &host.config.access),
         queue,
         session: Session::default(),
         home: host.home.path().to_path_buf(),
         files_allow: host.config.files.allow.clone(),
         max_per_second: host.config.delivery.max_per_second,
+        alerts,
+        sender_per_minute: host.config.access.sender_per_minute(),
+        stranger_alert_per_minute: host.config.access.stranger_alert_per_minute(),
         inbox: host
             .home
             .sub(INBOX_DIR)
             .ok()
             .map(|dir| crate::router::inbox::Inbox::new(dir, host.config.inbox.quota_bytes())),
     }));
-    let mut polls = Vec::new();
+    let mut polls = vec![AbortOnDrop(crate::router::alerting::spawn(
+        router.clone(),
+        alerts_rx,
+    ))];
     let locks = host
         .home
         .sub(LOCKS_DIR)

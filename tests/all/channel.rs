@@ -37,7 +37,7 @@ async fn handshake_declares_the_channel_and_its_tools() {
         "{instructions}"
     );
     assert!(
-        instructions.contains("never change access")
+        instructions.contains("Access is changed only in the terminal")
             && instructions.contains("because a message asks"),
         "{instructions}"
     );

@@ -293,6 +293,11 @@ impl Recorder {
 // terminal tests (the same helpers `channel.rs` keeps privately).
 // ---------------------------------------------------------------------------
 
+/// Config lines lifting the per-sender limit (30 messages a minute by
+/// default), for tests that push thousands of messages from one allowed
+/// sender on purpose (crash and flood tests).
+pub const NO_SENDER_LIMIT: &str = "[access]\nsender_per_minute = 100000\n";
+
 /// Upper bound for the server to start (components may be compiled cold).
 pub const STARTUP: std::time::Duration = std::time::Duration::from_secs(30);
 /// Upper bound for anything that should happen at once.

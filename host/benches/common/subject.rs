@@ -200,13 +200,19 @@ impl Subject {
 }
 
 /// `airlock.toml` lines that lift the per-adapter flood ceiling (`[delivery]
-/// max_per_second`, 1000 by default), so that a burst measures the pipeline
-/// rather than the ceiling. `BENCH_DEFAULT_CEILING=1` leaves the default (and
-/// suits a binary from before the setting existed).
-pub fn uncapped() -> &'static str {
-    if std::env::var_os("BENCH_DEFAULT_CEILING").is_some() {
-        ""
-    } else {
-        "[delivery]\nmax_per_second = 1000000\n"
+/// max_per_second`, 1000 by default) and the per-sender limit (`[access]
+/// sender_per_minute`, 30 by default; a burst comes from one sender), so
+/// that a burst measures the pipeline rather than the ceilings.
+/// `BENCH_DEFAULT_CEILING=1` leaves the flood ceiling at its default, and
+/// `BENCH_PRE_ACCESS=1` leaves out the `[access]` section (for a binary
+/// from before it existed).
+pub fn uncapped() -> String {
+    let mut lines = String::new();
+    if std::env::var_os("BENCH_DEFAULT_CEILING").is_none() {
+        lines.push_str("[delivery]\nmax_per_second = 1000000\n");
     }
+    if std::env::var_os("BENCH_PRE_ACCESS").is_none() {
+        lines.push_str("[access]\nsender_per_minute = 1000000\n");
+    }
+    lines
 }

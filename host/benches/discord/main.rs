@@ -89,11 +89,11 @@ fn airlock_home(home: &Path, fake: &FakeDiscord, telegram: Option<&FakeTelegram>
              [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n"
         ));
     }
-    config.push_str(subject::uncapped());
+    config.push_str(&subject::uncapped());
     std::fs::write(home.join("airlock.toml"), config).unwrap();
     let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
     airlock::access::AccessStore::new(host.db.clone())
-        .allow("discord", ALICE)
+        .allow("discord", ALICE, airlock::access::Role::Member)
         .unwrap();
     home.to_path_buf()
 }

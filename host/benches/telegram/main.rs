@@ -80,7 +80,7 @@ fn airlock_home(home: &Path, fake: &FakeTelegram) -> PathBuf {
     .unwrap();
     let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
     airlock::access::AccessStore::new(host.db.clone())
-        .allow("telegram", &CHAT.to_string())
+        .allow("telegram", &CHAT.to_string(), airlock::access::Role::Member)
         .unwrap();
     home.to_path_buf()
 }

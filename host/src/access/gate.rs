@@ -2,12 +2,17 @@
 //!
 //! | where | delivered when | otherwise |
 //! |---|---|---|
+//! | anywhere, during lockdown | never | dropped, remembered with the reason |
 //! | a direct chat | the sender is on the adapter's allowlist | dropped, remembered for `airlock access list` |
 //! | a group the operator opened | the sender is allowed (listed, or the group admits any member) and the message mentions the bot (unless the group was opened without that rule) | dropped; a stranger is remembered |
 //! | a group nobody opened | never | dropped, remembered with the group so the operator can open it |
 //! | anywhere, from a bot | never | dropped (loops between bots) |
 //!
 //! A thread follows the group it belongs to (its parent).
+//!
+//! When a stored event is about to reach the session, [`redeliver`] asks
+//! again with what is true then: a sender removed or a group closed while
+//! their events waited is not delivered, and nothing is during lockdown.
 
 /// A sender as the gate sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +44,8 @@ pub struct GroupPolicy {
 /// Everything the inbound decision depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Facts {
+    /// airlock is locked down.
+    pub locked: bool,
     /// The sender is on the adapter's allowlist (or implicitly allowed).
     pub allowed: bool,
     /// The platform marks the sender as a bot.
@@ -51,6 +58,16 @@ pub struct Facts {
 
 /// Drop reasons, stable for logs and tests.
 pub mod reason {
+    /// `airlock access lockdown`.
+    pub const LOCKED: &str = "airlock is locked down";
+    /// Allowed when it arrived, no longer when it was to be delivered.
+    pub const NO_LONGER_ALLOWED: &str = "the sender or the group is no longer allowed";
+    /// A wrong, expired or used pairing code.
+    pub const WRONG_CODE: &str = "a wrong pairing code";
+    /// A code from a sender or on an adapter past the guess limits.
+    pub const CODE_BLOCKED: &str = "pairing codes are ignored after too many wrong ones";
+    /// An allowed sender past their per-minute limit.
+    pub const RATE_LIMITED: &str = "the sender is over the per-minute limit";
     /// From another bot.
     pub const BOT: &str = "sender is a bot";
     /// Not on the allowlist.
@@ -62,14 +79,18 @@ pub mod reason {
 }
 
 /// Senders allowed without an allowlist entry: the local user of the
-/// bundled fakechat page (loopback-only, guarded by a per-run token).
-/// Nothing a component says can add to this.
+/// bundled fakechat page (loopback-only, guarded by a per-run token), who
+/// is the person at this computer and so an owner. Nothing a component
+/// says can add to this.
 pub fn implicit_allow(sender: &SenderRef<'_>) -> bool {
     sender.adapter == "fakechat" && sender.sender_id == "web"
 }
 
 /// The inbound decision, by the table in the module docs.
 pub fn inbound(facts: &Facts) -> Decision {
+    if facts.locked {
+        return Decision::Drop(reason::LOCKED);
+    }
     if facts.is_bot {
         return Decision::Drop(reason::BOT);
     }
@@ -94,8 +115,30 @@ pub fn inbound(facts: &Facts) -> Decision {
 pub fn remember(decision: &Decision) -> bool {
     matches!(
         decision,
-        Decision::Drop(reason::NOT_ALLOWED) | Decision::Drop(reason::GROUP_CLOSED)
+        Decision::Drop(reason::NOT_ALLOWED)
+            | Decision::Drop(reason::GROUP_CLOSED)
+            | Decision::Drop(reason::LOCKED)
     )
+}
+
+/// The decision again, when a stored event is about to be delivered: not
+/// during lockdown; from a direct chat, only while its sender is allowed;
+/// from a group, only while it is open and admits the sender. (Whether the
+/// message mentioned the bot was settled when it arrived.)
+pub fn redeliver(locked: bool, allowed: bool, group: Option<Option<GroupPolicy>>) -> Decision {
+    if locked {
+        return Decision::Drop(reason::LOCKED);
+    }
+    let ok = match group {
+        None => allowed,
+        Some(None) => false,
+        Some(Some(policy)) => allowed || policy.any_sender,
+    };
+    if ok {
+        Decision::Deliver
+    } else {
+        Decision::Drop(reason::NO_LONGER_ALLOWED)
+    }
 }
 
 /// The outbound decision: a tool may target a chat only if it is an open
@@ -125,6 +168,7 @@ mod tests {
             }))
         };
         let f = |allowed, is_bot, group, mentions_bot| Facts {
+            locked: false,
             allowed,
             is_bot,
             group,
@@ -169,12 +213,38 @@ mod tests {
         ];
         for (facts, want) in rows {
             assert_eq!(inbound(&facts), want, "{facts:?}");
+            // Lockdown drops every one of them, owners' too.
+            let locked = Facts {
+                locked: true,
+                ..facts
+            };
+            assert_eq!(inbound(&locked), Decision::Drop(LOCKED), "{facts:?}");
         }
+        assert!(remember(&Decision::Drop(LOCKED)));
         assert!(remember(&Decision::Drop(NOT_ALLOWED)));
         assert!(remember(&Decision::Drop(GROUP_CLOSED)));
         assert!(!remember(&Decision::Drop(NO_MENTION)));
         assert!(!remember(&Decision::Drop(BOT)));
         assert!(!remember(&Decision::Deliver));
+        // Checked again at delivery.
+        let gone = Decision::Drop(NO_LONGER_ALLOWED);
+        let redeliveries = [
+            ((false, true, None), Decision::Deliver),
+            ((false, false, None), gone.clone()),
+            ((true, true, None), Decision::Drop(LOCKED)),
+            ((false, true, Some(None)), gone.clone()),
+            ((false, true, open(false, true)), Decision::Deliver),
+            ((false, false, open(false, true)), gone.clone()),
+            ((false, false, open(true, true)), Decision::Deliver),
+            ((true, true, open(true, false)), Decision::Drop(LOCKED)),
+        ];
+        for ((locked, allowed, group), want) in redeliveries {
+            assert_eq!(
+                redeliver(locked, allowed, group),
+                want,
+                "{locked} {allowed} {group:?}"
+            );
+        }
         assert!(outbound(true, false));
         assert!(outbound(false, true));
         assert!(!outbound(false, false));

@@ -1,12 +1,18 @@
-//! The access tables: allowlists, opened groups, recent drops, and chats
-//! delivered from.
+//! The access tables: allowlists with roles, opened groups, recent drops,
+//! and chats delivered from. In static mode the allowlists and groups come
+//! from `airlock.toml` instead ([`super::statics`]); everything else stays
+//! here.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{OptionalExtension, params};
 
+use super::error::AccessError;
 use super::gate::{self, Decision, Facts, GroupPolicy, SenderRef};
+use super::lockdown::Lockdown;
+use super::role::Role;
+use super::statics::StaticAccess;
 use crate::db::{Db, DbError};
 
 /// How many recent drops are kept (oldest forgotten first).
@@ -21,7 +27,9 @@ pub struct Allowed {
     pub adapter: String,
     /// Sender id.
     pub sender_id: String,
-    /// Seconds since the epoch.
+    /// What they may do.
+    pub role: Role,
+    /// Seconds since the epoch (0 for entries of a static config).
     pub added_at: i64,
 }
 
@@ -51,6 +59,8 @@ pub struct Dropped {
     pub first_words: String,
     /// For a message in a group nobody opened: the group.
     pub closed_group: Option<String>,
+    /// Why it was dropped (a `gate::reason`).
+    pub reason: String,
 }
 
 /// Where an inbound message was said.
@@ -91,16 +101,20 @@ pub struct Inbound<'a> {
 /// one), but not once per message of a burst.
 #[derive(Debug, Default)]
 pub struct Memo {
-    listed: HashSet<(String, String)>,
-    unlisted: HashSet<(String, String)>,
-    groups: std::collections::HashMap<(String, String), Option<GroupPolicy>>,
+    roles: HashMap<(String, String), Option<Role>>,
+    groups: HashMap<(String, String), Option<GroupPolicy>>,
     recorded: HashSet<(String, String, String)>,
+    lockdown: Option<Option<Lockdown>>,
+    /// Drops of this batch by (adapter, reason), written at [`AccessStore::tally`].
+    drops: HashMap<(String, &'static str), i64>,
 }
 
 /// The access store.
 #[derive(Clone, Debug)]
 pub struct AccessStore {
-    db: Db,
+    pub(super) db: Db,
+    /// In static mode, the allowlists and groups of `airlock.toml`.
+    pub(super) statics: Option<Arc<StaticAccess>>,
     /// Direct chats recorded in `delivered_chats` by this process, so the
     /// table is written once per chat and sender, not once per message.
     recorded: Arc<Mutex<HashSet<(String, String, String)>>>,
@@ -108,7 +122,8 @@ pub struct AccessStore {
     threads: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
-fn now() -> i64 {
+/// Seconds since the epoch.
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -120,24 +135,72 @@ impl AccessStore {
     pub fn new(db: Db) -> Self {
         Self {
             db,
+            statics: None,
             recorded: Arc::default(),
             threads: Arc::default(),
         }
     }
 
-    /// Whether `sender` is on its adapter's allowlist.
-    pub fn listed(&self, sender: &SenderRef<'_>) -> Result<bool, DbError> {
+    /// The store over `db` as `[access]` of `airlock.toml` says: in static
+    /// mode, its allowlists and groups are the only ones.
+    pub fn with_config(db: Db, config: &crate::manifest::AccessConfig) -> Self {
+        let mut store = Self::new(db);
+        if config.static_access {
+            store.statics = Some(Arc::new(StaticAccess::from_config(config)));
+        }
+        store
+    }
+
+    /// Whether access comes from `airlock.toml` alone.
+    pub fn is_static(&self) -> bool {
+        self.statics.is_some()
+    }
+
+    /// Refuses a change to who may reach the session in static mode.
+    pub(super) fn writable(&self) -> Result<(), AccessError> {
+        if self.is_static() {
+            return Err(AccessError::Static);
+        }
+        Ok(())
+    }
+
+    /// The revision of access: it changes with every change to the
+    /// allowlists, the groups or lockdown, whichever process makes it.
+    pub fn revision(&self) -> Result<i64, DbError> {
         Ok(self
             .db
             .lock()
-            .prepare_cached("SELECT 1 FROM allowlist WHERE adapter = ?1 AND sender_id = ?2")?
-            .query_row(params![sender.adapter, sender.sender_id], |_| Ok(()))
-            .optional()?
-            .is_some())
+            .prepare_cached("SELECT rev FROM access_revision WHERE id = 0")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// The role of `sender`, if they are allowed at all.
+    pub fn role(&self, sender: &SenderRef<'_>) -> Result<Option<Role>, DbError> {
+        if gate::implicit_allow(sender) {
+            return Ok(Some(Role::Owner));
+        }
+        if let Some(statics) = &self.statics {
+            return Ok(statics.role(sender.adapter, sender.sender_id));
+        }
+        let role: Option<String> = self
+            .db
+            .lock()
+            .prepare_cached("SELECT role FROM allowlist WHERE adapter = ?1 AND sender_id = ?2")?
+            .query_row(params![sender.adapter, sender.sender_id], |r| r.get(0))
+            .optional()?;
+        Ok(role.map(|r| Role::parse(&r).unwrap_or(Role::Member)))
+    }
+
+    /// Whether `sender` is allowed (on the allowlist, or implicitly).
+    pub fn listed(&self, sender: &SenderRef<'_>) -> Result<bool, DbError> {
+        Ok(self.role(sender)?.is_some())
     }
 
     /// How `chat_id` of `adapter` was opened, if it was.
     pub fn group(&self, adapter: &str, chat_id: &str) -> Result<Option<GroupPolicy>, DbError> {
+        if let Some(statics) = &self.statics {
+            return Ok(statics.group(adapter, chat_id));
+        }
         Ok(self
             .db
             .lock()
@@ -158,21 +221,65 @@ impl AccessStore {
         self.admit_with(m, &mut Memo::default())
     }
 
-    fn listed_with(&self, sender: &SenderRef<'_>, memo: &mut Memo) -> Result<bool, DbError> {
+    /// The role of `sender`, remembered for the batch.
+    pub fn role_with(
+        &self,
+        sender: &SenderRef<'_>,
+        memo: &mut Memo,
+    ) -> Result<Option<Role>, DbError> {
         let key = (sender.adapter.to_owned(), sender.sender_id.to_owned());
-        if memo.listed.contains(&key) {
-            return Ok(true);
+        if let Some(role) = memo.roles.get(&key) {
+            return Ok(*role);
         }
-        if memo.unlisted.contains(&key) {
-            return Ok(false);
+        let role = self.role(sender)?;
+        memo.roles.insert(key, role);
+        Ok(role)
+    }
+
+    /// Lockdown, read once per batch.
+    pub fn lockdown_with(&self, memo: &mut Memo) -> Result<Option<Lockdown>, DbError> {
+        if let Some(known) = &memo.lockdown {
+            return Ok(known.clone());
         }
-        let listed = self.listed(sender)?;
-        if listed {
-            memo.listed.insert(key);
-        } else {
-            memo.unlisted.insert(key);
+        let state = self.lockdown()?;
+        memo.lockdown = Some(state.clone());
+        Ok(state)
+    }
+
+    /// Forgets what `memo` knows of `sender` (their role just changed).
+    pub fn forget(memo: &mut Memo, adapter: &str, id: &str) {
+        memo.roles.remove(&(adapter.to_owned(), id.to_owned()));
+        memo.groups.remove(&(adapter.to_owned(), id.to_owned()));
+    }
+
+    /// Counts a drop of this batch; written by [`tally`](Self::tally).
+    pub fn count_drop(memo: &mut Memo, adapter: &str, reason: &'static str) {
+        *memo.drops.entry((adapter.to_owned(), reason)).or_default() += 1;
+    }
+
+    /// Writes the drop counts of a batch (for `airlock access status`).
+    pub fn tally(&self, memo: &mut Memo) -> Result<(), DbError> {
+        if memo.drops.is_empty() {
+            return Ok(());
         }
-        Ok(listed)
+        let hour = now() / 3600;
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut up = tx.prepare_cached(
+                "INSERT INTO drop_tally (adapter, hour, reason, n) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(adapter, hour, reason) DO UPDATE SET n = n + excluded.n",
+            )?;
+            for ((adapter, reason), n) in memo.drops.drain() {
+                up.execute(params![adapter, hour, reason, n])?;
+            }
+            tx.execute(
+                "DELETE FROM drop_tally WHERE hour < ?1",
+                params![hour - 24 * 8],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn group_with(
@@ -193,18 +300,23 @@ impl AccessStore {
     /// [`admit`](Self::admit), with the lookups of this batch remembered in
     /// `memo`.
     pub fn admit_with(&self, m: &Inbound<'_>, memo: &mut Memo) -> Result<Decision, DbError> {
-        let allowed = gate::implicit_allow(&m.sender) || self.listed_with(&m.sender, memo)?;
+        let locked = self.lockdown_with(memo)?.is_some();
+        let allowed = self.role_with(&m.sender, memo)?.is_some();
         let group = match m.room {
             Room::Direct => None,
             Room::Group => Some(self.group_with(m.sender.adapter, m.chat_id, memo)?),
             Room::Thread { parent } => Some(self.group_with(m.sender.adapter, parent, memo)?),
         };
         let decision = gate::inbound(&Facts {
+            locked,
             allowed,
             is_bot: m.is_bot,
             group,
             mentions_bot: m.mentions_bot,
         });
+        if let Decision::Drop(reason) = decision {
+            Self::count_drop(memo, m.sender.adapter, reason);
+        }
         if decision == Decision::Deliver && m.room == Room::Direct {
             let key = (
                 m.sender.adapter.to_owned(),
@@ -217,37 +329,73 @@ impl AccessStore {
             }
         } else if let (Decision::Deliver, Room::Thread { parent }) = (&decision, m.room) {
             self.record_thread(m.sender.adapter, m.chat_id, parent)?;
-        } else if gate::remember(&decision) {
-            let first: String = m.text.chars().take(FIRST_WORDS).collect();
+        } else if let Decision::Drop(reason) = decision
+            && gate::remember(&decision)
+        {
+            // A code someone typed is never kept, even a wrong one.
+            let first: String = if super::invite::normalize(m.text).is_some() {
+                "(a pairing code)".into()
+            } else {
+                m.text.chars().take(FIRST_WORDS).collect()
+            };
             let group_id = match m.room {
                 Room::Thread { parent } => parent,
                 _ => m.chat_id,
             };
-            let closed_group =
-                (decision == Decision::Drop(gate::reason::GROUP_CLOSED)).then_some(group_id);
-            let conn = self.db.lock();
-            conn.execute(
-                "INSERT INTO drops (adapter, sender_id, handle, at, first_words, chat_id, group_chat)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    m.sender.adapter,
-                    m.sender.sender_id,
-                    m.handle,
-                    now(),
-                    first,
-                    closed_group,
-                    closed_group.is_some()
-                ],
-            )?;
-            conn.execute(
-                "DELETE FROM drops WHERE rowid NOT IN (SELECT rowid FROM drops ORDER BY rowid DESC LIMIT ?1)",
-                params![KEEP_DROPS],
-            )?;
+            let closed_group = (reason == gate::reason::GROUP_CLOSED).then_some(group_id);
+            self.remember_drop(m, &first, closed_group, reason)?;
         }
         Ok(decision)
     }
 
-    fn record_direct(&self, m: &Inbound<'_>) -> Result<(), DbError> {
+    /// The gate again, for a stored event of `sender_id` (in `group`, if
+    /// it came from one) about to be delivered.
+    pub fn redeliver(
+        &self,
+        adapter: &str,
+        sender_id: &str,
+        group: Option<&str>,
+    ) -> Result<Decision, DbError> {
+        let locked = self.lockdown()?.is_some();
+        let allowed = self.listed(&SenderRef { adapter, sender_id })?;
+        let group = match group {
+            Some(g) => Some(self.group(adapter, g)?),
+            None => None,
+        };
+        Ok(gate::redeliver(locked, allowed, group))
+    }
+
+    /// Keeps a drop for `airlock access list`, the newest [`KEEP_DROPS`].
+    pub(super) fn remember_drop(
+        &self,
+        m: &Inbound<'_>,
+        first_words: &str,
+        closed_group: Option<&str>,
+        reason: &str,
+    ) -> Result<(), DbError> {
+        let conn = self.db.lock();
+        conn.prepare_cached(
+            "INSERT INTO drops (adapter, sender_id, handle, at, first_words, chat_id, group_chat, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            m.sender.adapter,
+            m.sender.sender_id,
+            m.handle,
+            now(),
+            first_words,
+            closed_group,
+            closed_group.is_some(),
+            reason
+        ])?;
+        conn.prepare_cached(
+            "DELETE FROM drops WHERE rowid NOT IN (SELECT rowid FROM drops ORDER BY rowid DESC LIMIT ?1)",
+        )?
+        .execute(params![KEEP_DROPS])?;
+        Ok(())
+    }
+
+    pub(super) fn record_direct(&self, m: &Inbound<'_>) -> Result<(), DbError> {
         let key = (
             m.sender.adapter.to_owned(),
             m.chat_id.to_owned(),
@@ -264,6 +412,15 @@ impl AccessStore {
         .execute(params![key.0, key.1, key.2, now()])?;
         recorded.insert(key);
         Ok(())
+    }
+
+    /// Forgets this process's note that `sender_id`'s chats were recorded
+    /// (they were just deleted), so the next delivery records them again.
+    pub(super) fn forget_recorded(&self, adapter: &str, sender_id: &str) {
+        self.recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(a, _, s)| !(a == adapter && s == sender_id));
     }
 
     /// Remember that `thread` (under `parent`) was delivered from.
@@ -318,23 +475,56 @@ impl AccessStore {
                 adapter,
                 sender_id: &sender_id,
             };
-            if gate::implicit_allow(&s) || self.listed(&s)? {
+            if self.listed(&s)? {
                 return Ok(gate::outbound(false, true));
             }
         }
         Ok(gate::outbound(false, false))
     }
 
-    /// Add `sender_id` to `adapter`'s allowlist.
-    pub fn allow(&self, adapter: &str, sender_id: &str) -> Result<bool, DbError> {
-        Ok(self.db.lock().execute(
-            "INSERT INTO allowlist (adapter, sender_id, added_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-            params![adapter, sender_id, now()],
-        )? > 0)
+    /// Puts `sender_id` on `adapter`'s allowlist with `role`; returns the
+    /// role they had before, if any.
+    pub fn allow(
+        &self,
+        adapter: &str,
+        sender_id: &str,
+        role: Role,
+    ) -> Result<Option<Role>, AccessError> {
+        self.writable()?;
+        let before = self.role(&SenderRef { adapter, sender_id })?;
+        if before != Some(role) {
+            self.db.lock().execute(
+                "INSERT INTO allowlist (adapter, sender_id, added_at, role) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(adapter, sender_id) DO UPDATE SET role = excluded.role",
+                params![adapter, sender_id, now(), role.name()],
+            )?;
+        }
+        Ok(before)
     }
 
-    /// Remove `sender_id` from `adapter`'s allowlist.
-    pub fn remove(&self, adapter: &str, sender_id: &str) -> Result<bool, DbError> {
+    /// Changes the role of a sender already allowed; returns the role
+    /// before, or `None` when they are not on the allowlist.
+    pub fn set_role(
+        &self,
+        adapter: &str,
+        sender_id: &str,
+        role: Role,
+    ) -> Result<Option<Role>, AccessError> {
+        self.writable()?;
+        let before = self.role(&SenderRef { adapter, sender_id })?;
+        if before.is_some_and(|b| b != role) {
+            self.db.lock().execute(
+                "UPDATE allowlist SET role = ?3 WHERE adapter = ?1 AND sender_id = ?2",
+                params![adapter, sender_id, role.name()],
+            )?;
+        }
+        Ok(before)
+    }
+
+    /// Removes `sender_id` from `adapter`'s allowlist: their waiting
+    /// events are not delivered, and chats open only through them close.
+    pub fn remove(&self, adapter: &str, sender_id: &str) -> Result<bool, AccessError> {
+        self.writable()?;
         Ok(self.db.lock().execute(
             "DELETE FROM allowlist WHERE adapter = ?1 AND sender_id = ?2",
             params![adapter, sender_id],
@@ -348,26 +538,41 @@ impl AccessStore {
         adapter: &str,
         chat_id: &str,
         policy: GroupPolicy,
-    ) -> Result<bool, DbError> {
+    ) -> Result<bool, AccessError> {
+        self.open_group_by(adapter, chat_id, policy, None)
+    }
+
+    /// [`open_group`](Self::open_group), remembering who opened it (with a
+    /// group invite), so that revoking them closes it.
+    pub(super) fn open_group_by(
+        &self,
+        adapter: &str,
+        chat_id: &str,
+        policy: GroupPolicy,
+        opened_by: Option<&str>,
+    ) -> Result<bool, AccessError> {
+        self.writable()?;
         let was_open = self.group(adapter, chat_id)?.is_some();
         self.db.lock().execute(
-            "INSERT INTO groups (adapter, chat_id, any_sender, require_mention, added_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO groups (adapter, chat_id, any_sender, require_mention, added_at, opened_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(adapter, chat_id) DO UPDATE SET any_sender = excluded.any_sender,
-                 require_mention = excluded.require_mention",
+                 require_mention = excluded.require_mention, opened_by = excluded.opened_by",
             params![
                 adapter,
                 chat_id,
                 policy.any_sender,
                 policy.require_mention,
-                now()
+                now(),
+                opened_by
             ],
         )?;
         Ok(!was_open)
     }
 
     /// Close group `chat_id` of `adapter`; whether it was open.
-    pub fn close_group(&self, adapter: &str, chat_id: &str) -> Result<bool, DbError> {
+    pub fn close_group(&self, adapter: &str, chat_id: &str) -> Result<bool, AccessError> {
+        self.writable()?;
         Ok(self.db.lock().execute(
             "DELETE FROM groups WHERE adapter = ?1 AND chat_id = ?2",
             params![adapter, chat_id],
@@ -376,6 +581,9 @@ impl AccessStore {
 
     /// Every open group.
     pub fn groups(&self) -> Result<Vec<OpenGroup>, DbError> {
+        if let Some(statics) = &self.statics {
+            return Ok(statics.groups());
+        }
         let conn = self.db.lock();
         let mut stmt = conn.prepare(
             "SELECT adapter, chat_id, any_sender, require_mention FROM groups ORDER BY adapter, chat_id",
@@ -395,15 +603,20 @@ impl AccessStore {
 
     /// Every allowlist entry.
     pub fn allowed(&self) -> Result<Vec<Allowed>, DbError> {
+        if let Some(statics) = &self.statics {
+            return Ok(statics.allowed());
+        }
         let conn = self.db.lock();
         let mut stmt = conn.prepare(
-            "SELECT adapter, sender_id, added_at FROM allowlist ORDER BY adapter, sender_id",
+            "SELECT adapter, sender_id, added_at, role FROM allowlist ORDER BY adapter, sender_id",
         )?;
         let rows = stmt.query_map([], |r| {
+            let role: String = r.get(3)?;
             Ok(Allowed {
                 adapter: r.get(0)?,
                 sender_id: r.get(1)?,
                 added_at: r.get(2)?,
+                role: Role::parse(&role).unwrap_or(Role::Member),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -413,11 +626,12 @@ impl AccessStore {
     pub fn dropped(&self) -> Result<Vec<Dropped>, DbError> {
         let conn = self.db.lock();
         let mut stmt = conn.prepare(
-            "SELECT adapter, sender_id, handle, at, first_words, chat_id, group_chat
+            "SELECT adapter, sender_id, handle, at, first_words, chat_id, group_chat, reason
              FROM drops ORDER BY rowid DESC",
         )?;
         let rows = stmt.query_map([], |r| {
             let group_chat: bool = r.get(6)?;
+            let reason: Option<String> = r.get(7)?;
             Ok(Dropped {
                 adapter: r.get(0)?,
                 sender_id: r.get(1)?,
@@ -425,6 +639,7 @@ impl AccessStore {
                 at: r.get(3)?,
                 first_words: r.get(4)?,
                 closed_group: if group_chat { r.get(5)? } else { None },
+                reason: reason.unwrap_or_else(|| gate::reason::NOT_ALLOWED.into()),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -469,8 +684,12 @@ mod tests {
             ("42", Some("eve"), None)
         );
 
-        assert!(a.allow("tg", "42").unwrap());
-        assert!(!a.allow("tg", "42").unwrap(), "idempotent");
+        assert_eq!(a.allow("tg", "42", Role::Member).unwrap(), None);
+        assert_eq!(
+            a.allow("tg", "42", Role::Member).unwrap(),
+            Some(Role::Member),
+            "idempotent"
+        );
         assert_eq!(
             a.admit(&direct("tg", "42", "hi")).unwrap(),
             Decision::Deliver
@@ -491,7 +710,7 @@ mod tests {
     #[test]
     fn groups_open_close_and_gate_both_ways() {
         let a = AccessStore::new(Db::in_memory().unwrap());
-        a.allow("tg", "7").unwrap();
+        a.allow("tg", "7", Role::Member).unwrap();
         let in_group = |sender_id, mentions_bot| Inbound {
             sender: SenderRef {
                 adapter: "tg",

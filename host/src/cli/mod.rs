@@ -2,6 +2,7 @@
 //! dispatches. Reports go to stdout, logs to stderr.
 
 mod access;
+mod access_view;
 mod adapters;
 mod doctor;
 mod inspect;
@@ -37,7 +38,7 @@ enum Command {
         #[arg(long)]
         adapter: Option<std::path::PathBuf>,
     },
-    /// Who may reach the session: allow, remove, list (with recently dropped senders).
+    /// Who may reach the session: invite, allow, role, revoke, list, status, lockdown, unlock.
     Access {
         #[command(subcommand)]
         action: access::Action,
@@ -89,7 +90,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             serve::run(host)
         }
-        Command::Access { action } => access::run(&host()?, action),
+        Command::Access { action } => {
+            access::run(AirlockHome::open(AirlockHome::default_path())?, action)
+        }
         Command::Try { adapter } => try_cmd::run(host()?, adapter.as_deref()),
         Command::Inspect { target, manifest } => inspect::run(
             &host()?,

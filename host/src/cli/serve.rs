@@ -34,7 +34,11 @@ async fn serve(host: Host) -> anyhow::Result<()> {
     let running = running?;
     let ledger = FileLedger::create(host.home.sub(LEDGERS_DIR)?)
         .map_err(|e| anyhow::anyhow!("cannot create the delivery ledger: {e}"))?;
-    let log = QueueLedger::new(ledger, running.router.queue().clone());
+    let log = QueueLedger::new(
+        ledger,
+        running.router.queue().clone(),
+        running.router.redelivery(),
+    );
     let (reader, writer, outlet) =
         crate::mcp::stdio::filtered(crate::mcp::stdin::open(), std::io::stdout(), Box::new(log));
     let settle = outlet.clone();

@@ -106,12 +106,14 @@ impl Outlet {
     pub fn events(&self, batch: Vec<Queued>) -> bool {
         let mut lines = Vec::with_capacity(batch.iter().map(|q| q.line.len() + 1).sum());
         let mut seqs = Vec::with_capacity(batch.len());
+        let mut admitted = i64::MAX;
         for q in batch {
             lines.extend_from_slice(q.line.as_bytes());
             lines.push(b'\n');
             seqs.push(q.seq);
+            admitted = admitted.min(q.admitted);
         }
-        self.lines.events(seqs, lines)
+        self.lines.events(seqs, lines, admitted)
     }
 }
 
@@ -226,6 +228,7 @@ mod tests {
             out: std::os::fd::BorrowedFd<'_>,
             _: &[i64],
             lines: &[u8],
+            _: i64,
         ) -> super::writer::Sent {
             if super::writer::write_out(out, lines) {
                 super::writer::Sent::Written
@@ -259,7 +262,8 @@ mod tests {
         // whole, before it.
         assert!(outlet.events(vec![Queued {
             seq: 1,
-            line: "{\"event\":1}".into()
+            line: "{\"event\":1}".into(),
+            admitted: 0,
         }]));
         rmcp_out.write_all(b"\"result\":{}}\n").await.unwrap();
         drop(rmcp_out);

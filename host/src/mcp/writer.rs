@@ -49,8 +49,9 @@ pub enum Sent {
 pub trait Ledger: Send {
     /// Writes `lines` (the lines of `seqs`, each ending in `\n`) to `out`,
     /// recording them so that a crash at any moment neither loses nor
-    /// repeats one.
-    fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent;
+    /// repeats one. `admitted` is the oldest access revision the events
+    /// were admitted under: the ledger may ask the gate again first.
+    fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8], admitted: i64) -> Sent;
     /// Whether written batches wait for [`idle`](Self::idle).
     fn behind(&self) -> bool;
     /// Output has paused for [`IDLE_AFTER`] (or the writer stops): a good
@@ -69,6 +70,8 @@ pub enum Out {
         seqs: Vec<i64>,
         /// The lines.
         lines: Vec<u8>,
+        /// The oldest access revision they were admitted under.
+        admitted: i64,
     },
     /// Events were written past the thread: its ledger has catching up to do.
     Behind,
@@ -78,7 +81,7 @@ impl std::fmt::Debug for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Out::Line(l) => write!(f, "Line({} bytes)", l.len()),
-            Out::Events { seqs, lines } => {
+            Out::Events { seqs, lines, .. } => {
                 write!(f, "Events({} events, {} bytes)", seqs.len(), lines.len())
             }
             Out::Behind => f.write_str("Behind"),
@@ -100,13 +103,16 @@ struct State {
 
 impl State {
     /// Writes and records a batch; false when the write failed.
-    fn deliver(&mut self, seqs: &[i64], lines: &[u8]) -> bool {
+    fn deliver(&mut self, seqs: &[i64], lines: &[u8], admitted: i64) -> bool {
         // Whatever std buffered for rmcp's lines goes first.
         if self.output.flush().is_err() {
             self.broken = true;
             return false;
         }
-        match self.ledger.deliver(self.output.as_fd(), seqs, lines) {
+        match self
+            .ledger
+            .deliver(self.output.as_fd(), seqs, lines, admitted)
+        {
             // Held: not written, they stay waiting.
             Sent::Written | Sent::Held => true,
             Sent::Failed => {
@@ -160,7 +166,7 @@ impl Writer {
     /// queued ahead of it and it fits without waiting (same order as the
     /// thread: room, record, write); otherwise queues it for the thread.
     /// False when the writer has stopped (the client is gone).
-    pub fn events(&self, seqs: Vec<i64>, lines: Vec<u8>) -> bool {
+    pub fn events(&self, seqs: Vec<i64>, lines: Vec<u8>, admitted: i64) -> bool {
         if self.shared.queued.load(Ordering::SeqCst) == 0
             && let Ok(mut state) = self.shared.state.try_lock()
         {
@@ -173,7 +179,7 @@ impl Writer {
             };
             if fits {
                 let was_behind = state.ledger.behind();
-                let ok = state.deliver(&seqs, &lines);
+                let ok = state.deliver(&seqs, &lines, admitted);
                 if ok && !was_behind && state.ledger.behind() {
                     // So that the thread's timer catches the ledger up.
                     let _ = self.tx.send(Out::Behind);
@@ -181,7 +187,11 @@ impl Writer {
                 return ok;
             }
         }
-        self.send(Out::Events { seqs, lines })
+        self.send(Out::Events {
+            seqs,
+            lines,
+            admitted,
+        })
     }
 }
 
@@ -240,14 +250,18 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Out>) {
         let ok = match out {
             Out::Behind => true,
             Out::Line(line) => write(&mut state.output, &line),
-            Out::Events { seqs, lines } => {
+            Out::Events {
+                seqs,
+                lines,
+                admitted,
+            } => {
                 if state.broken {
                     false
                 } else {
                     if let Some(pipe) = &state.pipe {
                         pipe.wait_for_room(&*state.output, lines.len());
                     }
-                    state.deliver(&seqs, &lines)
+                    state.deliver(&seqs, &lines, admitted)
                 }
             }
         };
@@ -298,7 +312,7 @@ mod tests {
     }
 
     impl Ledger for Seen {
-        fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent {
+        fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8], _: i64) -> Sent {
             let sent = if self.refuse.is_some_and(|r| seqs.contains(&r)) {
                 Sent::Held
             } else if write_out(out, lines) {
@@ -331,10 +345,11 @@ mod tests {
         assert!(tx.send(Out::Events {
             seqs: vec![1, 2],
             lines: b"{\"event\":1}\n{\"event\":2}\n".to_vec(),
+            admitted: 0,
         }));
         // Directly or through the thread, in order either way.
-        assert!(tx.events(vec![3], b"{\"never\":3}\n".to_vec()));
-        assert!(tx.events(vec![4], b"{\"event\":4}\n".to_vec()));
+        assert!(tx.events(vec![3], b"{\"never\":3}\n".to_vec(), 0));
+        assert!(tx.events(vec![4], b"{\"event\":4}\n".to_vec(), 0));
         drop(tx);
         let mut out = String::new();
         r.read_to_string(&mut out).unwrap();
@@ -356,7 +371,7 @@ mod tests {
     }
 
     impl Ledger for Lazy {
-        fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8]) -> Sent {
+        fn deliver(&mut self, out: BorrowedFd<'_>, seqs: &[i64], lines: &[u8], _: i64) -> Sent {
             assert!(write_out(out, lines));
             *self.pending.lock().unwrap() += seqs.len();
             Sent::Written
@@ -376,7 +391,7 @@ mod tests {
         let ledger = Lazy::default();
         let (pending, idles) = (ledger.pending.clone(), ledger.idles.clone());
         let tx = spawn(w, Box::new(ledger));
-        assert!(tx.events(vec![1], b"{}\n".to_vec()));
+        assert!(tx.events(vec![1], b"{}\n".to_vec(), 0));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while *idles.lock().unwrap() == 0 {
             assert!(std::time::Instant::now() < deadline, "never caught up");
@@ -395,6 +410,7 @@ mod tests {
         assert!(tx.send(Out::Events {
             seqs: vec![9],
             lines: b"{}\n".to_vec(),
+            admitted: 0,
         }));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while calls.lock().unwrap().is_empty() {
@@ -403,7 +419,7 @@ mod tests {
         }
         assert_eq!(*calls.lock().unwrap(), ["[9] Failed"]);
         // The writer stopped: nothing takes events any more.
-        while tx.events(vec![10], b"{}\n".to_vec()) {
+        while tx.events(vec![10], b"{}\n".to_vec(), 0) {
             assert!(std::time::Instant::now() < deadline);
             std::thread::sleep(std::time::Duration::from_millis(5));
         }

@@ -561,6 +561,7 @@ mod tests {
                 dedupe: None,
                 line: format!("e{i}"),
                 attachments: None,
+                origin: None,
             })
             .collect();
         let seqs = q

@@ -47,6 +47,20 @@ pub struct Incoming {
     /// The platform chat it came from (unqualified) and the attachment ids it
     /// carried: `download_attachment` fetches only ids delivered from the chat.
     pub attachments: Option<(String, Vec<String>)>,
+    /// Who sent it and under which access revision it was admitted, so
+    /// that delivery can ask the gate again.
+    pub origin: Option<Origin>,
+}
+
+/// Where a waiting event came from, as the gate needs it at delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The sender's platform id.
+    pub sender_id: String,
+    /// For a message in a group (or a thread of one): the group's chat id.
+    pub group: Option<String>,
+    /// The access revision it was admitted under.
+    pub admitted: i64,
 }
 
 /// A stored event.
@@ -56,6 +70,8 @@ pub struct Queued {
     pub seq: i64,
     /// The notification line.
     pub line: String,
+    /// The access revision it was admitted under (0: unknown, check it).
+    pub admitted: i64,
 }
 
 /// Takes batches for the session as they are stored, in order; false when
@@ -168,16 +184,11 @@ impl Queue {
         };
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, line FROM events WHERE seq > ?1
+            "SELECT seq, line, admitted_rev FROM events WHERE seq > ?1
                AND adapter IN (SELECT value FROM json_each(?3))
              ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![after, limit as i64, owned], |r| {
-            Ok(Queued {
-                seq: r.get(0)?,
-                line: r.get(1)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![after, limit as i64, owned], queued)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -244,7 +255,8 @@ impl Queue {
                 "INSERT INTO seen (adapter, dedupe, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             )?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO events (adapter, line, accepted_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO events (adapter, line, accepted_at, sender_id, group_chat, admitted_rev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             let mut attach = tx.prepare_cached(
                 "INSERT INTO delivered_attachments (adapter, chat_id, attachment_id, at)
@@ -257,10 +269,20 @@ impl Queue {
                     tracing::debug!(adapter, key, "duplicate event skipped");
                     continue;
                 }
-                insert.execute(params![adapter, e.line, at])?;
+                let origin = e.origin.as_ref();
+                let admitted = origin.map_or(0, |o| o.admitted);
+                insert.execute(params![
+                    adapter,
+                    e.line,
+                    at,
+                    origin.map(|o| &o.sender_id),
+                    origin.and_then(|o| o.group.as_ref()),
+                    admitted
+                ])?;
                 stored.push(Queued {
                     seq: tx.last_insert_rowid(),
                     line: e.line.clone(),
+                    admitted,
                 });
                 if let Some((chat, ids)) = &e.attachments {
                     for id in ids {
@@ -309,16 +331,11 @@ impl Queue {
         let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".into());
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, line FROM events WHERE adapter IN (SELECT value FROM json_each(?3))
+            "SELECT seq, line, admitted_rev FROM events WHERE adapter IN (SELECT value FROM json_each(?3))
                AND seq NOT IN (SELECT value FROM json_each(?1))
              ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![except, limit as i64, owned], |r| {
-            Ok(Queued {
-                seq: r.get(0)?,
-                line: r.get(1)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![except, limit as i64, owned], queued)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -330,6 +347,30 @@ impl Queue {
             .prepare_cached("DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1))")?
             .execute(params![seqs])?;
         Ok(())
+    }
+
+    /// The adapter and origin of each waiting event of `seqs` (events
+    /// stored before origins were kept have none).
+    pub fn origins(&self, seqs: &[i64]) -> Result<Vec<(i64, String, Option<Origin>)>, DbError> {
+        let seqs = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, adapter, sender_id, group_chat, admitted_rev FROM events
+             WHERE seq IN (SELECT value FROM json_each(?1)) ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![seqs], |r| {
+            let sender: Option<String> = r.get(2)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                sender.map(|sender_id| Origin {
+                    sender_id,
+                    group: r.get(3).ok().flatten(),
+                    admitted: r.get(4).unwrap_or(0),
+                }),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// How many events of owned adapters wait for the session.
@@ -390,6 +431,14 @@ impl Queue {
             .optional()?
             .is_some())
     }
+}
+
+fn queued(r: &rusqlite::Row<'_>) -> rusqlite::Result<Queued> {
+    Ok(Queued {
+        seq: r.get(0)?,
+        line: r.get(1)?,
+        admitted: r.get(2)?,
+    })
 }
 
 /// Reads waiting events for one consumer (the session), oldest first.
@@ -485,6 +534,7 @@ mod tests {
             dedupe: key.map(str::to_owned),
             line: line.into(),
             attachments: None,
+            origin: None,
         }
     }
 
@@ -629,8 +679,18 @@ mod tests {
             dedupe: Some("m:5:1".into()),
             line: "x".into(),
             attachments: Some(("5".into(), vec!["FILE1".into()])),
+            origin: Some(Origin {
+                sender_id: "5".into(),
+                group: None,
+                admitted: 3,
+            }),
         };
-        q.accept("tg", &[e], None).unwrap();
+        let stored = q.accept("tg", &[e], None).unwrap();
+        assert_eq!(stored[0].admitted, 3);
+        assert_eq!(q.waiting(&[], 1).unwrap()[0].admitted, 3);
+        let origins = q.origins(&[stored[0].seq]).unwrap();
+        assert_eq!(origins[0].1, "tg");
+        assert_eq!(origins[0].2.as_ref().unwrap().sender_id, "5");
         assert!(q.delivered_attachment("tg", "5", "FILE1").unwrap());
         assert!(!q.delivered_attachment("tg", "6", "FILE1").unwrap());
         assert!(!q.delivered_attachment("dc", "5", "FILE1").unwrap());

@@ -3,17 +3,21 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Instant;
+
 use super::commands::{self, Command};
+use super::per_minute::Take;
 use super::time::iso8601;
 use super::{Active, Router};
-use crate::access::{Decision, Inbound, Memo, Room, SenderRef};
+use crate::access::{AccessStore, Decision, Inbound, Memo, Pairing, Role, Room, SenderRef, gate};
+use crate::alert::{self, Alert, Kind};
 use crate::bindings::message_filter::InboundVerdict;
 use crate::bindings::types::{
     AttachmentRequest, ButtonPress, Chat, ChatKind, Features, InboundEvent, InboundMessage,
     Reaction, Sender,
 };
 use crate::event::ChannelEvent;
-use crate::queue::dedupe;
+use crate::queue::{Origin, dedupe};
 
 /// Largest attachment fetched eagerly into the inbox.
 pub const MAX_EAGER_ATTACHMENT: u64 = 10 << 20;
@@ -32,6 +36,8 @@ pub struct Admitted {
     pub attachments: Vec<String>,
     /// A message the sender will wait for an answer to: worth a typing indicator.
     pub awaits_answer: bool,
+    /// Who sent it, for the gate at delivery.
+    pub origin: Origin,
 }
 
 fn who(sender: &Sender) -> String {
@@ -50,6 +56,30 @@ fn room(chat: &Chat) -> Room<'_> {
     }
 }
 
+/// The origin of an event from `sender` in `chat`, admitted under `rev`.
+fn origin(chat: &Chat, sender: &Sender, rev: i64) -> Origin {
+    let group = match room(chat) {
+        Room::Direct => None,
+        Room::Group => Some(chat.id.clone()),
+        Room::Thread { parent } => Some(parent.to_owned()),
+    };
+    Origin {
+        sender_id: sender.id.clone(),
+        group,
+        admitted: rev,
+    }
+}
+
+/// One event, as the gate sees it.
+struct Seen<'a> {
+    chat: &'a Chat,
+    sender: &'a Sender,
+    mentions: bool,
+    text: &'a str,
+    /// A message (which may carry a pairing code), not a press or a reaction.
+    message: bool,
+}
+
 impl Router {
     /// Gate, answer commands, filter and sanitize `events` of `adapter`.
     pub async fn inbound(&self, adapter: &str, events: Vec<InboundEvent>) -> Vec<Admitted> {
@@ -62,49 +92,124 @@ impl Router {
         };
         let mut out = Vec::new();
         let mut memo = Memo::default();
+        // The revision this batch is admitted under: a change that lands
+        // while it is gated makes delivery check again, never the reverse.
+        let rev = self.access.revision().unwrap_or(0);
         for event in events {
             let admitted = match event {
-                InboundEvent::Message(m) => self.message(adapter, active, m, &mut memo).await,
-                InboundEvent::Button(b) => self.button(adapter, b, &mut memo),
-                InboundEvent::Reaction(r) => self.reaction(adapter, r, &mut memo),
+                InboundEvent::Message(m) => self.message(adapter, active, m, rev, &mut memo).await,
+                InboundEvent::Button(b) => self.button(adapter, b, rev, &mut memo),
+                InboundEvent::Reaction(r) => self.reaction(adapter, r, rev, &mut memo),
             };
             out.extend(admitted);
+        }
+        if let Err(e) = self.access.tally(&mut memo) {
+            tracing::warn!(adapter, "cannot count dropped messages: {e}");
         }
         out
     }
 
-    fn admit(
-        &self,
-        adapter: &str,
-        chat: &Chat,
-        sender: &Sender,
-        mentions: bool,
-        text: &str,
-        memo: &mut Memo,
-    ) -> bool {
+    /// The gate for one event: pairing codes first, then the access
+    /// decision, then the sender's per-minute limit. `Some(role)`: deliver.
+    fn admit(&self, adapter: &str, seen: &Seen<'_>, memo: &mut Memo) -> Option<Role> {
         let inbound = Inbound {
             sender: SenderRef {
                 adapter,
-                sender_id: &sender.id,
+                sender_id: &seen.sender.id,
             },
-            is_bot: sender.is_bot,
-            handle: sender.handle.as_deref(),
-            chat_id: &chat.id,
-            room: room(chat),
-            mentions_bot: mentions,
-            text,
+            is_bot: seen.sender.is_bot,
+            handle: seen.sender.handle.as_deref(),
+            chat_id: &seen.chat.id,
+            room: room(seen.chat),
+            mentions_bot: seen.mentions,
+            text: seen.text,
         };
-        match self.access.admit_with(&inbound, memo) {
-            Ok(Decision::Deliver) => true,
-            Ok(Decision::Drop(reason)) => {
-                tracing::info!(adapter, sender = %sender.id, chat = %chat.id, "dropped: {reason}");
-                false
-            }
+        match self.gate(adapter, seen, &inbound, memo) {
+            Ok(role) => role,
             Err(e) => {
                 tracing::error!(adapter, "access check failed, dropping the message: {e}");
-                false
+                None
             }
         }
+    }
+
+    fn gate(
+        &self,
+        adapter: &str,
+        seen: &Seen<'_>,
+        inbound: &Inbound<'_>,
+        memo: &mut Memo,
+    ) -> Result<Option<Role>, crate::access::AccessError> {
+        let role = self.access.role_with(&inbound.sender, memo)?;
+        if seen.message
+            && crate::access::invite::normalize(seen.text).is_some()
+            && self.access.lockdown_with(memo)?.is_none()
+        {
+            match self.access.pair(inbound, role)? {
+                Pairing::NotACode | Pairing::Unmatched => {}
+                Pairing::Paired { role, group } => {
+                    AccessStore::forget(memo, adapter, &seen.sender.id);
+                    AccessStore::forget(memo, adapter, &seen.chat.id);
+                    self.paired(adapter, seen.chat, seen.sender, role, group);
+                    return Ok(None);
+                }
+                Pairing::Wrong { blocked } => {
+                    AccessStore::count_drop(memo, adapter, gate::reason::WRONG_CODE);
+                    self.wrong_code(adapter, seen.sender, blocked);
+                    self.stranger(adapter, seen);
+                    return Ok(None);
+                }
+                Pairing::Ignored => {
+                    AccessStore::count_drop(memo, adapter, gate::reason::CODE_BLOCKED);
+                    self.stranger(adapter, seen);
+                    return Ok(None);
+                }
+            }
+        }
+        match self.access.admit_with(inbound, memo)? {
+            Decision::Deliver => {}
+            Decision::Drop(reason) => {
+                tracing::info!(adapter, sender = %seen.sender.id, chat = %seen.chat.id, "dropped: {reason}");
+                if role.is_none() && !seen.sender.is_bot {
+                    self.stranger(adapter, seen);
+                }
+                return Ok(None);
+            }
+        }
+        let key = (adapter.to_owned(), seen.sender.id.clone());
+        match self.senders.take(&key, Instant::now()) {
+            Take::Ok => Ok(role),
+            over => {
+                AccessStore::count_drop(memo, adapter, gate::reason::RATE_LIMITED);
+                tracing::info!(adapter, sender = %seen.sender.id, "dropped: {}", gate::reason::RATE_LIMITED);
+                if over == Take::FirstOver {
+                    self.rate_limited(adapter, seen.chat, seen.sender);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Counts a stranger's message toward the flood alert.
+    fn stranger(&self, adapter: &str, seen: &Seen<'_>) {
+        if self.strangers.take(&adapter.to_owned(), Instant::now()) == Take::Ok {
+            return;
+        }
+        self.alerts.raise(Alert {
+            kind: Kind::StrangerFlood,
+            adapter: Some(adapter.to_owned()),
+            text: format!(
+                "more than {} messages a minute from senders who are not allowed; all dropped \
+                 (first: {} {})",
+                self.strangers.limit(),
+                crate::text::one_line(&seen.sender.id, 40),
+                if crate::access::invite::normalize(seen.text).is_some() {
+                    "(a pairing code)".to_string()
+                } else {
+                    alert::quote(seen.text)
+                }
+            ),
+        });
     }
 
     /// The meta every event carries. `platform` is the host's name for the
@@ -129,23 +234,25 @@ impl Router {
         adapter: &str,
         active: &Active,
         message: InboundMessage,
+        rev: i64,
         memo: &mut Memo,
     ) -> Option<Admitted> {
-        if !self.admit(
+        let role = self.admit(
             adapter,
-            &message.chat,
-            &message.sender,
-            message.mentions_bot,
-            &message.text,
+            &Seen {
+                chat: &message.chat,
+                sender: &message.sender,
+                mentions: message.mentions_bot,
+                text: &message.text,
+                message: true,
+            },
             memo,
-        ) {
-            return None;
-        }
+        )?;
         if message.chat.kind == ChatKind::Direct
             && !message.edited
             && let Some(command) = Command::parse(&message.text)
         {
-            self.answer_command(adapter, active, &message.chat.id, command);
+            self.answer_command(adapter, active, &message.chat.id, command, role);
             return None;
         }
         let mut message = message;
@@ -232,25 +339,29 @@ impl Router {
             chat: message.chat.id.clone(),
             attachments,
             awaits_answer: !message.edited,
+            origin: origin(&message.chat, &message.sender, rev),
         })
     }
 
     /// Answers `/start`, `/help` or `/status` in the chat; the session never
     /// sees it.
-    fn answer_command(&self, adapter: &str, active: &Active, chat_id: &str, command: Command) {
-        let text = commands::answer(
-            command,
-            &active.description.platform,
-            self.session.is_connected(),
-        );
-        let handle = active.handle.clone();
-        let message = commands::message(chat_id, text);
-        let adapter = adapter.to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = handle.send(message).await {
-                tracing::warn!(adapter, "cannot answer a {command:?} command: {e}");
-            }
-        });
+    fn answer_command(
+        &self,
+        adapter: &str,
+        active: &Active,
+        chat_id: &str,
+        command: Command,
+        role: Role,
+    ) {
+        let text = match (command, role) {
+            (Command::Status, Role::Owner) => self.owner_status(),
+            _ => commands::answer(
+                command,
+                &active.description.platform,
+                self.session.is_connected(),
+            ),
+        };
+        self.say(adapter, chat_id, text);
     }
 
     /// Download the first attachment into the inbox, if the adapter can and
@@ -290,11 +401,25 @@ impl Router {
         }
     }
 
-    fn button(&self, adapter: &str, press: ButtonPress, memo: &mut Memo) -> Option<Admitted> {
+    fn button(
+        &self,
+        adapter: &str,
+        press: ButtonPress,
+        rev: i64,
+        memo: &mut Memo,
+    ) -> Option<Admitted> {
         // A press is on a message the bot sent: it addresses the bot.
-        if !self.admit(adapter, &press.chat, &press.sender, true, &press.data, memo) {
-            return None;
-        }
+        self.admit(
+            adapter,
+            &Seen {
+                chat: &press.chat,
+                sender: &press.sender,
+                mentions: true,
+                text: &press.data,
+                message: false,
+            },
+            memo,
+        )?;
         let mut meta = self.base_meta(adapter, &press.chat.id, &press.sender);
         if let Some(id) = &press.message_id {
             meta.insert("message_id", id.clone());
@@ -306,23 +431,31 @@ impl Router {
             chat: press.chat.id.clone(),
             attachments: Vec::new(),
             awaits_answer: true,
+            origin: origin(&press.chat, &press.sender, rev),
         })
     }
 
-    fn reaction(&self, adapter: &str, reaction: Reaction, memo: &mut Memo) -> Option<Admitted> {
+    fn reaction(
+        &self,
+        adapter: &str,
+        reaction: Reaction,
+        rev: i64,
+        memo: &mut Memo,
+    ) -> Option<Admitted> {
         // In a group, a reaction may be on anyone's message: it does not
         // address the bot by itself.
         let direct = reaction.chat.kind == ChatKind::Direct;
-        if !self.admit(
+        self.admit(
             adapter,
-            &reaction.chat,
-            &reaction.sender,
-            direct,
-            &reaction.emoji,
+            &Seen {
+                chat: &reaction.chat,
+                sender: &reaction.sender,
+                mentions: direct,
+                text: &reaction.emoji,
+                message: false,
+            },
             memo,
-        ) {
-            return None;
-        }
+        )?;
         let mut meta = self.base_meta(adapter, &reaction.chat.id, &reaction.sender);
         meta.insert("message_id", reaction.message_id.clone());
         let verb = if reaction.added {
@@ -342,6 +475,7 @@ impl Router {
             chat: reaction.chat.id.clone(),
             attachments: Vec::new(),
             awaits_answer: false,
+            origin: origin(&reaction.chat, &reaction.sender, rev),
         })
     }
 }

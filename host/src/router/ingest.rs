@@ -57,6 +57,7 @@ impl Router {
                 line: notification::line(&a.event),
                 attachments: (!a.attachments.is_empty())
                     .then(|| (a.chat.clone(), a.attachments.clone())),
+                origin: Some(a.origin.clone()),
             })
             .collect();
         // Before the store: while a flooding source waits, its cursor stays.

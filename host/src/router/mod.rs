@@ -7,6 +7,7 @@
 //! failure comes back as a [`ToolError`] the session can read; nothing here
 //! panics on input.
 
+pub mod alerting;
 pub mod chunk;
 pub mod commands;
 mod files;
@@ -16,6 +17,9 @@ mod inbound;
 pub mod inbox;
 mod ingest;
 pub mod outbound;
+mod pairing;
+mod per_minute;
+mod redelivery;
 mod rewrite;
 mod session;
 pub mod time;
@@ -24,6 +28,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::access::AccessStore;
+use crate::alert::Alerts;
 use crate::bindings::types::{Description, Features};
 use crate::queue::Queue;
 use crate::runtime::actor::AdapterHandle;
@@ -31,6 +36,7 @@ use crate::runtime::call_error::CallError;
 use crate::runtime::filter::FilterRunner;
 
 pub use inbound::Admitted;
+pub use redelivery::Redelivery;
 pub use session::Session;
 
 /// An adapter the router serves.
@@ -67,6 +73,18 @@ pub enum ToolError {
         "unknown chat {0:?}: chat ids look like `fakechat:web`; pass the chat_id attribute of the <channel> tag unchanged"
     )]
     UnknownChat(String),
+    /// Lockdown: nothing goes out.
+    #[error(
+        "airlock is locked down since {since}{reason}: nothing is sent or delivered until the \
+         operator runs `airlock access unlock` in the terminal; tell the user in the terminal if \
+         it matters"
+    )]
+    LockedDown {
+        /// When it began (ISO 8601).
+        since: String,
+        /// `(reason: …)`, or nothing.
+        reason: String,
+    },
     /// The outbound gate refused.
     #[error(
         "chat {0} is not one airlock delivers messages from, so it cannot be written to; only chats with an allowed sender are open"
@@ -134,6 +152,11 @@ pub struct Router {
     inbox: Option<inbox::Inbox>,
     typing: ingest::TypingLimiter,
     flood: flood::Flood,
+    alerts: Alerts,
+    /// Messages a minute per allowed sender.
+    senders: per_minute::PerMinute<(String, String)>,
+    /// Stranger messages a minute per adapter before an alert.
+    strangers: per_minute::PerMinute<String>,
 }
 
 /// What a router is built from.
@@ -156,6 +179,12 @@ pub struct Parts {
     pub inbox: Option<inbox::Inbox>,
     /// `[delivery] max_per_second`: events a second one adapter may push.
     pub max_per_second: Option<u32>,
+    /// Where alerts go.
+    pub alerts: Alerts,
+    /// `[access] sender_per_minute`.
+    pub sender_per_minute: u32,
+    /// `[access] stranger_alert_per_minute`.
+    pub stranger_alert_per_minute: u32,
 }
 
 impl Router {
@@ -172,7 +201,20 @@ impl Router {
             inbox: parts.inbox,
             typing: ingest::TypingLimiter::default(),
             flood: flood::Flood::new(parts.max_per_second.unwrap_or(flood::DEFAULT_PER_SECOND)),
+            alerts: parts.alerts,
+            senders: per_minute::PerMinute::new(parts.sender_per_minute),
+            strangers: per_minute::PerMinute::new(parts.stranger_alert_per_minute),
         }
+    }
+
+    /// The access store.
+    pub fn access(&self) -> &AccessStore {
+        &self.access
+    }
+
+    /// The gate at delivery, for the session's writer.
+    pub fn redelivery(&self) -> Redelivery {
+        Redelivery::new(self.access.clone(), self.queue.clone())
     }
 
     /// The durable inbound queue.
@@ -215,11 +257,25 @@ impl Router {
         Ok((adapter, active, chat))
     }
 
-    /// The outbound gate for `chat_id`.
+    /// The outbound gate for `chat_id`: nothing during lockdown, and
+    /// otherwise only open chats.
     fn open_chat<'a>(
         &'a self,
         chat_id: &'a str,
     ) -> Result<(&'a str, &'a Active, &'a str), ToolError> {
+        let locked = self
+            .access
+            .lockdown()
+            .map_err(|e| ToolError::Internal(e.to_string()))?;
+        if let Some(l) = locked {
+            return Err(ToolError::LockedDown {
+                since: time::iso8601((l.since.max(0) as u64) * 1000),
+                reason: l
+                    .reason
+                    .map(|r| format!(" (reason: {})", crate::text::one_line(&r, 200)))
+                    .unwrap_or_default(),
+            });
+        }
         let (adapter, active, chat) = self.resolve(chat_id)?;
         let open = self
             .access

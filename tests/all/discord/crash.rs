@@ -92,7 +92,7 @@ async fn first_run(fake: &FakeDiscord, home: &TempHome) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_loses_nothing_and_repeats_nothing() {
     let fake = Arc::new(fake().await);
-    let home = discord_home(&fake, "");
+    let home = discord_home(&fake, NO_SENDER_LIMIT);
     allow_alice(&home).await;
     first_run(&fake, &home).await;
     let platform = Arc::new(Discord {

@@ -35,7 +35,7 @@ impl Platform for Telegram {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_loses_nothing_and_repeats_nothing() {
     let fake = Arc::new(FakeTelegram::start(TOKEN).await);
-    let home = telegram_home(&fake, "");
+    let home = telegram_home(&fake, NO_SENDER_LIMIT);
     allow_alice(&home).await;
     let tally = crash::run(Arc::new(Telegram { fake, home }), |id| id.parse().ok()).await;
     assert!(tally.injected > 0);

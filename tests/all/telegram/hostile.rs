@@ -107,7 +107,10 @@ async fn malformed_and_hostile_updates_are_contained() {
 async fn a_flood_is_slowed_to_the_ceiling_and_nothing_is_lost() {
     const FLOOD: i64 = 600;
     let fake = FakeTelegram::start(TOKEN).await;
-    let home = telegram_home(&fake, "[delivery]\nmax_per_second = 200\n");
+    let home = telegram_home(
+        &fake,
+        &format!("[delivery]\nmax_per_second = 200\n{NO_SENDER_LIMIT}"),
+    );
     allow_alice(&home).await;
     let mut session = start(&home, &fake, "warn").await;
     for i in 1..=FLOOD {
