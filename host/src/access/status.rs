@@ -127,11 +127,14 @@ impl AccessStore {
             }
         }
         for (name, a) in &mut out {
-            let implicit = super::gate::implicit_allow(&super::SenderRef {
+            // fakechat's local page: the person at this computer.
+            if super::gate::implicit_allow(&super::SenderRef {
                 adapter: name,
                 sender_id: "web",
-            });
-            if a.owners.is_empty() && !implicit {
+            }) {
+                a.owners.insert(0, "web".into());
+            }
+            if a.owners.is_empty() {
                 a.warnings.push(NO_OWNER.replace("ADAPTER", name));
             }
         }

@@ -59,7 +59,10 @@ pub(super) fn invites(invites: &[Invite]) -> String {
         let what = if i.for_group {
             "opens a group".to_string()
         } else {
-            format!("pairs a {}", i.role)
+            match i.role {
+                Role::Owner => "pairs an owner".to_string(),
+                Role::Member => "pairs a member".to_string(),
+            }
         };
         let _ = writeln!(
             out,
