@@ -212,7 +212,7 @@ pub fn uncapped() -> String {
         lines.push_str("[delivery]\nmax_per_second = 1000000\n");
     }
     if std::env::var_os("BENCH_PRE_ACCESS").is_none() {
-        lines.push_str("[access]\nsender_per_minute = 1000000\n");
+        lines.push_str("[access]\nsender_per_minute = 100000\n");
     }
     lines
 }

@@ -39,5 +39,5 @@ pub use lockdown::{Lockdown, LockedDown, Unlocked};
 pub use pairing::{DEFAULT_TTL, GROUP_DEFAULT, Invite, Issued, MAX_INVITES, MAX_TTL, Pairing};
 pub use revoke::Revoked;
 pub use role::Role;
-pub use status::{AdapterStatus, GroupStatus, LockdownStatus, NO_OWNER, Status};
+pub use status::{AdapterStatus, GroupStatus, LockdownStatus, NO_OWNER, PairingBlock, Status};
 pub use store::{AccessStore, Allowed, Dropped, Inbound, Memo, OpenGroup, Room};

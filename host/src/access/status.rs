@@ -53,6 +53,9 @@ pub struct AdapterStatus {
     pub drops_24h: BTreeMap<String, u64>,
     /// Alerts of the last day, newest first.
     pub alerts_24h: Vec<Recorded>,
+    /// Pairing codes ignored after too many wrong ones: from one sender, or
+    /// (`sender_id` null) on the whole adapter.
+    pub pairing_blocked: Vec<PairingBlock>,
     /// What needs the operator's attention (`no owner`).
     pub warnings: Vec<String>,
 }
@@ -66,6 +69,15 @@ pub struct GroupStatus {
     pub any_sender: bool,
     /// Only messages that mention the bot pass.
     pub require_mention: bool,
+}
+
+/// Code messages ignored until a time.
+#[derive(Clone, Debug, Serialize)]
+pub struct PairingBlock {
+    /// The sender; `None`: everyone on the adapter.
+    pub sender_id: Option<String>,
+    /// Seconds since the epoch.
+    pub until: i64,
 }
 
 /// The warning for an adapter without an owner.
@@ -117,6 +129,30 @@ impl AccessStore {
                     .or_default()
                     .drops_24h
                     .insert(reason, n as u64);
+            }
+        }
+        {
+            let conn = self.db.lock();
+            let mut stmt = conn.prepare(
+                "SELECT adapter, sender_id, until FROM pairing_blocks WHERE until > ?1
+                 ORDER BY adapter, sender_id",
+            )?;
+            let rows = stmt.query_map(params![now()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (adapter, sender, until) = row?;
+                out.entry(adapter)
+                    .or_default()
+                    .pairing_blocked
+                    .push(PairingBlock {
+                        sender_id: (!sender.is_empty()).then_some(sender),
+                        until,
+                    });
             }
         }
         let mut general = Vec::new();
@@ -209,6 +245,16 @@ mod tests {
             a.admit_with(&stranger, &mut memo).unwrap();
         }
         a.tally(&mut memo).unwrap();
+        for _ in 0..5 {
+            a.pair(
+                &Inbound {
+                    text: "ZZZZ-ZZZZ",
+                    ..stranger.clone()
+                },
+                None,
+            )
+            .unwrap();
+        }
         let s = a.status(&["dc".to_string()]).unwrap();
         let tg = &s.adapters["tg"];
         assert_eq!(tg.members, ["1"]);
@@ -216,6 +262,8 @@ mod tests {
         assert_eq!(tg.invites.len(), 1);
         assert_eq!(tg.drops_24h[crate::access::gate::reason::NOT_ALLOWED], 3);
         assert!(tg.warnings[0].starts_with("no owner"), "{:?}", tg.warnings);
+        assert_eq!(tg.pairing_blocked.len(), 1);
+        assert_eq!(tg.pairing_blocked[0].sender_id.as_deref(), Some("9"));
         assert!(s.adapters["dc"].warnings[0].contains("invite dc --owner"));
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["adapters"]["tg"]["invites"][0]["role"], "owner");

@@ -181,6 +181,17 @@ pub(super) fn status(s: &Status) -> String {
             );
         }
         let _ = writeln!(out, "  invites    {} live", a.invites.len());
+        for b in &a.pairing_blocked {
+            let who = match &b.sender_id {
+                Some(id) => format!("from {}", crate::text::one_line(id, 100)),
+                None => "from everyone".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  pairing    codes {who} ignored until {} (too many wrong ones)",
+                when(b.until)
+            );
+        }
         let total: u64 = a.drops_24h.values().sum();
         let _ = write!(out, "  dropped    {total} in the last 24 hours");
         if total > 0 {

@@ -173,6 +173,55 @@ pub fn examine(path: &Path) -> Vec<Check> {
         cache,
     };
     checks.extend(check_components(&host, config_ok));
+    checks.extend(check_access(&host));
+    checks
+}
+
+/// Lockdown, static mode, and adapters nobody owns (their alerts reach no
+/// one, and nobody can answer their permission prompts).
+fn check_access(host: &Host) -> Vec<Check> {
+    let access = crate::access::AccessStore::with_config(host.db.clone(), &host.config.access);
+    let running = super::access::running_adapters(host);
+    let status = match access.status(&running) {
+        Ok(s) => s,
+        Err(e) => return vec![Check::fail(format!("cannot read access: {e}"))],
+    };
+    let mut checks = Vec::new();
+    if let Some(l) = &status.lockdown {
+        checks.push(Check::warn(format!(
+            "airlock is locked down since {}: nothing reaches the session; `airlock access unlock` ends it",
+            super::access_view::when(l.since)
+        )));
+    }
+    if status.static_access {
+        checks.push(Check::ok(
+            "access is static: [access.ADAPTER] in airlock.toml is its only source",
+        ));
+        for name in host.config.access.adapters.keys() {
+            if !running.contains(name) {
+                checks.push(Check::warn(format!(
+                    "[access.{name}] in airlock.toml names an adapter that does not run; check the spelling \
+                     (running: {})",
+                    running.join(", ")
+                )));
+            }
+        }
+    }
+    for name in &running {
+        let a = &status.adapters[name];
+        if a.owners.is_empty() {
+            checks.push(Check::warn(format!(
+                "{name} has no owner: nobody receives its alerts; `airlock access invite {name} --owner` \
+                 issues a code to pair one"
+            )));
+        } else {
+            checks.push(Check::ok(format!(
+                "{name}: {} owner(s), {} member(s)",
+                a.owners.len(),
+                a.members.len()
+            )));
+        }
+    }
     checks
 }
 

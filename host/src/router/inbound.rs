@@ -190,9 +190,12 @@ impl Router {
         }
     }
 
-    /// Counts a stranger's message toward the flood alert.
+    /// Counts a stranger's message toward the flood alert: one written to
+    /// the bot (a direct message, or a mention in a group), not the chatter
+    /// of a group the bot happens to be in.
     fn stranger(&self, adapter: &str, seen: &Seen<'_>) {
-        if self.strangers.take(&adapter.to_owned(), Instant::now()) == Take::Ok {
+        let to_the_bot = seen.chat.kind == ChatKind::Direct || seen.mentions;
+        if !to_the_bot || self.strangers.take(&adapter.to_owned(), Instant::now()) == Take::Ok {
             return;
         }
         self.alerts.raise(Alert {
