@@ -145,6 +145,37 @@ mod tests {
     }
 
     #[test]
+    fn normalization_never_panics_and_only_ever_yields_code_shapes() {
+        // Random text over a mix meant to hit the edges: code symbols,
+        // look-alikes, separators, multi-byte and control characters.
+        let pool: Vec<char> = "ABCabc0O1Il29 -\u{2010}\u{2212}\t\n_.éß\u{202e}\u{0}😀"
+            .chars()
+            .collect();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| pool[(next() % pool.len() as u64) as usize])
+                .collect();
+            if let Some(code) = normalize(&text) {
+                assert_eq!(code.len(), LEN, "{text:?}");
+                assert!(
+                    code.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+                    "{text:?} -> {code:?}"
+                );
+                assert_eq!(normalize(&code), Some(code.clone()), "idempotent");
+            }
+        }
+    }
+
+    #[test]
     fn hashes_are_salted_and_every_entry_is_compared() {
         let s1 = [1u8; SALT_LEN];
         let s2 = [2u8; SALT_LEN];
