@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use wasmtime::Engine;
 
+use crate::alert::Alerts;
+use crate::caps::alerts::ComponentAlerts;
 use crate::caps::egress::EgressPolicy;
 use crate::caps::websocket::WsPolicy;
 use crate::catalog::{self, Candidate, DropInProblem, Origin};
@@ -165,9 +167,16 @@ impl Host {
         )?)
     }
 
-    /// The per-instance spec: egress policy with its secrets loaded.
-    pub fn instance_spec(&self, loaded: &Loaded) -> Result<InstanceSpec, StartError> {
+    /// The per-instance spec: egress policy with its secrets loaded, and its refusals and crash
+    /// loop raised through `alerts` (about this adapter; a filter's about every adapter).
+    pub(crate) fn instance_spec(
+        &self,
+        loaded: &Loaded,
+        alerts: &Alerts,
+    ) -> Result<InstanceSpec, StartError> {
         let eff = &loaded.effective;
+        let adapter = (loaded.manifest.kind == Kind::Adapter).then(|| loaded.name.to_string());
+        let alerts = ComponentAlerts::new(alerts.clone(), adapter);
         let load = |binding: &crate::manifest::SecretBinding| {
             let value = load_secret_in(&binding.name, self.home.dir(), self.home.path()).map_err(
                 |source| StartError::Secret {
@@ -200,6 +209,7 @@ impl Host {
                 allow: eff.outbound_http.clone(),
                 local_ok: eff.local.clone(),
                 secrets,
+                alerts: alerts.clone(),
                 ..EgressPolicy::deny_all(loaded.name.to_string())
             }))
         };
@@ -223,25 +233,29 @@ impl Host {
             egress,
             websocket,
             events: None,
+            alerts,
         })
     }
 
-    /// Start an adapter's actor.
+    /// Start an adapter's actor. Its alerts (refusals, a crash loop) are only
+    /// logged: there is no one to send them to (tests, `inspect`).
     pub fn spawn_adapter(
         &self,
         loaded: &Loaded,
         unsolicited: Option<tokio::sync::mpsc::UnboundedSender<Unsolicited>>,
     ) -> Result<AdapterHandle, StartError> {
-        self.spawn_adapter_with_egress(loaded, unsolicited)
+        self.spawn_adapter_with_egress(loaded, unsolicited, &Alerts::log_only())
             .map(|(handle, _)| handle)
     }
 
-    /// Start an adapter's actor; also returns its egress policy (shared with
-    /// its instances), for requests the host makes on its behalf.
-    pub fn spawn_adapter_with_egress(
+    /// Start an adapter's actor, raising its alerts through `alerts`; also
+    /// returns its egress policy (shared with its instances), for requests the
+    /// host makes on its behalf.
+    pub(crate) fn spawn_adapter_with_egress(
         &self,
         loaded: &Loaded,
         unsolicited: Option<tokio::sync::mpsc::UnboundedSender<Unsolicited>>,
+        alerts: &Alerts,
     ) -> Result<(AdapterHandle, Option<Arc<EgressPolicy>>), StartError> {
         let Prepared::Adapter(pre) = &loaded.pre else {
             return Err(StartError::WrongKind {
@@ -249,7 +263,7 @@ impl Host {
                 kind: Kind::Filter,
             });
         };
-        let spec = self.instance_spec(loaded)?;
+        let spec = self.instance_spec(loaded, alerts)?;
         let egress = spec.egress.clone();
         // Every started instance learns where the last process stopped.
         let queue = crate::queue::Queue::new(self.db.clone(), 0);
@@ -265,15 +279,25 @@ impl Host {
         Ok((handle, egress))
     }
 
-    /// A runner for a filter.
+    /// A runner for a filter whose alerts (refusals) are only logged.
     pub fn filter_runner(&self, loaded: &Loaded) -> Result<FilterRunner, StartError> {
+        self.filter_runner_with_alerts(loaded, &Alerts::log_only())
+    }
+
+    /// A runner for a filter, raising its alerts through `alerts` (about every
+    /// adapter: a filter serves them all).
+    pub(crate) fn filter_runner_with_alerts(
+        &self,
+        loaded: &Loaded,
+        alerts: &Alerts,
+    ) -> Result<FilterRunner, StartError> {
         let Prepared::Filter(pre) = &loaded.pre else {
             return Err(StartError::WrongKind {
                 name: loaded.name.to_string(),
                 kind: Kind::Adapter,
             });
         };
-        let spec = self.instance_spec(loaded)?;
+        let spec = self.instance_spec(loaded, alerts)?;
         let settings = self
             .config
             .component(&loaded.name)
@@ -297,4 +321,45 @@ impl Host {
 /// Convenience for callers that only need a loadable candidate by name.
 pub fn find<'a>(candidates: &'a [Candidate], name: &str) -> Option<&'a Candidate> {
     candidates.iter().find(|c| c.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Kind as AlertKind;
+    use crate::home::AirlockHome;
+    use crate::runtime::actor::{Health, MAX_CRASHES};
+
+    #[tokio::test]
+    async fn a_crash_loop_raises_one_quarantined_alert_about_that_adapter() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = Host::open(AirlockHome::open(dir.path().join("home")).unwrap()).unwrap();
+        // Too little memory to instantiate: every start is a crash.
+        host.config =
+            toml::from_str("[components.fakechat.grant]\nlimits = { memory_mib = 1 }").unwrap();
+        let candidate = catalog::bundled_candidates()
+            .into_iter()
+            .find(|c| c.name == "fakechat")
+            .expect("fakechat is bundled");
+        let loaded = host.load(&candidate).unwrap();
+        let (alerts, mut rx) = Alerts::channel();
+        let (handle, _) = host
+            .spawn_adapter_with_egress(&loaded, None, &alerts)
+            .unwrap();
+        for _ in 0..MAX_CRASHES + 2 {
+            assert!(handle.describe().await.is_err());
+        }
+        assert!(matches!(handle.health().await, Health::Quarantined(_)));
+        let alert = rx.try_recv().expect("a quarantined alert");
+        assert_eq!(alert.kind, AlertKind::Quarantined);
+        assert_eq!(alert.adapter.as_deref(), Some("fakechat"));
+        assert!(
+            alert.text.starts_with(&format!(
+                "fakechat was quarantined: it crashed {MAX_CRASHES} times"
+            )),
+            "{}",
+            alert.text
+        );
+        assert!(rx.try_recv().is_err(), "raised once");
+    }
 }

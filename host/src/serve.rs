@@ -12,10 +12,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::access::AccessStore;
-use crate::alert::Alerts;
+use crate::alert::{Alert, Alerts, Kind as AlertKind};
 use crate::catalog::{Candidate, Origin};
 use crate::home::INBOX_DIR;
-use crate::host::Host;
+use crate::host::{Host, StartError};
 use crate::manifest::{Direction, Kind};
 use crate::mcp::instructions;
 use crate::platform_lock::LOCKS_DIR;
@@ -23,6 +23,7 @@ use crate::queue::ledger::{self, LEDGERS_DIR};
 use crate::queue::{DEFAULT_BACKLOG, KEEP_DELIVERED_SECS, Queue};
 use crate::router::{Active, NamedFilter, Parts, Router, Session};
 use crate::runtime::actor::Unsolicited;
+use crate::runtime::load::PrepareError;
 use crate::sources::inbound_http::{AccessToken, InboundListener};
 use crate::sources::poll::{self, PollSource};
 
@@ -113,11 +114,14 @@ pub async fn start_with(
             Ok(l) => l,
             Err(e) => {
                 tracing::error!("not started: {e}");
+                if let Some(alert) = import_refusal_alert(&e) {
+                    alerts.raise(alert);
+                }
                 continue;
             }
         };
         match loaded.manifest.kind {
-            Kind::Filter => match host.filter_runner(&loaded) {
+            Kind::Filter => match host.filter_runner_with_alerts(&loaded, &alerts) {
                 Ok(runner) => filters.push(NamedFilter {
                     name: c.name.clone(),
                     runner,
@@ -127,14 +131,15 @@ pub async fn start_with(
                 Err(e) => tracing::error!("not started: {e}"),
             },
             Kind::Adapter => {
-                let (handle, policy) =
-                    match host.spawn_adapter_with_egress(&loaded, Some(unsolicited_tx.clone())) {
-                        Ok(h) => h,
-                        Err(e) => {
-                            tracing::error!("not started: {e}");
-                            continue;
-                        }
-                    };
+                let spawned =
+                    host.spawn_adapter_with_egress(&loaded, Some(unsolicited_tx.clone()), &alerts);
+                let (handle, policy) = match spawned {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!("not started: {e}");
+                        continue;
+                    }
+                };
                 // One that connects in `start` (a gateway) starts in its loop
                 // once it holds the token's lock (`sources::poll`).
                 let gateway = !loaded.effective.websocket.is_empty()
@@ -287,6 +292,36 @@ pub async fn start_with(
     })
 }
 
+/// Imports an alert names, at most.
+const ALERT_IMPORTS: usize = 4;
+
+/// The alert for a component that did not start because its grant refuses
+/// what it imports; `None` when it did not start for another reason (a
+/// missing secret, an approval, a broken file), which is no capability denial.
+/// It concerns every adapter: the component is not running as any of them.
+fn import_refusal_alert(e: &StartError) -> Option<Alert> {
+    let StartError::Prepare(PrepareError::Imports { name, refusals }) = e else {
+        return None;
+    };
+    let mut imports: Vec<String> = refusals
+        .iter()
+        .take(ALERT_IMPORTS)
+        .map(|r| crate::text::one_line(&r.import, 80))
+        .collect();
+    if refusals.len() > ALERT_IMPORTS {
+        imports.push(format!("{} more", refusals.len() - ALERT_IMPORTS));
+    }
+    Some(Alert {
+        kind: AlertKind::CapabilityDenied,
+        adapter: None,
+        text: format!(
+            "{} was not started: its grant refuses what it imports ({})",
+            crate::text::one_line(name, 80),
+            imports.join(", ")
+        ),
+    })
+}
+
 /// The port an adapter with an inbound route listens on, by the rules of
 /// `airlock serve`: the `port` setting, else fakechat's default.
 pub fn inbound_port(name: &str, settings: &BTreeMap<String, String>) -> Result<u16, String> {
@@ -329,6 +364,32 @@ mod tests {
             .into_iter()
             .map(|c| c.name.clone())
             .collect()
+    }
+
+    #[test]
+    fn only_an_import_refused_by_the_grant_raises_an_alert() {
+        use crate::runtime::imports::ImportRefusal;
+        let refusal = |i: usize| ImportRefusal {
+            import: format!("wasi:sockets/tcp{i}@0.2.6"),
+            reason: "wasi:sockets is never linked".into(),
+        };
+        let refused = StartError::Prepare(PrepareError::Imports {
+            name: "sockets".into(),
+            refusals: (0..6).map(refusal).collect(),
+        });
+        let alert = import_refusal_alert(&refused).unwrap();
+        assert_eq!(alert.kind, AlertKind::CapabilityDenied);
+        assert_eq!(alert.adapter, None);
+        assert_eq!(
+            alert.text,
+            "sockets was not started: its grant refuses what it imports (wasi:sockets/tcp0@0.2.6, \
+             wasi:sockets/tcp1@0.2.6, wasi:sockets/tcp2@0.2.6, wasi:sockets/tcp3@0.2.6, 2 more)"
+        );
+        let other = StartError::NotApproved {
+            name: "x".into(),
+            standing: "not approved".into(),
+        };
+        assert_eq!(import_refusal_alert(&other), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! policy that bounds it. Policy is enforced on the host side of the boundary: a component
 //! only ever sees the interfaces it was granted, and every call through them is checked.
 
+pub(crate) mod alerts;
 pub(crate) mod clock;
 pub(crate) mod egress;
 pub(crate) mod kv;

@@ -6,8 +6,8 @@
 //! traps, runs out of CPU budget or overruns its wall-clock timeout discards
 //! the instance; the next call re-instantiates from the pre-instantiated
 //! component after a backoff. Too many crashes in a window quarantine the
-//! adapter: calls then fail at once with the reason, and the rest of the host
-//! is unaffected.
+//! adapter: calls then fail at once with the reason, a `quarantined` alert is
+//! raised, and the rest of the host is unaffected.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use wasmtime::{Engine, Store};
 use super::budget::{self, HasCpuBudget};
 use super::call_error::{AdapterErrorText, CallError, classify};
 use super::state::{ComponentState, InstanceSpec};
+use crate::alert::Kind;
 use crate::backoff::Backoff;
 use crate::bindings::types::{
     AdapterError, AttachmentData, AttachmentRequest, Description, EditRequest, EventBatch,
@@ -337,6 +338,17 @@ impl AdapterHandle {
     }
 }
 
+/// What kind of crash `err` was, in a few words of the host's own (an alert
+/// quotes no guest text).
+fn crash_kind(err: &CallError) -> &'static str {
+    match err {
+        CallError::CpuBudget { .. } => "over its CPU budget",
+        CallError::Timeout { .. } => "over its time limit",
+        CallError::Trap { .. } => "a trap",
+        _ => "an error",
+    }
+}
+
 /// The error for an export that ran and returned the adapter's error.
 fn adapter_error(component: &Arc<str>, op: &'static str, error: AdapterError) -> CallError {
     CallError::Adapter {
@@ -547,6 +559,16 @@ impl Actor {
                 self.name
             );
             tracing::error!(component = %self.name, "quarantined: {reason}");
+            // Once per actor: a quarantined adapter never crashes again.
+            self.spec.alerts.raise(
+                Kind::Quarantined,
+                format!(
+                    "{} was quarantined: it crashed {n} times within {}s (last: {}); it stays stopped until airlock restarts",
+                    self.name,
+                    CRASH_WINDOW.as_secs(),
+                    crash_kind(err)
+                ),
+            );
             self.quarantined = Some(reason);
             return;
         }

@@ -16,6 +16,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 
 use super::budget::{self, CpuBudget, HasCpuBudget};
 use super::limiter::StoreLimiter;
+use crate::caps::alerts::ComponentAlerts;
 use crate::caps::clock::TimerCtx;
 use crate::caps::egress::{EgressHooks, EgressPolicy};
 use crate::caps::kv::{KvCtx, KvNamespace};
@@ -93,6 +94,8 @@ pub struct InstanceSpec {
     pub websocket: Option<Arc<WsPolicy>>,
     /// Where timers and websocket connections post.
     pub events: Option<UnboundedSender<HostEvent>>,
+    /// Where its refusals and its crash loop are raised as alerts.
+    pub(crate) alerts: ComponentAlerts,
 }
 
 impl InstanceSpec {
@@ -133,6 +136,7 @@ impl InstanceSpec {
                 generation,
                 log.clone(),
                 warnings.clone(),
+                self.alerts.clone(),
             ),
             log,
             warnings,

@@ -187,6 +187,58 @@ impl EgressError {
         )
     }
 
+    /// One line for an alert about this refusal of `component`'s request: what was refused, why,
+    /// and what became of it. Names the destination (`scheme://host[:port]`), never a path, a
+    /// header value or a body.
+    pub(crate) fn alert_text(&self, component: &str) -> String {
+        let not_sent = "the request did not go out";
+        let dropped = "the response was dropped";
+        match self {
+            EgressError::NotAllowed { destination, .. } => {
+                format!(
+                    "{component} was refused egress to {destination} (not in its grant); {not_sent}"
+                )
+            }
+            EgressError::UnsupportedScheme { scheme, .. } => format!(
+                "{component} was refused egress to a {}:// URL (egress carries only http and https); {not_sent}",
+                crate::text::one_line(scheme, 20)
+            ),
+            EgressError::InvalidUri { why, .. } => format!(
+                "{component} was refused egress: its request URI cannot be checked ({why}); {not_sent}"
+            ),
+            EgressError::Resolve(ResolveError::Restricted {
+                destination,
+                addr,
+                reason,
+                ..
+            }) => format!(
+                "{component} was refused egress to {destination} (it resolves to {addr}, a {reason} address, and is not granted for local use); {not_sent}"
+            ),
+            EgressError::ConnectionLimitReached {
+                destination, limit, ..
+            } => format!(
+                "{component} was refused egress to {destination} (already {limit} requests in flight, its limit); {not_sent}"
+            ),
+            EgressError::SecretInRequest {
+                destination, place, ..
+            } => format!(
+                "{component} was refused egress to {destination} (a secret the host holds was in {place}); the secret was not sent"
+            ),
+            EgressError::ResponseTooLarge {
+                destination, limit, ..
+            } => format!(
+                "{component} was refused a response from {destination} (larger than its limit of {limit} bytes); {dropped}"
+            ),
+            EgressError::UnsupportedEncoding { destination, .. } => format!(
+                "{component} was refused a response from {destination} (in a content coding airlock cannot decode to scrub); {dropped}"
+            ),
+            other => format!(
+                "{component}'s request to {} failed",
+                other.destination().unwrap_or("a destination")
+            ),
+        }
+    }
+
     /// The `scheme://host[:port]` involved, when known.
     pub(crate) fn destination(&self) -> Option<&str> {
         match self {

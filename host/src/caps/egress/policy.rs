@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::RequestOptions;
 
 use super::{ConnectionPool, EgressError};
+use crate::caps::alerts::ComponentAlerts;
 use crate::net::destination::{Destination, Scheme, UriPartsError, request_parts};
 use crate::net::resolve::AddressScope;
 use crate::secrets::BoundSecret;
@@ -43,6 +44,8 @@ pub struct EgressPolicy {
     pub component: String,
     /// Its kept connections (clones share them).
     pub pool: ConnectionPool,
+    /// Where its refusals are raised as alerts, while they are still logged.
+    pub(crate) alerts: ComponentAlerts,
 }
 
 /// Refusals logged per component before they are only counted.
@@ -125,6 +128,7 @@ impl EgressPolicy {
             refusals_logged: Arc::default(),
             component: component.into(),
             pool: ConnectionPool::default(),
+            alerts: ComponentAlerts::log_only(),
         }
     }
 

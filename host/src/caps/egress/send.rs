@@ -1,6 +1,7 @@
 //! The send pipeline: every request, a component's or the host's on its behalf, runs the
 //! numbered checks of [`egress`](super) in order, under the component's in-flight limit and
-//! total deadline, and its refusals are logged within the component's budget.
+//! total deadline, and its refusals are logged, and raised as alerts, within the component's
+//! budget.
 
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use http_body_util::Full;
 use wasmtime_wasi_http::RequestOptions;
 
 use super::{EgressError, EgressPolicy, MAX_LOGGED_REFUSALS, Phase, connector, screen};
+use crate::alert::Kind;
 use crate::warn_budget::{self, Admit};
 
 /// Sends a request on a component's behalf, under that component's policy, with its default
@@ -50,11 +52,17 @@ where
     if let Err(err) = &result {
         if err.is_denial() {
             match warn_budget::admit(&policy.refusals_logged, MAX_LOGGED_REFUSALS) {
-                Admit::Log => tracing::warn!(
-                    component = %policy.component,
-                    destination = err.destination().unwrap_or("-"),
-                    "egress refused: {err}"
-                ),
+                Admit::Log => {
+                    tracing::warn!(
+                        component = %policy.component,
+                        destination = err.destination().unwrap_or("-"),
+                        "egress refused: {err}"
+                    );
+                    // Within the same budget, so a loop of refusals raises a bounded few.
+                    policy
+                        .alerts
+                        .raise(Kind::CapabilityDenied, err.alert_text(&policy.component));
+                }
                 Admit::Fold => tracing::warn!(
                     component = %policy.component,
                     "egress refused {MAX_LOGGED_REFUSALS} requests; further refusals are not logged"

