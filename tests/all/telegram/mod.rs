@@ -2,6 +2,7 @@
 //! Bot API (`tests/fakes/telegram`) on loopback: the session's view over
 //! stdio, the platform's view in what the fake received.
 
+mod access;
 mod crash;
 mod e2e;
 mod faults;
