@@ -1,16 +1,18 @@
 //! Folding repeated alerts: at most one message per kind and adapter per
 //! window, carrying the count of what was folded into it.
 //!
-//! A burst is gathered for a moment before its first message goes out, so
-//! that a flood of a thousand stranger messages is one alert that says a
-//! thousand, not one that says one and a summary ten minutes later. After a
-//! message, the same kind on the same adapter waits out the window; what
-//! arrives meanwhile goes out as one summary when it ends.
+//! A burst is gathered before its first message goes out, so that a flood
+//! of a thousand stranger messages is one alert that says a thousand, not
+//! one that says one and a summary ten minutes later: the message waits
+//! until the burst has been quiet for [`GATHER`], and never longer than
+//! [`MAX_GATHER`]. After a message, the same kind on the same adapter waits
+//! out the window; what arrives meanwhile goes out as one summary when it
+//! ends.
 //!
 //! | step | what happens |
 //! |---|---|
-//! | first alert of a (kind, adapter) | due after [`GATHER`] |
-//! | more before it is due | counted into it |
+//! | first alert of a (kind, adapter) | due after [`GATHER`] of quiet, at most [`MAX_GATHER`] |
+//! | more before it is due | counted into it, and the quiet starts again |
 //! | due | one message with the count; the window starts |
 //! | more within the window | counted; due when the window ends |
 //! | nothing within the window | nothing more is sent |
@@ -24,8 +26,10 @@ use super::{Alert, Kind};
 
 /// At most one message per kind and adapter per this long.
 pub const WINDOW: Duration = Duration::from_secs(600);
-/// How long the first alert of a burst waits for the rest of it.
+/// How long a burst must be quiet before its first message goes out.
 pub const GATHER: Duration = Duration::from_secs(2);
+/// The longest the first message of a burst waits for its end.
+pub const MAX_GATHER: Duration = Duration::from_secs(30);
 
 /// A message to send: the alert, and how many were folded into it
 /// (itself included).
@@ -65,6 +69,8 @@ struct Slot {
     waiting: Option<(Alert, u64)>,
     /// When the first of those arrived.
     started: Option<Instant>,
+    /// When the last of those arrived.
+    last: Option<Instant>,
     /// When the last message went out.
     sent_at: Option<Instant>,
     /// The waiting alert opened a window (and was logged when raised).
@@ -74,7 +80,7 @@ struct Slot {
 impl Slot {
     fn due(&self) -> Option<Instant> {
         self.waiting.as_ref()?;
-        let gathered = self.started? + GATHER;
+        let gathered = (self.started? + MAX_GATHER).min(self.last? + GATHER);
         Some(match self.sent_at {
             Some(s) => gathered.max(s + WINDOW),
             None => gathered,
@@ -97,6 +103,7 @@ impl Folder {
             .slots
             .entry((alert.kind, alert.adapter.clone()))
             .or_default();
+        slot.last = Some(now);
         if let Some((_, n)) = &mut slot.waiting {
             *n += 1;
             return false;
@@ -212,8 +219,14 @@ mod tests {
             })
             .count();
         assert_eq!(opened, 1);
-        assert_eq!(folder.next_due(), Some(t0 + GATHER));
-        let notices = folder.due(t0 + GATHER);
+        let last = t0 + Duration::from_millis(999);
+        assert_eq!(
+            folder.next_due(),
+            Some(last + GATHER),
+            "after the burst's end"
+        );
+        assert!(folder.due(t0 + GATHER).is_empty(), "not while it lasts");
+        let notices = folder.due(last + GATHER);
         assert_eq!(notices.len(), 1);
         assert_eq!(notices[0].count, 1000);
         let text = notices[0].message();
@@ -222,5 +235,18 @@ mod tests {
             "{text}"
         );
         assert!(folder.due(t0 + WINDOW * 2).is_empty());
+    }
+
+    #[test]
+    fn a_burst_that_never_pauses_is_still_told_after_the_longest_gather() {
+        let t0 = Instant::now();
+        let mut folder = Folder::default();
+        for i in 0..100 {
+            folder.raise(
+                alert(Kind::StrangerFlood, "tg", "flood"),
+                t0 + Duration::from_secs(i),
+            );
+        }
+        assert_eq!(folder.next_due(), Some(t0 + MAX_GATHER));
     }
 }
