@@ -2,6 +2,7 @@
 //! REST API and gateway (`tests/fakes/discord`) on loopback: the session's
 //! view over stdio, the platform's view in what the fake received.
 
+mod access;
 mod crash;
 mod e2e;
 mod faults;
