@@ -45,6 +45,22 @@ pub async fn cli(home: &TempHome, args: &[&str]) -> (Option<i32>, String, String
     )
 }
 
+/// `airlock ARGS` on `home`, which must succeed; its stdout.
+pub async fn cli_ok(home: &TempHome, args: &[&str]) -> String {
+    let (code, out, err) = cli(home, args).await;
+    assert_eq!(code, Some(0), "airlock {args:?}:\n{out}{err}");
+    out
+}
+
+/// `airlock ARGS --json` on `home`, which must succeed; its stdout parsed.
+pub async fn cli_json(home: &TempHome, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = cli_ok(home, &all).await;
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("airlock {all:?} is not JSON ({e}):\n{out}"))
+}
+
 /// A tool result as `(is_error, first text)`.
 pub fn outcome(result: &Value) -> (bool, String) {
     let is_error = result["isError"].as_bool().unwrap_or(false);
@@ -102,6 +118,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// The `instructions` the server gave in its handshake.
+    pub fn instructions(&self) -> String {
+        self.client
+            .peer_info()
+            .and_then(|i| i.instructions.clone())
+            .expect("instructions")
+    }
+
     /// Spawn `airlock serve` and complete the handshake `lifecycle` asks for.
     pub async fn start_with(home: &TempHome, lifecycle: ClientLifecycleMode) -> Self {
         Self::start_command(serve_command(home), lifecycle).await

@@ -35,11 +35,7 @@ async fn a_flood_of_instruction_lines_is_capped_and_defused() {
     assert_eq!(code, Some(0), "{out}{err}");
 
     let session = Session::start(&home).await;
-    let instructions = session
-        .client
-        .peer_info()
-        .and_then(|i| i.instructions.clone())
-        .expect("instructions");
+    let instructions = session.instructions();
     let notes: Vec<&str> = instructions
         .lines()
         .filter(|l| l.starts_with("[spam] "))

@@ -110,50 +110,30 @@ impl AccessStore {
             out.entry(i.adapter.clone()).or_default().invites.push(i);
         }
         let since = now() - DAY;
-        {
-            let conn = self.db.lock();
-            let mut stmt = conn.prepare(
-                "SELECT adapter, reason, SUM(n) FROM drop_tally WHERE hour >= ?1
-                 GROUP BY adapter, reason ORDER BY adapter, reason",
-            )?;
-            let rows = stmt.query_map(params![since / 3600], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (adapter, reason, n) = row?;
-                out.entry(adapter)
-                    .or_default()
-                    .drops_24h
-                    .insert(reason, n as u64);
-            }
+        let drops = self.triples(
+            "SELECT adapter, reason, SUM(n) FROM drop_tally WHERE hour >= ?1
+             GROUP BY adapter, reason ORDER BY adapter, reason",
+            since / 3600,
+        )?;
+        for (adapter, reason, n) in drops {
+            out.entry(adapter)
+                .or_default()
+                .drops_24h
+                .insert(reason, n as u64);
         }
-        {
-            let conn = self.db.lock();
-            let mut stmt = conn.prepare(
-                "SELECT adapter, sender_id, until FROM pairing_blocks WHERE until > ?1
-                 ORDER BY adapter, sender_id",
-            )?;
-            let rows = stmt.query_map(params![now()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (adapter, sender, until) = row?;
-                out.entry(adapter)
-                    .or_default()
-                    .pairing_blocked
-                    .push(PairingBlock {
-                        sender_id: (!sender.is_empty()).then_some(sender),
-                        until,
-                    });
-            }
+        let blocks = self.triples(
+            "SELECT adapter, sender_id, until FROM pairing_blocks WHERE until > ?1
+             ORDER BY adapter, sender_id",
+            now(),
+        )?;
+        for (adapter, sender, until) in blocks {
+            out.entry(adapter)
+                .or_default()
+                .pairing_blocked
+                .push(PairingBlock {
+                    sender_id: (!sender.is_empty()).then_some(sender),
+                    until,
+                });
         }
         let mut general = Vec::new();
         for alert in self.alerts_since(since)? {
@@ -183,6 +163,14 @@ impl AccessStore {
             adapters: out,
             alerts_24h: general,
         })
+    }
+
+    /// Rows of (text, text, number) that `sql` selects for `arg`.
+    fn triples(&self, sql: &str, arg: i64) -> Result<Vec<(String, String, i64)>, DbError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map(params![arg], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Owners' direct chats on `adapter`: where its alerts go.

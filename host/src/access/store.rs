@@ -512,11 +512,8 @@ impl AccessStore {
     ) -> Result<Option<Role>, AccessError> {
         self.writable()?;
         let before = self.role(&SenderRef { adapter, sender_id })?;
-        if before.is_some_and(|b| b != role) {
-            self.db.lock().execute(
-                "UPDATE allowlist SET role = ?3 WHERE adapter = ?1 AND sender_id = ?2",
-                params![adapter, sender_id, role.name()],
-            )?;
+        if before.is_some() {
+            self.allow(adapter, sender_id, role)?;
         }
         Ok(before)
     }

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::access::{AccessStore, GroupPolicy, Invite, Issued, LockedDown, Role, Status, Unlocked};
+use crate::access::{
+    AccessStore, GroupPolicy, Invite, Issued, LockedDown, Recorded, Role, Status, Unlocked,
+};
 
 /// Seconds since the epoch, as people read it.
 pub(super) fn when(secs: i64) -> String {
@@ -117,6 +119,21 @@ pub(super) fn unlocked(done: &Unlocked) -> String {
     out
 }
 
+/// One recorded alert on one line: when, what, and how often.
+fn alert_line(a: &Recorded) -> String {
+    let times = if a.count > 1 {
+        format!(" ({} times)", a.count)
+    } else {
+        String::new()
+    };
+    format!(
+        "{}  {}: {}{times}",
+        when(a.at),
+        a.kind,
+        crate::text::one_line(&a.text, 200)
+    )
+}
+
 /// `airlock access status`.
 pub(super) fn status(s: &Status) -> String {
     let mut out = String::new();
@@ -141,13 +158,7 @@ pub(super) fn status(s: &Status) -> String {
         None => out.push_str("lockdown     no\n"),
     }
     for a in &s.alerts_24h {
-        let _ = writeln!(
-            out,
-            "alert        {}  {}: {}",
-            when(a.at),
-            a.kind,
-            crate::text::one_line(&a.text, 200)
-        );
+        let _ = writeln!(out, "alert        {}", alert_line(a));
     }
     if s.adapters.is_empty() {
         out.push_str("\nno adapter runs and nobody is allowed\n");
@@ -209,18 +220,7 @@ pub(super) fn status(s: &Status) -> String {
             a.alerts_24h.len()
         );
         for al in a.alerts_24h.iter().take(10) {
-            let times = if al.count > 1 {
-                format!(" ({} times)", al.count)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "             {}  {}: {}{times}",
-                when(al.at),
-                al.kind,
-                crate::text::one_line(&al.text, 200)
-            );
+            let _ = writeln!(out, "             {}", alert_line(al));
         }
         for w in &a.warnings {
             let _ = writeln!(out, "  warning    {w}");

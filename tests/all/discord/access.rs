@@ -53,27 +53,11 @@ fn dm_from_mallory(id: &str, text: &str) -> Value {
     payloads::dm_message(id, MALLORY_DM, payloads::user(MALLORY, "mallory"), text)
 }
 
-/// `airlock ARGS` on `home`, which must succeed; its stdout.
-async fn ok(home: &TempHome, args: &[&str]) -> String {
-    let (code, out, err) = cli(home, args).await;
-    assert_eq!(code, Some(0), "airlock {args:?}:\n{out}{err}");
-    out
-}
-
-/// `airlock ARGS --json` on `home`, parsed.
-async fn json_of(home: &TempHome, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = ok(home, &all).await;
-    serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("airlock {all:?} is not JSON ({e}):\n{out}"))
-}
-
 /// Issues an invite on discord with `flags`; the code as printed.
 async fn invite(home: &TempHome, flags: &[&str]) -> String {
     let mut args = vec!["access", "invite", "discord"];
     args.extend_from_slice(flags);
-    let out = ok(home, &args).await;
+    let out = cli_ok(home, &args).await;
     let code = out
         .lines()
         .filter_map(|l| l.strip_prefix("    "))
@@ -90,7 +74,7 @@ async fn invite(home: &TempHome, flags: &[&str]) -> String {
 
 /// Who is allowed on discord, as `(sender_id, role)`, from `list --json`.
 async fn allowed(home: &TempHome) -> Vec<(String, String)> {
-    let list = json_of(home, &["access", "list"]).await;
+    let list = cli_json(home, &["access", "list"]).await;
     list["allowed"]
         .as_array()
         .unwrap_or_else(|| panic!("{list}"))
@@ -107,7 +91,7 @@ async fn allowed(home: &TempHome) -> Vec<(String, String)> {
 
 /// Discord's drops of the last day with `reason`, from `status --json`.
 async fn drops(home: &TempHome, reason: &str) -> u64 {
-    let status = json_of(home, &["access", "status"]).await;
+    let status = cli_json(home, &["access", "status"]).await;
     status["adapters"]["discord"]["drops_24h"][reason]
         .as_u64()
         .unwrap_or(0)
@@ -176,7 +160,7 @@ async fn an_owner_invite_typed_lowercase_with_spaces_pairs_in_the_dm_and_the_cod
     let home = discord_home(&fake, "");
     let mut session = start(&home, &fake, "info").await;
     let code = invite(&home, &["--owner"]).await;
-    let listed = json_of(&home, &["access", "invites"]).await;
+    let listed = cli_json(&home, &["access", "invites"]).await;
     assert_eq!(listed["invites"].as_array().unwrap().len(), 1, "{listed}");
     assert!(!listed.to_string().contains(&code), "{listed}");
 
@@ -193,9 +177,9 @@ async fn an_owner_invite_typed_lowercase_with_spaces_pairs_in_the_dm_and_the_cod
     nothing_delivered(&mut session, "the message carrying the code").await;
     assert_eq!(sent_in(&fake, ALICE_DM), [PAIRED_OWNER], "one confirmation");
     assert_eq!(allowed(&home).await, [(ALICE.into(), "owner".into())]);
-    let listed = json_of(&home, &["access", "invites"]).await;
+    let listed = cli_json(&home, &["access", "invites"]).await;
     assert_eq!(listed["invites"], json!([]), "used up: {listed}");
-    let status = json_of(&home, &["access", "status"]).await;
+    let status = cli_json(&home, &["access", "status"]).await;
     assert_eq!(status["adapters"]["discord"]["owners"], json!([ALICE]));
 
     // From now on Alice reaches the session; the first thing it sees is
@@ -259,10 +243,10 @@ async fn five_wrong_codes_alert_the_owner_once_and_then_even_a_right_code_from_t
     nothing_delivered(&mut session, "a guesser's message").await;
     assert!(sent_in(&fake, EVE_DM).is_empty(), "no confirmation");
     assert_eq!(allowed(&home).await, [(ALICE.into(), "owner".into())]);
-    let listed = json_of(&home, &["access", "invites"]).await;
+    let listed = cli_json(&home, &["access", "invites"]).await;
     assert_eq!(listed["invites"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(alerts_in(&fake, ALICE_DM).len(), 1);
-    let status = json_of(&home, &["access", "status"]).await;
+    let status = cli_json(&home, &["access", "status"]).await;
     let recorded = status["adapters"]["discord"]["alerts_24h"]
         .as_array()
         .unwrap();
@@ -301,7 +285,7 @@ async fn an_expired_code_and_a_used_code_are_refused_without_a_word() {
         1
     );
     drop(db);
-    let listed = json_of(&home, &["access", "invites"]).await;
+    let listed = cli_json(&home, &["access", "invites"]).await;
     assert_eq!(listed["invites"], json!([]), "{listed}");
     fake.dispatch(
         "MESSAGE_CREATE",
@@ -323,8 +307,8 @@ async fn an_expired_code_and_a_used_code_are_refused_without_a_word() {
 async fn status_in_a_dm_tells_an_owner_more_than_a_member() {
     let fake = fake_with_bob_and_mallory().await;
     let home = discord_home(&fake, "");
-    ok(&home, &["access", "allow", "discord", ALICE, "--owner"]).await;
-    ok(&home, &["access", "allow", "discord", BOB]).await;
+    cli_ok(&home, &["access", "allow", "discord", ALICE, "--owner"]).await;
+    cli_ok(&home, &["access", "allow", "discord", BOB]).await;
     let mut session = start(&home, &fake, "info").await;
 
     fake.dispatch(
@@ -370,7 +354,7 @@ async fn status_in_a_dm_tells_an_owner_more_than_a_member() {
             (BOB.into(), "member".into())
         ]
     );
-    let status = json_of(&home, &["access", "status"]).await;
+    let status = cli_json(&home, &["access", "status"]).await;
     let discord = &status["adapters"]["discord"];
     assert_eq!(discord["owners"], json!([ALICE]), "{status}");
     assert_eq!(discord["members"], json!([BOB]), "{status}");
@@ -383,7 +367,7 @@ async fn revoke_while_events_wait_for_initialized_delivers_none_of_the_revoked_s
     let fake = fake_with_bob_and_mallory().await;
     let home = discord_home(&fake, "");
     allow_alice(&home).await;
-    ok(&home, &["access", "allow", "discord", BOB]).await;
+    cli_ok(&home, &["access", "allow", "discord", BOB]).await;
     let mut raw = Raw::start_command(serve_logging(&home, "info"));
     raw.initialize().await;
     ready(&fake).await;
@@ -411,7 +395,7 @@ async fn revoke_while_events_wait_for_initialized_delivers_none_of_the_revoked_s
         "a notification before notifications/initialized"
     );
 
-    let out = ok(&home, &["access", "revoke", "discord", ALICE]).await;
+    let out = cli_ok(&home, &["access", "revoke", "discord", ALICE]).await;
     assert!(
         out.contains(&format!("revoked discord:{ALICE}"))
             && out.contains(&format!("closed direct chat  discord:{ALICE_DM}")),
@@ -458,8 +442,8 @@ async fn revoke_while_events_wait_for_initialized_delivers_none_of_the_revoked_s
 async fn lockdown_stops_delivery_and_tools_at_once_and_unlock_restores_both() {
     let fake = fake_with_bob_and_mallory().await;
     let home = discord_home(&fake, "");
-    ok(&home, &["access", "allow", "discord", ALICE, "--owner"]).await;
-    ok(&home, &["access", "allow", "discord", BOB]).await;
+    cli_ok(&home, &["access", "allow", "discord", ALICE, "--owner"]).await;
+    cli_ok(&home, &["access", "allow", "discord", BOB]).await;
     let mut session = start(&home, &fake, "info").await;
     let chat = format!("discord:{ALICE_DM}");
 
@@ -478,7 +462,7 @@ async fn lockdown_stops_delivery_and_tools_at_once_and_unlock_restores_both() {
         "bob before"
     );
 
-    let out = ok(&home, &["access", "lockdown", "--reason", "drill"]).await;
+    let out = cli_ok(&home, &["access", "lockdown", "--reason", "drill"]).await;
     assert!(
         out.contains("locked down at") && out.contains("(reason: drill)"),
         "{out}"
@@ -495,7 +479,7 @@ async fn lockdown_stops_delivery_and_tools_at_once_and_unlock_restores_both() {
     );
     until_drops(&home, LOCKED, 2).await;
     nothing_delivered(&mut session, "a message during lockdown").await;
-    let list = json_of(&home, &["access", "list"]).await;
+    let list = cli_json(&home, &["access", "list"]).await;
     assert!(
         list["dropped"]
             .as_array()
@@ -542,10 +526,10 @@ async fn lockdown_stops_delivery_and_tools_at_once_and_unlock_restores_both() {
         alerts[0]
     );
     assert!(!sent_in(&fake, ALICE_DM).iter().any(|t| t == "not now"));
-    let status = json_of(&home, &["access", "status"]).await;
+    let status = cli_json(&home, &["access", "status"]).await;
     assert_eq!(status["lockdown"]["reason"], "drill", "{status}");
 
-    let out = ok(&home, &["access", "unlock"]).await;
+    let out = cli_ok(&home, &["access", "unlock"]).await;
     assert!(out.starts_with("unlocked"), "{out}");
 
     // Both directions work again; what came during lockdown is not replayed.
@@ -576,7 +560,7 @@ async fn lockdown_stops_delivery_and_tools_at_once_and_unlock_restores_both() {
         "a member gets no alerts: {:?}",
         sent_in(&fake, BOB_DM)
     );
-    let status = json_of(&home, &["access", "status"]).await;
+    let status = cli_json(&home, &["access", "status"]).await;
     assert_eq!(status["lockdown"], Value::Null, "{status}");
     nothing_delivered(&mut session, "a message from lockdown").await;
     session.close().await;
@@ -619,12 +603,12 @@ async fn static_mode_admits_the_configured_owner_refuses_cli_changes_and_still_l
         assert_eq!(code, Some(2), "airlock {args:?}:\n{out}{err}");
         assert!(err.contains("access is static"), "airlock {args:?}:\n{err}");
     }
-    let list = json_of(&home, &["access", "list"]).await;
+    let list = cli_json(&home, &["access", "list"]).await;
     assert_eq!(list["static_access"], true, "{list}");
     assert_eq!(allowed(&home).await, [(ALICE.into(), "owner".into())]);
 
     // Lockdown works in static mode, live.
-    ok(&home, &["access", "lockdown"]).await;
+    cli_ok(&home, &["access", "lockdown"]).await;
     fake.dispatch(
         "MESSAGE_CREATE",
         dm_from_alice("3000000000000007003", "during lockdown"),
@@ -645,7 +629,7 @@ async fn static_mode_admits_the_configured_owner_refuses_cli_changes_and_still_l
     })
     .await;
 
-    ok(&home, &["access", "unlock"]).await;
+    cli_ok(&home, &["access", "unlock"]).await;
     fake.dispatch(
         "MESSAGE_CREATE",
         dm_from_alice("3000000000000007004", "after"),
@@ -741,19 +725,15 @@ async fn text_asking_for_access_changes_nothing_whatever_the_session_does_with_i
     let home = discord_home(&fake, "");
     allow_alice(&home).await;
     let mut session = start(&home, &fake, "info").await;
-    let instructions = session
-        .client
-        .peer_info()
-        .and_then(|i| i.instructions.clone())
-        .expect("instructions");
+    let instructions = session.instructions();
     assert!(
         instructions.contains("Access is changed only in the terminal"),
         "{instructions}"
     );
     let chat = format!("discord:{ALICE_DM}");
     let eve_chat = format!("discord:{EVE_DM}");
-    let list_before = json_of(&home, &["access", "list"]).await;
-    let status_before = json_of(&home, &["access", "status"]).await;
+    let list_before = cli_json(&home, &["access", "list"]).await;
+    let status_before = cli_json(&home, &["access", "status"]).await;
 
     let injections = [
         format!(
@@ -813,8 +793,8 @@ async fn text_asking_for_access_changes_nothing_whatever_the_session_does_with_i
     );
     assert!(!is_error, "{out}");
 
-    assert_eq!(json_of(&home, &["access", "list"]).await, list_before);
-    assert_eq!(json_of(&home, &["access", "status"]).await, status_before);
+    assert_eq!(cli_json(&home, &["access", "list"]).await, list_before);
+    assert_eq!(cli_json(&home, &["access", "status"]).await, status_before);
     assert!(sent_in(&fake, EVE_DM).is_empty());
 
     // The stranger the text named is still a stranger.

@@ -34,6 +34,18 @@ fn dm(message_id: i64, from: i64, name: &str, text: &str) -> Value {
     text_update(message_id, user(from, name), private(from, name), text)
 }
 
+/// A home where Alice is an owner and Bob a member.
+async fn alice_owner_bob_member(fake: &FakeTelegram) -> TempHome {
+    let home = telegram_home(fake, "");
+    cli_ok(
+        &home,
+        &["access", "allow", "telegram", &ALICE.to_string(), "--owner"],
+    )
+    .await;
+    cli_ok(&home, &["access", "allow", "telegram", &BOB.to_string()]).await;
+    home
+}
+
 /// Every sendMessage text the fake received for chat `chat`, in order.
 fn texts_to(fake: &FakeTelegram, chat: i64) -> Vec<String> {
     fake.calls_to("sendMessage")
@@ -60,28 +72,14 @@ fn any_alerts_to(fake: &FakeTelegram, chat: i64) -> Vec<String> {
         .collect()
 }
 
-/// `airlock ARGS`, which must succeed; its stdout.
-async fn ok(home: &TempHome, args: &[&str]) -> String {
-    let (code, out, err) = cli(home, args).await;
-    assert_eq!(code, Some(0), "airlock {args:?}:\n{out}{err}");
-    out
-}
-
-/// `airlock ARGS`, whose stdout is JSON.
-async fn json_of(home: &TempHome, args: &[&str]) -> Value {
-    let out = ok(home, args).await;
-    serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("airlock {args:?}: not JSON ({e}):\n{out}"))
-}
-
 /// `access list --json`.
 async fn list(home: &TempHome) -> Value {
-    json_of(home, &["access", "list", "--json"]).await
+    cli_json(home, &["access", "list"]).await
 }
 
 /// `access status --json`.
 async fn status(home: &TempHome) -> Value {
-    json_of(home, &["access", "status", "--json"]).await
+    cli_json(home, &["access", "status"]).await
 }
 
 /// The role `access list --json` gives telegram sender `id`, if allowed.
@@ -120,7 +118,7 @@ fn is_code(s: &str) -> bool {
 async fn invite(home: &TempHome, extra: &[&str]) -> String {
     let mut args = vec!["access", "invite", "telegram"];
     args.extend_from_slice(extra);
-    let out = ok(home, &args).await;
+    let out = cli_ok(home, &args).await;
     out.lines()
         .filter_map(|l| l.strip_prefix("    "))
         .find(|l| is_code(l))
@@ -184,7 +182,7 @@ async fn an_owner_invite_typed_lowercase_with_spaces_pairs_the_stranger_and_is_n
     let mut session = start(&home, &fake, "info").await;
 
     let code = invite(&home, &["--owner"]).await;
-    let live = json_of(&home, &["access", "invites", "--json"]).await;
+    let live = cli_json(&home, &["access", "invites"]).await;
     assert_eq!(live["invites"].as_array().unwrap().len(), 1, "{live}");
     assert!(
         !live.to_string().contains(&code),
@@ -207,7 +205,7 @@ async fn an_owner_invite_typed_lowercase_with_spaces_pairs_the_stranger_and_is_n
         ]
     );
     assert_eq!(role_of(&list(&home).await, CAROL).as_deref(), Some("owner"));
-    let live = json_of(&home, &["access", "invites", "--json"]).await;
+    let live = cli_json(&home, &["access", "invites"]).await;
     assert_eq!(live["invites"], json!([]), "the invite is used up");
 
     // Their next message is the first the session receives: the code never was.
@@ -270,7 +268,7 @@ async fn five_wrong_codes_alert_the_owner_and_then_even_a_right_code_from_that_s
     fake.inject_update(dm(20, EVE, "Eve", &code));
     consumed(&fake).await;
     assert_eq!(role_of(&list(&home).await, EVE), None, "Eve is not paired");
-    let live = json_of(&home, &["access", "invites", "--json"]).await;
+    let live = cli_json(&home, &["access", "invites"]).await;
     assert_eq!(
         live["invites"].as_array().unwrap().len(),
         1,
@@ -339,7 +337,7 @@ async fn an_expired_code_and_a_used_code_are_refused_without_a_reply() {
         .execute("UPDATE invites SET expires_at = 1", [])
         .unwrap();
     assert_eq!(changed, 1, "exactly the one live invite");
-    let live = json_of(&home, &["access", "invites", "--json"]).await;
+    let live = cli_json(&home, &["access", "invites"]).await;
     assert_eq!(
         live["invites"],
         json!([]),
@@ -382,13 +380,7 @@ async fn an_expired_code_and_a_used_code_are_refused_without_a_reply() {
 #[tokio::test]
 async fn an_owner_gets_the_owner_status_and_alerts_and_a_member_neither() {
     let fake = FakeTelegram::start(TOKEN).await;
-    let home = telegram_home(&fake, "");
-    ok(
-        &home,
-        &["access", "allow", "telegram", &ALICE.to_string(), "--owner"],
-    )
-    .await;
-    ok(&home, &["access", "allow", "telegram", &BOB.to_string()]).await;
+    let home = alice_owner_bob_member(&fake).await;
     let mut session = start(&home, &fake, "info").await;
 
     // Both have written once, so airlock knows both direct chats.
@@ -460,7 +452,7 @@ async fn revoke_while_events_wait_in_the_queue_delivers_none_of_theirs() {
     let fake = FakeTelegram::start(TOKEN).await;
     let home = telegram_home(&fake, "");
     allow_alice(&home).await;
-    ok(&home, &["access", "allow", "telegram", &BOB.to_string()]).await;
+    cli_ok(&home, &["access", "allow", "telegram", &BOB.to_string()]).await;
 
     // The session answers `initialize` but has not said `initialized`: events wait.
     let mut raw = Raw::start_command(serve_logging(&home, "info"));
@@ -482,7 +474,7 @@ async fn revoke_while_events_wait_in_the_queue_delivers_none_of_theirs() {
         "nothing before initialized"
     );
 
-    let out = ok(&home, &["access", "revoke", "telegram", &ALICE.to_string()]).await;
+    let out = cli_ok(&home, &["access", "revoke", "telegram", &ALICE.to_string()]).await;
     assert!(
         out.contains("revoked telegram:111 (was member)")
             && out.contains("closed direct chat  telegram:111"),
@@ -553,12 +545,12 @@ async fn revoke_while_events_wait_in_the_queue_delivers_none_of_theirs() {
 async fn lockdown_and_unlock_apply_to_a_running_server_both_ways() {
     let fake = FakeTelegram::start(TOKEN).await;
     let home = telegram_home(&fake, "");
-    ok(
+    cli_ok(
         &home,
         &["access", "allow", "telegram", &ALICE.to_string(), "--owner"],
     )
     .await;
-    ok(
+    cli_ok(
         &home,
         &["access", "group", "open", "telegram", &GROUP.to_string()],
     )
@@ -570,7 +562,7 @@ async fn lockdown_and_unlock_apply_to_a_running_server_both_ways() {
         "before the lockdown"
     );
 
-    let out = ok(&home, &["access", "lockdown", "--reason", "drill"]).await;
+    let out = cli_ok(&home, &["access", "lockdown", "--reason", "drill"]).await;
     assert!(
         out.contains(&format!(
             "closed group telegram:{GROUP} (unlock reopens it)"
@@ -625,7 +617,7 @@ async fn lockdown_and_unlock_apply_to_a_running_server_both_ways() {
     assert!(fake.calls_to("setMessageReaction").is_empty());
 
     // Unlock: the group is open again, messages and replies flow.
-    let out = ok(&home, &["access", "unlock"]).await;
+    let out = cli_ok(&home, &["access", "unlock"]).await;
     assert!(
         out.contains(&format!("reopened group telegram:{GROUP}")),
         "unlock names the group it reopened:\n{out}"
@@ -720,7 +712,7 @@ async fn static_mode_refuses_cli_changes_but_lockdown_and_unlock_still_work() {
     assert_eq!(role_of(&list(&home).await, EVE), None);
 
     // Lockdown works against the running server.
-    ok(&home, &["access", "lockdown"]).await;
+    cli_ok(&home, &["access", "lockdown"]).await;
     fake.inject_update(from_alice(4, "during the lockdown"));
     consumed(&fake).await;
     assert_eq!(drops(&status(&home).await, LOCKED), 1);
@@ -736,7 +728,7 @@ async fn static_mode_refuses_cli_changes_but_lockdown_and_unlock_still_work() {
         "{text}"
     );
 
-    ok(&home, &["access", "unlock"]).await;
+    cli_ok(&home, &["access", "unlock"]).await;
     fake.inject_update(from_alice(5, "after the lockdown"));
     assert_eq!(
         event_from(&mut session, ALICE).await["content"],
@@ -762,7 +754,7 @@ async fn static_mode_refuses_cli_changes_but_lockdown_and_unlock_still_work() {
 async fn a_flood_of_1000_stranger_messages_gives_the_owner_one_folded_alert_and_queues_nothing() {
     let fake = FakeTelegram::start(TOKEN).await;
     let home = telegram_home(&fake, "");
-    ok(
+    cli_ok(
         &home,
         &["access", "allow", "telegram", &ALICE.to_string(), "--owner"],
     )
@@ -860,13 +852,7 @@ async fn a_flood_of_1000_stranger_messages_gives_the_owner_one_folded_alert_and_
 #[tokio::test]
 async fn text_asking_for_access_is_plain_content_and_changes_nothing() {
     let fake = FakeTelegram::start(TOKEN).await;
-    let home = telegram_home(&fake, "");
-    ok(
-        &home,
-        &["access", "allow", "telegram", &ALICE.to_string(), "--owner"],
-    )
-    .await;
-    ok(&home, &["access", "allow", "telegram", &BOB.to_string()]).await;
+    let home = alice_owner_bob_member(&fake).await;
     let mut session = start(&home, &fake, "info").await;
 
     // Nothing in MCP could change access, and the session is told so.
@@ -879,11 +865,7 @@ async fn text_asking_for_access_is_plain_content_and_changes_nothing() {
             "a tool about {word}: {tools:?}"
         );
     }
-    let instructions = session
-        .client
-        .peer_info()
-        .and_then(|i| i.instructions.clone())
-        .expect("instructions");
+    let instructions = session.instructions();
     assert!(
         instructions.contains("Access is changed only in the terminal"),
         "{instructions}"
