@@ -187,6 +187,9 @@ mod tests {
         a.invite("tg", Role::Member, false, 600).unwrap();
         let rev = a.revision().unwrap();
         assert_eq!(a.lockdown().unwrap(), None);
+        let mut memo = crate::access::Memo::default();
+        assert_eq!(a.begin_batch(&mut memo).unwrap(), rev);
+        assert_eq!(a.lockdown_with(&mut memo).unwrap(), None);
 
         let done = a.lock_down(Some("token leaked")).unwrap();
         assert!(!done.already);

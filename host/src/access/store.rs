@@ -236,6 +236,31 @@ impl AccessStore {
         Ok(role)
     }
 
+    /// Starts a batch: reads the access revision and lockdown in one query,
+    /// remembering lockdown in `memo`; returns the revision the batch is
+    /// admitted under.
+    pub fn begin_batch(&self, memo: &mut Memo) -> Result<i64, DbError> {
+        let (rev, lockdown) = self
+            .db
+            .lock()
+            .prepare_cached(
+                "SELECT r.rev, l.since, l.reason FROM access_revision r
+                 LEFT JOIN lockdown l ON l.id = 0 WHERE r.id = 0",
+            )?
+            .query_row([], |r| {
+                let since: Option<i64> = r.get(1)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    since.map(|since| Lockdown {
+                        since,
+                        reason: r.get(2).ok().flatten(),
+                    }),
+                ))
+            })?;
+        memo.lockdown = Some(lockdown);
+        Ok(rev)
+    }
+
     /// Lockdown, read once per batch.
     pub fn lockdown_with(&self, memo: &mut Memo) -> Result<Option<Lockdown>, DbError> {
         if let Some(known) = &memo.lockdown {

@@ -91,10 +91,13 @@ impl Router {
             return Vec::new();
         };
         let mut out = Vec::new();
+        if events.is_empty() {
+            return Vec::new();
+        }
         let mut memo = Memo::default();
         // The revision this batch is admitted under: a change that lands
         // while it is gated makes delivery check again, never the reverse.
-        let rev = self.access.revision().unwrap_or(0);
+        let rev = self.access.begin_batch(&mut memo).unwrap_or(0);
         for event in events {
             let admitted = match event {
                 InboundEvent::Message(m) => self.message(adapter, active, m, rev, &mut memo).await,
