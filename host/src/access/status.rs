@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::alert_log::Recorded;
@@ -153,6 +153,15 @@ impl AccessStore {
             if a.owners.is_empty() {
                 a.warnings.push(NO_OWNER.replace("ADAPTER", name));
             }
+            for owner in &a.owners {
+                if owner != "web" && self.owner_chat(name, owner)?.is_none() {
+                    a.warnings.push(format!(
+                        "owner {} has not written to the bot yet, so its alerts cannot reach them; \
+                         ask them to send it any message",
+                        crate::text::one_line(owner, 100)
+                    ));
+                }
+            }
         }
         Ok(Status {
             static_access: self.is_static(),
@@ -175,24 +184,13 @@ impl AccessStore {
 
     /// Owners' direct chats on `adapter`: where its alerts go.
     pub fn owner_chats(&self, adapter: &str) -> Result<Vec<String>, DbError> {
-        let owners: Vec<String> = self
-            .allowed()?
-            .into_iter()
-            .filter(|a| a.adapter == adapter && a.role == Role::Owner)
-            .map(|a| a.sender_id)
-            .collect();
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT chat_id FROM delivered_chats WHERE adapter = ?1 AND sender_id = ?2
-             ORDER BY at DESC LIMIT 1",
-        )?;
         let mut chats = Vec::new();
-        for owner in owners {
-            if let Some(chat) = stmt
-                .query_map(params![adapter, owner], |r| r.get::<_, String>(0))?
-                .next()
+        for a in self.allowed()? {
+            if a.adapter == adapter
+                && a.role == Role::Owner
+                && let Some(chat) = self.owner_chat(adapter, &a.sender_id)?
             {
-                chats.push(chat?);
+                chats.push(chat);
             }
         }
         if super::gate::implicit_allow(&super::SenderRef {
@@ -202,6 +200,19 @@ impl AccessStore {
             chats.push("web".into());
         }
         Ok(chats)
+    }
+
+    /// The direct chat `owner` last wrote from (or paired in), if any.
+    fn owner_chat(&self, adapter: &str, owner: &str) -> Result<Option<String>, DbError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached(
+                "SELECT chat_id FROM delivered_chats WHERE adapter = ?1 AND sender_id = ?2
+                 ORDER BY at DESC LIMIT 1",
+            )?
+            .query_row(params![adapter, owner], |r| r.get(0))
+            .optional()?)
     }
 }
 
@@ -260,6 +271,13 @@ mod tests {
         // Alerts reach an owner's direct chat once they have one.
         a.allow("tg", "2", Role::Owner).unwrap();
         assert!(a.owner_chats("tg").unwrap().is_empty());
+        let warned = a.status(&[]).unwrap().adapters["tg"].warnings.clone();
+        assert!(
+            warned
+                .iter()
+                .any(|w| w.starts_with("owner 2 has not written")),
+            "{warned:?}"
+        );
         let owner_dm = Inbound {
             sender: SenderRef {
                 adapter: "tg",
@@ -270,6 +288,7 @@ mod tests {
         };
         a.admit(&owner_dm).unwrap();
         assert_eq!(a.owner_chats("tg").unwrap(), ["2"]);
+        assert!(a.status(&[]).unwrap().adapters["tg"].warnings.is_empty());
         assert_eq!(a.owner_chats("fakechat").unwrap(), ["web"]);
     }
 }

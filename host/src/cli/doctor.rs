@@ -215,6 +215,9 @@ fn check_access(host: &Host) -> Vec<Check> {
                  issues a code to pair one"
             )));
         } else {
+            for w in a.warnings.iter().filter(|w| w.starts_with("owner ")) {
+                checks.push(Check::warn(format!("{name}: {w}")));
+            }
             checks.push(Check::ok(format!(
                 "{name}: {} owner(s), {} member(s)",
                 a.owners.len(),
