@@ -181,7 +181,9 @@ impl Router {
         }
         let key = (adapter.to_owned(), seen.sender.id.clone());
         match self.senders.take(&key, Instant::now()) {
-            Take::Ok => Ok(role),
+            // Someone not on the allowlist, let in by a group open to any
+            // member, talks as a member.
+            Take::Ok => Ok(Some(role.unwrap_or(Role::Member))),
             over => {
                 AccessStore::count_drop(memo, adapter, gate::reason::RATE_LIMITED);
                 tracing::info!(adapter, sender = %seen.sender.id, "dropped: {}", gate::reason::RATE_LIMITED);

@@ -182,6 +182,45 @@ async fn group_messages_need_an_open_group_and_a_mention() {
 }
 
 #[tokio::test]
+async fn a_group_open_to_any_member_delivers_a_sender_nobody_allowed() {
+    let fake = FakeTelegram::start(TOKEN).await;
+    let home = telegram_home(&fake, "");
+    cli_ok(
+        &home,
+        &[
+            "access",
+            "group",
+            "open",
+            "telegram",
+            &GROUP.to_string(),
+            "--any-sender",
+        ],
+    )
+    .await;
+    let mut session = start(&home, &fake, "info").await;
+    let mut u = text_update(30, user(EVE, "Eve"), supergroup(), "@test_bot hello all");
+    u["message"]["entities"] = json!([{"type": "mention", "offset": 0, "length": 9}]);
+    fake.inject_update(u);
+    let e = event_from(&mut session, GROUP).await;
+    assert_eq!(e["content"], "@test_bot hello all");
+    assert_eq!(e["meta"]["user_id"], EVE.to_string());
+    // Still no way in through a direct chat.
+    fake.inject_update(text_update(
+        31,
+        user(EVE, "Eve"),
+        private(EVE, "Eve"),
+        "psst",
+    ));
+    assert!(
+        session
+            .event_within(Duration::from_millis(700))
+            .await
+            .is_none()
+    );
+    session.close().await;
+}
+
+#[tokio::test]
 async fn photos_and_documents_arrive_as_attachments_and_download_into_the_inbox() {
     let fake = FakeTelegram::start(TOKEN).await;
     let home = telegram_home(&fake, "");
