@@ -40,4 +40,5 @@ pub use pairing::{DEFAULT_TTL, GROUP_DEFAULT, Invite, Issued, MAX_INVITES, MAX_T
 pub use revoke::Revoked;
 pub use role::Role;
 pub use status::{AdapterStatus, GroupStatus, LockdownStatus, NO_OWNER, PairingBlock, Status};
+pub(crate) use store::now;
 pub use store::{AccessStore, Allowed, Dropped, Inbound, Memo, OpenGroup, Room};

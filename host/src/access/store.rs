@@ -271,10 +271,13 @@ impl AccessStore {
         Ok(state)
     }
 
-    /// Forgets what `memo` knows of `sender` (their role just changed).
-    pub fn forget(memo: &mut Memo, adapter: &str, id: &str) {
-        memo.roles.remove(&(adapter.to_owned(), id.to_owned()));
-        memo.groups.remove(&(adapter.to_owned(), id.to_owned()));
+    /// Forgets what `memo` knows of `sender_id` and of `chat_id` (a pairing
+    /// just changed a role, or opened a group).
+    pub fn forget(memo: &mut Memo, adapter: &str, sender_id: &str, chat_id: &str) {
+        memo.roles
+            .remove(&(adapter.to_owned(), sender_id.to_owned()));
+        memo.groups
+            .remove(&(adapter.to_owned(), chat_id.to_owned()));
     }
 
     /// Counts a drop of this batch; written by [`tally`](Self::tally).
@@ -517,13 +520,7 @@ impl AccessStore {
     ) -> Result<Option<Role>, AccessError> {
         self.writable()?;
         let before = self.role(&SenderRef { adapter, sender_id })?;
-        if before != Some(role) {
-            self.db.lock().execute(
-                "INSERT INTO allowlist (adapter, sender_id, added_at, role) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(adapter, sender_id) DO UPDATE SET role = excluded.role",
-                params![adapter, sender_id, now(), role.name()],
-            )?;
-        }
+        self.write_role(adapter, sender_id, role, before)?;
         Ok(before)
     }
 
@@ -538,9 +535,27 @@ impl AccessStore {
         self.writable()?;
         let before = self.role(&SenderRef { adapter, sender_id })?;
         if before.is_some() {
-            self.allow(adapter, sender_id, role)?;
+            self.write_role(adapter, sender_id, role, before)?;
         }
         Ok(before)
+    }
+
+    /// Stores `role` for `sender_id` unless it is `before` already.
+    fn write_role(
+        &self,
+        adapter: &str,
+        sender_id: &str,
+        role: Role,
+        before: Option<Role>,
+    ) -> Result<(), AccessError> {
+        if before != Some(role) {
+            self.db.lock().execute(
+                "INSERT INTO allowlist (adapter, sender_id, added_at, role) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(adapter, sender_id) DO UPDATE SET role = excluded.role",
+                params![adapter, sender_id, now(), role.name()],
+            )?;
+        }
+        Ok(())
     }
 
     /// Removes `sender_id` from `adapter`'s allowlist: their waiting

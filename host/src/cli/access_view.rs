@@ -16,11 +16,7 @@ pub(super) fn when(secs: i64) -> String {
 
 /// Minutes from now until `secs`, rounded up.
 fn minutes_left(secs: i64) -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    ((secs - now).max(0) + 59) / 60
+    ((secs - crate::access::now()).max(0) + 59) / 60
 }
 
 /// A freshly issued invite, with what to do with it.

@@ -151,8 +151,7 @@ impl Router {
             match self.access.pair(inbound, role)? {
                 Pairing::NotACode | Pairing::Unmatched => {}
                 Pairing::Paired { role, group } => {
-                    AccessStore::forget(memo, adapter, &seen.sender.id);
-                    AccessStore::forget(memo, adapter, &seen.chat.id);
+                    AccessStore::forget(memo, adapter, &seen.sender.id, &seen.chat.id);
                     self.paired(adapter, seen.chat, seen.sender, role, group);
                     return Ok(None);
                 }

@@ -153,6 +153,15 @@ async fn pair_alice_as_owner(home: &TempHome, fake: &FakeDiscord) {
     assert_eq!(sent_in(fake, ALICE_DM), [PAIRED_OWNER]);
 }
 
+/// A tool call's result says airlock is locked down.
+fn assert_locked(result: &Value) {
+    let (is_error, text) = outcome(result);
+    assert!(
+        is_error && text.contains("airlock is locked down since"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn an_owner_invite_typed_lowercase_with_spaces_pairs_in_the_dm_and_the_code_never_reaches_the_session()
  {
@@ -490,26 +499,18 @@ async fn lockdown_stops_delivery_and_tools_at_once_and_unlock_restores_both() {
     );
 
     // Outbound: every tool answers that it is locked down; nothing is sent.
-    let (is_error, text) = outcome(
+    assert_locked(
         &session
             .call("reply", json!({"chat_id": chat, "text": "not now"}))
             .await,
     );
-    assert!(
-        is_error && text.contains("airlock is locked down since"),
-        "{text}"
-    );
-    let (is_error, text) = outcome(
+    assert_locked(
         &session
             .call(
                 "react",
                 json!({"chat_id": chat, "message_id": "3000000000000006001", "emoji": "👍"}),
             )
             .await,
-    );
-    assert!(
-        is_error && text.contains("airlock is locked down since"),
-        "{text}"
     );
 
     // The owner hears of it in their DM; the member does not.
@@ -615,14 +616,10 @@ async fn static_mode_admits_the_configured_owner_refuses_cli_changes_and_still_l
     );
     until_drops(&home, LOCKED, 1).await;
     nothing_delivered(&mut session, "a message during lockdown").await;
-    let (is_error, text) = outcome(
+    assert_locked(
         &session
             .call("reply", json!({"chat_id": chat, "text": "not now"}))
             .await,
-    );
-    assert!(
-        is_error && text.contains("airlock is locked down since"),
-        "{text}"
     );
     until("the lockdown alert to the configured owner", || {
         !alerts_in(&fake, ALICE_DM).is_empty()
