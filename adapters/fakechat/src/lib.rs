@@ -19,10 +19,19 @@
 //!   `200 {"id": "<message id>", "attachment": "<attachment id>"}`.
 //! * `GET /api/messages?after=N`: the messages whose `seq` is greater than
 //!   `N`, as a JSON list of
-//!   `{seq, id, from: "user"|"bot", text, reply_to, edited, ts, files: [{id, name, mime, size}]}`
+//!   `{seq, id, from: "user"|"bot", text, reply_to, edited, ts, files: [{id, name, mime, size}], buttons: [["label", ...], ...]}`
 //!   in `seq` order. Every new message and every edit takes the next `seq`,
 //!   so a poller that remembers the largest `seq` it saw also sees edits. A
 //!   cursor beyond the latest `seq` (the instance restarted) lists everything.
+//!   `buttons` holds the labels only, row by row (`[]` when there are none):
+//!   a button's data never reaches the page.
+//! * `POST /api/press` with `{"id": "<message id>", "row": R, "col": C}`: the
+//!   user pressed button `C` (from 0) of row `R` of a bot message, which
+//!   reaches the session as a button press (chat `web`, sender `web`) with
+//!   that button's data. `200 {"ok": true}`; an unknown message is `404`; a
+//!   user message, or a message without that button (an edit removes a
+//!   message's buttons, so a prompt that was answered has none) is `409`;
+//!   bad JSON or a missing field is `400`.
 //! * `GET /api/files/ID`: the bytes of a stored file, always as an
 //!   `application/octet-stream` download (never rendered in the page's origin).
 //!
@@ -30,10 +39,13 @@
 //! Errors are JSON: `{"error": "..."}`.
 //!
 //! **Outbound.** `send` appends a bot message to chat `web` (files become bot
-//! attachments the page lists and offers for download), `edit` replaces the
-//! text of a bot message, `typing` does nothing, `fetch_history` returns the
-//! last messages oldest first, `download_attachment` returns stored bytes.
-//! Reactions and buttons are not supported.
+//! attachments the page lists and offers for download; buttons are shown
+//! under the text, checked against the limits a platform would set: at most
+//! 5 rows of 5, labels of 1 to 80 characters, data of 1 to 100 bytes),
+//! `edit` replaces the text of a bot message and removes its buttons, as
+//! editing does on every bundled platform, `typing` does nothing,
+//! `fetch_history` returns the last messages oldest first,
+//! `download_attachment` returns stored bytes. Reactions are not supported.
 //!
 //! **Settings.** `port` only, which the host reads to bind the page's
 //! listener; the adapter works the same without `start` (the host's own
@@ -46,10 +58,10 @@ use airlock_guest::http::Method;
 use airlock_guest::percent::{self, AsciiSet, NON_ALPHANUMERIC, query_param};
 use airlock_guest::serde_json::{self, Value, json};
 use airlock_guest::types::{
-    AdapterError, Attachment, AttachmentData, AttachmentKind, AttachmentRequest, Chat, ChatKind,
-    ChunkMode, Description, EditRequest, EventBatch, Features, HistoryEntry, HistoryRequest,
-    HttpResponse, InboundEvent, InboundMessage, IncomingReply, IncomingRequest, Limits,
-    OutboundFile, OutboundMessage, Sender, Sent,
+    AdapterError, Attachment, AttachmentData, AttachmentKind, AttachmentRequest, Button,
+    ButtonPress, Chat, ChatKind, ChunkMode, Description, EditRequest, EventBatch, Features,
+    HistoryEntry, HistoryRequest, HttpResponse, InboundEvent, InboundMessage, IncomingReply,
+    IncomingRequest, Limits, OutboundFile, OutboundMessage, Sender, Sent,
 };
 
 /// The one chat this adapter has.
@@ -66,10 +78,17 @@ pub const MAX_FILE_BYTES: usize = 8 << 20;
 pub const MAX_STORED_FILE_BYTES: usize = 16 << 20;
 /// Messages kept; the oldest are forgotten beyond this.
 pub const MAX_MESSAGES: usize = 500;
-/// Bytes of message text kept; the oldest messages are forgotten beyond this.
+/// Bytes of message text and buttons kept; the oldest messages are forgotten
+/// beyond this.
 pub const MAX_STORED_TEXT_BYTES: usize = 4 << 20;
 /// Files per bot message.
 pub const MAX_FILES_PER_SEND: u32 = 4;
+/// Rows of buttons per bot message, and buttons per row (as on Discord).
+pub const MAX_BUTTONS: usize = 5;
+/// Longest button label, in characters.
+pub const MAX_BUTTON_LABEL_CHARS: usize = 80;
+/// Longest button data, in bytes.
+pub const MAX_BUTTON_DATA_BYTES: usize = 100;
 /// Longest file name kept, in characters.
 const MAX_NAME_CHARS: usize = 120;
 /// Longest message id accepted in `reply_to`.
@@ -109,7 +128,8 @@ impl Adapter for Fakechat {
                 | Features::DOWNLOAD
                 | Features::FILES
                 | Features::TYPING
-                | Features::HISTORY,
+                | Features::HISTORY
+                | Features::BUTTONS,
             instructions: vec![
                 "Messages come from a local test web page (fakechat) that the operator opened \
                  in a browser on this machine; replies and files you send appear on that page, \
@@ -192,6 +212,8 @@ struct Message {
     edited: bool,
     ts: u64,
     files: Vec<FileRef>,
+    /// Rows of buttons (bot messages only; none after an edit).
+    buttons: Vec<Vec<Button>>,
 }
 
 impl Message {
@@ -207,7 +229,16 @@ impl Message {
             "files": self.files.iter().map(|f| json!({
                 "id": f.id, "name": f.name, "mime": f.mime, "size": f.size,
             })).collect::<Vec<_>>(),
+            // Labels only: the data stays here, and comes back on a press.
+            "buttons": self.buttons.iter().map(|row| {
+                row.iter().map(|b| b.label.as_str()).collect::<Vec<_>>()
+            }).collect::<Vec<_>>(),
         })
+    }
+
+    /// The bytes this message counts against [`MAX_STORED_TEXT_BYTES`].
+    fn stored_bytes(&self) -> usize {
+        self.text.len() + buttons_bytes(&self.buttons)
     }
 
     fn sender(&self) -> Sender {
@@ -235,6 +266,7 @@ struct State {
     /// The last `seq` handed out.
     seq: u64,
     messages: VecDeque<Message>,
+    /// Bytes of text and buttons of the kept messages.
     text_bytes: usize,
     last_file: u64,
     files: VecDeque<StoredFile>,
@@ -247,6 +279,7 @@ struct NewMessage {
     text: String,
     reply_to: Option<String>,
     files: Vec<FileRef>,
+    buttons: Vec<Vec<Button>>,
 }
 
 impl State {
@@ -265,7 +298,7 @@ impl State {
     fn add_message(&mut self, new: NewMessage, now_ms: u64) -> &Message {
         self.last_id += 1;
         self.seq += 1;
-        self.text_bytes += new.text.len();
+        self.text_bytes += new.text.len() + buttons_bytes(&new.buttons);
         self.messages.push_back(Message {
             id: self.last_id,
             seq: self.seq,
@@ -275,12 +308,13 @@ impl State {
             edited: false,
             ts: now_ms,
             files: new.files,
+            buttons: new.buttons,
         });
         while self.messages.len() > 1
             && (self.messages.len() > MAX_MESSAGES || self.text_bytes > MAX_STORED_TEXT_BYTES)
         {
             if let Some(old) = self.messages.pop_front() {
-                self.text_bytes -= old.text.len();
+                self.text_bytes -= old.stored_bytes();
             }
         }
         self.messages.back().expect("just pushed")
@@ -327,7 +361,7 @@ impl State {
         let allowed = match path {
             "/" => Method::GET,
             "/api/messages" => Method::GET,
-            "/api/send" | "/api/upload" => Method::POST,
+            "/api/send" | "/api/upload" | "/api/press" => Method::POST,
             p if p.starts_with("/api/files/") => Method::GET,
             _ => return reply(error(404, "not found"), None),
         };
@@ -346,12 +380,13 @@ impl State {
             "/api/messages" => self.list(query).map(|r| (r, None)),
             "/api/send" => self.post_message(&request.body, now_ms),
             "/api/upload" => self.upload(request, query, now_ms),
+            "/api/press" => self.press(&request.body),
             files => self
                 .serve_file(&files["/api/files/".len()..])
                 .map(|r| (r, None)),
         };
         match outcome {
-            Ok((response, message)) => reply(response, message),
+            Ok((response, event)) => reply(response, event),
             Err(response) => reply(response, None),
         }
     }
@@ -380,7 +415,7 @@ impl State {
         &mut self,
         body: &[u8],
         now_ms: u64,
-    ) -> Result<(HttpResponse, Option<InboundMessage>), HttpResponse> {
+    ) -> Result<(HttpResponse, Option<InboundEvent>), HttpResponse> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| error(400, &format!("the body is not valid JSON: {e}")))?;
         let object = value
@@ -406,12 +441,16 @@ impl State {
                 text,
                 reply_to,
                 files: Vec::new(),
+                buttons: Vec::new(),
             },
             now_ms,
         );
         let inbound = inbound(message, Vec::new());
         let body = json!({ "id": message.id.to_string() });
-        Ok((json_response(200, &body), Some(inbound)))
+        Ok((
+            json_response(200, &body),
+            Some(InboundEvent::Message(inbound)),
+        ))
     }
 
     /// `POST /api/upload?name=...`.
@@ -420,7 +459,7 @@ impl State {
         request: &IncomingRequest,
         query: &str,
         now_ms: u64,
-    ) -> Result<(HttpResponse, Option<InboundMessage>), HttpResponse> {
+    ) -> Result<(HttpResponse, Option<InboundEvent>), HttpResponse> {
         if request.body.is_empty() {
             return Err(error(400, "the file is empty"));
         }
@@ -462,12 +501,72 @@ impl State {
                 text,
                 reply_to,
                 files: vec![file],
+                buttons: Vec::new(),
             },
             now_ms,
         );
         let inbound = inbound(message, vec![attachment]);
         let body = json!({ "id": message.id.to_string(), "attachment": file_id });
-        Ok((json_response(200, &body), Some(inbound)))
+        Ok((
+            json_response(200, &body),
+            Some(InboundEvent::Message(inbound)),
+        ))
+    }
+
+    /// `POST /api/press`: a press on a button of a bot message.
+    fn press(&self, body: &[u8]) -> Result<(HttpResponse, Option<InboundEvent>), HttpResponse> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| error(400, &format!("the body is not valid JSON: {e}")))?;
+        let object = value.as_object().ok_or_else(|| {
+            error(
+                400,
+                "the body must be a JSON object with `id`, `row` and `col`",
+            )
+        })?;
+        let id = match object.get("id") {
+            Some(Value::String(id)) => id.clone(),
+            Some(Value::Number(id)) => id.to_string(),
+            None | Some(Value::Null) => return Err(error(400, "field `id` is missing")),
+            Some(_) => return Err(error(400, "field `id` must be a message id string")),
+        };
+        let index = |field: &str| match object.get(field) {
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+                error(
+                    400,
+                    &format!("field `{field}` must be a non-negative integer"),
+                )
+            }),
+            None | Some(Value::Null) => Err(error(400, &format!("field `{field}` is missing"))),
+            Some(_) => Err(error(
+                400,
+                &format!("field `{field}` must be a non-negative integer"),
+            )),
+        };
+        let (row, col) = (index("row")?, index("col")?);
+        let message = self.message(&id).ok_or_else(|| {
+            error(
+                404,
+                &format!("no such message (fakechat keeps the last {MAX_MESSAGES} in memory)"),
+            )
+        })?;
+        let button = usize::try_from(row)
+            .ok()
+            .zip(usize::try_from(col).ok())
+            .and_then(|(row, col)| message.buttons.get(row)?.get(col))
+            .ok_or_else(|| {
+                error(
+                    409,
+                    "that message has no such button (it may have been answered)",
+                )
+            })?;
+        let press = ButtonPress {
+            chat: web_chat(),
+            sender: user_sender(),
+            message_id: Some(message.id.to_string()),
+            data: button.data.clone(),
+        };
+        let body = json!({ "ok": true });
+        Ok((json_response(200, &body), Some(InboundEvent::Button(press))))
     }
 
     /// `GET /api/files/ID`.
@@ -530,6 +629,7 @@ impl State {
                 "a message needs text or a file".into(),
             ));
         }
+        let buttons = check_buttons(message.buttons)?;
         let reply_to = message.reply_to.filter(|id| !id.is_empty());
         let files = message
             .files
@@ -546,13 +646,15 @@ impl State {
                 text: message.text,
                 reply_to,
                 files,
+                buttons,
             },
             now_ms,
         );
         Ok(Sent::one(sent.id.to_string()))
     }
 
-    /// `edit`: replaces the text of a bot message.
+    /// `edit`: replaces the text of a bot message and removes its buttons
+    /// (an answered prompt keeps none, as on the other platforms).
     fn edit(&mut self, request: &EditRequest) -> Result<(), AdapterError> {
         check_chat(&request.chat_id)?;
         if request.text.chars().count() > MAX_TEXT_LEN as usize {
@@ -572,8 +674,9 @@ impl State {
             ));
         }
         self.seq += 1;
-        self.text_bytes = self.text_bytes - message.text.len() + request.text.len();
+        self.text_bytes = self.text_bytes - message.stored_bytes() + request.text.len();
         message.text = request.text.clone();
+        message.buttons = Vec::new();
         message.edited = true;
         message.seq = self.seq;
         Ok(())
@@ -651,6 +754,52 @@ fn check_text(text: &str, may_be_empty: bool) -> Result<(), HttpResponse> {
     Ok(())
 }
 
+/// Checks buttons against the limits a platform sets (Discord's, the
+/// tightest on rows) and drops empty rows.
+fn check_buttons(rows: Vec<Vec<Button>>) -> Result<Vec<Vec<Button>>, AdapterError> {
+    if rows.len() > MAX_BUTTONS || rows.iter().any(|row| row.len() > MAX_BUTTONS) {
+        return Err(AdapterError::InvalidInput(format!(
+            "at most {MAX_BUTTONS} rows of at most {MAX_BUTTONS} buttons"
+        )));
+    }
+    for button in rows.iter().flatten() {
+        let chars = button.label.chars().count();
+        if button.label.trim().is_empty() || chars > MAX_BUTTON_LABEL_CHARS {
+            return Err(AdapterError::InvalidInput(format!(
+                "button {:?}: a label must have 1 to {MAX_BUTTON_LABEL_CHARS} characters and \
+                 not be blank (it has {chars})",
+                button.label
+            )));
+        }
+        if button.data.is_empty() || button.data.len() > MAX_BUTTON_DATA_BYTES {
+            return Err(AdapterError::InvalidInput(format!(
+                "button {:?}: its data must be 1 to {MAX_BUTTON_DATA_BYTES} bytes (it has {})",
+                button.label,
+                button.data.len()
+            )));
+        }
+    }
+    Ok(rows.into_iter().filter(|row| !row.is_empty()).collect())
+}
+
+/// Bytes of labels and data, counted with the text against the store's cap.
+fn buttons_bytes(rows: &[Vec<Button>]) -> usize {
+    rows.iter()
+        .flatten()
+        .map(|b| b.label.len() + b.data.len())
+        .sum()
+}
+
+/// The one chat, as user messages and button presses name it.
+fn web_chat() -> Chat {
+    Chat {
+        id: CHAT_ID.into(),
+        kind: ChatKind::Direct,
+        title: None,
+        parent_id: None,
+    }
+}
+
 fn user_sender() -> Sender {
     Sender {
         id: USER_ID.into(),
@@ -663,12 +812,7 @@ fn user_sender() -> Sender {
 /// The inbound event for a message the user just sent.
 fn inbound(message: &Message, attachments: Vec<Attachment>) -> InboundMessage {
     InboundMessage {
-        chat: Chat {
-            id: CHAT_ID.into(),
-            kind: ChatKind::Direct,
-            title: None,
-            parent_id: None,
-        },
+        chat: web_chat(),
         sender: user_sender(),
         message_id: message.id.to_string(),
         text: message.text.clone(),
@@ -680,11 +824,11 @@ fn inbound(message: &Message, attachments: Vec<Attachment>) -> InboundMessage {
     }
 }
 
-fn reply(response: HttpResponse, message: Option<InboundMessage>) -> IncomingReply {
+fn reply(response: HttpResponse, event: Option<InboundEvent>) -> IncomingReply {
     IncomingReply {
         response,
         batch: EventBatch {
-            events: message.map(InboundEvent::Message).into_iter().collect(),
+            events: event.into_iter().collect(),
             cursor: None,
         },
     }

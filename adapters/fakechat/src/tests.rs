@@ -90,6 +90,7 @@ fn routing_404_and_405() {
         ("PUT", "/api/upload", "POST"),
         ("DELETE", "/api/messages", "GET"),
         ("POST", "/api/files/f1", "GET"),
+        ("GET", "/api/press", "POST"),
     ] {
         let reply = state.handle_request(&request(method, path, b"{}"), 0);
         assert_eq!(reply.response.status, 405, "{method} {path}");
@@ -472,6 +473,7 @@ fn describe_advertises_what_is_implemented() {
             | Features::FILES
             | Features::TYPING
             | Features::HISTORY
+            | Features::BUTTONS
     );
     assert!(!d.features.contains(Features::REACT));
     assert_eq!(d.instructions.len(), 1);
@@ -506,4 +508,287 @@ fn helpers() {
         content_disposition("résumé \"1\".pdf"),
         "attachment; filename=\"r_sum_ _1_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%221%22.pdf"
     );
+}
+
+fn button(label: &str, data: &str) -> Button {
+    Button {
+        label: label.into(),
+        data: data.into(),
+    }
+}
+
+/// A bot message with the relay's prompt buttons; returns its id.
+fn prompt(state: &mut State) -> String {
+    let mut message = bot("Claude wants to run Bash");
+    message.buttons = vec![
+        vec![
+            button("Allow", "airlock:allow:abcde"),
+            button("Deny", "airlock:deny:abcde"),
+        ],
+        vec![],
+        vec![button("Details", "airlock:details:abcde")],
+    ];
+    state.send(message, 0).unwrap().message_ids.remove(0)
+}
+
+fn press(state: &mut State, body: &Value) -> IncomingReply {
+    state.handle_request(
+        &request("POST", "/api/press", body.to_string().as_bytes()),
+        0,
+    )
+}
+
+fn error_of(reply: &IncomingReply) -> String {
+    body_json(reply)["error"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn buttons_are_listed_as_labels_only() {
+    let mut state = State::new();
+    post_text(&mut state, "hi");
+    let id = prompt(&mut state);
+    let listed = list(&mut state, 0);
+    assert_eq!(listed[0]["buttons"], json!([]), "a user message has none");
+    let m = listed.iter().find(|m| m["id"] == id.as_str()).unwrap();
+    // The empty row is dropped; the data never reaches the page.
+    assert_eq!(m["buttons"], json!([["Allow", "Deny"], ["Details"]]));
+    assert!(!m.to_string().contains("airlock:"), "{m}");
+    // A message sent without buttons lists an empty array.
+    state.send(bot("plain"), 0).unwrap();
+    assert_eq!(list(&mut state, 0)[2]["buttons"], json!([]));
+    // Labels and data count against the store's cap.
+    let bytes = "hi".len()
+        + "Claude wants to run Bash".len()
+        + "plain".len()
+        + ["Allow", "Deny", "Details"]
+            .map(str::len)
+            .iter()
+            .sum::<usize>()
+        + [
+            "airlock:allow:abcde",
+            "airlock:deny:abcde",
+            "airlock:details:abcde",
+        ]
+        .map(str::len)
+        .iter()
+        .sum::<usize>();
+    assert_eq!(state.text_bytes, bytes);
+}
+
+#[test]
+fn a_press_delivers_the_button_data() {
+    let mut state = State::new();
+    post_text(&mut state, "hi");
+    let id = prompt(&mut state);
+    let seq = state.seq;
+    for (row, col, data) in [
+        (0, 0, "airlock:allow:abcde"),
+        (0, 1, "airlock:deny:abcde"),
+        (1, 0, "airlock:details:abcde"),
+    ] {
+        let reply = press(&mut state, &json!({"id": id, "row": row, "col": col}));
+        assert_eq!(reply.response.status, 200, "{}", error_of(&reply));
+        assert_eq!(body_json(&reply), json!({ "ok": true }));
+        assert_eq!(reply.batch.events.len(), 1);
+        let InboundEvent::Button(p) = &reply.batch.events[0] else {
+            panic!("not a button press: {:?}", reply.batch.events[0]);
+        };
+        assert_eq!(p.data, data);
+        assert_eq!(p.message_id.as_deref(), Some(id.as_str()));
+        // The same chat and sender as the user's messages.
+        let user = inbound(state.message("1").unwrap(), Vec::new());
+        assert_eq!(format!("{:?}", p.chat), format!("{:?}", user.chat));
+        assert_eq!(format!("{:?}", p.sender), format!("{:?}", user.sender));
+        assert_eq!(p.chat.kind, ChatKind::Direct);
+        assert_eq!(p.sender.id, USER_ID);
+    }
+    assert_eq!(state.seq, seq, "a press stores nothing");
+    // A numeric id is taken too.
+    let reply = press(
+        &mut state,
+        &json!({"id": id.parse::<u64>().unwrap(), "row": 0, "col": 0}),
+    );
+    assert_eq!(reply.response.status, 200);
+}
+
+#[test]
+fn a_press_after_an_edit_is_a_conflict() {
+    let mut state = State::new();
+    let id = prompt(&mut state);
+    let seq = state.seq;
+    state
+        .edit(&EditRequest {
+            chat_id: CHAT_ID.into(),
+            message_id: id.clone(),
+            text: "Allowed by you".into(),
+            format: TextFormat::Plain,
+        })
+        .unwrap();
+    // The edit is listed, without buttons.
+    let changed = list(&mut state, seq);
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0]["buttons"], json!([]));
+    assert_eq!(changed[0]["text"], "Allowed by you");
+    assert_eq!(state.text_bytes, "Allowed by you".len());
+
+    let reply = press(&mut state, &json!({"id": id, "row": 0, "col": 0}));
+    assert_eq!(reply.response.status, 409);
+    assert!(reply.batch.events.is_empty());
+    assert_eq!(
+        error_of(&reply),
+        "that message has no such button (it may have been answered)"
+    );
+}
+
+#[test]
+fn press_refusals() {
+    let mut state = State::new();
+    post_text(&mut state, "a user message");
+    let id = prompt(&mut state);
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"not json".to_vec(), 400, "not valid JSON"),
+        (b"[0, 0]".to_vec(), 400, "JSON object"),
+        (br#"{"row": 0, "col": 0}"#.to_vec(), 400, "`id` is missing"),
+        (
+            br#"{"id": true, "row": 0, "col": 0}"#.to_vec(),
+            400,
+            "`id` must be",
+        ),
+        (
+            json!({"id": id, "col": 0}).to_string().into_bytes(),
+            400,
+            "`row` is missing",
+        ),
+        (
+            json!({"id": id, "row": 0}).to_string().into_bytes(),
+            400,
+            "`col` is missing",
+        ),
+        (
+            json!({"id": id, "row": -1, "col": 0})
+                .to_string()
+                .into_bytes(),
+            400,
+            "`row` must be a non-negative integer",
+        ),
+        (
+            json!({"id": id, "row": 0, "col": "0"})
+                .to_string()
+                .into_bytes(),
+            400,
+            "`col` must be a non-negative integer",
+        ),
+        (
+            json!({"id": id, "row": 0.5, "col": 0})
+                .to_string()
+                .into_bytes(),
+            400,
+            "`row` must be",
+        ),
+        (
+            br#"{"id": "99", "row": 0, "col": 0}"#.to_vec(),
+            404,
+            "no such message",
+        ),
+        (
+            br#"{"id": "abc", "row": 0, "col": 0}"#.to_vec(),
+            404,
+            "no such message",
+        ),
+        // A user message has no buttons; nor has a bot message at that place.
+        (
+            br#"{"id": "1", "row": 0, "col": 0}"#.to_vec(),
+            409,
+            "no such button",
+        ),
+        (
+            json!({"id": id, "row": 0, "col": 2})
+                .to_string()
+                .into_bytes(),
+            409,
+            "no such button",
+        ),
+        (
+            json!({"id": id, "row": 2, "col": 0})
+                .to_string()
+                .into_bytes(),
+            409,
+            "no such button",
+        ),
+        (
+            json!({"id": id, "row": u64::MAX, "col": 0})
+                .to_string()
+                .into_bytes(),
+            409,
+            "no such button",
+        ),
+    ];
+    for (body, status, want) in cases {
+        let reply = state.handle_request(&request("POST", "/api/press", &body), 0);
+        let text = String::from_utf8_lossy(&body).into_owned();
+        assert_eq!(reply.response.status, status, "{text}");
+        assert!(reply.batch.events.is_empty(), "{text}");
+        let error = error_of(&reply);
+        assert!(error.contains(want), "{text}: {error}");
+    }
+}
+
+#[test]
+fn buttons_are_checked_like_a_platform_would() {
+    let mut state = State::new();
+    let with = |rows: Vec<Vec<Button>>| {
+        let mut m = bot("pick one");
+        m.buttons = rows;
+        m
+    };
+    let b = |label: &str, data: &str| button(label, data);
+    let at_limit = vec![
+        vec![
+            b(
+                &"é".repeat(MAX_BUTTON_LABEL_CHARS),
+                &"d".repeat(MAX_BUTTON_DATA_BYTES)
+            );
+            MAX_BUTTONS
+        ];
+        MAX_BUTTONS
+    ];
+    let refused: Vec<(Vec<Vec<Button>>, &str)> = vec![
+        (
+            vec![vec![b("a", "a")]; MAX_BUTTONS + 1],
+            "at most 5 rows of at most 5 buttons",
+        ),
+        (
+            vec![vec![b("a", "a"); MAX_BUTTONS + 1]],
+            "at most 5 rows of at most 5 buttons",
+        ),
+        (vec![vec![b("", "a")]], "1 to 80 characters"),
+        (vec![vec![b("  ", "a")]], "not be blank"),
+        (
+            vec![vec![b(&"l".repeat(MAX_BUTTON_LABEL_CHARS + 1), "a")]],
+            "1 to 80 characters",
+        ),
+        (vec![vec![b("a", "")]], "1 to 100 bytes"),
+        // 51 two-byte characters: 102 bytes.
+        (vec![vec![b("a", &"é".repeat(51))]], "1 to 100 bytes"),
+    ];
+    for (rows, want) in refused {
+        match state.send(with(rows), 0) {
+            Err(AdapterError::InvalidInput(m)) => assert!(m.contains(want), "{want}: {m}"),
+            other => panic!("{want}: {other:?}"),
+        }
+    }
+    assert_eq!(state.seq, 0, "nothing was stored");
+    assert!(state.files.is_empty());
+
+    let id = state.send(with(at_limit), 0).unwrap().message_ids.remove(0);
+    let m = state.message(&id).unwrap();
+    assert_eq!(m.buttons.len(), MAX_BUTTONS);
+    assert!(m.buttons.iter().all(|row| row.len() == MAX_BUTTONS));
+    // Only empty rows: no buttons at all.
+    let id = state
+        .send(with(vec![vec![], vec![]]), 0)
+        .unwrap()
+        .message_ids
+        .remove(0);
+    assert!(state.message(&id).unwrap().buttons.is_empty());
 }
