@@ -179,6 +179,13 @@ pub fn react(rest: &Rest, request: ReactRequest) -> Result<(), AdapterError> {
     )
 }
 
+/// The edit-message body: the new text, and no components, so an edited
+/// message loses its buttons (as `editMessageText` drops a Telegram
+/// keyboard): an answered prompt cannot be pressed again.
+pub fn edit_body(request: &EditRequest) -> Value {
+    json!({"content": request.text, "components": []})
+}
+
 /// `PATCH /channels/{c}/messages/{m}`.
 pub fn edit(rest: &Rest, request: EditRequest) -> Result<(), AdapterError> {
     snowflake("chat", &request.chat_id)?;
@@ -190,7 +197,7 @@ pub fn edit(rest: &Rest, request: EditRequest) -> Result<(), AdapterError> {
             "/channels/{}/messages/{}",
             request.chat_id, request.message_id
         ),
-        Some(&json!({"content": request.text})),
+        Some(&edit_body(&request)),
     )?;
     Ok(())
 }
@@ -381,6 +388,17 @@ mod tests {
             message_body(&m),
             Err(AdapterError::InvalidInput(_))
         ));
+    }
+
+    #[test]
+    fn an_edit_replaces_the_text_and_removes_the_buttons() {
+        let body = edit_body(&EditRequest {
+            chat_id: "4000000000000000001".into(),
+            message_id: "3000000000000000010".into(),
+            text: "Allowed".into(),
+            format: TextFormat::Plain,
+        });
+        assert_eq!(body, json!({"content": "Allowed", "components": []}));
     }
 
     #[test]

@@ -211,8 +211,9 @@ pub fn send(api: &Api, message: OutboundMessage) -> Result<Sent, AdapterError> {
     Ok(Sent { message_ids: ids })
 }
 
-/// `edit`: replace the text of one of the bot's messages.
-pub fn edit(api: &Api, request: EditRequest) -> Result<(), AdapterError> {
+/// The `editMessageText` parameters. No `reply_markup`: Telegram then drops
+/// the message's inline keyboard, so an edited message keeps no buttons.
+fn edit_params(request: &EditRequest) -> Result<Value, AdapterError> {
     let mut params = Map::new();
     params.insert("chat_id".into(), chat_param(&request.chat_id)?);
     params.insert(
@@ -224,11 +225,17 @@ pub fn edit(api: &Api, request: EditRequest) -> Result<(), AdapterError> {
             "an edit must fit in one Telegram message ({MAX_MESSAGE_UNITS} UTF-16 units)"
         )));
     }
-    params.insert("text".into(), Value::from(request.text));
+    params.insert("text".into(), Value::from(request.text.as_str()));
     if let Some(mode) = parse_mode(request.format) {
         params.insert("parse_mode".into(), Value::from(mode));
     }
-    match api.call::<Value>("editMessageText", &Value::Object(params)) {
+    Ok(Value::Object(params))
+}
+
+/// `edit`: replace the text of one of the bot's messages.
+pub fn edit(api: &Api, request: EditRequest) -> Result<(), AdapterError> {
+    let params = edit_params(&request)?;
+    match api.call::<Value>("editMessageText", &params) {
         Ok(_) => Ok(()),
         // The text is already what was asked for.
         Err(f) if f.says("message is not modified") => Ok(()),
@@ -332,6 +339,29 @@ mod tests {
         assert_eq!(pieces, ["a".repeat(3000), "b".repeat(3000)]);
         assert_eq!(utf16_pieces("short", 10), ["short"]);
         assert_eq!(utf16_pieces("", 10), [""]);
+    }
+
+    #[test]
+    fn an_edit_carries_no_keyboard_so_the_buttons_go() {
+        let request = |format| EditRequest {
+            chat_id: "111".into(),
+            message_id: "42".into(),
+            text: "Allowed".into(),
+            format,
+        };
+        assert_eq!(
+            edit_params(&request(TextFormat::Plain)).unwrap(),
+            json!({"chat_id": 111, "message_id": 42, "text": "Allowed"})
+        );
+        let html = edit_params(&request(TextFormat::Html)).unwrap();
+        assert_eq!(html["parse_mode"], "HTML");
+        assert!(html.get("reply_markup").is_none(), "{html}");
+        let mut too_long = request(TextFormat::Plain);
+        too_long.text = "x".repeat(MAX_MESSAGE_UNITS + 1);
+        assert!(matches!(
+            edit_params(&too_long),
+            Err(AdapterError::InvalidInput(_))
+        ));
     }
 
     #[test]
