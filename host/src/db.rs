@@ -190,6 +190,42 @@ const MIGRATIONS: &[&str] = &[
      CREATE TRIGGER groups_del AFTER DELETE ON groups BEGIN UPDATE access_revision SET rev = rev + 1; END;
      CREATE TRIGGER lockdown_ins AFTER INSERT ON lockdown BEGIN UPDATE access_revision SET rev = rev + 1; END;
      CREATE TRIGGER lockdown_del AFTER DELETE ON lockdown BEGIN UPDATE access_revision SET rev = rev + 1; END;",
+    // 7: the permission relay: prompts (one per request, owned by the
+    // process that relayed it), their copies in chats, and time-boxed rules.
+    "CREATE TABLE relay_prompts (
+        token TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        tool_name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        input_preview TEXT NOT NULL,
+        preview_cut INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        nudge_at INTEGER,
+        state TEXT NOT NULL,
+        decided_by TEXT,
+        decided_on TEXT,
+        decided_at INTEGER,
+        rule_until INTEGER,
+        notified INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX relay_prompts_state ON relay_prompts (state, pid);
+     CREATE INDEX relay_prompts_request ON relay_prompts (request_id, pid);
+     CREATE TABLE relay_copies (
+        token TEXT NOT NULL,
+        adapter TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        PRIMARY KEY (token, adapter, chat_id, message_id)
+     ) WITHOUT ROWID;
+     CREATE TABLE relay_rules (
+        tool_name TEXT PRIMARY KEY,
+        until INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        uses INTEGER NOT NULL DEFAULT 0
+     ) WITHOUT ROWID;",
 ];
 
 /// Prepared statements kept per connection (the host has about 30).

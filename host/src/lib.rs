@@ -25,6 +25,7 @@ pub(crate) mod mcp;
 pub(crate) mod net;
 pub(crate) mod platform_lock;
 pub(crate) mod queue;
+pub(crate) mod relay;
 pub(crate) mod router;
 pub mod runtime;
 pub mod secrets;

@@ -40,6 +40,9 @@ pub struct Running {
     pub instructions: String,
     /// Page URLs of inbound listeners (with their tokens), by adapter.
     pub urls: BTreeMap<String, String>,
+    /// Permission verdicts for the session, as JSON-RPC lines; taken by
+    /// the MCP server.
+    pub verdicts: Option<mpsc::UnboundedReceiver<String>>,
     _listeners: Vec<InboundListener>,
     _polls: Vec<AbortOnDrop>,
 }
@@ -229,6 +232,7 @@ pub async fn start_with(
         .iter()
         .map(|(name, a)| (name.clone(), a.handle.clone()))
         .collect();
+    let (verdict_tx, verdicts) = mpsc::unbounded_channel();
     let router = Arc::new(Router::new(Parts {
         adapters,
         filters,
@@ -241,16 +245,21 @@ pub async fn start_with(
         alerts,
         sender_per_minute: host.config.access.sender_per_minute(),
         stranger_alert_per_minute: host.config.access.stranger_alert_per_minute(),
+        relay: crate::router::relay::Relay::new(
+            crate::relay::RelayStore::new(host.db.clone()),
+            host.config.relay.clone(),
+            verdict_tx,
+        ),
         inbox: host
             .home
             .sub(INBOX_DIR)
             .ok()
             .map(|dir| crate::router::inbox::Inbox::new(dir, host.config.inbox.quota_bytes())),
     }));
-    let mut polls = vec![AbortOnDrop(crate::router::alerting::spawn(
-        router.clone(),
-        alerts_rx,
-    ))];
+    let mut polls = vec![
+        AbortOnDrop(crate::router::alerting::spawn(router.clone(), alerts_rx)),
+        AbortOnDrop(crate::router::relay::spawn(router.clone())),
+    ];
     let locks = host
         .home
         .sub(LOCKS_DIR)
@@ -287,6 +296,7 @@ pub async fn start_with(
         router,
         instructions,
         urls,
+        verdicts: Some(verdicts),
         _listeners: listeners,
         _polls: polls,
     })

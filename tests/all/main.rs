@@ -16,6 +16,7 @@ mod doctor;
 mod egress;
 mod filters;
 mod inbox;
+mod relay;
 mod runtime;
 mod sandbox;
 mod secrets;

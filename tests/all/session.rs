@@ -20,6 +20,10 @@ use tokio::sync::mpsc;
 use crate::support::*;
 
 pub const CHANNEL: &str = "notifications/claude/channel";
+/// How Claude Code relays a permission prompt.
+pub const PERMISSION_REQUEST: &str = "notifications/claude/channel/permission_request";
+/// How a channel server answers one.
+pub const PERMISSION: &str = "notifications/claude/channel/permission";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -95,8 +99,12 @@ pub fn is_iso8601_utc(ts: &str) -> bool {
         && (b.len() == 20 || (b[19] == b'.' && digits(20..b.len() - 1) && b.len() > 21))
 }
 
-/// Forwards every channel notification's params.
-pub struct Notifier(pub mpsc::UnboundedSender<Value>);
+/// Forwards every channel notification's params, and every permission
+/// verdict's.
+pub struct Notifier(
+    pub mpsc::UnboundedSender<Value>,
+    pub mpsc::UnboundedSender<Value>,
+);
 
 impl ClientHandler for Notifier {
     async fn on_custom_notification(
@@ -104,8 +112,11 @@ impl ClientHandler for Notifier {
         notification: CustomNotification,
         _context: NotificationContext<RoleClient>,
     ) {
+        let params = notification.params.unwrap_or(Value::Null);
         if notification.method == CHANNEL {
-            let _ = self.0.send(notification.params.unwrap_or(Value::Null));
+            let _ = self.0.send(params);
+        } else if notification.method == PERMISSION {
+            let _ = self.1.send(params);
         }
     }
 }
@@ -114,6 +125,8 @@ impl ClientHandler for Notifier {
 pub struct Session {
     pub client: RunningService<RoleClient, Notifier>,
     pub events: mpsc::UnboundedReceiver<Value>,
+    /// Params of each `notifications/claude/channel/permission`.
+    pub verdicts: mpsc::UnboundedReceiver<Value>,
     pub log: Log,
 }
 
@@ -142,7 +155,8 @@ impl Session {
             .unwrap();
         let log = Log::drain(stderr.unwrap());
         let (tx, events) = mpsc::unbounded_channel();
-        let handshake = Notifier(tx).serve_with_lifecycle(transport, lifecycle);
+        let (verdict_tx, verdicts) = mpsc::unbounded_channel();
+        let handshake = Notifier(tx, verdict_tx).serve_with_lifecycle(transport, lifecycle);
         let client = match tokio::time::timeout(STARTUP, handshake).await {
             Ok(Ok(client)) => client,
             Ok(Err(e)) => panic!("handshake failed: {e}; stderr:\n{}", log.text()),
@@ -151,6 +165,7 @@ impl Session {
         Self {
             client,
             events,
+            verdicts,
             log,
         }
     }
@@ -174,6 +189,33 @@ impl Session {
             Some(e) => e,
             None => panic!("no channel notification; stderr:\n{}", self.log.text()),
         }
+    }
+
+    /// Whether the server declared `claude/channel/permission`.
+    pub fn declares_relay(&self) -> bool {
+        self.client
+            .peer_info()
+            .and_then(|i| i.capabilities.experimental.clone())
+            .is_some_and(|e| e.contains_key("claude/channel/permission"))
+    }
+
+    /// Relay a permission prompt, as Claude Code does.
+    pub async fn permission_request(&self, params: Value) {
+        let notification = CustomNotification::new(PERMISSION_REQUEST, Some(params));
+        self.client
+            .send_notification(rmcp::model::ClientNotification::CustomNotification(
+                notification,
+            ))
+            .await
+            .expect("the permission request was sent");
+    }
+
+    /// The next verdict, if one comes within `within`.
+    pub async fn verdict_within(&mut self, within: Duration) -> Option<Value> {
+        tokio::time::timeout(within, self.verdicts.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Call a tool; the result as JSON.

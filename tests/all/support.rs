@@ -519,3 +519,18 @@ pub async fn start_egress(
     ));
     start_adapter(home, "egress").await
 }
+
+/// The local user presses button (`row`, `col`) of message `id` on the
+/// fakechat page; the HTTP status.
+pub async fn page_press(port: u16, token: &str, id: &str, row: usize, col: usize) -> u16 {
+    let body = serde_json::json!({ "id": id, "row": row, "col": col }).to_string();
+    http(
+        port,
+        "POST",
+        &format!("/api/press?token={token}"),
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await
+    .status
+}

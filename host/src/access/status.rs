@@ -202,6 +202,20 @@ impl AccessStore {
         Ok(chats)
     }
 
+    /// Whether `adapter` has an owner (its local user counts, on fakechat).
+    pub fn has_owner(&self, adapter: &str) -> Result<bool, DbError> {
+        if super::gate::implicit_allow(&super::SenderRef {
+            adapter,
+            sender_id: "web",
+        }) {
+            return Ok(true);
+        }
+        Ok(self
+            .allowed()?
+            .iter()
+            .any(|a| a.adapter == adapter && a.role == Role::Owner))
+    }
+
     /// The direct chat `owner` last wrote from (or paired in), if any.
     fn owner_chat(&self, adapter: &str, owner: &str) -> Result<Option<String>, DbError> {
         Ok(self

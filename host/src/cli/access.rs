@@ -392,6 +392,13 @@ fn lockdown(db: &Db, reason: Option<&str>) -> anyhow::Result<ExitCode> {
         eprintln!("airlock: locked down, but the alert to owners could not be recorded: {e}");
     }
     print!("{}", access_view::locked(&done));
+    // Lockdown leaves every permission prompt to the terminal: no rule
+    // outlives it.
+    match crate::relay::RelayStore::new(db.clone()).revoke_all(crate::access::now()) {
+        Ok(0) => {}
+        Ok(n) => println!("  ended {n} permission relay rule(s) (unlock does not restore them)"),
+        Err(e) => eprintln!("airlock: locked down, but the relay's rules could not be ended: {e}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -421,24 +428,7 @@ fn unlock(db: &Db) -> anyhow::Result<ExitCode> {
 
 /// `90s`, `10m`, `1h`, or plain seconds, within 1 minute and [`MAX_TTL`].
 fn parse_ttl(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: i64 = digits
-        .parse()
-        .map_err(|_| format!("--ttl {text:?} is not a duration; write it like 90s, 10m or 1h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => {
-            return Err(format!(
-                "--ttl {text:?}: unknown unit {unit:?}; use s, m or h, like 10m"
-            ));
-        }
-    };
+    let secs = crate::manifest::duration::parse_secs("--ttl", text)?;
     if !(60..=MAX_TTL).contains(&secs) {
         return Err(format!(
             "--ttl {text:?} is out of range: an invite lives from 1 minute to {} minutes (default {})",

@@ -6,6 +6,7 @@ mod access_view;
 mod adapters;
 mod doctor;
 mod inspect;
+mod relay;
 mod serve;
 mod try_cmd;
 
@@ -42,6 +43,11 @@ enum Command {
     Access {
         #[command(subcommand)]
         action: access::Action,
+    },
+    /// The permission relay's time-boxed rules: allow, rules, revoke.
+    Relay {
+        #[command(subcommand)]
+        action: relay::Action,
     },
     /// Show what a component imports, asks for, would be granted, and whether it would load.
     Inspect {
@@ -93,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Access { action } => {
             access::run(AirlockHome::open(AirlockHome::default_path())?, action)
         }
+        Command::Relay { action } => relay::run(&host()?, action),
         Command::Try { adapter } => try_cmd::run(host()?, adapter.as_deref()),
         Command::Inspect { target, manifest } => inspect::run(
             &host()?,

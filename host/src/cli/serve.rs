@@ -31,7 +31,7 @@ async fn serve(host: Host) -> anyhow::Result<()> {
     let Some(running) = signals.or(crate::serve::start(&host)).await else {
         return Ok(());
     };
-    let running = running?;
+    let mut running = running?;
     let ledger = FileLedger::create(host.home.sub(LEDGERS_DIR)?)
         .map_err(|e| anyhow::anyhow!("cannot create the delivery ledger: {e}"))?;
     let log = QueueLedger::new(
@@ -42,7 +42,12 @@ async fn serve(host: Host) -> anyhow::Result<()> {
     let (reader, writer, outlet) =
         crate::mcp::stdio::filtered(crate::mcp::stdin::open(), std::io::stdout(), Box::new(log));
     let settle = outlet.clone();
-    let server = ChannelServer::new(running.router.clone(), running.instructions.clone(), outlet);
+    let server = ChannelServer::new(
+        running.router.clone(),
+        running.instructions.clone(),
+        outlet,
+        running.verdicts.take(),
+    );
     let Some(service) = signals.or(server.serve((reader, writer))).await else {
         return Ok(());
     };

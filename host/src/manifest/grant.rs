@@ -38,6 +38,13 @@
 //! members = ["987654321"]
 //! groups = ["-1001234567890"]       # allowed senders, when they mention the bot; or a table:
 //!                                   # { chat_id = "-100…", any_sender = true, require_mention = false }
+//!
+//! [relay]
+//! enabled = true                    # relay permission prompts to owners (default true)
+//! ttl = "10m"                       # an unanswered prompt is closed in chat after this long
+//! nudge = "3m"                      # one reminder after this long ("0": none)
+//! rules = false                     # allow time-boxed rules ("Allow 30 min"); default false
+//! rules_for_bash = false            # let a rule match Bash (default false)
 //! ```
 
 use std::collections::BTreeMap;
@@ -47,6 +54,7 @@ use serde::Deserialize;
 
 use super::access::AccessConfig;
 use super::limits::LimitsSpec;
+use super::relay::RelayConfig;
 use crate::net::destination::Destination;
 
 /// The whole config file.
@@ -68,6 +76,9 @@ pub struct Config {
     /// Rate limits, alerts, and static mode's owners, members and groups.
     #[serde(default)]
     pub access: AccessConfig,
+    /// The permission relay.
+    #[serde(default)]
+    pub relay: RelayConfig,
 }
 
 /// The `[inbox]` section.

@@ -8,9 +8,11 @@
 //! policy types the runtime enforces.
 
 mod access;
+pub mod duration;
 mod effective;
 mod grant;
 mod limits;
+mod relay;
 mod secret_binding;
 mod secret_position;
 mod spec;
@@ -19,6 +21,7 @@ pub use access::AccessConfig;
 pub use effective::{Effective, EffectiveError, Linkable, Trust, effective};
 pub use grant::{Config, ConfigError};
 pub use limits::EffectiveLimits;
+pub use relay::RelayConfig;
 pub use secret_binding::{BindingError, SecretBinding, check_name};
 pub(crate) use secret_position::is_pchar;
 pub use secret_position::{HOST_SET_HEADERS, PLACEHOLDER, SecretPosition};

@@ -2,11 +2,11 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
-    ErrorCode, Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification,
+    DiscoverResult, ErrorCode, Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
     ProtocolVersion, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
@@ -15,6 +15,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use super::stdio::Outlet;
 use super::tools::{self, DownloadArgs, EditArgs, FetchArgs, ReactArgs, ReplyArgs};
 use crate::bindings::types::Features;
+use crate::relay::request::METHOD as PERMISSION_REQUEST;
 use crate::router::outbound::Reply;
 use crate::router::{Router, ToolError};
 
@@ -34,16 +35,51 @@ pub struct ChannelServer {
     router: Arc<Router>,
     instructions: String,
     outlet: Mutex<Option<Outlet>>,
+    /// Whether `claude/channel/permission` was declared, decided once at
+    /// the handshake: capabilities do not change within a session.
+    relay: OnceLock<bool>,
 }
 
 impl ChannelServer {
-    /// A server over `router`, writing events through `outlet`.
-    pub fn new(router: Arc<Router>, instructions: String, outlet: Outlet) -> Self {
+    /// A server over `router`, writing events through `outlet`, and each
+    /// permission verdict line `verdicts` yields.
+    pub fn new(
+        router: Arc<Router>,
+        instructions: String,
+        outlet: Outlet,
+        verdicts: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+    ) -> Self {
+        if let Some(mut verdicts) = verdicts {
+            let out = outlet.clone();
+            tokio::spawn(async move {
+                while let Some(line) = verdicts.recv().await {
+                    if !out.line(line) {
+                        tracing::warn!("the session is gone; a permission verdict was not sent");
+                    }
+                }
+            });
+        }
         Self {
             router,
             instructions,
             outlet: Mutex::new(Some(outlet)),
+            relay: OnceLock::new(),
         }
+    }
+
+    fn relay_declared(&self) -> bool {
+        *self.relay.get_or_init(|| {
+            let offered = self.router.relay_offered();
+            if offered {
+                tracing::info!("permission relay: declared; owners answer prompts from chat");
+            } else {
+                tracing::info!(
+                    "permission relay: not declared (it is off, or no running adapter has an \
+                     owner); prompts stay in the terminal"
+                );
+            }
+            offered
+        })
     }
 
     async fn call(&self, request: CallToolRequestParams) -> Result<String, ToolError> {
@@ -94,10 +130,13 @@ impl ChannelServer {
 impl ServerHandler for ChannelServer {
     fn get_info(&self) -> ServerConfig {
         let mut capabilities = ServerCapabilities::builder().enable_tools().build();
-        capabilities.experimental = Some(BTreeMap::from([(
-            "claude/channel".to_string(),
-            JsonObject::new(),
-        )]));
+        let mut experimental = BTreeMap::from([("claude/channel".to_string(), JsonObject::new())]);
+        // Declared only when an owner can answer: Claude Code then sends
+        // prompts here as well as to the terminal.
+        if self.relay_declared() {
+            experimental.insert("claude/channel/permission".to_string(), JsonObject::new());
+        }
+        capabilities.experimental = Some(experimental);
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("airlock", env!("CARGO_PKG_VERSION")))
             .with_instructions(self.instructions.clone())
@@ -150,6 +189,35 @@ impl ServerHandler for ChannelServer {
             }
         };
         Ok(result.into())
+    }
+
+    async fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        _context: NotificationContext<RoleServer>,
+    ) {
+        if notification.method != PERMISSION_REQUEST {
+            tracing::debug!(
+                method = %crate::text::one_line(&notification.method, 80),
+                "ignored a notification airlock does not know"
+            );
+            return;
+        }
+        if !self.relay_declared() {
+            tracing::warn!(
+                "relay: a permission request came, but the relay was not declared; dropped \
+                 (the terminal still asks)"
+            );
+            return;
+        }
+        // In its own task: sending the prompt waits on platforms, and the
+        // session's other messages must not.
+        let router = self.router.clone();
+        tokio::spawn(async move {
+            router
+                .permission_request(notification.params.as_ref())
+                .await;
+        });
     }
 
     async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {

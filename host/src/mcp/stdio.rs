@@ -101,6 +101,14 @@ impl Outlet {
         self.lines.settle();
     }
 
+    /// Hands one JSON-RPC line of the server's own (a notification) to the
+    /// writer. False when the writer has stopped.
+    pub fn line(&self, line: String) -> bool {
+        let mut line = line.into_bytes();
+        line.push(b'\n');
+        self.lines.send(Out::Line(line))
+    }
+
     /// Hands `batch` to the writer (it records, then writes). False when
     /// the writer has stopped (the client is gone).
     pub fn events(&self, batch: Vec<Queued>) -> bool {

@@ -101,7 +101,7 @@ impl Router {
         for event in events {
             let admitted = match event {
                 InboundEvent::Message(m) => self.message(adapter, active, m, rev, &mut memo).await,
-                InboundEvent::Button(b) => self.button(adapter, b, rev, &mut memo),
+                InboundEvent::Button(b) => self.button(adapter, b, rev, &mut memo).await,
                 InboundEvent::Reaction(r) => self.reaction(adapter, r, rev, &mut memo),
             };
             out.extend(admitted);
@@ -255,6 +255,10 @@ impl Router {
             },
             memo,
         )?;
+        // An answer to a permission prompt is the relay's, never the session's.
+        if !message.edited && self.relay_text(adapter, &message, role).await {
+            return None;
+        }
         if message.chat.kind == ChatKind::Direct
             && !message.edited
             && let Some(command) = Command::parse(&message.text)
@@ -408,7 +412,7 @@ impl Router {
         }
     }
 
-    fn button(
+    async fn button(
         &self,
         adapter: &str,
         press: ButtonPress,
@@ -416,7 +420,7 @@ impl Router {
         memo: &mut Memo,
     ) -> Option<Admitted> {
         // A press is on a message the bot sent: it addresses the bot.
-        self.admit(
+        let role = self.admit(
             adapter,
             &Seen {
                 chat: &press.chat,
@@ -427,6 +431,11 @@ impl Router {
             },
             memo,
         )?;
+        // airlock's own buttons (permission prompts) never reach the session.
+        if press.data.starts_with(crate::relay::verdict::RESERVED) {
+            self.relay_press(adapter, &press, role).await;
+            return None;
+        }
         let mut meta = self.base_meta(adapter, &press.chat.id, &press.sender);
         if let Some(id) = &press.message_id {
             meta.insert("message_id", id.clone());

@@ -20,6 +20,7 @@ pub mod outbound;
 mod pairing;
 mod per_minute;
 mod redelivery;
+pub mod relay;
 mod rewrite;
 mod session;
 pub mod time;
@@ -157,6 +158,8 @@ pub struct Router {
     senders: per_minute::PerMinute<(String, String)>,
     /// Stranger messages a minute per adapter before an alert.
     strangers: per_minute::PerMinute<String>,
+    /// The permission relay.
+    relay: relay::Relay,
 }
 
 /// What a router is built from.
@@ -185,6 +188,8 @@ pub struct Parts {
     pub sender_per_minute: u32,
     /// `[access] stranger_alert_per_minute`.
     pub stranger_alert_per_minute: u32,
+    /// The permission relay.
+    pub relay: relay::Relay,
 }
 
 impl Router {
@@ -204,6 +209,7 @@ impl Router {
             alerts: parts.alerts,
             senders: per_minute::PerMinute::new(parts.sender_per_minute),
             strangers: per_minute::PerMinute::new(parts.stranger_alert_per_minute),
+            relay: parts.relay,
         }
     }
 

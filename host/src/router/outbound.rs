@@ -241,6 +241,21 @@ impl Router {
         // No loaded secret reaches a filter or the adapter, whatever the session wrote.
         crate::secrets::loaded::redact_outbound(&mut message, active.handle.name());
         let message = self.filter_outbound(message).await?;
+        // Only airlock's own prompts carry reserved button data, whatever
+        // the session asked or a filter rewrote.
+        if let Some(b) = message
+            .buttons
+            .iter()
+            .flatten()
+            .find(|b| b.data.starts_with(crate::relay::verdict::RESERVED))
+        {
+            return Err(ToolError::Arguments(format!(
+                "button {:?}: data may not start with {:?}, which airlock keeps for its own \
+                 permission prompts; choose other data",
+                crate::text::one_line(&b.label, 40),
+                crate::relay::verdict::RESERVED
+            )));
+        }
         let parts = chunks(
             &message.text,
             limits.max_text_len as usize,

@@ -1,0 +1,693 @@
+//! The permission relay at work: prompts sent to owners, verdicts taken
+//! from owners only, every copy edited when the prompt ends, expiry,
+//! reminders, and calls a rule allows (see [`crate::relay`] for what is
+//! decided and kept).
+//!
+//! A verdict goes to Claude Code before the copies are edited: the session
+//! is waiting, the edits only tell people. Nothing here sends a verdict on
+//! expiry: the terminal's dialog stays open, so an unanswered prompt is left
+//! to it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::Router;
+use crate::access::Role;
+use crate::bindings::types::{Button, ButtonPress, EditRequest, InboundMessage, OutboundMessage};
+use crate::manifest::RelayConfig;
+use crate::relay::notice::{self, Gather};
+use crate::relay::render::{self, Ending, Markup};
+use crate::relay::store::{Copy, Decision, Prompt, State};
+use crate::relay::verdict::{self, Action, Behavior};
+use crate::relay::{PermissionRequest, RelayStore, policy};
+
+/// How often deadlines, reminders and lockdown are looked at.
+pub const TICK: Duration = Duration::from_secs(1);
+/// Settled prompts are forgotten after this long (seconds).
+const KEEP_SECS: i64 = 7 * 24 * 3600;
+
+/// What an owner who is not one is told.
+pub const OWNERS_ONLY: &str = "Only an owner can answer this permission prompt.";
+/// What a late answer is told.
+const ALREADY: &str = "This permission prompt was already answered or closed. If the terminal \
+                       still asks, answer there.";
+
+/// The relay's parts a router holds.
+pub struct Relay {
+    store: RelayStore,
+    config: RelayConfig,
+    pid: i64,
+    verdicts: mpsc::UnboundedSender<String>,
+    gather: Mutex<Gather>,
+}
+
+impl Relay {
+    /// A relay keeping its state in `store`, sending each verdict's
+    /// JSON-RPC line to `verdicts` (the MCP writer forwards them).
+    pub fn new(
+        store: RelayStore,
+        config: RelayConfig,
+        verdicts: mpsc::UnboundedSender<String>,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            pid: i64::from(std::process::id()),
+            verdicts,
+            gather: Mutex::new(Gather::default()),
+        }
+    }
+
+    fn send_verdict(&self, request_id: &str, behavior: Behavior) {
+        if self
+            .verdicts
+            .send(verdict::notification(request_id, behavior))
+            .is_err()
+        {
+            tracing::warn!(request_id, "the session is gone; the verdict was not sent");
+        }
+    }
+}
+
+/// Whether process `pid` still runs.
+fn alive(pid: i64) -> bool {
+    u32::try_from(pid)
+        .ok()
+        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+}
+
+/// Who pressed or typed, as prompts name them.
+fn name_of(sender: &crate::bindings::types::Sender) -> String {
+    sender
+        .handle
+        .clone()
+        .or_else(|| sender.display_name.clone())
+        .unwrap_or_else(|| sender.id.clone())
+}
+
+impl Router {
+    /// Whether to declare `claude/channel/permission`: the relay is on and
+    /// some active adapter has an owner to answer.
+    pub fn relay_offered(&self) -> bool {
+        self.relay.config.enabled
+            && self
+                .adapters
+                .keys()
+                .any(|a| match self.access.has_owner(a) {
+                    Ok(yes) => yes,
+                    Err(e) => {
+                        tracing::warn!(adapter = a, "cannot look for owners: {e}");
+                        false
+                    }
+                })
+    }
+
+    /// A `permission_request` from Claude Code: refused if malformed, left
+    /// to the terminal during lockdown, allowed by a rule, or sent to every
+    /// owner's direct chat.
+    pub async fn permission_request(&self, params: Option<&Value>) {
+        let mut request = match PermissionRequest::parse(params) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    "relay: a permission request was dropped: {e}; the terminal still asks"
+                );
+                return;
+            }
+        };
+        // Whatever the session's tools were called with, no loaded secret leaves.
+        for field in [
+            &mut request.tool_name,
+            &mut request.description,
+            &mut request.input_preview,
+        ] {
+            if let std::borrow::Cow::Owned(clean) = crate::secrets::loaded::redact(field) {
+                *field = clean;
+            }
+        }
+        let (id, tool) = (request.request_id.as_str(), request.tool_name.as_str());
+        tracing::info!(request_id = id, tool, "relay: permission request");
+        if !self.relay.config.enabled {
+            tracing::info!(
+                request_id = id,
+                "relay: off ([relay] enabled = false); left to the terminal"
+            );
+            return;
+        }
+        match self.access.lockdown() {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                tracing::info!(
+                    request_id = id,
+                    "relay: airlock is locked down; left to the terminal"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(
+                    request_id = id,
+                    "relay: cannot read lockdown ({e}); left to the terminal"
+                );
+                return;
+            }
+        }
+        let now = crate::access::now();
+        let token = match verdict::new_token() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(
+                    request_id = id,
+                    "relay: no randomness for a prompt ({e}); left to the terminal"
+                );
+                return;
+            }
+        };
+        if policy::may_rule(tool, &self.relay.config).is_ok()
+            && let Ok(Some(rule)) = self.relay.store.rule(tool, now)
+        {
+            self.relay.send_verdict(id, Behavior::Allow);
+            if let Err(e) = self
+                .relay
+                .store
+                .auto_allowed(&request, &token, self.relay.pid, now)
+            {
+                tracing::warn!(
+                    request_id = id,
+                    "relay: cannot record an auto-allowed call: {e}"
+                );
+            }
+            tracing::info!(
+                request_id = id,
+                tool,
+                until = rule.until,
+                by = rule.created_by,
+                "relay: auto-allowed by a rule"
+            );
+            self.relay
+                .gather
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .add(tool, rule.until);
+            self.flush_notices().await;
+            return;
+        }
+        let expires_at = now + self.relay.config.ttl_secs;
+        let nudge_at = self.relay.config.nudge_after().map(|n| now + n);
+        if let Err(e) =
+            self.relay
+                .store
+                .open(&request, &token, self.relay.pid, now, expires_at, nudge_at)
+        {
+            tracing::error!(
+                request_id = id,
+                "relay: cannot store the prompt ({e}); left to the terminal"
+            );
+            return;
+        }
+        let Ok(Some(prompt)) = self.relay.store.prompt(&token) else {
+            return;
+        };
+        let rule_tool = policy::may_rule(tool, &self.relay.config)
+            .is_ok()
+            .then_some(tool);
+        let mut shown = 0;
+        for (name, active) in &self.adapters {
+            let chats = match self.access.owner_chats(name) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(adapter = name, "relay: cannot find the owners: {e}");
+                    continue;
+                }
+            };
+            let markup = Markup::for_adapter(name);
+            let text = render::prompt(markup, &prompt.view(), rule_tool);
+            for chat in chats {
+                let message = OutboundMessage {
+                    chat_id: chat.clone(),
+                    text: text.clone(),
+                    reply_to: None,
+                    format: markup.format(),
+                    buttons: buttons(&token, rule_tool.is_some()),
+                    files: Vec::new(),
+                };
+                match active.handle.send(message).await {
+                    Ok(sent) => {
+                        let Some(message_id) = sent.message_ids.last().cloned() else {
+                            continue;
+                        };
+                        shown += 1;
+                        let copy = Copy {
+                            adapter: name.clone(),
+                            chat_id: chat,
+                            message_id,
+                        };
+                        if let Err(e) = self.relay.store.add_copy(&token, &copy) {
+                            tracing::warn!(
+                                adapter = name,
+                                "relay: cannot remember a prompt's message: {e}"
+                            );
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        adapter = name,
+                        request_id = id,
+                        "relay: cannot send the prompt to an owner: {e}"
+                    ),
+                }
+            }
+        }
+        if shown == 0 {
+            tracing::warn!(
+                request_id = id,
+                "relay: no owner could be reached (an owner must have written to the bot once); left to the terminal"
+            );
+            let _ = self.relay.store.close(&token, State::Expired);
+        } else {
+            tracing::info!(
+                request_id = id,
+                copies = shown,
+                "relay: prompt sent to owners"
+            );
+        }
+    }
+
+    /// A press on one of airlock's own buttons (data with the reserved
+    /// prefix), by someone the gate let in with `role`.
+    pub(super) async fn relay_press(&self, adapter: &str, press: &ButtonPress, role: Role) {
+        let Some((action, token)) = verdict::parse_button(&press.data) else {
+            tracing::info!(
+                adapter,
+                "relay: a press with reserved data that names no prompt; dropped"
+            );
+            return;
+        };
+        let prompt = match self.relay.store.prompt(token) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                self.say(adapter, &press.chat.id, ALREADY.into());
+                return;
+            }
+            Err(e) => {
+                tracing::error!(adapter, "relay: cannot read the prompt: {e}");
+                return;
+            }
+        };
+        // Only a press on a message that shows this prompt counts.
+        let on_copy = self.relay.store.copies(token).is_ok_and(|copies| {
+            copies.iter().any(|c| {
+                c.adapter == adapter
+                    && c.chat_id == press.chat.id
+                    && press.message_id.as_ref() == Some(&c.message_id)
+            })
+        });
+        if !on_copy {
+            tracing::warn!(adapter, sender = %press.sender.id, "relay: a prompt's button pressed on a message that is not the prompt; dropped");
+            return;
+        }
+        if role != Role::Owner {
+            tracing::info!(adapter, sender = %press.sender.id, request_id = prompt.request_id, "relay: refused a verdict from someone who is not an owner");
+            self.say(adapter, &press.chat.id, OWNERS_ONLY.into());
+            return;
+        }
+        let behavior = match action {
+            Action::Details => {
+                self.details(adapter, &press.chat.id, press.message_id.clone(), &prompt)
+                    .await;
+                return;
+            }
+            Action::Allow | Action::AllowForRule => Behavior::Allow,
+            Action::Deny => Behavior::Deny,
+        };
+        let by = name_of(&press.sender);
+        self.decide(
+            adapter,
+            &press.chat.id,
+            prompt,
+            behavior,
+            action == Action::AllowForRule,
+            &by,
+        )
+        .await;
+    }
+
+    /// `yes abcde` / `no abcde` from someone the gate let in with `role`:
+    /// true when the text was taken as an answer (and so is not delivered).
+    pub(super) async fn relay_text(
+        &self,
+        adapter: &str,
+        message: &InboundMessage,
+        role: Role,
+    ) -> bool {
+        let Some((behavior, id)) = verdict::parse_text(&message.text) else {
+            return false;
+        };
+        let prompt = match self.relay.store.for_request(&id) {
+            Ok(Some(p)) => p,
+            // Not a request airlock relayed: ordinary text.
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::error!(adapter, "relay: cannot read the prompt: {e}");
+                return false;
+            }
+        };
+        if role != Role::Owner {
+            tracing::info!(adapter, sender = %message.sender.id, request_id = id, "relay: refused a typed verdict from someone who is not an owner; not delivered");
+            self.say(adapter, &message.chat.id, OWNERS_ONLY.into());
+            return true;
+        }
+        let by = name_of(&message.sender);
+        self.decide(adapter, &message.chat.id, prompt, behavior, false, &by)
+            .await;
+        true
+    }
+
+    /// An owner's verdict: the first wins, goes to Claude Code, and every
+    /// copy says so.
+    async fn decide(
+        &self,
+        adapter: &str,
+        chat_id: &str,
+        prompt: Prompt,
+        behavior: Behavior,
+        with_rule: bool,
+        by: &str,
+    ) {
+        let now = crate::access::now();
+        let mine = prompt.pid == self.relay.pid;
+        if prompt.state == State::Pending && !mine && !alive(prompt.pid) {
+            // The airlock that relayed it is gone: nobody could tell Claude Code.
+            if self
+                .relay
+                .store
+                .close(&prompt.token, State::Restarted)
+                .unwrap_or(false)
+            {
+                self.edit_copies(&prompt, &Ending::Restarted);
+            }
+            self.say(adapter, chat_id, ALREADY.into());
+            return;
+        }
+        let rule_until = (with_rule
+            && behavior == Behavior::Allow
+            && policy::may_rule(&prompt.tool_name, &self.relay.config).is_ok())
+        .then_some(now + policy::BUTTON_RULE_SECS);
+        let decision = Decision {
+            behavior,
+            by,
+            on: adapter,
+            at: now,
+            rule_until,
+        };
+        match self.relay.store.decide(&prompt.token, &decision, mine) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.say(adapter, chat_id, ALREADY.into());
+                return;
+            }
+            Err(e) => {
+                tracing::error!(adapter, "relay: cannot record the verdict ({e}); not sent");
+                return;
+            }
+        }
+        if mine {
+            self.relay.send_verdict(&prompt.request_id, behavior);
+        }
+        tracing::info!(
+            request_id = prompt.request_id,
+            tool = prompt.tool_name,
+            behavior = behavior.as_str(),
+            by = %crate::text::one_line(by, 64),
+            adapter,
+            "relay: verdict"
+        );
+        if let Some(until) = rule_until {
+            let who = format!("{adapter}:{}", crate::text::one_line(by, 64));
+            match self
+                .relay
+                .store
+                .add_rule(&prompt.tool_name, until, &who, now)
+            {
+                Ok(()) => {
+                    tracing::info!(tool = prompt.tool_name, until, by = who, "relay: rule made")
+                }
+                Err(e) => tracing::warn!("relay: cannot store the rule: {e}"),
+            }
+        }
+        self.edit_copies(
+            &prompt,
+            &Ending::Answered {
+                allowed: behavior == Behavior::Allow,
+                by,
+                platform: adapter,
+                at: now,
+                rule_until,
+            },
+        );
+    }
+
+    /// The whole preview, as a reply to the prompt in that chat.
+    async fn details(
+        &self,
+        adapter: &str,
+        chat_id: &str,
+        reply_to: Option<String>,
+        prompt: &Prompt,
+    ) {
+        let Some(active) = self.adapters.get(adapter) else {
+            return;
+        };
+        let markup = Markup::for_adapter(adapter);
+        let max = active.description.limits.max_text_len as usize;
+        let message = OutboundMessage {
+            chat_id: chat_id.to_owned(),
+            text: render::details(markup, &prompt.view(), max),
+            reply_to,
+            format: markup.format(),
+            buttons: Vec::new(),
+            files: Vec::new(),
+        };
+        if let Err(e) = active.handle.send(message).await {
+            tracing::warn!(adapter, "relay: cannot send a prompt's details: {e}");
+        }
+    }
+
+    /// Edit every copy of `prompt` to say how it ended (which removes its
+    /// buttons), in the background.
+    fn edit_copies(&self, prompt: &Prompt, ending: &Ending<'_>) {
+        let copies = match self.relay.store.copies(&prompt.token) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("relay: cannot find a prompt's messages: {e}");
+                return;
+            }
+        };
+        let mut edits = Vec::new();
+        for c in copies {
+            let Some(active) = self.adapters.get(&c.adapter) else {
+                continue;
+            };
+            let markup = Markup::for_adapter(&c.adapter);
+            edits.push((
+                c.adapter.clone(),
+                active.handle.clone(),
+                EditRequest {
+                    chat_id: c.chat_id,
+                    message_id: c.message_id,
+                    text: render::ended(markup, &prompt.view(), ending),
+                    format: markup.format(),
+                },
+            ));
+        }
+        tokio::spawn(async move {
+            for (adapter, handle, edit) in edits {
+                if let Err(e) = handle.edit(edit).await {
+                    tracing::warn!(adapter, "relay: cannot edit a prompt's message: {e}");
+                }
+            }
+        });
+    }
+
+    /// Tell owners of the calls rules allowed, if a notice is due.
+    async fn flush_notices(&self) {
+        let due = self
+            .relay
+            .gather
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .due(Instant::now());
+        let Some(allowed) = due else {
+            return;
+        };
+        for (name, active) in &self.adapters {
+            let markup = Markup::for_adapter(name);
+            let text = auto_notice(markup, &allowed);
+            for chat in self.access.owner_chats(name).unwrap_or_default() {
+                let mut message = super::commands::message(&chat, text.clone());
+                message.format = markup.format();
+                if let Err(e) = active.handle.send(message).await {
+                    tracing::warn!(
+                        adapter = name,
+                        "relay: cannot tell an owner of an auto-allowed call: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Deadlines, reminders, lockdown, verdicts decided by another airlock,
+    /// and folded notices; called every [`TICK`].
+    async fn relay_tick(&self) {
+        let (store, pid, now) = (&self.relay.store, self.relay.pid, crate::access::now());
+        if matches!(self.access.lockdown(), Ok(Some(_))) {
+            for p in store.pending(pid).unwrap_or_default() {
+                if store.close(&p.token, State::LockedDown).unwrap_or(false) {
+                    tracing::info!(
+                        request_id = p.request_id,
+                        "relay: prompt closed by lockdown; left to the terminal"
+                    );
+                    self.edit_copies(&p, &Ending::LockedDown);
+                }
+            }
+            match store.revoke_all(now) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rules = n, "relay: lockdown ended every rule"),
+                Err(e) => tracing::warn!("relay: cannot end the rules: {e}"),
+            }
+        }
+        for p in store.expired(pid, now).unwrap_or_default() {
+            if store.close(&p.token, State::Expired).unwrap_or(false) {
+                tracing::info!(
+                    request_id = p.request_id,
+                    "relay: prompt expired; left to the terminal"
+                );
+                self.edit_copies(&p, &Ending::Expired);
+            }
+        }
+        for p in store.take_nudges(pid, now).unwrap_or_default() {
+            tracing::info!(request_id = p.request_id, "relay: owners reminded");
+            for c in store.copies(&p.token).unwrap_or_default() {
+                let Some(active) = self.adapters.get(&c.adapter) else {
+                    continue;
+                };
+                let markup = Markup::for_adapter(&c.adapter);
+                let mut message =
+                    super::commands::message(&c.chat_id, render::nudge(markup, &p.view()));
+                message.format = markup.format();
+                message.reply_to = Some(c.message_id.clone());
+                if let Err(e) = active.handle.send(message).await {
+                    tracing::warn!(adapter = c.adapter, "relay: cannot remind an owner: {e}");
+                }
+            }
+        }
+        for (p, behavior) in store.take_unsent(pid).unwrap_or_default() {
+            self.relay.send_verdict(&p.request_id, behavior);
+        }
+        self.flush_notices().await;
+    }
+
+    /// Prompts of an airlock that stopped are closed, and their copies say so.
+    fn close_orphans(&self) {
+        let store = &self.relay.store;
+        for p in store.pending_elsewhere(self.relay.pid).unwrap_or_default() {
+            if !alive(p.pid) && store.close(&p.token, State::Restarted).unwrap_or(false) {
+                tracing::info!(
+                    request_id = p.request_id,
+                    "relay: a prompt of an airlock that stopped was closed"
+                );
+                self.edit_copies(&p, &Ending::Restarted);
+            }
+        }
+        let _ = store.prune(crate::access::now() - KEEP_SECS);
+    }
+}
+
+/// The prompt's buttons.
+fn buttons(token: &str, rule: bool) -> Vec<Vec<Button>> {
+    let b = |label: &str, action| Button {
+        label: label.into(),
+        data: verdict::button_data(action, token),
+    };
+    let mut second = Vec::new();
+    if rule {
+        second.push(b("Allow 30 min", Action::AllowForRule));
+    }
+    second.push(b("Details", Action::Details));
+    vec![
+        vec![b("Allow", Action::Allow), b("Deny", Action::Deny)],
+        second,
+    ]
+}
+
+/// One message about calls rules allowed.
+fn auto_notice(m: Markup, allowed: &[notice::Allowed]) -> String {
+    let parts: Vec<String> = allowed
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                m.code(&a.tool_name),
+                m.own(&format!(
+                    "×{} (rule until {})",
+                    a.count,
+                    render::clock(a.until)
+                ))
+            )
+        })
+        .collect();
+    format!(
+        "{} {}{}",
+        m.own("✅ Allowed by a rule, without asking:"),
+        parts.join(", "),
+        m.own(". `airlock relay revoke TOOL` in the terminal ends a rule.")
+    )
+}
+
+/// Runs the relay's clock until the router goes.
+pub fn spawn(router: Arc<Router>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        router.close_orphans();
+        loop {
+            tokio::time::sleep(TICK).await;
+            router.relay_tick().await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_buttons_only_when_a_rule_may_be_made() {
+        let labels = |rows: Vec<Vec<Button>>| -> Vec<Vec<String>> {
+            rows.into_iter()
+                .map(|r| r.into_iter().map(|b| b.label).collect())
+                .collect()
+        };
+        assert_eq!(
+            labels(buttons("abcdefghijkm", true)),
+            [vec!["Allow", "Deny"], vec!["Allow 30 min", "Details"]]
+        );
+        assert_eq!(
+            labels(buttons("abcdefghijkm", false)),
+            [vec!["Allow", "Deny"], vec!["Details"]]
+        );
+        for row in buttons("abcdefghijkm", true) {
+            for b in row {
+                assert!(verdict::parse_button(&b.data).is_some(), "{}", b.data);
+            }
+        }
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_bogus_pid_is_not() {
+        assert!(alive(i64::from(std::process::id())));
+        assert!(!alive(-1));
+        assert!(!alive(0));
+        assert!(!alive(i64::from(i32::MAX)));
+    }
+}
