@@ -40,6 +40,11 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         "MCP calls the router, never the other way; what flows to the session is in event",
     ),
     (
+        "relay",
+        &["runtime", "caps", "router", "mcp", "access", "queue"],
+        "the relay's decisions and state; the router runs it and MCP carries it",
+    ),
+    (
         "event",
         &["router", "mcp"],
         "events are what the router hands MCP; neither side is imported",

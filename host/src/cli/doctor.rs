@@ -174,6 +174,7 @@ pub fn examine(path: &Path) -> Vec<Check> {
     };
     checks.extend(check_components(&host, config_ok));
     checks.extend(check_access(&host));
+    checks.push(check_relay(&host));
     checks
 }
 
@@ -226,6 +227,37 @@ fn check_access(host: &Host) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// Whether permission prompts will reach an owner in chat.
+fn check_relay(host: &Host) -> Check {
+    let relay = &host.config.relay;
+    if !relay.enabled {
+        return Check::ok(
+            "permission relay off ([relay] enabled = false): prompts stay in the terminal",
+        );
+    }
+    let access = crate::access::AccessStore::with_config(host.db.clone(), &host.config.access);
+    let owned: Vec<String> = super::access::running_adapters(host)
+        .into_iter()
+        .filter(|a| access.has_owner(a).unwrap_or(false))
+        .collect();
+    if owned.is_empty() {
+        return Check::warn(
+            "permission relay not offered: no running adapter has an owner, so prompts stay in the \
+             terminal; `airlock access invite ADAPTER --owner` pairs one",
+        );
+    }
+    let rules = match (relay.rules, relay.rules_for_bash) {
+        (false, _) => "rules off",
+        (true, false) => "rules on (never Bash)",
+        (true, true) => "rules on, Bash included",
+    };
+    Check::ok(format!(
+        "permission relay on: owners on {} answer prompts; ttl {}, {rules}",
+        owned.join(", "),
+        crate::manifest::duration::show(relay.ttl_secs)
+    ))
 }
 
 /// The state directory's mode must be 0700. (Opening it already took group

@@ -2,7 +2,10 @@
 //!
 //! airlock declares `experimental["claude/channel"]`, pushes inbound chat
 //! messages as `notifications/claude/channel`, and serves `reply`,
-//! `edit_message` and (where an adapter can) `react` as tools. It negotiates
+//! `edit_message` and (where an adapter can) `react` as tools. When an owner
+//! can answer, it also declares `claude/channel/permission`: permission
+//! requests go to the router's relay and verdicts come back through the one
+//! writer of stdout. It negotiates
 //! a protocol revision no newer than 2025-11-25 and refuses `server/discover`,
 //! because Claude Code does not register a server that completes the newer
 //! handshake as a channel.
