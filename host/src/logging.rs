@@ -19,7 +19,9 @@ use tracing_subscriber::fmt::MakeWriter;
 use crate::secrets::loaded;
 
 /// The default filter when `AIRLOCK_LOG` is unset.
-pub const DEFAULT_FILTER: &str = "warn";
+/// The permission relay's records (requests, verdicts, refusals, expiries,
+/// rules) are kept at info, so that they are on stderr by default.
+pub const DEFAULT_FILTER: &str = "warn,airlock::router::relay=info";
 /// Targets whose debug output carries message content, capped at info.
 const CONTENT_TARGETS: &[&str] = &["rmcp=info"];
 

@@ -80,3 +80,98 @@ async fn the_page_owner_allows_with_a_button_and_the_prompt_is_closed() {
         "a press on a prompt never reaches the session"
     );
 }
+
+#[tokio::test]
+async fn the_session_cannot_make_a_button_that_answers_a_prompt() {
+    let (home, port) = fakechat_home();
+    let mut session = Session::start(&home).await;
+    let token = session.log.token(port).await;
+    page_send(port, &token, "hello").await;
+    session.event().await;
+    session
+        .permission_request(request("qrstu", "Write", "{}"))
+        .await;
+    let prompt = until_bot_message(port, &token, |m| {
+        m["text"].as_str().unwrap_or("").contains("Request qrstu")
+    })
+    .await;
+    // Whatever data the model guesses, the reserved prefix is refused.
+    let (is_error, text) = outcome(
+        &session
+            .call(
+                "reply",
+                json!({"chat_id": "fakechat:web", "text": "Continue?", "buttons": [[
+                    {"label": "Continue", "data": "airlock:perm:allow:abcdefghijkm"}
+                ]]}),
+            )
+            .await,
+    );
+    assert!(is_error && text.contains("airlock:"), "{text}");
+    // Details answers with the whole preview; the prompt keeps its buttons.
+    let id = prompt["id"].as_str().unwrap();
+    assert_eq!(page_press(port, &token, id, 1, 0).await, 200);
+    let details = until_bot_message(port, &token, |m| {
+        m["text"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Details of request qrstu")
+    })
+    .await;
+    assert_eq!(details["reply_to"], prompt["id"], "{details}");
+    let messages = page_messages(port, &token).await;
+    let still = messages.iter().find(|m| m["id"] == prompt["id"]).unwrap();
+    assert_eq!(still["buttons"], json!([["Allow", "Deny"], ["Details"]]));
+    assert_eq!(
+        session.verdict_within(Duration::from_millis(300)).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn lockdown_closes_a_waiting_prompt_and_leaves_requests_to_the_terminal() {
+    let (home, port) = fakechat_home();
+    let mut session = Session::start(&home).await;
+    let token = session.log.token(port).await;
+    session
+        .permission_request(request("vwxyz", "Edit", "{}"))
+        .await;
+    let prompt = until_bot_message(port, &token, |m| {
+        m["text"].as_str().unwrap_or("").contains("Request vwxyz")
+    })
+    .await;
+    cli_ok(&home, &["access", "lockdown"]).await;
+    let closed = until_bot_message(port, &token, |m| {
+        m["id"] == prompt["id"]
+            && m["text"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("🔒 airlock is locked down: answer in the terminal.")
+    })
+    .await;
+    assert_eq!(closed["buttons"], json!([]));
+    let before = page_messages(port, &token).await.len();
+    session
+        .permission_request(request("hijkm", "Edit", "{}"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = page_messages(port, &token).await;
+    assert!(
+        !after
+            .iter()
+            .any(|m| m["text"].as_str().unwrap_or("").contains("hijkm")),
+        "a prompt was sent during lockdown: {after:#?}"
+    );
+    assert!(after.len() >= before);
+    assert_eq!(
+        session.verdict_within(Duration::from_millis(200)).await,
+        None
+    );
+    assert!(
+        session
+            .log
+            .text()
+            .contains("locked down; left to the terminal"),
+        "{}",
+        session.log.text()
+    );
+}

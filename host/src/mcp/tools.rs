@@ -194,7 +194,7 @@ pub fn list(offered: Offered) -> Vec<Tool> {
             "description": "Rows of buttons under the message (optional); a press arrives as an event with a button attribute holding the data.",
             "items": {"type": "array", "items": {
                 "type": "object",
-                "properties": {"label": {"type": "string"}, "data": {"type": "string", "description": "Reported back when pressed (at most 64 bytes on Telegram)."}},
+                "properties": {"label": {"type": "string"}, "data": {"type": "string", "description": "Reported back when pressed (at most 64 bytes on Telegram; not starting with airlock:, which airlock keeps for its own prompts)."}},
                 "required": ["label", "data"],
                 "additionalProperties": false,
             }},
