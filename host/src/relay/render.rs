@@ -166,9 +166,12 @@ pub fn prompt(m: Markup, view: &PromptView<'_>, rule: Option<&str>) -> String {
         clock(view.expires_at)
     )));
     if let Some(rule) = rule {
-        out.push_str(&m.own(&format!(
-            " \"Allow 30 min\" also allows every {rule} call for 30 minutes."
-        )));
+        out.push_str(&format!(
+            "{} {} {}",
+            m.own(" \"Allow 30 min\" also allows every"),
+            m.code(rule),
+            m.own("call for 30 minutes.")
+        ));
     }
     out.push('\n');
     out.push_str(&m.own("The terminal asks the same question and may already have answered it."));
@@ -399,6 +402,96 @@ mod tests {
             nudge(Markup::Plain, &v)
                 .contains("still waiting for permission to use Bash (request abcde)")
         );
+    }
+
+    /// Strings from the characters that make markup, in random mixes.
+    fn hostile_strings(n: usize) -> Vec<String> {
+        const PIECES: &[&str] = &[
+            "<",
+            ">",
+            "&",
+            "`",
+            "```",
+            "*",
+            "_",
+            "~",
+            "|",
+            "[",
+            "]",
+            "(",
+            ")",
+            "@",
+            "#",
+            "\n",
+            "<@1>",
+            "@everyone",
+            "<a href=\"x\">",
+            "</pre>",
+            "</code>",
+            "&lt;",
+            "\\",
+            "a",
+            " ",
+            "https://evil.example",
+            "\u{202E}",
+            "\u{200B}",
+            "é",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..n)
+            .map(|_| {
+                let len = (next() % 24) as usize;
+                (0..len)
+                    .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_mix_of_markup_characters_escapes_its_span() {
+        for text in hostile_strings(3_000) {
+            let v = view(&text, &text);
+            let html_text = prompt(Markup::Html, &v, Some("x"));
+            let mut rest = html_text.as_str();
+            while let Some(i) = rest.find('<') {
+                let tag = &rest[i..i + rest[i..].find('>').expect("a closed tag")];
+                assert!(
+                    ["<code", "</code", "<pre", "</pre"].contains(&tag),
+                    "{text:?} made {tag:?} in {html_text}"
+                );
+                rest = &rest[i + 1..];
+            }
+            // Discord: outside airlock's code spans and blocks, only airlock's words.
+            let discord = prompt(Markup::DiscordMarkdown, &v, Some("x"));
+            let mut outside = String::new();
+            for (i, block) in discord.split("```").enumerate() {
+                if i % 2 == 0 {
+                    for (j, span) in block.split('`').enumerate() {
+                        if j % 2 == 0 {
+                            outside.push_str(span);
+                        }
+                    }
+                }
+            }
+            for c in ['*', '_', '~', '|', '[', '@', '<', '#'] {
+                assert!(
+                    !outside.contains(c),
+                    "{text:?}: {c} outside code in {discord}"
+                );
+            }
+            let fences = discord.matches("```").count();
+            assert!(fences == 0 || fences == 2, "{discord}");
+            for out in [html_text, discord, prompt(Markup::Plain, &v, None)] {
+                assert!(!out.contains('\u{202E}') && !out.contains('\u{200B}'));
+            }
+        }
     }
 
     #[test]
