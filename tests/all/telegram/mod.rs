@@ -7,6 +7,7 @@ mod crash;
 mod e2e;
 mod faults;
 mod hostile;
+mod relay;
 
 use std::time::{Duration, Instant};
 
