@@ -402,7 +402,7 @@ async fn typed_verdicts_count_only_from_an_owner() {
     session
         .permission_request(request("abcde", "Write", "{\"file_path\":\"/tmp/x\"}"))
         .await;
-    prompt_in(&fake, ALICE, "abcde").await;
+    let prompt = prompt_in(&fake, ALICE, "abcde").await;
 
     // A stranger and a member type the answer; then the member says more.
     fake.inject_update(dm(2, EVE, "Eve", "yes abcde"));
@@ -428,7 +428,6 @@ async fn typed_verdicts_count_only_from_an_owner() {
     fake.inject_update(from_alice(5, "YES   ABCDE"));
     let verdict = session.verdict_within(SOON).await.expect("a verdict");
     assert_eq!(verdict, json!({"request_id": "abcde", "behavior": "allow"}));
-    let prompt = prompt_in(&fake, ALICE, "abcde").await;
     let closed = edited(&fake, &prompt).await;
     assert!(
         closed["text"]
