@@ -2,7 +2,9 @@
 //! with an MCP client that echoes every channel event back through the
 //! `reply` tool, and Debian's headless Chromium driven over W3C WebDriver
 //! (chromedriver, spoken to with `fantoccini`) typing into the page and
-//! waiting for the echo to show up in it.
+//! waiting for the echo to show up in it. A second test relays a permission
+//! request to the page, photographs the prompt for the README
+//! (`docs/relay-prompt.png`) and answers it with a real click.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use rmcp::service::{NotificationContext, RoleClient, ServiceExt};
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
+use crate::session::Session;
 use crate::support::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -332,4 +335,160 @@ async fn a_message_typed_in_the_page_comes_back_as_the_sessions_reply() {
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     assert!(outcomes[0].contains("sent (id: "), "{outcomes:?}");
     let _ = tokio::time::timeout(SOON, client.cancel()).await;
+}
+
+// ---------------------------------------------------------------------------
+// The permission relay's prompt on the page
+// ---------------------------------------------------------------------------
+
+/// Where the screenshot of a prompt goes: the README shows it.
+fn prompt_screenshot_path() -> PathBuf {
+    root().join("docs").join("relay-prompt.png")
+}
+
+/// The newest bot message as the page renders it: `{id, text, labels}`, or
+/// null before there is one. Read in one script, so a re-render between
+/// WebDriver commands cannot leave a stale element.
+async fn newest_bot_message(client: &Client) -> Value {
+    const SCRIPT: &str = r#"
+        const all = document.querySelectorAll(".msg.bot");
+        const m = all[all.length - 1];
+        if (!m) return null;
+        const text = m.querySelector(".text");
+        return {
+            id: m.dataset.id,
+            text: text ? text.textContent : "",
+            labels: Array.from(m.querySelectorAll(".msg-button"), (b) => b.dataset.label),
+        };
+    "#;
+    wd("newest bot message", client.execute(SCRIPT, Vec::new())).await
+}
+
+/// Waits until the newest bot message satisfies `pred`; returns it.
+async fn until_newest(client: &Client, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + ECHO;
+    loop {
+        let m = newest_bot_message(client).await;
+        if !m.is_null() && pred(&m) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed {what}; its newest bot message: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The page: the prompt shows with its buttons, is photographed, Allow is
+/// clicked, Claude Code gets the verdict and the page shows the prompt
+/// closed. Owns the session so that it can wait for the verdict.
+async fn drive_prompt(client: Client, page: String, mut session: Session) -> Session {
+    wd("navigate", client.goto(&page)).await;
+    let status = wd("#status", client.find(Locator::Css("#status"))).await;
+    let deadline = Instant::now() + SOON;
+    while wd("#status", status.text()).await != "connected" {
+        assert!(Instant::now() < deadline, "the page never connected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    session
+        .permission_request(json!({
+            "request_id": "brwsr",
+            "tool_name": "Bash",
+            "description": "Run the test suite",
+            "input_preview": "{\"command\":\"cargo test --workspace\"}",
+        }))
+        .await;
+    let prompt = until_newest(&client, "the prompt with its buttons", |m| {
+        m["labels"]
+            .as_array()
+            .is_some_and(|l| l.contains(&json!("Allow")))
+    })
+    .await;
+    let text = prompt["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("🔐 Claude Code asks to use Bash\nRun the test suite\n")
+            && text.contains("{\"command\":\"cargo test --workspace\"}")
+            && text.contains("type \"yes brwsr\" or \"no brwsr\""),
+        "{text}"
+    );
+    assert_eq!(prompt["labels"], json!(["Allow", "Deny", "Details"]));
+
+    let png = wd("screenshot", client.screenshot()).await;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let file = prompt_screenshot_path();
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, png).unwrap();
+
+    let id = prompt["id"].as_str().unwrap().to_owned();
+    let allow = format!(".msg.bot[data-id=\"{id}\"] .msg-button[data-label=\"Allow\"]");
+    let button = wd("the Allow button", client.find(Locator::Css(&allow))).await;
+    wd("click Allow", button.click()).await;
+
+    let verdict = session.verdict_within(SOON).await.unwrap_or_else(|| {
+        panic!(
+            "no verdict after the click; stderr:\n{}",
+            session.log.text()
+        )
+    });
+    assert_eq!(verdict, json!({"request_id": "brwsr", "behavior": "allow"}));
+    let closed = until_newest(&client, "the prompt closed", |m| {
+        m["id"] == id.as_str()
+            && m["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("✅ Allowed by web on fakechat"))
+    })
+    .await;
+    assert_eq!(
+        closed["labels"],
+        json!([]),
+        "the buttons are gone: {closed}"
+    );
+    session
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permission_prompt_shows_in_the_page_and_its_allow_button_answers_claude_code() {
+    require_browser();
+    let (home, port) = fakechat_home();
+    let session = Session::start(&home).await;
+    assert!(session.declares_relay(), "the page's user is an owner");
+    let token = session.log.token(port).await;
+    let serve_log = session.log.clone();
+    let page = format!("http://127.0.0.1:{port}/?token={token}");
+
+    let driver = ChromeDriver::start().await;
+    let browser = driver.new_session().await;
+    let run = tokio::spawn(drive_prompt(browser.clone(), page, session));
+    let outcome = tokio::time::timeout(Duration::from_secs(120), run).await;
+    let _ = tokio::time::timeout(SOON, browser.close()).await;
+    let chromedriver_log = driver.log();
+    drop(driver);
+    let mut session = match outcome {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => {
+            eprintln!(
+                "airlock serve stderr:\n{}\nchromedriver log:\n{chromedriver_log}",
+                serve_log.text()
+            );
+            std::panic::resume_unwind(e.into_panic());
+        }
+        Err(_) => panic!(
+            "the browser run did not finish; stderr:\n{}",
+            serve_log.text()
+        ),
+    };
+
+    // What the page showed is what the adapter holds: the prompt, edited.
+    let messages = page_messages(port, &token).await;
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!(messages[0]["edited"], true, "{messages:#?}");
+    assert_eq!(messages[0]["buttons"], json!([]), "{messages:#?}");
+    assert_eq!(
+        session.verdict_within(Duration::from_millis(300)).await,
+        None,
+        "one click, one verdict"
+    );
+    session.close().await;
 }

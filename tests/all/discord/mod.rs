@@ -7,6 +7,7 @@ mod crash;
 mod e2e;
 mod faults;
 mod hostile;
+mod relay;
 mod together;
 
 use fake_discord::{BOT_ID, FakeDiscord, payloads};
