@@ -16,6 +16,9 @@ pub enum DbError {
     /// SQLite failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The system gave no randomness for a key the database keeps.
+    #[error("no randomness for a key: {0}")]
+    Random(String),
     /// The database could not be opened.
     #[error(
         "cannot open the database {path}: {source}; check that the state directory is writable"
@@ -226,6 +229,44 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         uses INTEGER NOT NULL DEFAULT 0
      ) WITHOUT ROWID;",
+    // 8: the audit trail: one append-only, hash-chained table, searchable
+    // with FTS5 over the summary and the kept text.
+    "CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        adapter TEXT,
+        chat TEXT,
+        sender_id TEXT,
+        sender_handle TEXT,
+        session TEXT,
+        summary TEXT NOT NULL,
+        content TEXT,
+        content_digest TEXT,
+        content_len INTEGER,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+     );
+     CREATE INDEX audit_kind ON audit (kind, id);
+     CREATE INDEX audit_at ON audit (at_ms);
+     CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+     CREATE VIRTUAL TABLE audit_fts USING fts5(summary, content, content='audit', content_rowid='id');
+     CREATE TRIGGER audit_fts_ins AFTER INSERT ON audit BEGIN
+        INSERT INTO audit_fts (rowid, summary, content) VALUES (new.id, new.summary, new.content);
+     END;
+     CREATE TRIGGER audit_fts_del AFTER DELETE ON audit BEGIN
+        INSERT INTO audit_fts (audit_fts, rowid, summary, content)
+        VALUES ('delete', old.id, old.summary, old.content);
+     END;
+     CREATE TABLE audit_anchor (
+        id INTEGER PRIMARY KEY,
+        prev_hash TEXT NOT NULL,
+        removed INTEGER NOT NULL,
+        at INTEGER NOT NULL
+     );
+     CREATE TABLE audit_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;",
 ];
 
 /// Prepared statements kept per connection (the host has about 30).

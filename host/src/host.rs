@@ -350,6 +350,13 @@ mod tests {
             assert!(handle.describe().await.is_err());
         }
         assert!(matches!(handle.health().await, Health::Quarantined(_)));
+        // Each crash before the loop is raised for the record (never sent to owners).
+        for n in 1..MAX_CRASHES {
+            let crashed = rx.try_recv().expect("a crash raised for the record");
+            assert_eq!(crashed.kind, AlertKind::Crashed);
+            assert!(crashed.text.starts_with("fakechat crashed ("), "{}", crashed.text);
+            assert!(crashed.text.contains(&format!("({n} within")), "{}", crashed.text);
+        }
         let alert = rx.try_recv().expect("a quarantined alert");
         assert_eq!(alert.kind, AlertKind::Quarantined);
         assert_eq!(alert.adapter.as_deref(), Some("fakechat"));

@@ -9,6 +9,7 @@
 pub mod access;
 pub(crate) mod alert;
 pub mod approvals;
+pub(crate) mod audit;
 pub(crate) mod backoff;
 pub mod bindings;
 pub mod caps;

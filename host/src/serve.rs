@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::access::AccessStore;
 use crate::alert::{Alert, Alerts, Kind as AlertKind};
+use crate::audit::{Entry, Kind as AuditKind};
 use crate::catalog::{Candidate, Origin};
 use crate::home::INBOX_DIR;
 use crate::host::{Host, StartError};
@@ -108,6 +109,8 @@ pub async fn start_with(
     let mut listeners = Vec::new();
     let mut urls = BTreeMap::new();
     let mut start_after_lock = BTreeMap::new();
+    // Recorded once the router (and its audit trail) exists.
+    let mut lifecycle = Vec::new();
     for &c in chosen {
         let loaded = match approval {
             Approval::Required => host.load(c),
@@ -117,12 +120,27 @@ pub async fn start_with(
             Ok(l) => l,
             Err(e) => {
                 tracing::error!("not started: {e}");
+                lifecycle.push(
+                    Entry::new(AuditKind::Component, format!("not started: {e}"))
+                        .detail(serde_json::json!({"event": "refused", "component": c.name})),
+                );
                 if let Some(alert) = import_refusal_alert(&e) {
                     alerts.raise(alert);
                 }
                 continue;
             }
         };
+        lifecycle.push(
+            Entry::new(
+                AuditKind::Component,
+                format!("{} loaded ({:?})", c.name, c.origin),
+            )
+            .detail(serde_json::json!({
+                "event": "loaded",
+                "component": c.name,
+                "wasm_sha256": c.wasm_sha256(),
+            })),
+        );
         match loaded.manifest.kind {
             Kind::Filter => match host.filter_runner_with_alerts(&loaded, &alerts) {
                 Ok(runner) => filters.push(NamedFilter {
@@ -245,6 +263,11 @@ pub async fn start_with(
         alerts,
         sender_per_minute: host.config.access.sender_per_minute(),
         stranger_alert_per_minute: host.config.access.stranger_alert_per_minute(),
+        audit: crate::audit::AuditStore::new(
+            host.db.clone(),
+            &host.config.audit,
+            Some(format!("serve {}", std::process::id())),
+        ),
         relay: crate::router::relay::Relay::new(
             crate::relay::RelayStore::new(host.db.clone()),
             host.config.relay.clone(),
@@ -256,8 +279,13 @@ pub async fn start_with(
             .ok()
             .map(|dir| crate::router::inbox::Inbox::new(dir, host.config.inbox.quota_bytes())),
     }));
+    router.record(&lifecycle);
     let mut polls = vec![
         AbortOnDrop(crate::router::alerting::spawn(router.clone(), alerts_rx)),
+        AbortOnDrop(spawn_audit_upkeep(
+            router.clone(),
+            host.config.audit.keep_days,
+        )),
         AbortOnDrop(crate::router::relay::spawn(router.clone())),
     ];
     let locks = host
@@ -299,6 +327,30 @@ pub async fn start_with(
         verdicts: Some(verdicts),
         _listeners: listeners,
         _polls: polls,
+    })
+}
+
+/// How often the audit trail gets a checkpoint when rows came.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Hourly checkpoints, and retention once at start and daily.
+fn spawn_audit_upkeep(router: Arc<Router>, keep_days: u32) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut hours = 0u32;
+        loop {
+            if hours % 24 == 0 {
+                let audit = router.audit().clone();
+                match tokio::task::spawn_blocking(move || audit.prune(keep_days)).await {
+                    Ok(Err(e)) => tracing::warn!("audit retention failed: {e}"),
+                    Ok(Ok(_)) | Err(_) => {}
+                }
+            }
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            hours = hours.wrapping_add(1);
+            if let Err(e) = router.audit().checkpoint("hourly") {
+                tracing::warn!("cannot write the hourly audit checkpoint: {e}");
+            }
+        }
     })
 }
 

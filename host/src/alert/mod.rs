@@ -32,11 +32,15 @@ pub enum Kind {
     Lockdown,
     /// `airlock access unlock`.
     Unlock,
+    /// A component crashed once and is restarted. Recorded in the audit
+    /// trail, never sent to owners: one crash is routine, a loop of them
+    /// quarantines the component (and that is sent).
+    Crashed,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::PairingGuess,
         Kind::StrangerFlood,
         Kind::RateLimited,
@@ -44,6 +48,7 @@ impl Kind {
         Kind::Quarantined,
         Kind::Lockdown,
         Kind::Unlock,
+        Kind::Crashed,
     ];
 
     /// The stable name.
@@ -56,6 +61,7 @@ impl Kind {
             Kind::Quarantined => "quarantined",
             Kind::Lockdown => "lockdown",
             Kind::Unlock => "unlock",
+            Kind::Crashed => "crashed",
         }
     }
 

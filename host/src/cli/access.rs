@@ -14,6 +14,7 @@ use serde_json::json;
 use super::access_view::{self, when};
 use crate::access::{AccessError, AccessStore, DEFAULT_TTL, GroupPolicy, MAX_TTL, Role};
 use crate::alert::{Alert, Kind};
+use crate::audit::Kind as AuditKind;
 use crate::db::Db;
 use crate::home::AirlockHome;
 use crate::host::Host;
@@ -141,15 +142,54 @@ const APPLIES: &str = "a running airlock applies this before its next message";
 /// Run one action. Lockdown and unlock need only the database: they work
 /// whatever state the config is in.
 pub fn run(home: AirlockHome, action: Action) -> anyhow::Result<ExitCode> {
+    let what = changes(&action);
     match action {
-        Action::Lockdown { reason } => lockdown(&Db::open(&home.db_path())?, reason.as_deref()),
-        Action::Unlock => unlock(&Db::open(&home.db_path())?),
+        Action::Lockdown { reason } => {
+            // Only the database: lockdown must work with a broken config.
+            let db = Db::open(&home.db_path())?;
+            let code = lockdown(&db, reason.as_deref())?;
+            super::record::change(&db, &Default::default(), AuditKind::Access, "lockdown");
+            Ok(code)
+        }
+        Action::Unlock => {
+            let db = Db::open(&home.db_path())?;
+            let code = unlock(&db)?;
+            super::record::change(&db, &Default::default(), AuditKind::Access, "unlock");
+            Ok(code)
+        }
         other => {
             let host = Host::open(home)?;
             let access = AccessStore::with_config(host.db.clone(), &host.config.access);
-            change(&host, &access, other)
+            let code = change(&host, &access, other)?;
+            if let Some(what) = what
+                && code == ExitCode::SUCCESS
+            {
+                super::record::change(&host.db, &host.config.audit, AuditKind::Access, what);
+            }
+            Ok(code)
         }
     }
+}
+
+/// What `action` changes, in a few words; `None` for one that only reads.
+fn changes(action: &Action) -> Option<&'static str> {
+    Some(match action {
+        Action::Allow { .. } => "allow",
+        Action::Role { .. } => "role",
+        Action::Remove { .. } => "remove",
+        Action::Revoke { .. } => "revoke",
+        Action::Invite { cancel: true, .. } => "invites cancelled",
+        Action::Invite { .. } => "invite issued",
+        Action::Group {
+            action: GroupAction::Open { .. },
+        } => "group opened",
+        Action::Group {
+            action: GroupAction::Close { .. },
+        } => "group closed",
+        Action::Lockdown { .. } => "lockdown",
+        Action::Unlock => "unlock",
+        Action::Invites { .. } | Action::List { .. } | Action::Status { .. } => return None,
+    })
 }
 
 fn check_adapter(adapter: &str) -> anyhow::Result<()> {

@@ -120,6 +120,16 @@ fn approve(host: &Host, name: &str, expected: Option<&str>) -> anyhow::Result<Ex
         candidate.wasm_sha256(),
         candidate.manifest_sha256()
     );
+    super::record::change(
+        &host.db,
+        &host.config.audit,
+        crate::audit::Kind::Component,
+        &format!(
+            "drop-in approved (wasm sha256 {}, manifest sha256 {})",
+            candidate.wasm_sha256(),
+            candidate.manifest_sha256()
+        ),
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -151,6 +161,12 @@ fn remove(host: &Host, name: &str) -> anyhow::Result<ExitCode> {
         } else {
             format!(", deleted {}", removed.join(" and "))
         }
+    );
+    super::record::change(
+        &host.db,
+        &host.config.audit,
+        crate::audit::Kind::Component,
+        "drop-in removed",
     );
     Ok(ExitCode::SUCCESS)
 }

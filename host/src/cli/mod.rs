@@ -6,6 +6,7 @@ mod access_view;
 mod adapters;
 mod doctor;
 mod inspect;
+mod record;
 mod relay;
 mod serve;
 mod try_cmd;
@@ -88,13 +89,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => Ok(doctor::run()),
         Command::Serve { config } => {
             let mut host = host()?;
-            if let Some(path) = config {
-                if !path.exists() {
-                    anyhow::bail!("no config file at {}", path.display());
+            let path = match config {
+                Some(path) => {
+                    if !path.exists() {
+                        anyhow::bail!("no config file at {}", path.display());
+                    }
+                    host.config = crate::home::load_config(&path)?;
+                    path
                 }
-                host.config = crate::home::load_config(&path)?;
-            }
-            serve::run(host)
+                None => host.home.path().join("airlock.toml"),
+            };
+            serve::run(host, &path)
         }
         Command::Access { action } => {
             access::run(AirlockHome::open(AirlockHome::default_path())?, action)

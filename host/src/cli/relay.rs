@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::access_view::when;
 use crate::access::AccessStore;
+use crate::audit::Kind as AuditKind;
 use crate::host::Host;
 use crate::manifest::duration;
 use crate::relay::RelayStore;
@@ -66,6 +67,7 @@ pub fn run(host: &Host, action: Action) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
             store.add_rule(&tool, now + secs, "terminal", now)?;
+            super::record::change(&host.db, &host.config.audit, AuditKind::Relay, "rule made");
             tracing::info!(tool, until = now + secs, "relay: rule made in the terminal");
             println!(
                 "every {tool} call is allowed without asking until {} ({}); owners hear of each, \
@@ -96,9 +98,21 @@ pub fn run(host: &Host, action: Action) -> anyhow::Result<ExitCode> {
         Action::Revoke { tool, all } => {
             if all {
                 let n = store.revoke_all(now)?;
+                super::record::change(
+                    &host.db,
+                    &host.config.audit,
+                    AuditKind::Relay,
+                    "every rule ended",
+                );
                 println!("ended {n} rule(s); every prompt goes to owners again");
             } else if let Some(tool) = tool {
                 if store.revoke(&tool, now)? {
+                    super::record::change(
+                        &host.db,
+                        &host.config.audit,
+                        AuditKind::Relay,
+                        "rule ended",
+                    );
                     tracing::info!(tool, "relay: rule ended in the terminal");
                     println!("ended the rule for {tool}; its calls go to owners again");
                 } else {

@@ -14,17 +14,40 @@ use crate::mcp::ledger::QueueLedger;
 use crate::queue::ledger::{FileLedger, LEDGERS_DIR};
 
 /// Run until the client goes away or a signal arrives.
-pub fn run(host: Host) -> anyhow::Result<ExitCode> {
+pub fn run(host: Host, config: &std::path::Path) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(serve(host));
+    let digest = config_digest(config);
+    let outcome = runtime.block_on(serve(host, digest));
     // A blocking stdin read may still be parked; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
     outcome.map(|()| ExitCode::SUCCESS)
 }
 
-async fn serve(host: Host) -> anyhow::Result<()> {
+/// The SHA-256 of the config file as it is on disk (`none`: no file).
+fn config_digest(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    std::fs::read(path).map_or_else(|_| "none".into(), |b| hex::encode(sha2::Sha256::digest(b)))
+}
+
+/// The server's start or stop, in the audit trail.
+fn record_server(router: &crate::router::Router, what: &str, digest: &str) {
+    let adapters: Vec<&String> = router.adapters().keys().collect();
+    router.record(&[crate::audit::Entry::new(
+        crate::audit::Kind::Server,
+        format!("airlock {} {what}", env!("CARGO_PKG_VERSION")),
+    )
+    .detail(serde_json::json!({
+        "event": what,
+        "version": env!("CARGO_PKG_VERSION"),
+        "config_sha256": digest,
+        "pid": std::process::id(),
+        "adapters": adapters,
+    }))]);
+}
+
+async fn serve(host: Host, digest: String) -> anyhow::Result<()> {
     // Installed first, so a signal during start-up or the handshake is not
     // left to the default action.
     let mut signals = Signals::install()?;
@@ -32,6 +55,24 @@ async fn serve(host: Host) -> anyhow::Result<()> {
         return Ok(());
     };
     let mut running = running?;
+    record_server(&running.router, "started", &digest);
+    let router = running.router.clone();
+    let outcome = session(&host, &mut running, &mut signals).await;
+    record_server(&router, "stopped", &digest);
+    match router.audit().checkpoint("shutdown") {
+        Ok(Some((hash, id))) => tracing::warn!("audit trail head at shutdown: {hash}@{id}"),
+        Ok(None) => {}
+        Err(e) => tracing::error!("cannot write the audit checkpoint at shutdown: {e}"),
+    }
+    outcome
+}
+
+/// The MCP session over stdio, until the client leaves or a signal comes.
+async fn session(
+    host: &Host,
+    running: &mut crate::serve::Running,
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
     let ledger = FileLedger::create(host.home.sub(LEDGERS_DIR)?)
         .map_err(|e| anyhow::anyhow!("cannot create the delivery ledger: {e}"))?;
     let log = QueueLedger::new(

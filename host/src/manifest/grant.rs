@@ -53,6 +53,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::access::AccessConfig;
+use super::audit::AuditConfig;
 use super::limits::LimitsSpec;
 use super::relay::RelayConfig;
 use crate::net::destination::Destination;
@@ -79,6 +80,9 @@ pub struct Config {
     /// The permission relay.
     #[serde(default)]
     pub relay: RelayConfig,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 /// The `[inbox]` section.

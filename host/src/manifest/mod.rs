@@ -8,6 +8,7 @@
 //! policy types the runtime enforces.
 
 mod access;
+mod audit;
 pub mod duration;
 mod effective;
 mod grant;
@@ -18,6 +19,7 @@ mod secret_position;
 mod spec;
 
 pub use access::AccessConfig;
+pub use audit::{AuditConfig, ContentMode, OtlpConfig};
 pub use effective::{Effective, EffectiveError, Linkable, Trust, effective};
 pub use grant::{Config, ConfigError};
 pub use limits::EffectiveLimits;

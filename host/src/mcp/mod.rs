@@ -16,6 +16,7 @@ mod pipe_probe;
 mod server;
 pub mod stdin;
 pub mod stdio;
+mod tool_record;
 pub mod tools;
 pub mod writer;
 

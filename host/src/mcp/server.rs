@@ -179,14 +179,21 @@ impl ServerHandler for ChannelServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
+        let args = request.arguments.clone();
         // No loaded secret goes back to the session, even one it passed in an argument.
         let redact = |text: String| crate::secrets::loaded::redact(&text).into_owned();
-        let result = match self.call(request).await {
+        let outcome = self.call(request).await.map_err(|e| e.to_string());
+        if let Err(e) = &outcome {
+            tracing::info!(tool = name, "tool error: {e}");
+        }
+        self.router.record(&[super::tool_record::tool_call(
+            &name,
+            args.as_ref(),
+            &outcome,
+        )]);
+        let result = match outcome {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(redact(text))]),
-            Err(e) => {
-                tracing::info!(tool = name, "tool error: {e}");
-                CallToolResult::error(vec![ContentBlock::text(redact(e.to_string()))])
-            }
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(redact(e))]),
         };
         Ok(result.into())
     }

@@ -244,12 +244,28 @@ impl Queue {
         events: &[Incoming],
         cursor: Option<&str>,
     ) -> Result<Vec<Queued>, DbError> {
+        self.accept_with(adapter, events, cursor, |_, _| Ok(()))
+    }
+
+    /// [`Queue::accept`], with `also` run in the same transaction before it
+    /// commits, given each event's queue position (`None`: a duplicate,
+    /// skipped). What `also` writes (the audit trail's rows) commits or
+    /// fails with the batch.
+    pub fn accept_with(
+        &self,
+        adapter: &str,
+        events: &[Incoming],
+        cursor: Option<&str>,
+        also: impl FnOnce(&rusqlite::Connection, &[Option<i64>]) -> Result<(), DbError>,
+    ) -> Result<Vec<Queued>, DbError> {
         let at = now();
         // Lock order everywhere: `live`, then the database.
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let mut conn = self.db.lock();
-        let tx = conn.transaction()?;
+        // Immediate: what `also` chains reads the head it extends.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut stored = Vec::with_capacity(events.len());
+        let mut positions = Vec::with_capacity(events.len());
         {
             let mut seen = tx.prepare_cached(
                 "INSERT INTO seen (adapter, dedupe, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -267,6 +283,7 @@ impl Queue {
                     && seen.execute(params![adapter, key, at])? == 0
                 {
                     tracing::debug!(adapter, key, "duplicate event skipped");
+                    positions.push(None);
                     continue;
                 }
                 let origin = e.origin.as_ref();
@@ -284,6 +301,7 @@ impl Queue {
                     line: e.line.clone(),
                     admitted,
                 });
+                positions.push(Some(tx.last_insert_rowid()));
                 if let Some((chat, ids)) = &e.attachments {
                     for id in ids {
                         attach.execute(params![adapter, chat, id, at])?;
@@ -298,6 +316,7 @@ impl Queue {
                 .execute(params![adapter, cursor, at])?;
             }
         }
+        also(&tx, &positions)?;
         tx.commit()?;
         drop(conn);
         // Handed to the session under `live`, so that batches of different

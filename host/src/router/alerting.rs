@@ -34,7 +34,12 @@ pub fn spawn(
             let wake = folder.next_due().map_or(next_poll, |d| d.min(next_poll));
             tokio::select! {
                 received = rx.recv() => match received {
-                    Some(a) => raise(&mut folder, a),
+                    Some(a) => {
+                        router.record_alert(&a);
+                        if a.kind != Kind::Crashed {
+                            raise(&mut folder, a);
+                        }
+                    }
                     None => break,
                 },
                 () = tokio::time::sleep_until(wake.into()) => {}
@@ -66,6 +71,23 @@ fn raise(folder: &mut Folder, a: Alert) {
 }
 
 impl Router {
+    /// What a component did wrong goes to the audit trail as raised, each
+    /// time (the owners' messages are folded; the record is not).
+    fn record_alert(&self, a: &Alert) {
+        if !matches!(
+            a.kind,
+            Kind::Crashed | Kind::Quarantined | Kind::CapabilityDenied
+        ) {
+            return;
+        }
+        let mut entry = crate::audit::Entry::new(crate::audit::Kind::Component, a.text.clone())
+            .detail(serde_json::json!({"event": a.kind.name()}));
+        if let Some(adapter) = &a.adapter {
+            entry = entry.adapter(adapter);
+        }
+        self.record(&[entry]);
+    }
+
     /// Records, logs and sends `notice` to the owners it concerns.
     async fn notify(&self, notice: &Notice) {
         if notice.count > 1 || !notice.announced {

@@ -152,17 +152,46 @@ impl Router {
                 Pairing::NotACode | Pairing::Unmatched => {}
                 Pairing::Paired { role, group } => {
                     AccessStore::forget(memo, adapter, &seen.sender.id, &seen.chat.id);
+                    self.note(
+                        adapter,
+                        crate::audit::Entry::new(
+                            crate::audit::Kind::Access,
+                            if group {
+                                "a group was opened with a group invite".to_string()
+                            } else {
+                                format!("an invite was redeemed: the sender is now {role}")
+                            },
+                        )
+                        .adapter(adapter)
+                        .chat(&seen.chat.id)
+                        .sender(&seen.sender.id, seen.sender.handle.as_deref())
+                        .detail(serde_json::json!({"change": "invite redeemed", "role": role.to_string(), "group": group})),
+                    );
                     self.paired(adapter, seen.chat, seen.sender, role, group);
                     return Ok(None);
                 }
                 Pairing::Wrong { blocked } => {
                     AccessStore::count_drop(memo, adapter, gate::reason::WRONG_CODE);
+                    self.note_drop(
+                        adapter,
+                        seen.chat,
+                        seen.sender,
+                        seen.text,
+                        gate::reason::WRONG_CODE,
+                    );
                     self.wrong_code(adapter, seen.sender, blocked);
                     self.stranger(adapter, seen);
                     return Ok(None);
                 }
                 Pairing::Ignored => {
                     AccessStore::count_drop(memo, adapter, gate::reason::CODE_BLOCKED);
+                    self.note_drop(
+                        adapter,
+                        seen.chat,
+                        seen.sender,
+                        seen.text,
+                        gate::reason::CODE_BLOCKED,
+                    );
                     self.stranger(adapter, seen);
                     return Ok(None);
                 }
@@ -172,6 +201,7 @@ impl Router {
             Decision::Deliver => {}
             Decision::Drop(reason) => {
                 tracing::info!(adapter, sender = %seen.sender.id, chat = %seen.chat.id, "dropped: {reason}");
+                self.note_drop(adapter, seen.chat, seen.sender, seen.text, reason);
                 if role.is_none() && !seen.sender.is_bot {
                     self.stranger(adapter, seen);
                 }
@@ -185,6 +215,13 @@ impl Router {
             Take::Ok => Ok(Some(role.unwrap_or(Role::Member))),
             over => {
                 AccessStore::count_drop(memo, adapter, gate::reason::RATE_LIMITED);
+                self.note_drop(
+                    adapter,
+                    seen.chat,
+                    seen.sender,
+                    seen.text,
+                    gate::reason::RATE_LIMITED,
+                );
                 tracing::info!(adapter, sender = %seen.sender.id, "dropped: {}", gate::reason::RATE_LIMITED);
                 if over == Take::FirstOver {
                     self.rate_limited(adapter, seen.chat, seen.sender);
@@ -264,6 +301,20 @@ impl Router {
             && let Some(command) = Command::parse(&message.text)
         {
             self.answer_command(adapter, active, &message.chat.id, command, role);
+            self.note(
+                adapter,
+                crate::audit::Entry::new(
+                    crate::audit::Kind::Inbound,
+                    format!(
+                        "answered the host command {} (not delivered)",
+                        crate::text::one_line(&message.text, 20)
+                    ),
+                )
+                .adapter(adapter)
+                .chat(&message.chat.id)
+                .sender(&message.sender.id, message.sender.handle.as_deref())
+                .detail(serde_json::json!({"outcome": "host command"})),
+            );
             return None;
         }
         let mut message = message;
@@ -271,12 +322,22 @@ impl Router {
             match f.runner.inbound(&message).await {
                 Ok(InboundVerdict::Pass) => {}
                 Ok(InboundVerdict::Rewrite(m)) => match super::rewrite::inbound(&message, m) {
-                    Ok(kept) => message = kept,
+                    Ok(kept) => {
+                        message = kept;
+                        self.note_filter(adapter, &f.name, "inbound", "rewrite", "");
+                    }
                     Err(refused) => {
                         tracing::warn!(
                             adapter,
                             filter = f.name,
                             "inbound message dropped: the filter {refused}"
+                        );
+                        self.note_filter(
+                            adapter,
+                            &f.name,
+                            "inbound",
+                            "refused rewrite",
+                            &refused.to_string(),
                         );
                         return None;
                     }
@@ -287,6 +348,7 @@ impl Router {
                         filter = f.name,
                         "inbound message dropped by filter: {reason}"
                     );
+                    self.note_filter(adapter, &f.name, "inbound", "drop", &reason);
                     return None;
                 }
                 Err(e) => {
@@ -295,6 +357,7 @@ impl Router {
                         filter = f.name,
                         "inbound filter failed, dropping the message: {e}"
                     );
+                    self.note_filter(adapter, &f.name, "inbound", "failed", &e.to_string());
                     return None;
                 }
             }

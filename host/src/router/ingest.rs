@@ -62,9 +62,15 @@ impl Router {
             .collect();
         // Before the store: while a flooding source waits, its cursor stays.
         self.flood.admit(adapter, incoming.len()).await;
-        let stored = self
-            .queue
-            .accept(adapter, &incoming, batch.cursor.as_deref())?;
+        let stored = self.queue.accept_with(
+            adapter,
+            &incoming,
+            batch.cursor.as_deref(),
+            |conn, positions| {
+                let entries = self.batch_entries(adapter, &admitted, positions);
+                self.audit.append_in(conn, &entries).map(|_| ())
+            },
+        )?;
         self.show_typing(adapter, &admitted);
         Ok(stored)
     }

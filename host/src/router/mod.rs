@@ -19,6 +19,7 @@ mod ingest;
 pub mod outbound;
 mod pairing;
 mod per_minute;
+mod record;
 mod redelivery;
 pub mod relay;
 mod rewrite;
@@ -160,6 +161,10 @@ pub struct Router {
     strangers: per_minute::PerMinute<String>,
     /// The permission relay.
     relay: relay::Relay,
+    /// The audit trail.
+    audit: crate::audit::AuditStore,
+    /// Audit entries of batches being gated.
+    gathered: record::Gathered,
 }
 
 /// What a router is built from.
@@ -190,6 +195,8 @@ pub struct Parts {
     pub stranger_alert_per_minute: u32,
     /// The permission relay.
     pub relay: relay::Relay,
+    /// The audit trail.
+    pub audit: crate::audit::AuditStore,
 }
 
 impl Router {
@@ -210,6 +217,8 @@ impl Router {
             senders: per_minute::PerMinute::new(parts.sender_per_minute),
             strangers: per_minute::PerMinute::new(parts.stranger_alert_per_minute),
             relay: parts.relay,
+            audit: parts.audit,
+            gathered: record::Gathered::default(),
         }
     }
 
@@ -220,7 +229,7 @@ impl Router {
 
     /// The gate at delivery, for the session's writer.
     pub fn redelivery(&self) -> Redelivery {
-        Redelivery::new(self.access.clone(), self.queue.clone())
+        Redelivery::new(self.access.clone(), self.queue.clone(), self.audit.clone())
     }
 
     /// The durable inbound queue.

@@ -10,6 +10,7 @@
 //! counted, and never written.
 
 use crate::access::{AccessStore, Decision, Memo};
+use crate::audit::{AuditStore, Entry, Kind};
 use crate::queue::Queue;
 
 /// What to do with a batch about to be written.
@@ -26,12 +27,17 @@ pub struct Recheck {
 pub struct Redelivery {
     access: AccessStore,
     queue: Queue,
+    audit: AuditStore,
 }
 
 impl Redelivery {
-    /// Over `access` and `queue`.
-    pub fn new(access: AccessStore, queue: Queue) -> Self {
-        Self { access, queue }
+    /// Over `access` and `queue`; what it drops is recorded in `audit`.
+    pub fn new(access: AccessStore, queue: Queue, audit: AuditStore) -> Self {
+        Self {
+            access,
+            queue,
+            audit,
+        }
     }
 
     /// The gate's answer for `seqs`, admitted under revision `admitted` at
@@ -61,6 +67,7 @@ impl Redelivery {
             return Ok(Vec::new());
         }
         let mut refused = Vec::new();
+        let mut entries = Vec::new();
         let mut memo = Memo::default();
         for (seq, adapter, origin) in self.queue.origins(seqs)? {
             let Some(origin) = origin else { continue };
@@ -77,12 +84,28 @@ impl Redelivery {
                     "a waiting event is not delivered: {reason}"
                 );
                 AccessStore::count_drop(&mut memo, &adapter, reason);
+                entries.push(
+                    Entry::new(
+                        Kind::Inbound,
+                        format!("a waiting message was not delivered: {reason}"),
+                    )
+                    .adapter(&adapter)
+                    .sender(&origin.sender_id, None)
+                    .detail(serde_json::json!({
+                        "outcome": "dropped while queued",
+                        "reason": reason,
+                        "seq": seq,
+                    })),
+                );
                 refused.push(seq);
             }
         }
         if !refused.is_empty() {
             self.queue.delivered(&refused)?;
             self.access.tally(&mut memo)?;
+            if let Err(e) = self.audit.append(&entries) {
+                tracing::error!("cannot write the audit trail: {e}");
+            }
         }
         Ok(refused)
     }

@@ -90,6 +90,20 @@ fn name_of(sender: &crate::bindings::types::Sender) -> String {
 }
 
 impl Router {
+    /// One relay row in the audit trail.
+    fn relay_record(
+        &self,
+        prompt_id: &str,
+        tool: &str,
+        summary: String,
+        detail: serde_json::Value,
+    ) {
+        let mut detail = detail;
+        detail["request_id"] = prompt_id.into();
+        detail["tool"] = tool.into();
+        self.record(&[crate::audit::Entry::new(crate::audit::Kind::Relay, summary).detail(detail)]);
+    }
+
     /// Whether to declare `claude/channel/permission`: the relay is on and
     /// some active adapter has an owner to answer.
     pub fn relay_offered(&self) -> bool {
@@ -131,10 +145,30 @@ impl Router {
         }
         let (id, tool) = (request.request_id.as_str(), request.tool_name.as_str());
         tracing::info!(request_id = id, tool, "relay: permission request");
+        self.record(&[crate::audit::Entry::new(
+            crate::audit::Kind::Relay,
+            format!(
+                "permission request {id} for {}",
+                crate::text::one_line(tool, 80)
+            ),
+        )
+        .text(&request.input_preview)
+        .detail(serde_json::json!({
+            "event": "request",
+            "request_id": id,
+            "tool": tool,
+            "description": crate::text::one_line(&request.description, 300),
+        }))]);
         if !self.relay.config.enabled {
             tracing::info!(
                 request_id = id,
                 "relay: off ([relay] enabled = false); left to the terminal"
+            );
+            self.relay_record(
+                id,
+                tool,
+                format!("request {id} left to the terminal: the relay is off"),
+                serde_json::json!({"event": "left to the terminal", "why": "relay off"}),
             );
             return;
         }
@@ -144,6 +178,12 @@ impl Router {
                 tracing::info!(
                     request_id = id,
                     "relay: airlock is locked down; left to the terminal"
+                );
+                self.relay_record(
+                    id,
+                    tool,
+                    format!("request {id} left to the terminal: locked down"),
+                    serde_json::json!({"event": "left to the terminal", "why": "lockdown"}),
                 );
                 return;
             }
@@ -187,6 +227,7 @@ impl Router {
                 by = rule.created_by,
                 "relay: auto-allowed by a rule"
             );
+            self.relay_record(id, tool, format!("request {id} allowed by the rule for {tool} (made by {})", crate::text::one_line(&rule.created_by, 64)), serde_json::json!({"event": "auto-allowed", "rule_until": rule.until, "rule_by": rule.created_by}));
             self.relay
                 .gather
                 .lock()
@@ -265,12 +306,24 @@ impl Router {
                 request_id = id,
                 "relay: no owner could be reached (an owner must have written to the bot once); left to the terminal"
             );
+            self.relay_record(
+                id,
+                tool,
+                format!("request {id} left to the terminal: no owner could be reached"),
+                serde_json::json!({"event": "left to the terminal", "why": "no owner reachable"}),
+            );
             let _ = self.relay.store.close(&token, State::Expired);
         } else {
             tracing::info!(
                 request_id = id,
                 copies = shown,
                 "relay: prompt sent to owners"
+            );
+            self.relay_record(
+                id,
+                tool,
+                format!("prompt {id} sent to owners ({shown} copies)"),
+                serde_json::json!({"event": "prompted", "copies": shown, "expires_at": expires_at}),
             );
         }
     }
@@ -310,6 +363,9 @@ impl Router {
         }
         if role != Role::Owner {
             tracing::info!(adapter, sender = %press.sender.id, request_id = prompt.request_id, "relay: refused a verdict from someone who is not an owner");
+            self.record(&[crate::audit::Entry::new(crate::audit::Kind::Relay, format!("refused a press on prompt {} by {}: not an owner", prompt.request_id, name_of(&press.sender)))
+                .adapter(adapter).chat(&press.chat.id).sender(&press.sender.id, press.sender.handle.as_deref())
+                .detail(serde_json::json!({"event": "refused", "request_id": prompt.request_id, "tool": prompt.tool_name, "path": "button"}))]);
             self.say(adapter, &press.chat.id, OWNERS_ONLY.into());
             return;
         }
@@ -356,6 +412,9 @@ impl Router {
         };
         if role != Role::Owner {
             tracing::info!(adapter, sender = %message.sender.id, request_id = id, "relay: refused a typed verdict from someone who is not an owner; not delivered");
+            self.record(&[crate::audit::Entry::new(crate::audit::Kind::Relay, format!("refused a typed verdict on prompt {id} by {}: not an owner", name_of(&message.sender)))
+                .adapter(adapter).chat(&message.chat.id).sender(&message.sender.id, message.sender.handle.as_deref())
+                .detail(serde_json::json!({"event": "refused", "request_id": id, "tool": prompt.tool_name, "path": "text"}))]);
             self.say(adapter, &message.chat.id, OWNERS_ONLY.into());
             return true;
         }
@@ -413,6 +472,15 @@ impl Router {
                 return;
             }
         }
+        // The rule is stored before the verdict goes, so that a request
+        // that follows the verdict at once already finds it.
+        let who = format!("{adapter}:{}", crate::text::one_line(by, 64));
+        let rule = rule_until.map(|until| {
+            self.relay
+                .store
+                .add_rule(&prompt.tool_name, until, &who, now)
+                .map(|()| until)
+        });
         if mine {
             self.relay.send_verdict(&prompt.request_id, behavior);
         }
@@ -424,19 +492,55 @@ impl Router {
             adapter,
             "relay: verdict"
         );
-        if let Some(until) = rule_until {
-            let who = format!("{adapter}:{}", crate::text::one_line(by, 64));
-            match self
-                .relay
-                .store
-                .add_rule(&prompt.tool_name, until, &who, now)
-            {
-                Ok(()) => {
-                    tracing::info!(tool = prompt.tool_name, until, by = who, "relay: rule made")
-                }
-                Err(e) => tracing::warn!("relay: cannot store the rule: {e}"),
+        let verb = if behavior == Behavior::Allow {
+            "allowed"
+        } else {
+            "denied"
+        };
+        let mut entries = vec![
+            crate::audit::Entry::new(
+                crate::audit::Kind::Relay,
+                format!(
+                    "{verb} prompt {} ({}) by {who}",
+                    prompt.request_id,
+                    crate::text::one_line(&prompt.tool_name, 80)
+                ),
+            )
+            .adapter(adapter)
+            .chat(chat_id)
+            .detail(serde_json::json!({
+                "event": "verdict",
+                "request_id": prompt.request_id,
+                "tool": prompt.tool_name,
+                "behavior": behavior.as_str(),
+                "by": who,
+            })),
+        ];
+        match rule {
+            Some(Ok(until)) => {
+                tracing::info!(tool = prompt.tool_name, until, by = who, "relay: rule made");
+                entries.push(
+                    crate::audit::Entry::new(
+                        crate::audit::Kind::Relay,
+                        format!(
+                            "rule made by {who}: every {} call allowed for {} minutes",
+                            crate::text::one_line(&prompt.tool_name, 80),
+                            policy::BUTTON_RULE_SECS / 60
+                        ),
+                    )
+                    .detail(serde_json::json!({
+                        "event": "rule",
+                        "request_id": prompt.request_id,
+                        "tool": prompt.tool_name,
+                        "until": until,
+                        "by": who,
+                    })),
+                );
             }
+            Some(Err(e)) => tracing::warn!("relay: cannot store the rule: {e}"),
+            None => {}
         }
+        self.record(&entries);
         self.edit_copies(
             &prompt,
             &Ending::Answered {
@@ -549,12 +653,27 @@ impl Router {
                         request_id = p.request_id,
                         "relay: prompt closed by lockdown; left to the terminal"
                     );
+                    self.relay_record(
+                        &p.request_id,
+                        &p.tool_name,
+                        format!("prompt {} closed by lockdown", p.request_id),
+                        serde_json::json!({"event": "closed", "why": "lockdown"}),
+                    );
                     self.edit_copies(&p, &Ending::LockedDown);
                 }
             }
             match store.revoke_all(now) {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(rules = n, "relay: lockdown ended every rule"),
+                Ok(n) => {
+                    tracing::info!(rules = n, "relay: lockdown ended every rule");
+                    self.record(&[crate::audit::Entry::new(
+                        crate::audit::Kind::Relay,
+                        format!("lockdown ended {n} rule(s)"),
+                    )
+                    .detail(
+                        serde_json::json!({"event": "rules ended", "why": "lockdown", "rules": n}),
+                    )]);
+                }
                 Err(e) => tracing::warn!("relay: cannot end the rules: {e}"),
             }
         }
@@ -564,11 +683,23 @@ impl Router {
                     request_id = p.request_id,
                     "relay: prompt expired; left to the terminal"
                 );
+                self.relay_record(
+                    &p.request_id,
+                    &p.tool_name,
+                    format!("prompt {} expired; left to the terminal", p.request_id),
+                    serde_json::json!({"event": "expired"}),
+                );
                 self.edit_copies(&p, &Ending::Expired);
             }
         }
         for p in store.take_nudges(pid, now).unwrap_or_default() {
             tracing::info!(request_id = p.request_id, "relay: owners reminded");
+            self.relay_record(
+                &p.request_id,
+                &p.tool_name,
+                format!("owners reminded of prompt {}", p.request_id),
+                serde_json::json!({"event": "reminded"}),
+            );
             for c in store.copies(&p.token).unwrap_or_default() {
                 let Some(active) = self.adapters.get(&c.adapter) else {
                     continue;
@@ -597,6 +728,12 @@ impl Router {
                 tracing::info!(
                     request_id = p.request_id,
                     "relay: a prompt of an airlock that stopped was closed"
+                );
+                self.relay_record(
+                    &p.request_id,
+                    &p.tool_name,
+                    format!("prompt {} closed: its airlock stopped", p.request_id),
+                    serde_json::json!({"event": "closed", "why": "restarted"}),
                 );
                 self.edit_copies(&p, &Ending::Restarted);
             }

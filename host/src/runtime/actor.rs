@@ -573,6 +573,16 @@ impl Actor {
             return;
         }
         let delay = self.restarts.after(u32::try_from(n).unwrap_or(u32::MAX));
+        self.spec.alerts.raise(
+            Kind::Crashed,
+            format!(
+                "{} crashed ({}); restarted after {} ms ({n} within {}s; {MAX_CRASHES} quarantine it)",
+                self.name,
+                crash_kind(err),
+                delay.as_millis(),
+                CRASH_WINDOW.as_secs()
+            ),
+        );
         tracing::warn!(component = %self.name, "{err}; restarting in {delay:?} ({n} of {MAX_CRASHES} crashes allowed per {}s)", CRASH_WINDOW.as_secs());
         self.next_start = Some(Instant::now() + delay);
     }

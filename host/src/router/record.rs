@@ -1,0 +1,162 @@
+//! What the router writes to the audit trail.
+//!
+//! Entries about an inbound batch (drops, pairings, filter verdicts, host
+//! commands) are gathered while it is gated and written in the batch's own
+//! transaction with the events it queues, so that delivery stays one commit
+//! per batch and a batch that fails to store leaves no rows either (its
+//! source offers it again). Everything else is written at once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use super::{Admitted, Router};
+use crate::audit::{Entry, Kind};
+use crate::bindings::types::{Chat, Sender};
+
+/// Entries waiting for their adapter's batch to be stored.
+#[derive(Debug, Default)]
+pub(super) struct Gathered(Mutex<HashMap<String, Vec<Entry>>>);
+
+impl Router {
+    /// Keep `entry` for `adapter`'s batch being gated.
+    pub(super) fn note(&self, adapter: &str, entry: Entry) {
+        if !self.audit.enabled() {
+            return;
+        }
+        self.gathered
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(adapter.to_owned())
+            .or_default()
+            .push(entry);
+    }
+
+    /// A dropped inbound event, with why. `text` is left out for a message
+    /// that may hold a pairing code.
+    pub(super) fn note_drop(
+        &self,
+        adapter: &str,
+        chat: &Chat,
+        sender: &Sender,
+        text: &str,
+        reason: &str,
+    ) {
+        let mut e = Entry::new(
+            Kind::Inbound,
+            format!("dropped a message from {}: {reason}", who(sender)),
+        )
+        .adapter(adapter)
+        .chat(&chat.id)
+        .sender(&sender.id, sender.handle.as_deref())
+        .detail(json!({"outcome": "dropped", "reason": reason}));
+        if crate::access::invite::normalize(text).is_none() {
+            e = e.text(text);
+        }
+        self.note(adapter, e);
+    }
+
+    /// A filter's verdict on a message (never its content).
+    pub(super) fn note_filter(
+        &self,
+        adapter: &str,
+        filter: &str,
+        direction: &str,
+        verdict: &str,
+        reason: &str,
+    ) {
+        let reason = crate::text::one_line(reason, 200);
+        let entry = Entry::new(
+            Kind::Filter,
+            format!(
+                "filter {filter} ({direction}): {verdict}{}",
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                }
+            ),
+        )
+        .adapter(adapter)
+        .detail(
+            json!({"filter": filter, "direction": direction, "verdict": verdict, "reason": reason}),
+        );
+        if direction == "inbound" {
+            self.note(adapter, entry);
+        } else {
+            self.record(&[entry]);
+        }
+    }
+
+    /// What was gathered for `adapter`, and a row for each event queued
+    /// (`positions` from the queue: `None` for a duplicate).
+    pub(super) fn batch_entries(
+        &self,
+        adapter: &str,
+        admitted: &[Admitted],
+        positions: &[Option<i64>],
+    ) -> Vec<Entry> {
+        let mut entries = self
+            .gathered
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(adapter)
+            .unwrap_or_default();
+        if !self.audit.enabled() {
+            return Vec::new();
+        }
+        for (a, seq) in admitted.iter().zip(positions) {
+            let Some(seq) = seq else {
+                continue;
+            };
+            let meta = &a.event.meta;
+            let user = meta.get("user").map(String::as_str).unwrap_or("?");
+            entries.push(
+                Entry::new(
+                    Kind::Inbound,
+                    format!("queued a message from {user} for the session"),
+                )
+                .adapter(adapter)
+                .chat(&a.chat)
+                .sender(&a.origin.sender_id, meta.get("user").map(String::as_str))
+                .text(&a.event.content)
+                .detail(json!({
+                    "outcome": "queued",
+                    "seq": seq,
+                    "message_id": meta.get("message_id"),
+                    "attachments": a.attachments.len(),
+                })),
+            );
+        }
+        entries
+    }
+
+    /// Write `entries` now, in a transaction of their own.
+    pub fn record(&self, entries: &[Entry]) {
+        if let Err(e) = self.audit.append(entries) {
+            tracing::error!(
+                "cannot write the audit trail: {e}; check the disk under $AIRLOCK_HOME"
+            );
+        }
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &crate::audit::AuditStore {
+        &self.audit
+    }
+}
+
+/// How the record names a sender.
+fn who(sender: &Sender) -> String {
+    crate::text::one_line(
+        sender
+            .handle
+            .as_deref()
+            .or(sender.display_name.as_deref())
+            .unwrap_or(&sender.id),
+        64,
+    )
+}
