@@ -31,8 +31,16 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
     ),
     (
         "queue",
-        &["router", "mcp", "runtime", "caps"],
-        "the queue is storage",
+        &["router", "mcp", "runtime", "caps", "audit"],
+        "the queue is storage; the router hands it audit rows to write",
+    ),
+    (
+        "audit",
+        &[
+            "runtime", "caps", "router", "mcp", "access", "queue", "relay", "sources", "serve",
+            "cli",
+        ],
+        "the record is storage that everything writes to; it knows none of them",
     ),
     (
         "router",

@@ -341,9 +341,16 @@ async fn a_message_typed_in_the_page_comes_back_as_the_sessions_reply() {
 // The permission relay's prompt on the page
 // ---------------------------------------------------------------------------
 
-/// Where the screenshot of a prompt goes: the README shows it.
+/// Where the screenshot of a prompt goes. Every run writes one under
+/// `target/`; `AIRLOCK_UPDATE_DOCS=1` writes the one the README shows,
+/// `docs/relay-prompt.png` (its clock changes each run, so ordinary runs
+/// leave the committed picture alone).
 fn prompt_screenshot_path() -> PathBuf {
-    root().join("docs").join("relay-prompt.png")
+    if std::env::var_os("AIRLOCK_UPDATE_DOCS").is_some_and(|v| v == "1") {
+        root().join("docs").join("relay-prompt.png")
+    } else {
+        root().join("target").join("relay-prompt.png")
+    }
 }
 
 /// The newest bot message as the page renders it: `{id, text, labels}`, or
