@@ -100,10 +100,11 @@ impl AccessStore {
         let expires_at = at + ttl.clamp(1, MAX_TTL);
         let mut conn = self.db.lock();
         let tx = conn.transaction()?;
-        tx.execute("DELETE FROM invites WHERE expires_at <= ?1", params![at])?;
+        // Expired invites stay until a running airlock records their expiry
+        // (`take_expired_invites`); they no longer count.
         let live: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM invites WHERE adapter = ?1",
-            params![adapter],
+            "SELECT COUNT(*) FROM invites WHERE adapter = ?1 AND expires_at > ?2",
+            params![adapter, at],
             |r| r.get(0),
         )?;
         if live as usize >= MAX_INVITES {
@@ -122,6 +123,36 @@ impl AccessStore {
             code: invite::display(&code),
             expires_at,
         })
+    }
+
+    /// Invites that expired unused, removed; each is returned once (for the
+    /// audit trail).
+    pub fn take_expired_invites(&self) -> Result<Vec<Invite>, DbError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let expired = {
+            let mut stmt = tx.prepare(
+                "SELECT id, adapter, role, for_group, created_at, expires_at FROM invites
+                 WHERE expires_at <= ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![now()], |r| {
+                let role: String = r.get(2)?;
+                Ok(Invite {
+                    id: r.get(0)?,
+                    adapter: r.get(1)?,
+                    role: Role::parse(&role).unwrap_or(Role::Member),
+                    for_group: r.get(3)?,
+                    created_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                })
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        for i in &expired {
+            tx.execute("DELETE FROM invites WHERE id = ?1", params![i.id])?;
+        }
+        tx.commit()?;
+        Ok(expired)
     }
 
     /// Live invites, soonest to expire first.

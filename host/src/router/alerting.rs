@@ -47,6 +47,7 @@ pub fn spawn(
             let now = Instant::now();
             if now >= next_poll {
                 next_poll = now + POLL;
+                router.record_expired_invites();
                 match router.access.terminal_alerts_after(seen) {
                     Ok(found) => {
                         for (id, a) in found {

@@ -143,6 +143,40 @@ impl Router {
         }
     }
 
+    /// Invites that expired unused, recorded (and forgotten).
+    pub(super) fn record_expired_invites(&self) {
+        let expired = match self.access.take_expired_invites() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!("cannot look for expired invites: {e}");
+                return;
+            }
+        };
+        let entries: Vec<Entry> = expired
+            .iter()
+            .map(|i| {
+                Entry::new(
+                    Kind::Access,
+                    format!(
+                        "an invite {} expired unused",
+                        if i.for_group {
+                            "to open a group".to_string()
+                        } else {
+                            format!("for a new {}", i.role)
+                        }
+                    ),
+                )
+                .adapter(&i.adapter)
+                .detail(
+                    json!({"change": "invite expired", "invite": i.id, "expires_at": i.expires_at}),
+                )
+            })
+            .collect();
+        if !entries.is_empty() {
+            self.record(&entries);
+        }
+    }
+
     /// The audit trail.
     pub fn audit(&self) -> &crate::audit::AuditStore {
         &self.audit
