@@ -354,8 +354,16 @@ mod tests {
         for n in 1..MAX_CRASHES {
             let crashed = rx.try_recv().expect("a crash raised for the record");
             assert_eq!(crashed.kind, AlertKind::Crashed);
-            assert!(crashed.text.starts_with("fakechat crashed ("), "{}", crashed.text);
-            assert!(crashed.text.contains(&format!("({n} within")), "{}", crashed.text);
+            assert!(
+                crashed.text.starts_with("fakechat crashed ("),
+                "{}",
+                crashed.text
+            );
+            assert!(
+                crashed.text.contains(&format!("({n} within")),
+                "{}",
+                crashed.text
+            );
         }
         let alert = rx.try_recv().expect("a quarantined alert");
         assert_eq!(alert.kind, AlertKind::Quarantined);
