@@ -7,6 +7,7 @@ mod access;
 mod alerts;
 mod architecture;
 mod attachments;
+mod audit;
 mod browser;
 mod channel;
 mod cli;

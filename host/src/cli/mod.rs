@@ -4,6 +4,8 @@
 mod access;
 mod access_view;
 mod adapters;
+mod audit;
+mod audit_view;
 mod doctor;
 mod inspect;
 mod record;
@@ -49,6 +51,11 @@ enum Command {
     Relay {
         #[command(subcommand)]
         action: relay::Action,
+    },
+    /// The audit trail: verify, search, tail, show, export, status.
+    Audit {
+        #[command(subcommand)]
+        action: audit::Action,
     },
     /// Show what a component imports, asks for, would be granted, and whether it would load.
     Inspect {
@@ -105,6 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             access::run(AirlockHome::open(AirlockHome::default_path())?, action)
         }
         Command::Relay { action } => relay::run(&host()?, action),
+        Command::Audit { action } => audit::run(&host()?, action),
         Command::Try { adapter } => try_cmd::run(host()?, adapter.as_deref()),
         Command::Inspect { target, manifest } => inspect::run(
             &host()?,
