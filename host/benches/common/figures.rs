@@ -49,6 +49,11 @@ pub async fn until(mut cond: impl FnMut() -> bool) {
 /// Prints the table: `bridge` names the native side, `started` what start-up
 /// waits for, `both` the row of airlock with two adapters.
 pub fn report(airlock: &Figures, bridge: &Figures, names: (&str, &str, &str)) {
+    report_as("airlock", airlock, bridge, names);
+}
+
+/// [`report`] with the first column named `first` (for two airlock sides).
+pub fn report_as(first: &str, airlock: &Figures, bridge: &Figures, names: (&str, &str, &str)) {
     let (bridge_name, started, both) = names;
     let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1000.0);
     let ratio = |a: f64, b: f64| format!("{:.2}", a / b);
@@ -110,18 +115,29 @@ pub fn report(airlock: &Figures, bridge: &Figures, names: (&str, &str, &str)) {
         ms(b),
         ratio(secs(a), secs(b)),
     ));
-    rows.push((
-        format!("{started}, cold cache (ms)"),
-        ms(percentile(&airlock.start_cold, 50)),
-        "-".into(),
-        "-".into(),
-    ));
+    let a = percentile(&airlock.start_cold, 50);
+    rows.push(if bridge.start_cold.is_empty() {
+        (
+            format!("{started}, cold cache (ms)"),
+            ms(a),
+            "-".into(),
+            "-".into(),
+        )
+    } else {
+        let b = percentile(&bridge.start_cold, 50);
+        (
+            format!("{started}, cold cache (ms)"),
+            ms(a),
+            ms(b),
+            ratio(secs(a), secs(b)),
+        )
+    });
     println!(
         "{:<34} {:>12} {:>12} {:>18}",
         "",
-        "airlock",
+        first,
         bridge_name,
-        format!("airlock/{bridge_name}")
+        format!("{first}/{bridge_name}")
     );
     for (name, a, b, r) in rows {
         println!("{name:<34} {a:>12} {b:>12} {r:>18}");

@@ -16,6 +16,12 @@
 //!
 //! Run with `cargo bench -p airlock --bench telegram`. Ratios are taken
 //! within the run; absolute figures move with the machine.
+//!
+//! `BENCH_AUDIT=1` measures the cost of the audit trail instead: the same
+//! figures, taken the same way, of airlock with the trail as shipped
+//! (`[audit]` absent: on, content kept as a digest) against airlock with
+//! `[audit] enabled = false`. It is a mode of this bench rather than a bench
+//! of its own because everything but the two configurations is the same.
 
 mod bridge;
 #[path = "../common/figures.rs"]
@@ -27,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fake_telegram::FakeTelegram;
-use figures::{Figures, order, report, until};
+use figures::{Figures, order, report, report_as, until};
 use serde_json::json;
 use subject::{Kind, Subject};
 
@@ -60,8 +66,22 @@ fn message(id: i64, text: &str) -> serde_json::Value {
         "text": text}})
 }
 
-/// A state directory for airlock wired to `fake`, with Alice allowed.
-fn airlock_home(home: &Path, fake: &FakeTelegram) -> PathBuf {
+/// The two sides, first and second column of the table: which program,
+/// the name their files go by, and extra `airlock.toml` lines.
+fn pairing() -> [(Kind, &'static str, &'static str); 2] {
+    if std::env::var_os("BENCH_AUDIT").is_some() {
+        [
+            (Kind::Airlock, "AuditOn", ""),
+            (Kind::Airlock, "AuditOff", "[audit]\nenabled = false\n"),
+        ]
+    } else {
+        [(Kind::Airlock, "Airlock", ""), (Kind::Bridge, "Bridge", "")]
+    }
+}
+
+/// A state directory for airlock wired to `fake`, with Alice allowed and
+/// `extra` appended to its configuration.
+fn airlock_home(home: &Path, fake: &FakeTelegram, extra: &str) -> PathBuf {
     std::fs::create_dir_all(home.join("secrets")).unwrap();
     let secret = home.join("secrets/TELEGRAM_BOT_TOKEN");
     std::fs::write(&secret, TOKEN).unwrap();
@@ -73,7 +93,7 @@ fn airlock_home(home: &Path, fake: &FakeTelegram) -> PathBuf {
         format!(
             "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
              [components.telegram.grant]\nlocal = [\"{base}\"]\n\
-             [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n{}",
+             [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n{}{extra}",
             subject::uncapped()
         ),
     )
@@ -88,6 +108,9 @@ fn airlock_home(home: &Path, fake: &FakeTelegram) -> PathBuf {
 /// One subject and its fake.
 struct Side {
     kind: Kind,
+    name: &'static str,
+    /// Extra `airlock.toml` lines.
+    config: &'static str,
     fake: FakeTelegram,
     home: PathBuf,
     figures: Figures,
@@ -143,17 +166,26 @@ impl Side {
     }
 }
 
+/// Rows in the audit table of the airlock state directory `home`.
+fn audit_rows(home: &Path) -> i64 {
+    let db = rusqlite::Connection::open(home.join("airlock.db")).expect("airlock.db");
+    db.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+        .expect("audit table")
+}
+
 async fn run() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let mut sides = Vec::new();
-    for kind in [Kind::Airlock, Kind::Bridge] {
+    for (kind, name, config) in pairing() {
         let fake = FakeTelegram::start(TOKEN).await;
-        let home = tmp.path().join(format!("{kind:?}"));
+        let home = tmp.path().join(name);
         if kind == Kind::Airlock {
-            airlock_home(&home, &fake);
+            airlock_home(&home, &fake, config);
         }
         sides.push(Side {
             kind,
+            name,
+            config,
             fake,
             home,
             figures: Figures::default(),
@@ -165,7 +197,11 @@ async fn run() {
     for i in 0..STARTS {
         for side in &mut sides {
             if side.kind == Kind::Airlock {
-                let fresh = airlock_home(&tmp.path().join(format!("cold-{i}")), &side.fake);
+                let fresh = airlock_home(
+                    &tmp.path().join(format!("cold-{i}-{}", side.name)),
+                    &side.fake,
+                    side.config,
+                );
                 let cold = side.start_time(&fresh).await;
                 side.figures.start_cold.push(cold);
                 if i == 0 {
@@ -198,9 +234,9 @@ async fn run() {
             let _ = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(format!(
-                    "{cmd} -p {} -o /tmp/perf-{:?}.txt &",
+                    "{cmd} -p {} -o /tmp/perf-{}.txt &",
                     s.pid(),
-                    side.kind
+                    side.name
                 ))
                 .status();
         }
@@ -232,7 +268,7 @@ async fn run() {
         if let Ok(path) = std::env::var("BENCH_SMAPS") {
             let smaps =
                 std::fs::read_to_string(format!("/proc/{}/smaps", s.pid())).unwrap_or_default();
-            std::fs::write(format!("{path}.{:?}", side.kind), smaps).unwrap();
+            std::fs::write(format!("{path}.{}", side.name), smaps).unwrap();
         }
     }
     for i in 0..WARMUP + REPLY_SAMPLES {
@@ -249,9 +285,25 @@ async fn run() {
     for s in subjects {
         s.stop().await;
     }
-    report(
+    if sides[1].kind == Kind::Bridge {
+        report(
+            &sides[0].figures,
+            &sides[1].figures,
+            ("teloxide", "first getUpdates", ""),
+        );
+        return;
+    }
+    report_as(
+        "audit on",
         &sides[0].figures,
         &sides[1].figures,
-        ("teloxide", "first getUpdates", ""),
+        ("audit off", "first getUpdates", ""),
     );
+    // That the two sides differ as meant: rows on one, none on the other.
+    let rows = [audit_rows(&sides[0].home), audit_rows(&sides[1].home)];
+    println!(
+        "audit rows written: {} (audit on), {} (audit off)",
+        rows[0], rows[1]
+    );
+    assert!(rows[0] > 0 && rows[1] == 0, "{rows:?}");
 }
