@@ -154,12 +154,16 @@ impl Router {
             match f.runner.outbound(&message).await {
                 Ok(OutboundVerdict::Pass) => {}
                 Ok(OutboundVerdict::Rewrite(m)) => match super::rewrite::outbound(&message, m) {
-                    Ok(kept) => message = kept,
+                    Ok(kept) => {
+                        message = kept;
+                        self.record_filter(&f.name, "rewrite", "");
+                    }
                     Err(refused) => {
                         tracing::warn!(
                             filter = f.name,
                             "outbound message not sent: the filter {refused}"
                         );
+                        self.record_filter(&f.name, "refused rewrite", &refused.to_string());
                         return Err(ToolError::Filtered {
                             filter: f.name.clone(),
                             reason: refused.to_string(),
@@ -167,12 +171,14 @@ impl Router {
                     }
                 },
                 Ok(OutboundVerdict::Drop(reason)) => {
+                    self.record_filter(&f.name, "drop", &reason);
                     return Err(ToolError::Filtered {
                         filter: f.name.clone(),
                         reason: format!("dropped it: {reason}"),
                     });
                 }
                 Err(e) => {
+                    self.record_filter(&f.name, "failed", &e.to_string());
                     return Err(ToolError::Filtered {
                         filter: f.name.clone(),
                         reason: format!("failed: {e}"),

@@ -58,7 +58,8 @@ impl Router {
         self.note(adapter, e);
     }
 
-    /// A filter's verdict on a message (never its content).
+    /// A filter's verdict on an inbound message of `adapter` (never its
+    /// content), written with the batch.
     pub(super) fn note_filter(
         &self,
         adapter: &str,
@@ -67,27 +68,15 @@ impl Router {
         verdict: &str,
         reason: &str,
     ) {
-        let reason = crate::text::one_line(reason, 200);
-        let entry = Entry::new(
-            Kind::Filter,
-            format!(
-                "filter {filter} ({direction}): {verdict}{}",
-                if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {reason}")
-                }
-            ),
-        )
-        .adapter(adapter)
-        .detail(
-            json!({"filter": filter, "direction": direction, "verdict": verdict, "reason": reason}),
+        self.note(
+            adapter,
+            filter_entry(filter, direction, verdict, reason).adapter(adapter),
         );
-        if direction == "inbound" {
-            self.note(adapter, entry);
-        } else {
-            self.record(&[entry]);
-        }
+    }
+
+    /// A filter's verdict on an outbound message, written at once.
+    pub(super) fn record_filter(&self, filter: &str, verdict: &str, reason: &str) {
+        self.record(&[filter_entry(filter, "outbound", verdict, reason)]);
     }
 
     /// What was gathered for `adapter`, and a row for each event queued
@@ -181,6 +170,21 @@ impl Router {
     pub fn audit(&self) -> &crate::audit::AuditStore {
         &self.audit
     }
+}
+
+/// The row of a filter's verdict.
+fn filter_entry(filter: &str, direction: &str, verdict: &str, reason: &str) -> Entry {
+    let reason = crate::text::one_line(reason, 200);
+    let said = if reason.is_empty() {
+        String::new()
+    } else {
+        format!(": {reason}")
+    };
+    Entry::new(
+        Kind::Filter,
+        format!("filter {filter} ({direction}): {verdict}{said}"),
+    )
+    .detail(json!({"filter": filter, "direction": direction, "verdict": verdict, "reason": reason}))
 }
 
 /// How the record names a sender.
