@@ -109,13 +109,17 @@ pub enum Walk {
 
 /// Checks rows in order as they come. `anchor` is the hash the first row
 /// follows when it is not the chain's first (retention, or an export that
-/// starts later): `Some((first_id, prev_hash))`.
+/// starts later): `Some((first_id, prev_hash))`. With a `head` (`HASH@N`
+/// kept outside the machine), row N must be among the rows, with that hash.
 #[derive(Debug)]
 pub struct Walker {
     expect_prev: String,
     expect_id: Option<i64>,
     rows: u64,
+    first: Option<i64>,
     head: Option<(String, i64)>,
+    head_seen: bool,
+    last: Option<(String, i64)>,
     anchored_at: Option<i64>,
     broken: Option<(i64, String)>,
 }
@@ -131,20 +135,40 @@ impl Walker {
             expect_prev,
             expect_id,
             rows: 0,
+            first: None,
             head: None,
+            head_seen: false,
+            last: None,
             anchored_at,
             broken: None,
         }
     }
 
-    /// Check the next row. False once the chain broke (stop then).
-    pub fn step(&mut self, r: &Record) -> bool {
-        if self.broken.is_some() {
-            return false;
+    /// Also check a head kept elsewhere.
+    pub fn with_head(mut self, head: Option<(String, i64)>) -> Self {
+        self.head = head;
+        self
+    }
+
+    fn why(&self, r: &Record) -> Option<(i64, String)> {
+        if let Some((hash, n)) = &self.head
+            && r.id == *n
+            && &r.hash != hash
+        {
+            return Some((
+                *n,
+                format!(
+                    "row {n} has hash {}, but the checkpoint kept elsewhere says {}: the chain \
+                     was rewritten",
+                    short(&r.hash),
+                    short(hash)
+                ),
+            ));
         }
-        let why = if self.expect_id.is_some_and(|id| r.id != id) {
-            let want = self.expect_id.unwrap_or_default();
-            Some(if r.id > want {
+        if let Some(want) = self.expect_id
+            && r.id != want
+        {
+            return Some(if r.id > want {
                 (
                     want,
                     format!("row {want} is missing (the next row is {})", r.id),
@@ -154,9 +178,10 @@ impl Walker {
                     r.id,
                     format!("row {} is out of order (expected row {want})", r.id),
                 )
-            })
-        } else if r.prev_hash != self.expect_prev {
-            Some((
+            });
+        }
+        if r.prev_hash != self.expect_prev {
+            return Some((
                 r.id,
                 format!(
                     "row {} does not follow the row before it (its prev_hash {} is not {}): a row \
@@ -165,45 +190,75 @@ impl Walker {
                     short(&r.prev_hash),
                     short(&self.expect_prev)
                 ),
-            ))
-        } else if r.hash != r.expected_hash() {
-            Some((
+            ));
+        }
+        let expected = r.expected_hash();
+        (r.hash != expected).then(|| {
+            (
                 r.id,
                 format!(
                     "row {} was changed after it was written (its hash {} does not match its \
                      content, which hashes to {})",
                     r.id,
                     short(&r.hash),
-                    short(&r.expected_hash())
+                    short(&expected)
                 ),
-            ))
-        } else {
-            None
-        };
-        if let Some(b) = why {
+            )
+        })
+    }
+
+    /// Check the next row. False once the chain broke (stop then).
+    pub fn step(&mut self, r: &Record) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        if let Some(b) = self.why(r) {
             self.broken = Some(b);
             return false;
         }
+        self.first.get_or_insert(r.id);
+        self.head_seen |= self.head.as_ref().is_some_and(|h| h.1 == r.id);
         self.rows += 1;
         self.expect_prev = r.hash.clone();
         self.expect_id = Some(r.id + 1);
-        self.head = Some((r.hash.clone(), r.id));
+        self.last = Some((r.hash.clone(), r.id));
         true
     }
 
     /// What the walk found.
     pub fn finish(self) -> Walk {
-        match self.broken {
-            Some((id, why)) => Walk::Broken {
+        if let Some((id, why)) = self.broken {
+            return Walk::Broken {
                 rows: self.rows,
                 id,
                 why,
-            },
-            None => Walk::Verified {
-                rows: self.rows,
-                head: self.head,
-                anchored_at: self.anchored_at,
-            },
+            };
+        }
+        if let Some((_, n)) = &self.head
+            && !self.head_seen
+        {
+            let last = self.last.as_ref().map_or(0, |l| l.1);
+            let why = match self.first {
+                Some(f) if *n < f => format!(
+                    "the checkpoint kept elsewhere names row {n}, but these rows start at row \
+                     {f}; check from further back (an export without --since)"
+                ),
+                _ if *n > last => format!(
+                    "the checkpoint kept elsewhere names row {n}, but the chain ends at row \
+                     {last}: its tail was cut off"
+                ),
+                _ => format!("row {n}, named by the checkpoint kept elsewhere, is gone"),
+            };
+            return Walk::Broken {
+                rows: 0,
+                id: *n,
+                why,
+            };
+        }
+        Walk::Verified {
+            rows: self.rows,
+            head: self.last,
+            anchored_at: self.anchored_at,
         }
     }
 }
@@ -227,36 +282,42 @@ pub fn parse_head(text: &str) -> Result<(String, i64), String> {
     Ok((hash.to_ascii_lowercase(), n))
 }
 
+/// `n` sealed rows from the chain's start, for tests.
+#[cfg(test)]
+pub(crate) fn sample_chain(n: i64) -> Vec<Record> {
+    let mut prev = GENESIS.to_owned();
+    (1..=n)
+        .map(|id| {
+            let mut r = Record {
+                id,
+                at_ms: id * 1000,
+                kind: "inbound".into(),
+                adapter: Some("telegram".into()),
+                chat: Some("42".into()),
+                sender_id: Some("7".into()),
+                sender_handle: None,
+                session: Some("serve 1".into()),
+                summary: format!("message {id}"),
+                content: None,
+                content_digest: None,
+                content_len: None,
+                detail: "{}".into(),
+                prev_hash: String::new(),
+                hash: String::new(),
+            };
+            r.seal(&prev);
+            prev = r.hash.clone();
+            r
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn chain(n: i64) -> Vec<Record> {
-        let mut prev = GENESIS.to_owned();
-        (1..=n)
-            .map(|id| {
-                let mut r = Record {
-                    id,
-                    at_ms: id * 1000,
-                    kind: "inbound".into(),
-                    adapter: Some("telegram".into()),
-                    chat: Some("42".into()),
-                    sender_id: Some("7".into()),
-                    sender_handle: None,
-                    session: Some("serve 1".into()),
-                    summary: format!("message {id}"),
-                    content: None,
-                    content_digest: None,
-                    content_len: None,
-                    detail: "{}".into(),
-                    prev_hash: String::new(),
-                    hash: String::new(),
-                };
-                r.seal(&prev);
-                prev = r.hash.clone();
-                r
-            })
-            .collect()
+        sample_chain(n)
     }
 
     fn walk(rows: &[Record], anchor: Option<(i64, String)>) -> Walk {
@@ -337,6 +398,35 @@ mod tests {
         };
         assert_eq!(id, 2, "{why}");
         assert!(why.contains("row 2 is missing") || why.contains("out of order"));
+    }
+
+    #[test]
+    fn a_head_kept_elsewhere_finds_a_rewrite_and_a_cut_tail() {
+        let rows = chain(5);
+        let head = |n: usize| Some((rows[n - 1].hash.clone(), n as i64));
+        let walk_with = |rows: &[Record], h| {
+            let mut w = Walker::new(None).with_head(h);
+            for r in rows {
+                if !w.step(r) {
+                    break;
+                }
+            }
+            w.finish()
+        };
+        assert!(matches!(
+            walk_with(&rows, head(4)),
+            Walk::Verified { rows: 5, .. }
+        ));
+        let Walk::Broken { id, why, .. } = walk_with(&rows[..3], head(4)) else {
+            panic!()
+        };
+        assert_eq!(id, 4);
+        assert!(why.contains("tail was cut off"), "{why}");
+        let other = chain(6);
+        let Walk::Broken { why, .. } = walk_with(&rows, Some((other[5].hash.clone(), 2))) else {
+            panic!()
+        };
+        assert!(why.contains("was rewritten"), "{why}");
     }
 
     #[test]

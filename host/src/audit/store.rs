@@ -297,52 +297,15 @@ impl AuditStore {
             }
             _ => None,
         };
-        let mut walker = Walker::new(anchor);
+        let mut walker = Walker::new(anchor).with_head(head.cloned());
         let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY id"))?;
         let mut rows = st.query([])?;
-        let mut found_head = head.map(|_| false);
         while let Some(row) = rows.next()? {
-            let r = record(row)?;
-            if let Some((hash, n)) = head
-                && r.id == *n
-            {
-                if &r.hash != hash {
-                    return Ok(Walk::Broken {
-                        rows: 0,
-                        id: *n,
-                        why: format!(
-                            "row {n} has hash {}, but the checkpoint kept elsewhere says {}: the \
-                             chain was rewritten",
-                            short(&r.hash),
-                            short(hash)
-                        ),
-                    });
-                }
-                found_head = Some(true);
-            }
-            if !walker.step(&r) {
+            if !walker.step(&record(row)?) {
                 break;
             }
         }
-        let walk = walker.finish();
-        if let (Some(false), Some((_, n)), Walk::Verified { head: h, .. }) =
-            (found_head, head, &walk)
-        {
-            let last = h.as_ref().map_or(0, |h| h.1);
-            return Ok(Walk::Broken {
-                rows: 0,
-                id: *n,
-                why: if *n > last {
-                    format!(
-                        "the checkpoint kept elsewhere names row {n}, but the chain ends at row \
-                         {last}: its tail was cut off"
-                    )
-                } else {
-                    format!("row {n}, named by the checkpoint kept elsewhere, is gone")
-                },
-            });
-        }
-        Ok(walk)
+        Ok(walker.finish())
     }
 
     /// Rows matching `query` (words, all of them) and `filter`, newest
