@@ -135,17 +135,7 @@ impl AccessStore {
                 "SELECT id, adapter, role, for_group, created_at, expires_at FROM invites
                  WHERE expires_at <= ?1 ORDER BY id",
             )?;
-            let rows = stmt.query_map(params![now()], |r| {
-                let role: String = r.get(2)?;
-                Ok(Invite {
-                    id: r.get(0)?,
-                    adapter: r.get(1)?,
-                    role: Role::parse(&role).unwrap_or(Role::Member),
-                    for_group: r.get(3)?,
-                    created_at: r.get(4)?,
-                    expires_at: r.get(5)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![now()], invite_row)?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
         for i in &expired {
@@ -162,17 +152,7 @@ impl AccessStore {
             "SELECT id, adapter, role, for_group, created_at, expires_at FROM invites
              WHERE expires_at > ?1 ORDER BY expires_at, id",
         )?;
-        let rows = stmt.query_map(params![now()], |r| {
-            let role: String = r.get(2)?;
-            Ok(Invite {
-                id: r.get(0)?,
-                adapter: r.get(1)?,
-                role: Role::parse(&role).unwrap_or(Role::Member),
-                for_group: r.get(3)?,
-                created_at: r.get(4)?,
-                expires_at: r.get(5)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![now()], invite_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -328,6 +308,19 @@ pub const GROUP_DEFAULT: GroupPolicy = GroupPolicy {
     any_sender: false,
     require_mention: true,
 };
+
+/// An invite from `SELECT id, adapter, role, for_group, created_at, expires_at`.
+fn invite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invite> {
+    let role: String = r.get(2)?;
+    Ok(Invite {
+        id: r.get(0)?,
+        adapter: r.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Member),
+        for_group: r.get(3)?,
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+    })
+}
 
 #[cfg(test)]
 mod tests {
