@@ -288,6 +288,12 @@ pub async fn start_with(
         )),
         AbortOnDrop(crate::router::relay::spawn(router.clone())),
     ];
+    if let Some(otlp) = &host.config.audit.otlp {
+        polls.push(AbortOnDrop(crate::audit::otlp::spawn(
+            router.audit().clone(),
+            otlp,
+        )));
+    }
     let locks = host
         .home
         .sub(LOCKS_DIR)

@@ -8,6 +8,7 @@ mod alerts;
 mod architecture;
 mod attachments;
 mod audit;
+mod audit_otlp;
 mod browser;
 mod channel;
 mod cli;

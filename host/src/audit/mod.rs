@@ -13,6 +13,7 @@
 pub mod chain;
 pub mod content;
 pub mod entry;
+pub mod otlp;
 pub mod store;
 
 pub use entry::{Entry, Kind};

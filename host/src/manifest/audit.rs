@@ -64,7 +64,28 @@ impl Default for AuditConfig {
 #[serde(deny_unknown_fields)]
 pub struct OtlpConfig {
     /// The collector's OTLP/HTTP base URL (`/v1/logs` is added).
+    #[serde(deserialize_with = "endpoint")]
     pub endpoint: String,
+}
+
+/// An `http://` or `https://` URL with a host, and no query: a mistake here
+/// stops `serve` rather than leaving rows unshipped without a word.
+fn endpoint<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::Error;
+    let text = String::deserialize(d)?;
+    let ok = text.parse::<http::Uri>().is_ok_and(|u| {
+        matches!(u.scheme_str(), Some("http" | "https"))
+            && u.host().is_some_and(|h| !h.is_empty())
+            && u.query().is_none()
+    });
+    if ok {
+        Ok(text)
+    } else {
+        Err(D::Error::custom(format!(
+            "endpoint {text:?} is not an http:// or https:// URL of a collector, such as \
+             \"http://127.0.0.1:4318\""
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +118,20 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown field")
         );
+        for bad in [
+            "127.0.0.1:4318",
+            "ftp://x",
+            "http://",
+            "http://x:4318/?a=1",
+            "",
+        ] {
+            let err = parse(&format!("[audit.otlp]\nendpoint = \"{bad}\"")).unwrap_err();
+            assert!(
+                err.contains("not an http:// or https:// URL"),
+                "{bad}: {err}"
+            );
+        }
+        let c = parse("[audit.otlp]\nendpoint = \"https://otel.example.org/prefix\"").unwrap();
+        assert_eq!(c.otlp.unwrap().endpoint, "https://otel.example.org/prefix");
     }
 }
