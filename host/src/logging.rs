@@ -20,8 +20,9 @@ use crate::secrets::loaded;
 
 /// The default filter when `AIRLOCK_LOG` is unset.
 /// The permission relay's records (requests, verdicts, refusals, expiries,
-/// rules) are kept at info, so that they are on stderr by default.
-pub const DEFAULT_FILTER: &str = "warn,airlock::router::relay=info";
+/// rules) and the audit trail's checkpoints (`HASH@ID`, a head to keep
+/// outside the machine) are at info, so that they are on stderr by default.
+pub const DEFAULT_FILTER: &str = "warn,airlock::router::relay=info,airlock::audit=info";
 /// Targets whose debug output carries message content, capped at info.
 const CONTENT_TARGETS: &[&str] = &["rmcp=info"];
 

@@ -344,11 +344,12 @@ fn spawn_audit_upkeep(router: Arc<Router>, keep_days: u32) -> tokio::task::JoinH
     tokio::spawn(async move {
         let mut hours = 0u32;
         loop {
-            if hours % 24 == 0 {
+            if hours.is_multiple_of(24) {
                 let audit = router.audit().clone();
-                match tokio::task::spawn_blocking(move || audit.prune(keep_days)).await {
-                    Ok(Err(e)) => tracing::warn!("audit retention failed: {e}"),
-                    Ok(Ok(_)) | Err(_) => {}
+                if let Ok(Err(e)) =
+                    tokio::task::spawn_blocking(move || audit.prune(keep_days)).await
+                {
+                    tracing::warn!("audit retention failed: {e}");
                 }
             }
             tokio::time::sleep(CHECKPOINT_EVERY).await;

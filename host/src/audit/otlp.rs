@@ -87,6 +87,35 @@ pub fn spawn(audit: AuditStore, config: &OtlpConfig) -> tokio::task::JoinHandle<
     })
 }
 
+/// Ships what is left, within `within` (at shutdown, after the last
+/// checkpoint, so that the head leaves the machine with the process).
+/// What does not make it waits in the database for the next start.
+pub async fn flush(audit: AuditStore, config: &OtlpConfig, within: Duration) {
+    let url = logs_url(&config.endpoint);
+    let Ok(mut shipper) = Shipper::new(audit, url.clone()) else {
+        return;
+    };
+    let drain = async {
+        loop {
+            match shipper.step().await {
+                Ok(n) if n < BATCH => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(target: "airlock::audit", "{e}; the rest is sent at the next start");
+                    return;
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(within, drain).await.is_err() {
+        tracing::warn!(
+            target: "airlock::audit",
+            "the audit trail was not all shipped to {url} before shutdown; the rest is sent at \
+             the next start"
+        );
+    }
+}
+
 /// The instant a row was written.
 fn at(at_ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(at_ms).unwrap_or(0))

@@ -25,6 +25,10 @@ pub fn run(host: Host, config: &std::path::Path) -> anyhow::Result<ExitCode> {
     outcome.map(|()| ExitCode::SUCCESS)
 }
 
+/// How long the last audit rows (the shutdown checkpoint among them) may
+/// take to reach the collector before the process exits.
+const SHIP_AT_SHUTDOWN: Duration = Duration::from_secs(2);
+
 /// The SHA-256 of the config file as it is on disk (`none`: no file).
 fn config_digest(path: &std::path::Path) -> String {
     use sha2::Digest;
@@ -63,6 +67,9 @@ async fn serve(host: Host, digest: String) -> anyhow::Result<()> {
         Ok(Some((hash, id))) => tracing::warn!("audit trail head at shutdown: {hash}@{id}"),
         Ok(None) => {}
         Err(e) => tracing::error!("cannot write the audit checkpoint at shutdown: {e}"),
+    }
+    if let Some(otlp) = &host.config.audit.otlp {
+        crate::audit::otlp::flush(router.audit().clone(), otlp, SHIP_AT_SHUTDOWN).await;
     }
     outcome
 }
