@@ -65,7 +65,7 @@ async fn exchange(home: &TempHome, port: u16, texts: &[&str]) -> String {
 }
 
 /// A fresh state directory holding a copy of `home`'s config and database.
-fn copy_of(home: &TempHome) -> TempHome {
+pub(crate) fn copy_of(home: &TempHome) -> TempHome {
     let copy = TempHome::new();
     std::fs::create_dir_all(copy.path()).unwrap();
     for entry in std::fs::read_dir(home.path()).unwrap() {
@@ -82,7 +82,7 @@ fn copy_of(home: &TempHome) -> TempHome {
 /// would: with the `sqlite3` CLI, which this machine has (the test crate
 /// has no SQLite binding of its own to add for it). Where the CLI is
 /// missing, the same SQL goes through the host's own connection.
-fn tamper(home: &TempHome, sql: &str) {
+pub(crate) fn tamper(home: &TempHome, sql: &str) {
     let db = home.path().join("airlock.db");
     if Path::new("/usr/bin/sqlite3").exists() {
         let out = std::process::Command::new("/usr/bin/sqlite3")
@@ -211,7 +211,7 @@ async fn a_real_session_verifies_and_so_does_its_export() {
     let table: Vec<&str> = table.lines().collect();
     assert_eq!(table.len(), 4, "{table:?}");
     assert!(
-        table[0].contains("TIME (UTC)") && !table[0].contains('\x1b'),
+        table[0].contains("TIME (local)") && !table[0].contains('\x1b'),
         "no colour off a TTY"
     );
     assert!(table[3].contains("checkpoint"), "{table:?}");

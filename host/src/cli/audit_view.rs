@@ -5,9 +5,8 @@
 //! cannot move the cursor, clear the screen or hide text. Colour is added
 //! only when the caller says stdout is a terminal.
 //!
-//! Times are shown in UTC and labelled so: the project has no source of the
-//! local offset (no date library, no libc binding), and a time that looks
-//! local but is not would mislead a reviewer more than a labelled UTC one.
+//! Times are local, as the reader's clock shows them (`show` adds the
+//! offset from UTC); `--json` keeps the stored milliseconds.
 
 use std::fmt::Write as _;
 
@@ -49,10 +48,35 @@ fn kind_colour(kind: &str) -> &'static str {
     }
 }
 
-/// `at_ms` as `YYYY-MM-DD HH:MM:SS`, in UTC.
+/// Seconds east of UTC of local time at `at_ms` (0 in unit tests, which
+/// must not depend on the machine's time zone).
+fn local_offset(at_ms: i64) -> i64 {
+    if cfg!(test) {
+        return 0;
+    }
+    use chrono::{Offset, TimeZone};
+    chrono::Local
+        .timestamp_millis_opt(at_ms)
+        .single()
+        .map_or(0, |t| i64::from(t.offset().fix().local_minus_utc()))
+}
+
+/// `at_ms` as `YYYY-MM-DD HH:MM:SS`, local time.
 pub(super) fn time(at_ms: i64) -> String {
-    let iso = crate::router::time::iso8601(at_ms.max(0) as u64);
+    let local = at_ms.max(0) + local_offset(at_ms) * 1000;
+    let iso = crate::router::time::iso8601(local.max(0) as u64);
     iso[..19].replacen('T', " ", 1)
+}
+
+/// The offset of local time at `at_ms`, as `+HH:MM`.
+fn offset(at_ms: i64) -> String {
+    let secs = local_offset(at_ms);
+    let sign = if secs < 0 { '-' } else { '+' };
+    format!(
+        "{sign}{:02}:{:02}",
+        secs.abs() / 3600,
+        secs.abs() % 3600 / 60
+    )
 }
 
 /// `text` on one line, at most `max` characters (the last an ellipsis when
@@ -122,7 +146,7 @@ impl Columns {
         let line = format!(
             "{:>id$}  {:<19}  {:<KIND_WIDTH$}  {:<place$}  {:<who$}  SUMMARY",
             "ID",
-            "TIME (UTC)",
+            "TIME (local)",
             "KIND",
             "ADAPTER:CHAT",
             "WHO",
@@ -193,10 +217,11 @@ fn or_dash<T: ToString>(value: &Option<T>) -> String {
 /// Every field of one row, its detail pretty-printed.
 pub(super) fn show(r: &Record, colour: bool) -> String {
     let mut out = format!(
-        "row {} · {} · {} UTC\n",
+        "row {} · {} · {} {}\n",
         r.id,
         paint(&cell(&r.kind, KIND_WIDTH), kind_colour(&r.kind), colour),
-        time(r.at_ms)
+        time(r.at_ms),
+        offset(r.at_ms)
     );
     let detail = serde_json::from_str::<serde_json::Value>(&r.detail)
         .ok()
@@ -356,7 +381,7 @@ mod tests {
         assert!(!text.contains('\x1b'), "{text}");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("ID  TIME (UTC)"), "{text}");
+        assert!(lines[0].starts_with("ID  TIME (local)"), "{text}");
         // Every column starts at the same place on every line.
         for col in ["KIND", "ADAPTER:CHAT", "WHO", "SUMMARY"] {
             let at = lines[0].find(col).unwrap();
@@ -451,7 +476,7 @@ mod tests {
                 "{name} missing:\n{text}"
             );
         }
-        assert!(text.starts_with("row 12 · inbound · 2026-11-29 08:00:00 UTC\n"));
+        assert!(text.starts_with("row 12 · inbound · 2026-11-29 08:00:00 +00:00\n"));
         assert!(text.contains("  content        -\n"), "{text}");
         assert!(text.contains("  content_len    17\n"), "{text}");
         assert!(text.contains("\"outcome\": \"queued\",\n"), "{text}");
