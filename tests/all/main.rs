@@ -9,6 +9,7 @@ mod architecture;
 mod attachments;
 mod audit;
 mod audit_otlp;
+mod audit_rows;
 mod browser;
 mod channel;
 mod cli;

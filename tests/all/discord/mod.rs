@@ -3,6 +3,7 @@
 //! view over stdio, the platform's view in what the fake received.
 
 mod access;
+mod audit;
 mod crash;
 mod e2e;
 mod faults;
