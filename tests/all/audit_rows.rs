@@ -553,8 +553,6 @@ async fn inbound_filter_verdicts_are_recorded_with_the_adapter() {
 /// The issue lists "filter verdict" among the reasons an inbound event is
 /// recorded as dropped, with its sender and chat.
 #[tokio::test]
-#[ignore = "host gap: a message an inbound filter stops gets only a filter row (adapter, no chat or \
-            sender) and no inbound dropped row"]
 async fn an_inbound_message_a_filter_stops_is_recorded_as_dropped_with_its_sender() {
     let home = TempHome::new();
     let [port] = free_ports();

@@ -12,6 +12,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::access_view::{self, when};
+use super::record;
 use crate::access::{AccessError, AccessStore, DEFAULT_TTL, GroupPolicy, MAX_TTL, Role};
 use crate::alert::{Alert, Kind};
 use crate::audit::Kind as AuditKind;
@@ -143,31 +144,69 @@ const APPLIES: &str = "a running airlock applies this before its next message";
 /// whatever state the config is in.
 pub fn run(home: AirlockHome, action: Action) -> anyhow::Result<ExitCode> {
     let what = changes(&action);
-    match action {
+    let owned = about(&action);
+    let about = record::About {
+        adapter: owned.0.as_deref(),
+        sender: owned.1.as_deref(),
+        chat: owned.2.as_deref(),
+    };
+    let (db, audit, code) = match action {
         Action::Lockdown { reason } => {
-            // Only the database: lockdown must work with a broken config.
+            // Only the database: lockdown must work with a broken config
+            // (whose [audit] section then falls back to the defaults).
             let db = Db::open(&home.db_path())?;
             let code = lockdown(&db, reason.as_deref())?;
-            super::record::change(&db, &Default::default(), AuditKind::Access, "lockdown");
-            Ok(code)
+            (db, audit_config(&home), code)
         }
         Action::Unlock => {
             let db = Db::open(&home.db_path())?;
             let code = unlock(&db)?;
-            super::record::change(&db, &Default::default(), AuditKind::Access, "unlock");
-            Ok(code)
+            (db, audit_config(&home), code)
         }
         other => {
             let host = Host::open(home)?;
             let access = AccessStore::with_config(host.db.clone(), &host.config.access);
             let code = change(&host, &access, other)?;
-            if let Some(what) = what
-                && code == ExitCode::SUCCESS
-            {
-                super::record::change(&host.db, &host.config.audit, AuditKind::Access, what);
-            }
-            Ok(code)
+            (host.db.clone(), host.config.audit.clone(), code)
         }
+    };
+    if let Some(what) = what
+        && code == ExitCode::SUCCESS
+    {
+        record::change_about(&db, &audit, AuditKind::Access, what, about);
+    }
+    Ok(code)
+}
+
+/// `[audit]` of `airlock.toml`, or the defaults when the file cannot be read.
+fn audit_config(home: &AirlockHome) -> crate::manifest::AuditConfig {
+    crate::home::load_config(&home.path().join("airlock.toml"))
+        .map(|c| c.audit)
+        .unwrap_or_default()
+}
+
+/// The adapter, sender and chat `action` concerns, where it names them.
+fn about(action: &Action) -> (Option<String>, Option<String>, Option<String>) {
+    match action {
+        Action::Allow {
+            adapter, sender_id, ..
+        }
+        | Action::Role {
+            adapter, sender_id, ..
+        }
+        | Action::Remove { adapter, sender_id }
+        | Action::Revoke { adapter, sender_id } => {
+            (Some(adapter.clone()), Some(sender_id.clone()), None)
+        }
+        Action::Invite { adapter, .. } => (adapter.clone(), None, None),
+        Action::Group {
+            action:
+                GroupAction::Open {
+                    adapter, chat_id, ..
+                }
+                | GroupAction::Close { adapter, chat_id },
+        } => (Some(adapter.clone()), None, Some(chat_id.clone())),
+        _ => (None, None, None),
     }
 }
 

@@ -324,7 +324,14 @@ impl Router {
                 Ok(InboundVerdict::Rewrite(m)) => match super::rewrite::inbound(&message, m) {
                     Ok(kept) => {
                         message = kept;
-                        self.note_filter(adapter, &f.name, "inbound", "rewrite", "");
+                        self.note_filter(
+                            adapter,
+                            &message.chat,
+                            &message.sender,
+                            &f.name,
+                            "rewrite",
+                            "",
+                        );
                     }
                     Err(refused) => {
                         tracing::warn!(
@@ -332,10 +339,10 @@ impl Router {
                             filter = f.name,
                             "inbound message dropped: the filter {refused}"
                         );
-                        self.note_filter(
+                        self.filter_dropped(
                             adapter,
                             &f.name,
-                            "inbound",
+                            &message,
                             "refused rewrite",
                             &refused.to_string(),
                         );
@@ -348,7 +355,7 @@ impl Router {
                         filter = f.name,
                         "inbound message dropped by filter: {reason}"
                     );
-                    self.note_filter(adapter, &f.name, "inbound", "drop", &reason);
+                    self.filter_dropped(adapter, &f.name, &message, "drop", &reason);
                     return None;
                 }
                 Err(e) => {
@@ -357,7 +364,7 @@ impl Router {
                         filter = f.name,
                         "inbound filter failed, dropping the message: {e}"
                     );
-                    self.note_filter(adapter, &f.name, "inbound", "failed", &e.to_string());
+                    self.filter_dropped(adapter, &f.name, &message, "failed", &e.to_string());
                     return None;
                 }
             }

@@ -139,8 +139,11 @@ impl Router {
     /// [`super::rewrite`]).
     async fn filter_outbound(
         &self,
+        adapter: &str,
         mut message: OutboundMessage,
     ) -> Result<OutboundMessage, ToolError> {
+        let chat = message.chat_id.clone();
+        let to = (adapter, chat.as_str());
         let files = std::mem::take(&mut message.files);
         message.files = files
             .iter()
@@ -156,14 +159,14 @@ impl Router {
                 Ok(OutboundVerdict::Rewrite(m)) => match super::rewrite::outbound(&message, m) {
                     Ok(kept) => {
                         message = kept;
-                        self.record_filter(&f.name, "rewrite", "");
+                        self.record_filter(to, &f.name, "rewrite", "");
                     }
                     Err(refused) => {
                         tracing::warn!(
                             filter = f.name,
                             "outbound message not sent: the filter {refused}"
                         );
-                        self.record_filter(&f.name, "refused rewrite", &refused.to_string());
+                        self.record_filter(to, &f.name, "refused rewrite", &refused.to_string());
                         return Err(ToolError::Filtered {
                             filter: f.name.clone(),
                             reason: refused.to_string(),
@@ -171,14 +174,14 @@ impl Router {
                     }
                 },
                 Ok(OutboundVerdict::Drop(reason)) => {
-                    self.record_filter(&f.name, "drop", &reason);
+                    self.record_filter(to, &f.name, "drop", &reason);
                     return Err(ToolError::Filtered {
                         filter: f.name.clone(),
                         reason: format!("dropped it: {reason}"),
                     });
                 }
                 Err(e) => {
-                    self.record_filter(&f.name, "failed", &e.to_string());
+                    self.record_filter(to, &f.name, "failed", &e.to_string());
                     return Err(ToolError::Filtered {
                         filter: f.name.clone(),
                         reason: format!("failed: {e}"),
@@ -219,7 +222,7 @@ impl Router {
 
     /// `reply`: filters, chunking, files on the first chunk.
     pub async fn reply(&self, reply: Reply) -> Result<String, ToolError> {
-        let (_, active, chat) = self.open_chat(&reply.chat_id)?;
+        let (adapter, active, chat) = self.open_chat(&reply.chat_id)?;
         let limits = &active.description.limits;
         if !reply.files.is_empty() && !active.description.features.contains(Features::FILES) {
             return Err(ToolError::Unsupported {
@@ -246,7 +249,7 @@ impl Router {
         };
         // No loaded secret reaches a filter or the adapter, whatever the session wrote.
         crate::secrets::loaded::redact_outbound(&mut message, active.handle.name());
-        let message = self.filter_outbound(message).await?;
+        let message = self.filter_outbound(adapter, message).await?;
         // Only airlock's own prompts carry reserved button data, whatever
         // the session asked or a filter rewrote.
         if let Some(b) = message
@@ -314,7 +317,7 @@ impl Router {
         text: String,
         format: TextFormat,
     ) -> Result<String, ToolError> {
-        let (_, active, chat) = self.open_chat(chat_id)?;
+        let (adapter, active, chat) = self.open_chat(chat_id)?;
         if !active.description.features.contains(Features::EDIT) {
             return Err(ToolError::Unsupported {
                 adapter: active.description.platform.clone(),
@@ -336,7 +339,7 @@ impl Router {
             files: Vec::new(),
         };
         crate::secrets::loaded::redact_outbound(&mut message, active.handle.name());
-        let filtered = self.filter_outbound(message).await?;
+        let filtered = self.filter_outbound(adapter, message).await?;
         active
             .handle
             .edit(EditRequest {

@@ -63,20 +63,60 @@ impl Router {
     pub(super) fn note_filter(
         &self,
         adapter: &str,
+        chat: &Chat,
+        sender: &Sender,
         filter: &str,
-        direction: &str,
         verdict: &str,
         reason: &str,
     ) {
         self.note(
             adapter,
-            filter_entry(filter, direction, verdict, reason).adapter(adapter),
+            filter_entry(filter, "inbound", verdict, reason)
+                .adapter(adapter)
+                .chat(&chat.id)
+                .sender(&sender.id, sender.handle.as_deref()),
         );
     }
 
-    /// A filter's verdict on an outbound message, written at once.
-    pub(super) fn record_filter(&self, filter: &str, verdict: &str, reason: &str) {
-        self.record(&[filter_entry(filter, "outbound", verdict, reason)]);
+    /// A filter stopped an inbound message: its verdict, and the message
+    /// dropped, as every other drop is.
+    pub(super) fn filter_dropped(
+        &self,
+        adapter: &str,
+        filter: &str,
+        message: &crate::bindings::types::InboundMessage,
+        verdict: &str,
+        reason: &str,
+    ) {
+        self.note_filter(
+            adapter,
+            &message.chat,
+            &message.sender,
+            filter,
+            verdict,
+            reason,
+        );
+        self.note_drop(
+            adapter,
+            &message.chat,
+            &message.sender,
+            &message.text,
+            &format!("filter {filter}: {verdict}"),
+        );
+    }
+
+    /// A filter's verdict on an outbound message to `chat` of `adapter`,
+    /// written at once.
+    pub(super) fn record_filter(
+        &self,
+        (adapter, chat): (&str, &str),
+        filter: &str,
+        verdict: &str,
+        reason: &str,
+    ) {
+        self.record(&[filter_entry(filter, "outbound", verdict, reason)
+            .adapter(adapter)
+            .chat(chat)]);
     }
 
     /// What was gathered for `adapter`, and a row for each event queued
