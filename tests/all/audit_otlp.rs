@@ -3,18 +3,24 @@
 //! field, so the copy outside the machine verifies as a chain on its own;
 //! rows written while the receiver was down arrive once it is back, none
 //! missing; and the head printed at shutdown arrives with the next start.
+//! A loaded secret planted where a session and a platform can put it
+//! reaches neither a received record nor a byte sent to the collector.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mock_collector::{MockCollector, MockServer, Protocol, ServerHandle};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use fake_telegram::FakeTelegram;
+use mock_collector::{MockCollector, MockServer, Protocol, ServerHandle, TestLogRecord};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::RwLock;
 
+use crate::audit_rows::{listing, of_kind, rows, stop, until_row};
 use crate::session::*;
 use crate::support::*;
 
@@ -311,4 +317,336 @@ async fn rows_reach_the_collector_as_a_chain_and_none_is_lost_while_it_is_down()
     assert_eq!(rows[&id].str("kind"), "checkpoint");
     assert_eq!(rows[&id].str("hash"), hash);
     second.close().await;
+}
+
+/// What airlock sent towards the collector: every byte, one buffer per
+/// connection.
+type Wire = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// A TCP relay on a free loopback port to the receiver on `to`, recording
+/// what the client sends before passing it on. mock-collector keeps only
+/// the decoded records, not the request bodies, so the bytes on the wire
+/// are taken here. Returns the relay's port and the record.
+async fn recording_relay(to: u16) -> (u16, Wire) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let wire = Wire::default();
+    let record = wire.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", to)).await else {
+                    return;
+                };
+                let index = {
+                    let mut all = record.lock().unwrap();
+                    all.push(Vec::new());
+                    all.len() - 1
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_upstream, mut to_upstream) = upstream.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        record.lock().unwrap()[index].extend_from_slice(&buf[..n]);
+                        if to_upstream.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_upstream.shutdown().await;
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut from_upstream, &mut to_client).await;
+                    let _ = to_client.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (port, wire)
+}
+
+/// The HTTP/1.1 requests in one connection's bytes: each head (checked to
+/// be a plain, unencoded OTLP logs request with a length) and its body.
+fn requests(stream: &[u8]) -> Vec<(String, &[u8])> {
+    let mut out = Vec::new();
+    let mut rest = stream;
+    while !rest.is_empty() {
+        let end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("an unfinished head: {}", String::from_utf8_lossy(rest)));
+        let head = String::from_utf8_lossy(&rest[..end]).to_lowercase();
+        assert!(head.starts_with("post /v1/logs "), "{head}");
+        assert!(
+            !head.contains("transfer-encoding") && !head.contains("content-encoding"),
+            "the body must be plain bytes to be searched: {head}"
+        );
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .unwrap_or_else(|| panic!("no length: {head}"))
+            .trim()
+            .parse()
+            .unwrap();
+        let body = &rest[end + 4..];
+        assert!(body.len() >= len, "a body cut short: {head}");
+        out.push((head, &body[..len]));
+        rest = &body[len..];
+    }
+    out
+}
+
+/// The secret and every 12-byte piece of it.
+fn pieces(secret: &str) -> Vec<&str> {
+    let mut all = vec![secret];
+    all.extend((0..=secret.len() - 12).map(|i| &secret[i..i + 12]));
+    all
+}
+
+/// The pieces of `secret` that occur in `haystack`.
+fn leaked<'a>(haystack: &[u8], secret: &'a str) -> Vec<&'a str> {
+    pieces(secret)
+        .into_iter()
+        .filter(|p| haystack.windows(p.len()).any(|w| w == p.as_bytes()))
+        .collect()
+}
+
+/// Every text a value holds, however nested.
+fn texts_of(value: &Option<AnyValue>, out: &mut Vec<String>) {
+    match value.as_ref().and_then(|v| v.value.as_ref()) {
+        None => {}
+        Some(any_value::Value::StringValue(s)) => out.push(s.clone()),
+        Some(any_value::Value::BytesValue(b)) => out.push(String::from_utf8_lossy(b).into_owned()),
+        Some(any_value::Value::ArrayValue(a)) => {
+            for v in &a.values {
+                texts_of(&Some(v.clone()), out);
+            }
+        }
+        Some(any_value::Value::KvlistValue(kv)) => texts_of_attrs(&kv.values, out),
+        Some(other) => out.push(format!("{other:?}")),
+    }
+}
+
+/// Every key and value of `attrs`.
+fn texts_of_attrs(attrs: &[KeyValue], out: &mut Vec<String>) {
+    for a in attrs {
+        out.push(a.key.clone());
+        texts_of(&a.value, out);
+    }
+}
+
+/// Every text of a received record: body, names, each attribute's key and
+/// value, and those of its resource and scope.
+fn texts(log: &TestLogRecord) -> Vec<String> {
+    let r = log.log_record();
+    let mut out = vec![r.event_name.clone(), r.severity_text.clone()];
+    texts_of(&r.body, &mut out);
+    texts_of_attrs(&r.attributes, &mut out);
+    texts_of_attrs(log.resource_attrs(), &mut out);
+    texts_of_attrs(log.scope_attrs(), &mut out);
+    out
+}
+
+#[tokio::test]
+async fn a_planted_secret_reaches_no_shipped_record_and_no_byte_sent_to_the_collector() {
+    use crate::telegram::{
+        ALICE, EVE, TOKEN, allow_alice, event_from, from_alice, private, start, telegram_home,
+        text_update, user,
+    };
+    // The collector behind a relay that keeps the bytes airlock sends.
+    let [otlp, port] = free_ports();
+    let seen: Seen = Arc::new(RwLock::new(MockCollector::new()));
+    let _up = receiver(otlp, &seen).await;
+    let (relay, wire) = recording_relay(otlp).await;
+    // The bot token is loaded by serve (bound to the Telegram adapter); the
+    // page is there too, message text is kept in full, and every row ships.
+    let fake = FakeTelegram::start(TOKEN).await;
+    let home = telegram_home(
+        &fake,
+        &format!(
+            "[components.fakechat]\nenabled = true\nsettings = {{ port = \"{port}\" }}\n\n\
+             [audit]\ncontent = \"full\"\n\n[audit.otlp]\nendpoint = \"http://127.0.0.1:{relay}\"\n"
+        ),
+    );
+    allow_alice(&home).await;
+    let mut session = start(&home, &fake, "warn,airlock::audit=info").await;
+    let page = session.log.token(port).await;
+
+    // Inbound: typed on the page, from an allowed user, from a stranger.
+    page_send(port, &page, &format!("page says {TOKEN}")).await;
+    let e = session.event().await;
+    assert_eq!(e["content"], "page says [redacted]", "{e}");
+    fake.inject_update(from_alice(10, &format!("alice says {TOKEN}")));
+    let e = event_from(&mut session, ALICE).await;
+    assert_eq!(e["content"], "alice says [redacted]", "{e}");
+    fake.inject_update(text_update(
+        11,
+        user(EVE, "Eve"),
+        private(EVE, "Eve"),
+        &format!("eve says {TOKEN}"),
+    ));
+    let eve = EVE.to_string();
+    until_row(&home, "Eve's drop", |r| {
+        r["kind"] == "inbound" && r["sender_id"] == eve.as_str()
+    })
+    .await;
+
+    // Tool calls: the secret in text, buttons, chat ids, message ids and a
+    // file path; some succeed, some fail with it in their arguments.
+    let (is_error, sent) = outcome(
+        &session
+            .call(
+                "reply",
+                json!({"chat_id": "telegram:111", "text": format!("reply says {TOKEN}"),
+                       "buttons": [[{"label": format!("use {TOKEN}"), "data": "x"}]]}),
+            )
+            .await,
+    );
+    assert!(!is_error, "{sent}");
+    let bot_id = sent
+        .strip_prefix("sent (id: ")
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{sent}"))
+        .to_owned();
+    let calls = [
+        (
+            "reply",
+            json!({"chat_id": "fakechat:web", "text": format!("page reply {TOKEN}")}),
+            Some(false),
+        ),
+        (
+            "edit_message",
+            json!({"chat_id": "telegram:111", "message_id": bot_id, "text": format!("edit {TOKEN}")}),
+            Some(false),
+        ),
+        (
+            "reply",
+            json!({"chat_id": format!("telegram:{TOKEN}"), "text": "to a secret chat"}),
+            Some(true),
+        ),
+        (
+            "reply",
+            json!({"chat_id": "fakechat:web", "text": "a file",
+                   "files": [format!("/nonexistent/{TOKEN}")]}),
+            Some(true),
+        ),
+        (
+            "react",
+            json!({"chat_id": "telegram:111", "message_id": TOKEN, "emoji": "👍"}),
+            None,
+        ),
+    ];
+    for (tool, args, fails) in &calls {
+        let (is_error, text) = outcome(&session.call(tool, args.clone()).await);
+        if let Some(fails) = fails {
+            assert_eq!(is_error, *fails, "{tool} {args}: {text}");
+        }
+    }
+    // The relay: the secret in the request Claude Code relays.
+    session
+        .permission_request(json!({
+            "request_id": "sekrt",
+            "tool_name": "Bash",
+            "description": format!("run with {TOKEN}"),
+            "input_preview": format!("{{\"command\":\"curl -H 'token: {TOKEN}'\"}}"),
+        }))
+        .await;
+    until_row(&home, "relay request", |r| {
+        r["kind"] == "relay" && r["detail"]["event"] == "request"
+    })
+    .await;
+    let deadline = Instant::now() + SOON;
+    loop {
+        let all = rows(&home).await;
+        if of_kind(&all, "tool").len() == calls.len() + 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every tool call was recorded:\n{}",
+            listing(&all)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Serve ships the tail as it stops: every row up to the shutdown
+    // checkpoint is at the collector, a chain on its own.
+    let head = stop(&home, session).await;
+    let (hash, id) = head.split_once('@').unwrap();
+    let id: i64 = id.parse().unwrap();
+    until_received(&seen, "every row up to the shutdown checkpoint", |rows| {
+        rows.contains_key(&id)
+    })
+    .await;
+    let shipped = received(&seen).await;
+    assert_eq!(verify(&shipped), id);
+    assert_eq!(shipped[&id].str("kind"), "checkpoint");
+    assert_eq!(shipped[&id].str("hash"), hash);
+
+    // The planted rows did arrive, scrubbed: the test reached every field.
+    for kept in [
+        "page says [redacted]",
+        "alice says [redacted]",
+        "eve says [redacted]",
+    ] {
+        assert!(holds(&shipped, kept), "{kept}: {shipped:#?}");
+    }
+    let detail = |r: &Shipped| -> Value { serde_json::from_str(r.str("detail")).unwrap() };
+    let tools: Vec<&Shipped> = shipped
+        .values()
+        .filter(|r| r.str("kind") == "tool")
+        .collect();
+    assert_eq!(tools.len(), calls.len() + 1, "{tools:#?}");
+    assert!(
+        tools
+            .iter()
+            .any(|r| r.attrs.get("chat") == Some(&json!("[redacted]"))),
+        "the call to a secret chat: {tools:#?}"
+    );
+    assert!(
+        tools
+            .iter()
+            .any(|r| detail(r)["files"][0]["name"] == "[redacted]"),
+        "the call with a secret file: {tools:#?}"
+    );
+    let request = shipped
+        .values()
+        .find(|r| r.str("kind") == "relay" && detail(r)["event"] == "request")
+        .unwrap_or_else(|| panic!("no relay request: {shipped:#?}"));
+    assert!(request.str("content").contains("[redacted]"), "{request:?}");
+
+    // No piece of the secret in any received record.
+    let records = seen.read().await.logs().to_vec();
+    assert!(records.len() as i64 >= id);
+    for log in &records {
+        for text in texts(log) {
+            let found = leaked(text.as_bytes(), TOKEN);
+            assert!(found.is_empty(), "{found:?} in a record: {log:?}");
+        }
+    }
+
+    // Nor in any byte sent: heads and bodies, each connection whole, and
+    // the bodies (plain protobuf, where strings are kept as they are) do
+    // hold the scrubbed text, so the search reads what was shipped.
+    let wire = wire.lock().unwrap().clone();
+    let mut bodies = Vec::new();
+    for stream in &wire {
+        let found = leaked(stream, TOKEN);
+        assert!(
+            found.is_empty(),
+            "{found:?} sent to the collector:\n{}",
+            String::from_utf8_lossy(stream)
+        );
+        for (_, body) in requests(stream) {
+            bodies.extend_from_slice(body);
+        }
+    }
+    for kept in ["alice says [redacted]", "run with [redacted]", hash] {
+        assert!(
+            bodies.windows(kept.len()).any(|w| w == kept.as_bytes()),
+            "{kept} was not on the wire"
+        );
+    }
 }
