@@ -230,7 +230,9 @@ const MIGRATIONS: &[&str] = &[
         uses INTEGER NOT NULL DEFAULT 0
      ) WITHOUT ROWID;",
     // 8: the audit trail: one append-only, hash-chained table, searchable
-    // with FTS5 over the summary and the kept text.
+    // with FTS5 over the summary and the kept text. The index is filled
+    // off the hot path (`audit_meta.fts_indexed` says how far), not by a
+    // trigger on every insert.
     "CREATE TABLE audit (
         id INTEGER PRIMARY KEY,
         at_ms INTEGER NOT NULL,
@@ -253,13 +255,6 @@ const MIGRATIONS: &[&str] = &[
      CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
      CREATE VIRTUAL TABLE audit_fts USING fts5(summary, content, content='audit', content_rowid='id');
-     CREATE TRIGGER audit_fts_ins AFTER INSERT ON audit BEGIN
-        INSERT INTO audit_fts (rowid, summary, content) VALUES (new.id, new.summary, new.content);
-     END;
-     CREATE TRIGGER audit_fts_del AFTER DELETE ON audit BEGIN
-        INSERT INTO audit_fts (audit_fts, rowid, summary, content)
-        VALUES ('delete', old.id, old.summary, old.content);
-     END;
      CREATE TABLE audit_anchor (
         id INTEGER PRIMARY KEY,
         prev_hash TEXT NOT NULL,

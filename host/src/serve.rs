@@ -336,27 +336,35 @@ pub async fn start_with(
     })
 }
 
-/// How often the audit trail gets a checkpoint when rows came.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How often new audit rows are put in the search index.
+const AUDIT_TICK: std::time::Duration = std::time::Duration::from_secs(5);
+/// Ticks between hourly checkpoints.
+const TICKS_AN_HOUR: u32 = 720;
 
-/// Hourly checkpoints, and retention once at start and daily.
+/// The audit trail's upkeep, off the hot path: the search index every few
+/// seconds, a checkpoint every hour when rows came, retention at start and
+/// daily.
 fn spawn_audit_upkeep(router: Arc<Router>, keep_days: u32) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut hours = 0u32;
+        let mut ticks = 0u32;
         loop {
-            if hours.is_multiple_of(24) {
-                let audit = router.audit().clone();
-                if let Ok(Err(e)) =
-                    tokio::task::spawn_blocking(move || audit.prune(keep_days)).await
-                {
+            let audit = router.audit().clone();
+            let hour = ticks > 0 && ticks.is_multiple_of(TICKS_AN_HOUR);
+            let day = ticks.is_multiple_of(TICKS_AN_HOUR * 24);
+            let done = tokio::task::spawn_blocking(move || {
+                if let Err(e) = audit.index_pending() {
+                    tracing::warn!("cannot index the audit trail for search: {e}");
+                }
+                if hour && let Err(e) = audit.checkpoint("hourly") {
+                    tracing::warn!("cannot write the hourly audit checkpoint: {e}");
+                }
+                if day && let Err(e) = audit.prune(keep_days) {
                     tracing::warn!("audit retention failed: {e}");
                 }
-            }
-            tokio::time::sleep(CHECKPOINT_EVERY).await;
-            hours = hours.wrapping_add(1);
-            if let Err(e) = router.audit().checkpoint("hourly") {
-                tracing::warn!("cannot write the hourly audit checkpoint: {e}");
-            }
+            });
+            let _ = done.await;
+            tokio::time::sleep(AUDIT_TICK).await;
+            ticks = ticks.wrapping_add(1);
         }
     })
 }

@@ -25,7 +25,13 @@ pub struct AuditStore {
     db: Db,
     config: AuditConfig,
     session: Option<String>,
+    /// The digest key, read once.
+    key: std::sync::Arc<std::sync::OnceLock<Vec<u8>>>,
 }
+
+/// Rows put in the search index per transaction, so that indexing never
+/// holds the database long.
+const INDEX_CHUNK: i64 = 500;
 
 /// What a search is narrowed to.
 #[derive(Clone, Debug, Default)]
@@ -93,6 +99,7 @@ impl AuditStore {
             db,
             config: config.clone(),
             session,
+            key: Default::default(),
         }
     }
 
@@ -133,17 +140,23 @@ impl AuditStore {
         if !self.config.enabled || entries.is_empty() {
             return Ok(0);
         }
-        let key = if self.config.content == crate::manifest::ContentMode::Digest {
-            Self::key(conn)?
+        let key: &[u8] = if self.config.content == crate::manifest::ContentMode::Digest {
+            match self.key.get() {
+                Some(k) => k,
+                None => {
+                    let k = Self::key(conn)?;
+                    self.key.get_or_init(|| k)
+                }
+            }
         } else {
-            Vec::new()
+            &[]
         };
         let (mut id, mut prev) = Self::head_in(conn)?;
         let at_ms = now_ms();
         for e in entries {
             id += 1;
             let text = e.text.as_deref().map(scrub);
-            let kept = content::keep(self.config.content, &key, text.as_deref());
+            let kept = content::keep(self.config.content, key, text.as_deref());
             let mut r = Record {
                 id,
                 at_ms,
@@ -308,6 +321,52 @@ impl AuditStore {
         Ok(walker.finish())
     }
 
+    /// Puts rows written since the last call into the search index, a
+    /// chunk per transaction; returns how many. Run off the hot path (and
+    /// before every search, so that a search sees every row).
+    pub fn index_pending(&self) -> Result<i64, DbError> {
+        let mut total = 0;
+        loop {
+            let mut conn = self.db.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let from = Self::meta_int(&tx, "fts_indexed")?;
+            let to: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT max(id) FROM (SELECT id FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2)",
+                )?
+                .query_row(params![from, INDEX_CHUNK], |r| r.get(0))?;
+            let Some(to) = to else {
+                return Ok(total);
+            };
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO audit_fts (rowid, summary, content)
+                     SELECT id, summary, content FROM audit WHERE id > ?1 AND id <= ?2",
+                )?
+                .execute(params![from, to])?;
+            Self::set_meta_int(&tx, "fts_indexed", to)?;
+            tx.commit()?;
+            total += n as i64;
+        }
+    }
+
+    fn meta_int(conn: &Connection, name: &str) -> Result<i64, DbError> {
+        Ok(conn
+            .prepare_cached("SELECT value FROM audit_meta WHERE name = ?1")?
+            .query_row(params![name], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn set_meta_int(conn: &Connection, name: &str, value: i64) -> Result<(), DbError> {
+        conn.prepare_cached(
+            "INSERT INTO audit_meta (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )?
+        .execute(params![name, value])?;
+        Ok(())
+    }
+
     /// Rows matching `query` (words, all of them) and `filter`, newest
     /// first, at most `limit`.
     pub fn search(
@@ -317,6 +376,9 @@ impl AuditStore {
         limit: usize,
     ) -> Result<Vec<Record>, DbError> {
         let fts = fts_query(query);
+        if fts.is_some() {
+            self.index_pending()?;
+        }
         let conn = self.db.lock();
         let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE 1 = 1");
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
@@ -397,6 +459,13 @@ impl AuditStore {
         let Some((id, prev)) = anchor else {
             return Ok(0);
         };
+        // Out of the search index first (the index needs the values it holds).
+        let indexed = Self::meta_int(&tx, "fts_indexed")?;
+        tx.execute(
+            "INSERT INTO audit_fts (audit_fts, rowid, summary, content)
+             SELECT 'delete', id, summary, content FROM audit WHERE id < ?1 AND id <= ?2",
+            params![id, indexed],
+        )?;
         let removed = tx.execute("DELETE FROM audit WHERE id < ?1", params![id])? as i64;
         if removed > 0 {
             tx.execute(
