@@ -251,7 +251,6 @@ const MIGRATIONS: &[&str] = &[
         hash TEXT NOT NULL
      );
      CREATE INDEX audit_kind ON audit (kind, id);
-     CREATE INDEX audit_at ON audit (at_ms);
      CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
      CREATE VIRTUAL TABLE audit_fts USING fts5(summary, content, content='audit', content_rowid='id');

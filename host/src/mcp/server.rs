@@ -184,13 +184,19 @@ impl ServerHandler for ChannelServer {
         let redact = |text: String| crate::secrets::loaded::redact(&text).into_owned();
         let outcome = self.call(request).await.map_err(|e| e.to_string());
         if let Err(e) = &outcome {
-            tracing::info!(tool = name, "tool error: {e}");
+            tracing::info!(tool = %name, "tool error: {e}");
         }
-        self.router.record(&[super::tool_record::tool_call(
-            &name,
-            args.as_ref(),
-            &outcome,
-        )]);
+        // Written beside the answer, not before it: the session waits for
+        // the answer, the record only has to follow it.
+        let router = self.router.clone();
+        let recorded = outcome.clone();
+        tokio::task::spawn_blocking(move || {
+            router.record(&[super::tool_record::tool_call(
+                &name,
+                args.as_ref(),
+                &recorded,
+            )]);
+        });
         let result = match outcome {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(redact(text))]),
             Err(e) => CallToolResult::error(vec![ContentBlock::text(redact(e))]),
