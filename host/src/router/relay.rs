@@ -130,6 +130,11 @@ impl Router {
                 tracing::warn!(
                     "relay: a permission request was dropped: {e}; the terminal still asks"
                 );
+                self.record(&[crate::audit::Entry::new(
+                    crate::audit::Kind::Relay,
+                    format!("a malformed permission request was dropped: {e}"),
+                )
+                .detail(serde_json::json!({"event": "malformed", "why": e.to_string()}))]);
                 return;
             }
         };
