@@ -73,6 +73,17 @@ pub struct OtlpConfig {
 fn endpoint<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     use serde::de::Error;
     let text = String::deserialize(d)?;
+    if text
+        .parse::<http::Uri>()
+        .is_ok_and(|u| u.authority().is_some_and(|a| a.as_str().contains('@')))
+    {
+        // Printed in every warning about an outage: no credentials in it.
+        return Err(D::Error::custom(
+            "the endpoint holds credentials (user:password@); give them in the \
+             OTEL_EXPORTER_OTLP_HEADERS environment variable instead, e.g. \
+             Authorization=Basic%20…",
+        ));
+    }
     let ok = text.parse::<http::Uri>().is_ok_and(|u| {
         matches!(u.scheme_str(), Some("http" | "https"))
             && u.host().is_some_and(|h| !h.is_empty())
@@ -131,6 +142,11 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+        let creds = parse("[audit.otlp]\nendpoint = \"https://u:p@otel.example.org\"").unwrap_err();
+        assert!(
+            creds.contains("OTEL_EXPORTER_OTLP_HEADERS") && !creds.contains("u:p"),
+            "{creds}"
+        );
         let c = parse("[audit.otlp]\nendpoint = \"https://otel.example.org/prefix\"").unwrap();
         assert_eq!(c.otlp.unwrap().endpoint, "https://otel.example.org/prefix");
     }
