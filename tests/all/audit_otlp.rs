@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::RwLock;
 
-use crate::audit_rows::{listing, of_kind, rows, stop, until_row};
+use crate::audit_rows::stop;
 use crate::session::*;
 use crate::support::*;
 
@@ -451,10 +451,7 @@ fn texts(log: &TestLogRecord) -> Vec<String> {
 
 #[tokio::test]
 async fn a_planted_secret_reaches_no_shipped_record_and_no_byte_sent_to_the_collector() {
-    use crate::telegram::{
-        ALICE, EVE, TOKEN, allow_alice, event_from, from_alice, private, start, telegram_home,
-        text_update, user,
-    };
+    use crate::telegram::{TOKEN, allow_alice, start, telegram_home};
     // The collector behind a relay that keeps the bytes airlock sends.
     let [otlp, port] = free_ports();
     let seen: Seen = Arc::new(RwLock::new(MockCollector::new()));
@@ -474,102 +471,7 @@ async fn a_planted_secret_reaches_no_shipped_record_and_no_byte_sent_to_the_coll
     let mut session = start(&home, &fake, "warn,airlock::audit=info").await;
     let page = session.log.token(port).await;
 
-    // Inbound: typed on the page, from an allowed user, from a stranger.
-    page_send(port, &page, &format!("page says {TOKEN}")).await;
-    let e = session.event().await;
-    assert_eq!(e["content"], "page says [redacted]", "{e}");
-    fake.inject_update(from_alice(10, &format!("alice says {TOKEN}")));
-    let e = event_from(&mut session, ALICE).await;
-    assert_eq!(e["content"], "alice says [redacted]", "{e}");
-    fake.inject_update(text_update(
-        11,
-        user(EVE, "Eve"),
-        private(EVE, "Eve"),
-        &format!("eve says {TOKEN}"),
-    ));
-    let eve = EVE.to_string();
-    until_row(&home, "Eve's drop", |r| {
-        r["kind"] == "inbound" && r["sender_id"] == eve.as_str()
-    })
-    .await;
-
-    // Tool calls: the secret in text, buttons, chat ids, message ids and a
-    // file path; some succeed, some fail with it in their arguments.
-    let (is_error, sent) = outcome(
-        &session
-            .call(
-                "reply",
-                json!({"chat_id": "telegram:111", "text": format!("reply says {TOKEN}"),
-                       "buttons": [[{"label": format!("use {TOKEN}"), "data": "x"}]]}),
-            )
-            .await,
-    );
-    assert!(!is_error, "{sent}");
-    let bot_id = sent
-        .strip_prefix("sent (id: ")
-        .and_then(|s| s.strip_suffix(')'))
-        .unwrap_or_else(|| panic!("{sent}"))
-        .to_owned();
-    let calls = [
-        (
-            "reply",
-            json!({"chat_id": "fakechat:web", "text": format!("page reply {TOKEN}")}),
-            Some(false),
-        ),
-        (
-            "edit_message",
-            json!({"chat_id": "telegram:111", "message_id": bot_id, "text": format!("edit {TOKEN}")}),
-            Some(false),
-        ),
-        (
-            "reply",
-            json!({"chat_id": format!("telegram:{TOKEN}"), "text": "to a secret chat"}),
-            Some(true),
-        ),
-        (
-            "reply",
-            json!({"chat_id": "fakechat:web", "text": "a file",
-                   "files": [format!("/nonexistent/{TOKEN}")]}),
-            Some(true),
-        ),
-        (
-            "react",
-            json!({"chat_id": "telegram:111", "message_id": TOKEN, "emoji": "👍"}),
-            None,
-        ),
-    ];
-    for (tool, args, fails) in &calls {
-        let (is_error, text) = outcome(&session.call(tool, args.clone()).await);
-        if let Some(fails) = fails {
-            assert_eq!(is_error, *fails, "{tool} {args}: {text}");
-        }
-    }
-    // The relay: the secret in the request Claude Code relays.
-    session
-        .permission_request(json!({
-            "request_id": "sekrt",
-            "tool_name": "Bash",
-            "description": format!("run with {TOKEN}"),
-            "input_preview": format!("{{\"command\":\"curl -H 'token: {TOKEN}'\"}}"),
-        }))
-        .await;
-    until_row(&home, "relay request", |r| {
-        r["kind"] == "relay" && r["detail"]["event"] == "request"
-    })
-    .await;
-    let deadline = Instant::now() + SOON;
-    loop {
-        let all = rows(&home).await;
-        if of_kind(&all, "tool").len() == calls.len() + 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not every tool call was recorded:\n{}",
-            listing(&all)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let tool_calls = crate::audit_rows::plant_token(&home, &mut session, &fake, port, &page).await;
 
     // Serve ships the tail as it stops: every row up to the shutdown
     // checkpoint is at the collector, a chain on its own.
@@ -598,7 +500,7 @@ async fn a_planted_secret_reaches_no_shipped_record_and_no_byte_sent_to_the_coll
         .values()
         .filter(|r| r.str("kind") == "tool")
         .collect();
-    assert_eq!(tools.len(), calls.len() + 1, "{tools:#?}");
+    assert_eq!(tools.len(), tool_calls, "{tools:#?}");
     assert!(
         tools
             .iter()

@@ -14,6 +14,7 @@ use fake_telegram::FakeTelegram;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::relay::until_bot_message;
 use crate::session::*;
 use crate::support::*;
 
@@ -148,26 +149,6 @@ fn sha256(bytes: &[u8]) -> String {
 fn is_sha256(s: &Value) -> bool {
     s.as_str()
         .is_some_and(|s| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-}
-
-/// Waits until the page's newest bot message satisfies `pred`; returns it.
-async fn until_bot_message(port: u16, token: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + SOON;
-    loop {
-        let messages = page_messages(port, token).await;
-        if let Some(m) = messages
-            .iter()
-            .rev()
-            .find(|m| m["from"] == "bot" && pred(m))
-        {
-            return m.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no such bot message: {messages:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
 }
 
 #[tokio::test]
@@ -769,10 +750,7 @@ fn holds(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn a_planted_secret_reaches_no_row_no_byte_of_the_database_and_no_export() {
-    use crate::telegram::{
-        ALICE, EVE, TOKEN, TOKEN_PART, allow_alice, event_from, from_alice, private, start,
-        telegram_home, text_update, user,
-    };
+    use crate::telegram::{TOKEN, TOKEN_PART, allow_alice, start, telegram_home};
     // The bot token is loaded by serve (bound to the Telegram adapter); the
     // page is there too, and message text is kept in full.
     let fake = FakeTelegram::start(TOKEN).await;
@@ -788,95 +766,7 @@ async fn a_planted_secret_reaches_no_row_no_byte_of_the_database_and_no_export()
     let mut session = start(&home, &fake, "info").await;
     let page = session.log.token(port).await;
 
-    // Inbound: typed on the page, from an allowed user, from a stranger.
-    page_send(port, &page, &format!("page says {TOKEN}")).await;
-    let e = session.event().await;
-    assert_eq!(e["content"], "page says [redacted]", "{e}");
-    fake.inject_update(from_alice(10, &format!("alice says {TOKEN}")));
-    let e = event_from(&mut session, ALICE).await;
-    assert_eq!(e["content"], "alice says [redacted]", "{e}");
-    fake.inject_update(text_update(
-        11,
-        user(EVE, "Eve"),
-        private(EVE, "Eve"),
-        &format!("eve says {TOKEN}"),
-    ));
-    let eve = EVE.to_string();
-    until_row(&home, "Eve's drop", |r| {
-        r["kind"] == "inbound" && r["sender_id"] == eve.as_str()
-    })
-    .await;
-
-    // Tool calls: the secret in text, buttons, chat ids, message ids and
-    // file paths; some succeed, some fail with it in their arguments.
-    let (is_error, sent) = outcome(
-        &session
-            .call(
-                "reply",
-                json!({"chat_id": "telegram:111", "text": format!("reply says {TOKEN}"),
-                       "buttons": [[{"label": format!("use {TOKEN}"), "data": "x"}]]}),
-            )
-            .await,
-    );
-    assert!(!is_error, "{sent}");
-    let bot_id = sent
-        .strip_prefix("sent (id: ")
-        .and_then(|s| s.strip_suffix(')'))
-        .unwrap_or_else(|| panic!("{sent}"))
-        .to_owned();
-    let calls = [
-        (
-            "reply",
-            json!({"chat_id": "fakechat:web", "text": format!("page reply {TOKEN}")}),
-            Some(false),
-        ),
-        (
-            "edit_message",
-            json!({"chat_id": "telegram:111", "message_id": bot_id, "text": format!("edit {TOKEN}")}),
-            Some(false),
-        ),
-        (
-            "reply",
-            json!({"chat_id": format!("telegram:{TOKEN}"), "text": "to a secret chat"}),
-            Some(true),
-        ),
-        (
-            "reply",
-            json!({"chat_id": "fakechat:web", "text": "a file",
-                   "files": [format!("/nonexistent/{TOKEN}")]}),
-            Some(true),
-        ),
-        (
-            "react",
-            json!({"chat_id": "telegram:111", "message_id": TOKEN, "emoji": "👍"}),
-            None,
-        ),
-    ];
-    for (tool, args, fails) in &calls {
-        let (is_error, text) = outcome(&session.call(tool, args.clone()).await);
-        if let Some(fails) = fails {
-            assert_eq!(is_error, *fails, "{tool} {args}: {text}");
-        }
-        assert!(!text.contains(TOKEN_PART), "{text}");
-    }
-    // The relay: the secret in the request Claude Code relays.
-    session
-        .permission_request(json!({
-            "request_id": "sekrt",
-            "tool_name": "Bash",
-            "description": format!("run with {TOKEN}"),
-            "input_preview": format!("{{\"command\":\"curl -H 'token: {TOKEN}'\"}}"),
-        }))
-        .await;
-    until_row(&home, "relay request", |r| r["kind"] == "relay").await;
-    let deadline = Instant::now() + SOON;
-    while of_kind(&rows(&home).await, "tool").len() < calls.len() + 1 {
-        assert!(
-            Instant::now() < deadline,
-            "not every tool call was recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let tool_calls = plant_token(&home, &mut session, &fake, port, &page).await;
     stop(&home, session).await;
 
     // The record holds the text, scrubbed: the test reached every field.
@@ -890,7 +780,7 @@ async fn a_planted_secret_reaches_no_row_no_byte_of_the_database_and_no_export()
         assert!(contents.contains(&kept), "{kept}: {contents:?}");
     }
     let tool_rows = of_kind(&all, "tool");
-    assert_eq!(tool_rows.len(), calls.len() + 1, "{}", listing(&all));
+    assert_eq!(tool_rows.len(), tool_calls, "{}", listing(&all));
     let to_secret_chat = tool_rows
         .iter()
         .find(|r| {
@@ -1009,4 +899,115 @@ pub(crate) async fn verifies_and_tampering_is_named(
 
     // The original is untouched by all of it.
     assert_eq!(verified(home).await, (count, head.to_owned()));
+}
+
+/// Plants the loaded bot token wherever a session can put it: page, Telegram
+/// and stranger messages, a reply's text and button, an edit, a chat id, a
+/// message id, a missing file path, and a relay request. Waits until the
+/// relay request and every tool call are recorded; returns how many tool
+/// calls it made.
+pub(crate) async fn plant_token(
+    home: &TempHome,
+    session: &mut Session,
+    fake: &FakeTelegram,
+    port: u16,
+    page: &str,
+) -> usize {
+    use crate::telegram::{
+        ALICE, EVE, TOKEN, TOKEN_PART, event_from, from_alice, private, text_update, user,
+    };
+    // Inbound: typed on the page, from an allowed user, from a stranger.
+    page_send(port, page, &format!("page says {TOKEN}")).await;
+    let e = session.event().await;
+    assert_eq!(e["content"], "page says [redacted]", "{e}");
+    fake.inject_update(from_alice(10, &format!("alice says {TOKEN}")));
+    let e = event_from(session, ALICE).await;
+    assert_eq!(e["content"], "alice says [redacted]", "{e}");
+    fake.inject_update(text_update(
+        11,
+        user(EVE, "Eve"),
+        private(EVE, "Eve"),
+        &format!("eve says {TOKEN}"),
+    ));
+    let eve = EVE.to_string();
+    until_row(home, "Eve's drop", |r| {
+        r["kind"] == "inbound" && r["sender_id"] == eve.as_str()
+    })
+    .await;
+
+    // Tool calls: the secret in text, buttons, chat ids, message ids and
+    // file paths; some succeed, some fail with it in their arguments.
+    let (is_error, sent) = outcome(
+        &session
+            .call(
+                "reply",
+                json!({"chat_id": "telegram:111", "text": format!("reply says {TOKEN}"),
+                       "buttons": [[{"label": format!("use {TOKEN}"), "data": "x"}]]}),
+            )
+            .await,
+    );
+    assert!(!is_error, "{sent}");
+    let bot_id = sent_id(&sent);
+    let calls = [
+        (
+            "reply",
+            json!({"chat_id": "fakechat:web", "text": format!("page reply {TOKEN}")}),
+            Some(false),
+        ),
+        (
+            "edit_message",
+            json!({"chat_id": "telegram:111", "message_id": bot_id, "text": format!("edit {TOKEN}")}),
+            Some(false),
+        ),
+        (
+            "reply",
+            json!({"chat_id": format!("telegram:{TOKEN}"), "text": "to a secret chat"}),
+            Some(true),
+        ),
+        (
+            "reply",
+            json!({"chat_id": "fakechat:web", "text": "a file",
+                   "files": [format!("/nonexistent/{TOKEN}")]}),
+            Some(true),
+        ),
+        (
+            "react",
+            json!({"chat_id": "telegram:111", "message_id": TOKEN, "emoji": "👍"}),
+            None,
+        ),
+    ];
+    for (tool, args, fails) in &calls {
+        let (is_error, text) = outcome(&session.call(tool, args.clone()).await);
+        if let Some(fails) = fails {
+            assert_eq!(is_error, *fails, "{tool} {args}: {text}");
+        }
+        assert!(!text.contains(TOKEN_PART), "{text}");
+    }
+    // The relay: the secret in the request Claude Code relays.
+    session
+        .permission_request(json!({
+            "request_id": "sekrt",
+            "tool_name": "Bash",
+            "description": format!("run with {TOKEN}"),
+            "input_preview": format!("{{\"command\":\"curl -H 'token: {TOKEN}'\"}}"),
+        }))
+        .await;
+    until_row(home, "relay request", |r| {
+        r["kind"] == "relay" && r["detail"]["event"] == "request"
+    })
+    .await;
+    let deadline = Instant::now() + SOON;
+    loop {
+        let all = rows(home).await;
+        if of_kind(&all, "tool").len() == calls.len() + 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every tool call was recorded:\n{}",
+            listing(&all)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    calls.len() + 1
 }

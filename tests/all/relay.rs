@@ -20,7 +20,11 @@ pub fn request(id: &str, tool: &str, preview: &str) -> Value {
 }
 
 /// Waits until the page's newest bot message satisfies `pred`; returns it.
-async fn until_bot_message(port: u16, token: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until_bot_message(
+    port: u16,
+    token: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + SOON;
     loop {
         let messages = page_messages(port, token).await;

@@ -75,6 +75,14 @@ pub fn outcome(result: &Value) -> (bool, String) {
     (is_error, text)
 }
 
+/// The message id in a `reply` result (`sent (id: 42)`).
+pub fn sent_id(text: &str) -> String {
+    text.strip_prefix("sent (id: ")
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not a single sent message: {text:?}"))
+        .to_owned()
+}
+
 pub fn args(value: Value) -> serde_json::Map<String, Value> {
     value.as_object().unwrap().clone()
 }

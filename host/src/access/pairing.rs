@@ -129,6 +129,13 @@ impl AccessStore {
     /// audit trail).
     pub fn take_expired_invites(&self) -> Result<Vec<Invite>, DbError> {
         let mut conn = self.db.lock();
+        // Called every second: look before taking the write lock.
+        let any: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM invites WHERE expires_at <= ?1)")?
+            .query_row(params![now()], |r| r.get(0))?;
+        if !any {
+            return Ok(Vec::new());
+        }
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let expired = {
             let mut stmt = tx.prepare(

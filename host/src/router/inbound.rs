@@ -40,7 +40,8 @@ pub struct Admitted {
     pub origin: Origin,
 }
 
-fn who(sender: &Sender) -> String {
+/// How airlock names a sender: the handle, else the display name, else the id.
+pub(super) fn who(sender: &Sender) -> String {
     sender
         .handle
         .clone()

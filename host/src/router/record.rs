@@ -46,7 +46,10 @@ impl Router {
     ) {
         let mut e = Entry::new(
             Kind::Inbound,
-            format!("dropped a message from {}: {reason}", who(sender)),
+            format!(
+                "dropped a message from {}: {reason}",
+                crate::text::one_line(&super::inbound::who(sender), 64)
+            ),
         )
         .adapter(adapter)
         .chat(&chat.id)
@@ -225,16 +228,4 @@ fn filter_entry(filter: &str, direction: &str, verdict: &str, reason: &str) -> E
         format!("filter {filter} ({direction}): {verdict}{said}"),
     )
     .detail(json!({"filter": filter, "direction": direction, "verdict": verdict, "reason": reason}))
-}
-
-/// How the record names a sender.
-fn who(sender: &Sender) -> String {
-    crate::text::one_line(
-        sender
-            .handle
-            .as_deref()
-            .or(sender.display_name.as_deref())
-            .unwrap_or(&sender.id),
-        64,
-    )
 }

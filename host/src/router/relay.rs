@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 
 use super::Router;
 use crate::access::Role;
-use crate::bindings::types::{Button, ButtonPress, EditRequest, InboundMessage, OutboundMessage};
+use crate::bindings::types::{
+    Button, ButtonPress, Chat, EditRequest, InboundMessage, OutboundMessage, Sender,
+};
 use crate::manifest::RelayConfig;
 use crate::relay::notice::{self, Gather};
 use crate::relay::render::{self, Ending, Markup};
@@ -78,15 +80,6 @@ fn alive(pid: i64) -> bool {
         .ok()
         .and_then(|p| rustix::process::Pid::from_raw(p as i32))
         .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
-}
-
-/// Who pressed or typed, as prompts name them.
-fn name_of(sender: &crate::bindings::types::Sender) -> String {
-    sender
-        .handle
-        .clone()
-        .or_else(|| sender.display_name.clone())
-        .unwrap_or_else(|| sender.id.clone())
 }
 
 impl Router {
@@ -273,12 +266,8 @@ impl Router {
             let text = render::prompt(markup, &prompt.view(), rule_tool);
             for chat in chats {
                 let message = OutboundMessage {
-                    chat_id: chat.clone(),
-                    text: text.clone(),
-                    reply_to: None,
-                    format: markup.format(),
                     buttons: buttons(&token, rule_tool.is_some()),
-                    files: Vec::new(),
+                    ..own_message(markup, &chat, text.clone())
                 };
                 match active.handle.send(message).await {
                     Ok(sent) => {
@@ -367,11 +356,7 @@ impl Router {
             return;
         }
         if role != Role::Owner {
-            tracing::info!(adapter, sender = %press.sender.id, request_id = prompt.request_id, "relay: refused a verdict from someone who is not an owner");
-            self.record(&[crate::audit::Entry::new(crate::audit::Kind::Relay, format!("refused a press on prompt {} by {}: not an owner", prompt.request_id, name_of(&press.sender)))
-                .adapter(adapter).chat(&press.chat.id).sender(&press.sender.id, press.sender.handle.as_deref())
-                .detail(serde_json::json!({"event": "refused", "request_id": prompt.request_id, "tool": prompt.tool_name, "path": "button"}))]);
-            self.say(adapter, &press.chat.id, OWNERS_ONLY.into());
+            self.refuse(adapter, &press.chat, &press.sender, &prompt, "button");
             return;
         }
         let behavior = match action {
@@ -383,7 +368,7 @@ impl Router {
             Action::Allow | Action::AllowForRule => Behavior::Allow,
             Action::Deny => Behavior::Deny,
         };
-        let by = name_of(&press.sender);
+        let by = super::inbound::who(&press.sender);
         self.decide(
             adapter,
             &press.chat.id,
@@ -416,14 +401,10 @@ impl Router {
             }
         };
         if role != Role::Owner {
-            tracing::info!(adapter, sender = %message.sender.id, request_id = id, "relay: refused a typed verdict from someone who is not an owner; not delivered");
-            self.record(&[crate::audit::Entry::new(crate::audit::Kind::Relay, format!("refused a typed verdict on prompt {id} by {}: not an owner", name_of(&message.sender)))
-                .adapter(adapter).chat(&message.chat.id).sender(&message.sender.id, message.sender.handle.as_deref())
-                .detail(serde_json::json!({"event": "refused", "request_id": id, "tool": prompt.tool_name, "path": "text"}))]);
-            self.say(adapter, &message.chat.id, OWNERS_ONLY.into());
+            self.refuse(adapter, &message.chat, &message.sender, &prompt, "text");
             return true;
         }
-        let by = name_of(&message.sender);
+        let by = super::inbound::who(&message.sender);
         self.decide(adapter, &message.chat.id, prompt, behavior, false, &by)
             .await;
         true
@@ -444,14 +425,7 @@ impl Router {
         let mine = prompt.pid == self.relay.pid;
         if prompt.state == State::Pending && !mine && !alive(prompt.pid) {
             // The airlock that relayed it is gone: nobody could tell Claude Code.
-            if self
-                .relay
-                .store
-                .close(&prompt.token, State::Restarted)
-                .unwrap_or(false)
-            {
-                self.edit_copies(&prompt, &Ending::Restarted);
-            }
+            self.close_prompt(&prompt, State::Restarted);
             self.say(adapter, chat_id, ALREADY.into());
             return;
         }
@@ -558,6 +532,61 @@ impl Router {
         );
     }
 
+    /// Ends a waiting prompt without a verdict (`state`: expired, locked
+    /// down, or its airlock stopped): recorded, and every copy says so.
+    /// Nothing goes to Claude Code; its terminal still asks.
+    fn close_prompt(&self, p: &Prompt, state: State) {
+        if !self.relay.store.close(&p.token, state).unwrap_or(false) {
+            return;
+        }
+        let (ending, why) = match state {
+            State::Expired => (Ending::Expired, "expired"),
+            State::LockedDown => (Ending::LockedDown, "closed by lockdown"),
+            _ => (Ending::Restarted, "closed: its airlock stopped"),
+        };
+        tracing::info!(
+            request_id = p.request_id,
+            "relay: prompt {why}; left to the terminal"
+        );
+        self.relay_record(
+            &p.request_id,
+            &p.tool_name,
+            format!("prompt {} {why}; left to the terminal", p.request_id),
+            serde_json::json!({"event": "closed", "why": why}),
+        );
+        self.edit_copies(p, &ending);
+    }
+
+    /// Someone who is not an owner answered `prompt` (by `path`: a button
+    /// or text): recorded, and told so; nothing goes to Claude Code.
+    fn refuse(&self, adapter: &str, chat: &Chat, sender: &Sender, prompt: &Prompt, path: &str) {
+        tracing::info!(
+            adapter,
+            sender = %sender.id,
+            request_id = prompt.request_id,
+            path,
+            "relay: refused a verdict from someone who is not an owner"
+        );
+        self.record(&[crate::audit::Entry::new(
+            crate::audit::Kind::Relay,
+            format!(
+                "refused an answer ({path}) to prompt {} by {}: not an owner",
+                prompt.request_id,
+                super::inbound::who(sender)
+            ),
+        )
+        .adapter(adapter)
+        .chat(&chat.id)
+        .sender(&sender.id, sender.handle.as_deref())
+        .detail(serde_json::json!({
+            "event": "refused",
+            "request_id": prompt.request_id,
+            "tool": prompt.tool_name,
+            "path": path,
+        }))]);
+        self.say(adapter, &chat.id, OWNERS_ONLY.into());
+    }
+
     /// The whole preview, as a reply to the prompt in that chat.
     async fn details(
         &self,
@@ -572,12 +601,12 @@ impl Router {
         let markup = Markup::for_adapter(adapter);
         let max = active.description.limits.max_text_len as usize;
         let message = OutboundMessage {
-            chat_id: chat_id.to_owned(),
-            text: render::details(markup, &prompt.view(), max),
             reply_to,
-            format: markup.format(),
-            buttons: Vec::new(),
-            files: Vec::new(),
+            ..own_message(
+                markup,
+                chat_id,
+                render::details(markup, &prompt.view(), max),
+            )
         };
         if let Err(e) = active.handle.send(message).await {
             tracing::warn!(adapter, "relay: cannot send a prompt's details: {e}");
@@ -635,8 +664,7 @@ impl Router {
             let markup = Markup::for_adapter(name);
             let text = auto_notice(markup, &allowed);
             for chat in self.access.owner_chats(name).unwrap_or_default() {
-                let mut message = super::commands::message(&chat, text.clone());
-                message.format = markup.format();
+                let message = own_message(markup, &chat, text.clone());
                 if let Err(e) = active.handle.send(message).await {
                     tracing::warn!(
                         adapter = name,
@@ -653,19 +681,7 @@ impl Router {
         let (store, pid, now) = (&self.relay.store, self.relay.pid, crate::access::now());
         if matches!(self.access.lockdown(), Ok(Some(_))) {
             for p in store.pending(pid).unwrap_or_default() {
-                if store.close(&p.token, State::LockedDown).unwrap_or(false) {
-                    tracing::info!(
-                        request_id = p.request_id,
-                        "relay: prompt closed by lockdown; left to the terminal"
-                    );
-                    self.relay_record(
-                        &p.request_id,
-                        &p.tool_name,
-                        format!("prompt {} closed by lockdown", p.request_id),
-                        serde_json::json!({"event": "closed", "why": "lockdown"}),
-                    );
-                    self.edit_copies(&p, &Ending::LockedDown);
-                }
+                self.close_prompt(&p, State::LockedDown);
             }
             match store.revoke_all(now) {
                 Ok(0) => {}
@@ -683,19 +699,7 @@ impl Router {
             }
         }
         for p in store.expired(pid, now).unwrap_or_default() {
-            if store.close(&p.token, State::Expired).unwrap_or(false) {
-                tracing::info!(
-                    request_id = p.request_id,
-                    "relay: prompt expired; left to the terminal"
-                );
-                self.relay_record(
-                    &p.request_id,
-                    &p.tool_name,
-                    format!("prompt {} expired; left to the terminal", p.request_id),
-                    serde_json::json!({"event": "expired"}),
-                );
-                self.edit_copies(&p, &Ending::Expired);
-            }
+            self.close_prompt(&p, State::Expired);
         }
         for p in store.take_nudges(pid, now).unwrap_or_default() {
             tracing::info!(request_id = p.request_id, "relay: owners reminded");
@@ -710,10 +714,10 @@ impl Router {
                     continue;
                 };
                 let markup = Markup::for_adapter(&c.adapter);
-                let mut message =
-                    super::commands::message(&c.chat_id, render::nudge(markup, &p.view()));
-                message.format = markup.format();
-                message.reply_to = Some(c.message_id.clone());
+                let message = OutboundMessage {
+                    reply_to: Some(c.message_id.clone()),
+                    ..own_message(markup, &c.chat_id, render::nudge(markup, &p.view()))
+                };
                 if let Err(e) = active.handle.send(message).await {
                     tracing::warn!(adapter = c.adapter, "relay: cannot remind an owner: {e}");
                 }
@@ -729,21 +733,19 @@ impl Router {
     fn close_orphans(&self) {
         let store = &self.relay.store;
         for p in store.pending_elsewhere(self.relay.pid).unwrap_or_default() {
-            if !alive(p.pid) && store.close(&p.token, State::Restarted).unwrap_or(false) {
-                tracing::info!(
-                    request_id = p.request_id,
-                    "relay: a prompt of an airlock that stopped was closed"
-                );
-                self.relay_record(
-                    &p.request_id,
-                    &p.tool_name,
-                    format!("prompt {} closed: its airlock stopped", p.request_id),
-                    serde_json::json!({"event": "closed", "why": "restarted"}),
-                );
-                self.edit_copies(&p, &Ending::Restarted);
+            if !alive(p.pid) {
+                self.close_prompt(&p, State::Restarted);
             }
         }
         let _ = store.prune(crate::access::now() - KEEP_SECS);
+    }
+}
+
+/// A message of airlock's own to `chat`, in `markup`.
+fn own_message(markup: Markup, chat: &str, text: String) -> OutboundMessage {
+    OutboundMessage {
+        format: markup.format(),
+        ..super::commands::message(chat, text)
     }
 }
 

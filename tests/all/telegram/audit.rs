@@ -85,11 +85,7 @@ async fn a_telegram_run_verifies_and_an_edit_a_deletion_and_a_swap_are_each_name
             .await,
     );
     assert!(!is_error, "{sent}");
-    let bot_id = sent
-        .strip_prefix("sent (id: ")
-        .and_then(|s| s.strip_suffix(')'))
-        .unwrap_or_else(|| panic!("{sent}"))
-        .to_owned();
+    let bot_id = sent_id(&sent);
     let (is_error, text) = outcome(
         &session
             .call(
