@@ -9,9 +9,10 @@
 
 use core::marker::PhantomData;
 
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned};
 
 use crate::adapter_bindings::exports::airlock::channel::channel_adapter::Guest;
+use crate::settings::SettingsError;
 use crate::types::{
     AdapterError, AttachmentData, AttachmentRequest, Connection, Description, EditRequest,
     EventBatch, HistoryEntry, HistoryRequest, HttpRequest, HttpResponse, IncomingReply,
@@ -29,6 +30,13 @@ use crate::types::{
 /// was not started")`, or `None` from [`poll_request`](Adapter::poll_request).
 /// The host starts every adapter before it calls anything else, and starts
 /// a replacement instance with the same settings after a crash.
+///
+/// The host may also call `start` again on a running component, to change
+/// the instance's [`Role`]: when another process owns the platform
+/// connection the host starts this one as [`Role::Outbound`], and starts it
+/// again as [`Role::Owner`] when it takes the connection over. Each
+/// successful start replaces the instance (the old one is dropped); see
+/// [`start_with_role`](Adapter::start_with_role).
 ///
 /// The host owns every loop (long-poll, websocket, inbound HTTP, timers) and
 /// calls these short handlers; each call runs under a CPU budget and a
@@ -69,6 +77,21 @@ pub trait Adapter: Sized + 'static {
     /// and call its platform here. An error leaves the previous instance (if
     /// any) in place and is reported to the operator; say what to fix.
     fn start(settings: Self::Settings) -> Result<Self, AdapterError>;
+
+    /// Builds the instance for `role`; this is what the SDK calls. The
+    /// default ignores the role and calls [`start`](Adapter::start), which
+    /// suits an adapter whose inbound connection the host drives (a
+    /// long-poll, an inbound route): the host simply does not drive it for
+    /// an outbound instance.
+    ///
+    /// Override it when `start` opens the connection itself (a websocket):
+    /// for [`Role::Outbound`], set up what sending needs and open nothing
+    /// inbound. The host calls `start` again with [`Role::Owner`] if this
+    /// process takes the connection over, and that new instance opens it.
+    fn start_with_role(settings: Self::Settings, role: Role) -> Result<Self, AdapterError> {
+        let _ = role;
+        Self::start(settings)
+    }
 
     /// The next long-poll request, given the last committed cursor; `None`
     /// means this adapter does not poll (the default).
@@ -159,6 +182,52 @@ pub trait Adapter: Sized + 'static {
     }
 }
 
+/// What an adapter instance does with the platform connection, as the host
+/// says in the reserved setting [`airlock.role`](crate::settings::ROLE_KEY).
+///
+/// Several airlock processes may share one bot. Exactly one of them owns
+/// the platform connection (it polls, holds the gateway, serves the port);
+/// the others still send through their own instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Holds the platform connection: receives and sends. What an instance
+    /// is when the host names no role (`airlock.role` absent or `owner`).
+    #[default]
+    Owner,
+    /// Sends only (`airlock.role = "outbound"`): messages, edits, reactions,
+    /// typing, history and downloads work; the instance opens no inbound
+    /// connection, because another process holds it.
+    Outbound,
+}
+
+impl Role {
+    /// The role the host's settings give; an unknown value or a repeated
+    /// key is refused, since an instance cannot honour a role it does not
+    /// know.
+    pub fn from_settings(settings: &Settings) -> Result<Role, SettingsError> {
+        let mut given = settings
+            .iter()
+            .filter(|(key, _)| key == crate::settings::ROLE_KEY);
+        let role = match given.next() {
+            None => return Ok(Role::Owner),
+            Some((_, value)) => match value.trim() {
+                "owner" => Role::Owner,
+                "outbound" => Role::Outbound,
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "setting `{}`: unknown role {other:?}; the roles are `owner`, `outbound`",
+                        crate::settings::ROLE_KEY
+                    )));
+                }
+            },
+        };
+        if given.next().is_some() {
+            return Err(de::Error::duplicate_field(crate::settings::ROLE_KEY));
+        }
+        Ok(role)
+    }
+}
+
 fn unsupported(operation: &str) -> AdapterError {
     AdapterError::Unsupported(format!("{operation} is not implemented by this adapter"))
 }
@@ -204,9 +273,10 @@ impl<S: AdapterSlot> Guest for AdapterExport<S> {
         S::Adapter::describe()
     }
     fn start(settings: Settings) -> Result<(), AdapterError> {
-        let settings =
-            crate::settings::decode(&settings).map_err(|e| AdapterError::Fatal(e.to_string()))?;
-        let adapter = S::Adapter::start(settings)?;
+        let fatal = |e: SettingsError| AdapterError::Fatal(e.to_string());
+        let role = Role::from_settings(&settings).map_err(fatal)?;
+        let settings = crate::settings::decode(&settings).map_err(fatal)?;
+        let adapter = S::Adapter::start_with_role(settings, role)?;
         S::with(|slot| *slot = Some(adapter));
         Ok(())
     }
@@ -350,5 +420,98 @@ mod tests {
         // A new start replaces it.
         Export::start(Vec::new()).unwrap();
         assert_eq!(sent(Export::send(message())), "1");
+
+        // The host's reserved keys pass settings that deny unknown fields;
+        // an adapter that ignores the role starts as it always does.
+        Export::start(settings(&[("first", "2"), ("airlock.role", "outbound")])).unwrap();
+        assert_eq!(sent(Export::send(message())), "3");
+    }
+
+    /// Remembers the role it was started with and how many starts it saw.
+    struct Roles {
+        role: Role,
+        generation: u32,
+    }
+
+    thread_local! {
+        static ROLES: RefCell<Option<Roles>> = const { RefCell::new(None) };
+    }
+
+    impl Adapter for Roles {
+        type Settings = crate::settings::NoSettings;
+        fn describe() -> Description {
+            Description::text_only("roles", 100)
+        }
+        fn start(settings: Self::Settings) -> Result<Self, AdapterError> {
+            Self::start_with_role(settings, Role::Owner)
+        }
+        fn start_with_role(_: Self::Settings, role: Role) -> Result<Self, AdapterError> {
+            let generation = ROLES.with_borrow(|r| r.as_ref().map_or(0, |r| r.generation)) + 1;
+            Ok(Roles { role, generation })
+        }
+        fn send(&mut self, _: OutboundMessage) -> Result<Sent, AdapterError> {
+            Ok(Sent::one(format!("{:?} {}", self.role, self.generation)))
+        }
+    }
+
+    struct RolesSlot;
+    impl AdapterSlot for RolesSlot {
+        type Adapter = Roles;
+        fn with<R>(f: impl FnOnce(&mut Option<Roles>) -> R) -> R {
+            ROLES.with_borrow_mut(f)
+        }
+    }
+
+    type RolesExport = AdapterExport<RolesSlot>;
+
+    #[test]
+    fn the_role_is_read_from_the_reserved_key_and_a_second_start_replaces_the_instance() {
+        RolesExport::start(settings(&[("airlock.role", "outbound")])).unwrap();
+        assert_eq!(sent(RolesExport::send(message())), "Outbound 1");
+
+        // Taking the connection over: started again with the operator's
+        // settings only.
+        RolesExport::start(Vec::new()).unwrap();
+        assert_eq!(sent(RolesExport::send(message())), "Owner 2");
+
+        RolesExport::start(settings(&[("airlock.role", " owner ")])).unwrap();
+        assert_eq!(sent(RolesExport::send(message())), "Owner 3");
+
+        // A role this SDK does not know is refused, and the instance stays.
+        match RolesExport::start(settings(&[("airlock.role", "watcher")])) {
+            Err(AdapterError::Fatal(m)) => assert_eq!(
+                m,
+                "setting `airlock.role`: unknown role \"watcher\"; the roles are `owner`, `outbound`"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match RolesExport::start(settings(&[
+            ("airlock.role", "outbound"),
+            ("airlock.role", "owner"),
+        ])) {
+            Err(AdapterError::Fatal(m)) => {
+                assert_eq!(m, "setting `airlock.role` is given twice")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(sent(RolesExport::send(message())), "Owner 3");
+
+        // Other reserved keys are the host's business: skipped.
+        RolesExport::start(settings(&[
+            ("airlock.session", "x"),
+            ("airlock.role", "outbound"),
+        ]))
+        .unwrap();
+        assert_eq!(sent(RolesExport::send(message())), "Outbound 4");
+    }
+
+    #[test]
+    fn the_role_defaults_to_owner() {
+        assert_eq!(Role::from_settings(&Vec::new()), Ok(Role::Owner));
+        assert_eq!(
+            Role::from_settings(&settings(&[("first", "1"), ("airlock.role", "outbound")])),
+            Ok(Role::Outbound)
+        );
+        assert_eq!(Role::default(), Role::Owner);
     }
 }

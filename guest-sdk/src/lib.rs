@@ -13,7 +13,11 @@
 //! `configure`) decodes the operator's settings into the component's own
 //! settings struct ([`settings`]), builds the adapter from them, and every
 //! later call borrows it as `&mut self`. Calls that arrive before `start`
-//! are answered by the SDK.
+//! are answered by the SDK. Setting keys that start with `airlock.` are the
+//! host's, not the operator's: decoding skips them, and the one the SDK
+//! reads, `airlock.role`, reaches the adapter as a [`Role`] through
+//! [`Adapter::start_with_role`] (an instance that only sends, while another
+//! process holds the platform connection).
 //!
 //! The crate also provides the host's imports at friendly paths ([`log`],
 //! [`kv`], [`clock`], [`websocket`]), the WIT records in [`types`], a small
@@ -193,7 +197,7 @@ pub mod text;
 pub mod types;
 pub mod websocket;
 
-pub use adapter::Adapter;
+pub use adapter::{Adapter, Role};
 #[doc(hidden)]
 pub use adapter::{AdapterExport, AdapterSlot};
 pub use clock::now_ms;

@@ -29,6 +29,11 @@
 //! enums, [`HttpUrl`], [`WsUrl`]. An `Option` field is `None` when the key
 //! is absent or its value is blank, so an operator can write `key = ""` to
 //! mean "not set".
+//!
+//! Keys that start with [`RESERVED_PREFIX`] (`airlock.`) belong to the host,
+//! not to the operator: `decode` skips them, so a struct that denies unknown
+//! fields still starts when the host adds one. An adapter reads the ones it
+//! cares about through the SDK ([`crate::Role`]), never as fields.
 
 use core::fmt;
 
@@ -37,8 +42,20 @@ use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
 use crate::types::Settings as Pairs;
 
-/// Decodes the host's settings into `T`. The error names the setting at
-/// fault.
+/// The prefix of the setting keys the host reserves for itself; `decode`
+/// skips them.
+pub const RESERVED_PREFIX: &str = "airlock.";
+
+/// The reserved key that tells an adapter instance its [`Role`](crate::Role).
+pub const ROLE_KEY: &str = "airlock.role";
+
+/// Whether `key` is reserved for the host (starts with [`RESERVED_PREFIX`]).
+pub fn is_reserved(key: &str) -> bool {
+    key.starts_with(RESERVED_PREFIX)
+}
+
+/// Decodes the host's settings into `T`, skipping the keys reserved for the
+/// host. The error names the setting at fault.
 pub fn decode<T: DeserializeOwned>(settings: &Pairs) -> Result<T, SettingsError> {
     T::deserialize(Table(settings))
 }
@@ -117,7 +134,7 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, SettingsError> {
-        let Some(pair) = self.pairs.next() else {
+        let Some(pair) = self.pairs.find(|(key, _)| !is_reserved(key)) else {
             return Ok(None);
         };
         self.key = Some(pair);
@@ -356,6 +373,30 @@ mod tests {
             "unknown setting `a`; this component reads no settings"
         );
         assert_eq!(decode::<NoSettings>(&Vec::new()), Ok(NoSettings {}));
+    }
+
+    #[test]
+    fn reserved_keys_are_skipped_even_where_unknown_fields_are_denied() {
+        let got: Example = decode(&pairs(&[
+            ("airlock.role", "outbound"),
+            ("name", "x"),
+            ("airlock.later", "1"),
+        ]))
+        .unwrap();
+        assert_eq!(got.name, "x");
+        assert_eq!(
+            decode::<NoSettings>(&pairs(&[("airlock.role", "outbound")])),
+            Ok(NoSettings {})
+        );
+        // Only the exact prefix is reserved.
+        assert_eq!(
+            decode::<NoSettings>(&pairs(&[("airlock_role", "outbound")]))
+                .unwrap_err()
+                .to_string(),
+            "unknown setting `airlock_role`; this component reads no settings"
+        );
+        assert!(is_reserved(ROLE_KEY));
+        assert!(!is_reserved("Airlock.role"));
     }
 
     #[test]
