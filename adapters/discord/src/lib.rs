@@ -18,6 +18,16 @@
 //! reactions (Unicode or the server's custom emoji), edits, typing, history
 //! and attachment downloads, through the REST API ([`rest`]).
 //!
+//! **Sending for a bot another process receives for.** When several airlock
+//! processes share the bot, one of them holds the gateway; the host starts
+//! the others' instances with the role [`Role::Outbound`]. Such an instance
+//! asks `/users/@me` like any other, but opens no gateway connection and
+//! leaves the stored gateway position alone, so it never competes with the
+//! owner's session; everything outbound works, since it is all REST. When
+//! the process takes the connection over, the host starts the adapter
+//! again as [`Role::Owner`], and that instance connects and resumes as
+//! usual.
+//!
 //! **Never the token.** REST requests carry no credentials; the host adds
 //! `Authorization: Bot <token>` for the API's destination. Identify and
 //! Resume go out with an empty `d.token`, which the host fills in on the
@@ -45,7 +55,7 @@ use airlock_guest::types::{
     EditRequest, EventBatch, Features, HistoryEntry, HistoryRequest, HttpRequest, Limits,
     OutboundMessage, ReactRequest, Sent, WsEvent,
 };
-use airlock_guest::{Adapter, clock, log, websocket};
+use airlock_guest::{Adapter, Role, clock, log, websocket};
 use regex_lite::Regex;
 use serde::Deserialize;
 use serde_json::json;
@@ -82,6 +92,36 @@ pub struct Discord {
     conn_url: String,
     /// Why the adapter stopped, when it did.
     failed: Option<String>,
+    /// Whether this instance holds the gateway or only sends.
+    role: Role,
+}
+
+/// What `start` asks of the host, behind a trait so that unit tests can
+/// stand in for it (natively the host's imports are stubs that panic).
+trait Startup {
+    /// Who the bot is: `GET /users/@me`.
+    fn whoami(&mut self, rest: &Rest) -> Result<model::User, AdapterError>;
+    /// Opens the gateway connection of `adapter`.
+    fn open_gateway(&mut self, adapter: &mut Discord) -> Result<(), AdapterError>;
+    /// Logs a warning.
+    fn warn(&mut self, text: String);
+}
+
+/// The real host, through the SDK's imports.
+struct Host;
+
+impl Startup for Host {
+    fn whoami(&mut self, rest: &Rest) -> Result<model::User, AdapterError> {
+        rest.call("GET", "/users/@me", None)
+    }
+
+    fn open_gateway(&mut self, adapter: &mut Discord) -> Result<(), AdapterError> {
+        adapter.connect()
+    }
+
+    fn warn(&mut self, text: String) {
+        log::warn(text);
+    }
 }
 
 /// Looks channels up over REST.
@@ -139,59 +179,22 @@ impl Adapter for Discord {
     }
 
     fn start(settings: Settings) -> Result<Self, AdapterError> {
-        let api_base = settings
-            .api_base
-            .as_ref()
-            .map_or(DEFAULT_API_BASE, HttpUrl::as_str);
-        let gateway_url = settings
-            .gateway_url
-            .as_ref()
-            .map_or(DEFAULT_GATEWAY_URL, WsUrl::as_str);
-        let pattern = settings
-            .mention_pattern
-            .as_deref()
-            .map(|p| {
-                regex_lite::RegexBuilder::new(p)
-                    .case_insensitive(true)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| {
-                        AdapterError::Fatal(format!(
-                            "setting `mention_pattern` is not a valid regular expression: {e}"
-                        ))
-                    })
-            })
-            .transpose()?;
-        let rest = Rest::new(api_base);
-        let mut known = Known::default();
-        // A refused token stops here, with the fix; a dead network does not:
-        // the gateway connection keeps trying.
-        match rest.call::<model::User>("GET", "/users/@me", None) {
-            Ok(me) => known.bot_id = Some(me.id),
-            Err(e @ AdapterError::Fatal(_)) => return Err(e),
-            Err(e) => log::warn(format!(
-                "cannot reach Discord yet, will retry: {}",
-                error_text(&e)
-            )),
-        }
-        let mut adapter = Discord {
-            rest,
-            gateway_url: gateway_url.trim_end_matches('/').to_owned(),
-            gateway: Gateway::default(),
-            known,
-            pattern,
-            conn: None,
-            conn_url: String::new(),
-            failed: None,
-        };
-        adapter.connect()?;
-        Ok(adapter)
+        Self::start_with_role(settings, Role::Owner)
+    }
+
+    /// The owner connects the gateway; an outbound instance only sends.
+    fn start_with_role(settings: Settings, role: Role) -> Result<Self, AdapterError> {
+        Discord::start_on(&mut Host, settings, role)
     }
 
     /// Not a poller: `None`. The host calls it after `start` with the last
-    /// stored cursor, which is where the session resumes from.
+    /// stored cursor, which is where the owner's session resumes from; an
+    /// outbound instance has no session and leaves the cursor alone.
     fn poll_request(&mut self, cursor: Option<String>) -> Option<HttpRequest> {
         let cursor = cursor?;
+        if self.role == Role::Outbound {
+            return None;
+        }
         let actions = self.gateway.learn_cursor(&cursor);
         if self.carry_out(actions).is_ok() {
             self.move_to_resume_url();
@@ -275,6 +278,65 @@ impl Adapter for Discord {
 airlock_guest::export_adapter!(Discord);
 
 impl Discord {
+    /// Builds the instance from `settings`: asks who the bot is and, for
+    /// the owner, opens the gateway; an outbound instance opens nothing.
+    fn start_on(
+        host: &mut impl Startup,
+        settings: Settings,
+        role: Role,
+    ) -> Result<Self, AdapterError> {
+        let api_base = settings
+            .api_base
+            .as_ref()
+            .map_or(DEFAULT_API_BASE, HttpUrl::as_str);
+        let gateway_url = settings
+            .gateway_url
+            .as_ref()
+            .map_or(DEFAULT_GATEWAY_URL, WsUrl::as_str);
+        let pattern = settings
+            .mention_pattern
+            .as_deref()
+            .map(|p| {
+                regex_lite::RegexBuilder::new(p)
+                    .case_insensitive(true)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| {
+                        AdapterError::Fatal(format!(
+                            "setting `mention_pattern` is not a valid regular expression: {e}"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let rest = Rest::new(api_base);
+        let mut known = Known::default();
+        // A refused token stops here, with the fix; a dead network does not:
+        // the gateway connection keeps trying, and every send tries afresh.
+        match host.whoami(&rest) {
+            Ok(me) => known.bot_id = Some(me.id),
+            Err(e @ AdapterError::Fatal(_)) => return Err(e),
+            Err(e) => host.warn(format!(
+                "cannot reach Discord yet, will retry: {}",
+                error_text(&e)
+            )),
+        }
+        let mut adapter = Discord {
+            rest,
+            gateway_url: gateway_url.trim_end_matches('/').to_owned(),
+            gateway: Gateway::default(),
+            known,
+            pattern,
+            conn: None,
+            conn_url: String::new(),
+            failed: None,
+            role,
+        };
+        if role == Role::Owner {
+            host.open_gateway(&mut adapter)?;
+        }
+        Ok(adapter)
+    }
+
     /// The REST client, unless the adapter has stopped.
     fn rest(&self) -> Result<&Rest, AdapterError> {
         match &self.failed {
@@ -436,5 +498,131 @@ fn error_text(e: &AdapterError) -> String {
         | AdapterError::Platform(m)
         | AdapterError::Fatal(m) => m.clone(),
         AdapterError::RateLimited(ms) => format!("rate limited for {ms} ms"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOT: &str = "1000000000000000001";
+
+    /// Stands in for the host at start: answers `/users/@me` with `me` and
+    /// records what the adapter asked for.
+    struct FakeHost {
+        me: Result<model::User, AdapterError>,
+        whoami: usize,
+        gateways: usize,
+        warnings: Vec<String>,
+    }
+
+    impl FakeHost {
+        fn answering(me: Result<model::User, AdapterError>) -> Self {
+            FakeHost {
+                me,
+                whoami: 0,
+                gateways: 0,
+                warnings: Vec::new(),
+            }
+        }
+    }
+
+    impl Startup for FakeHost {
+        fn whoami(&mut self, _: &Rest) -> Result<model::User, AdapterError> {
+            self.whoami += 1;
+            self.me.clone()
+        }
+
+        fn open_gateway(&mut self, adapter: &mut Discord) -> Result<(), AdapterError> {
+            self.gateways += 1;
+            adapter.conn = Some(7);
+            Ok(())
+        }
+
+        fn warn(&mut self, text: String) {
+            self.warnings.push(text);
+        }
+    }
+
+    fn bot() -> model::User {
+        model::User {
+            id: BOT.into(),
+            username: "airlock".into(),
+            global_name: None,
+            bot: true,
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            api_base: Some("http://127.0.0.1:9".parse().unwrap()),
+            gateway_url: Some("ws://127.0.0.1:9/".parse().unwrap()),
+            mention_pattern: None,
+        }
+    }
+
+    #[test]
+    fn an_outbound_instance_asks_who_the_bot_is_and_opens_no_gateway() {
+        let mut host = FakeHost::answering(Ok(bot()));
+        let mut adapter = Discord::start_on(&mut host, settings(), Role::Outbound).unwrap();
+        assert_eq!((host.whoami, host.gateways), (1, 0));
+        assert_eq!(adapter.known.bot_id.as_deref(), Some(BOT));
+        assert!(adapter.conn.is_none());
+        assert_eq!(
+            adapter.rest().unwrap().url("/x"),
+            "http://127.0.0.1:9/api/v10/x"
+        );
+
+        // The stored gateway position is the owner's: left alone, so no
+        // resume is prepared and nothing is logged.
+        let cursor = r#"{"session_id":"s","seq":42,"resume_url":"wss://elsewhere"}"#;
+        assert!(adapter.poll_request(Some(cursor.into())).is_none());
+        assert_eq!(adapter.gateway.connect_url("ws://g"), "ws://g");
+
+        // Gateway callbacks meant for some other instance change nothing.
+        assert!(
+            adapter
+                .on_timer(HEARTBEAT_TIMER.into())
+                .unwrap()
+                .events
+                .is_empty()
+        );
+        assert!(
+            adapter
+                .on_ws_event(7, WsEvent::Text("{}".into()))
+                .unwrap()
+                .events
+                .is_empty()
+        );
+        assert!(adapter.conn.is_none());
+    }
+
+    #[test]
+    fn the_owner_opens_the_gateway() {
+        let mut host = FakeHost::answering(Ok(bot()));
+        let adapter = Discord::start_on(&mut host, settings(), Role::Owner).unwrap();
+        assert_eq!((host.whoami, host.gateways), (1, 1));
+        assert_eq!(adapter.conn, Some(7));
+        assert_eq!(adapter.gateway_url, "ws://127.0.0.1:9");
+    }
+
+    #[test]
+    fn a_refused_token_stops_either_role_and_a_dead_network_does_not() {
+        for role in [Role::Owner, Role::Outbound] {
+            let mut host =
+                FakeHost::answering(Err(AdapterError::Fatal("401: reset the token".into())));
+            let refused = Discord::start_on(&mut host, settings(), role);
+            assert!(
+                matches!(&refused, Err(AdapterError::Fatal(m)) if m.contains("401")),
+                "{role:?}"
+            );
+            assert_eq!(host.gateways, 0, "{role:?}");
+
+            let mut host = FakeHost::answering(Err(AdapterError::Platform("no route".into())));
+            let adapter = Discord::start_on(&mut host, settings(), role).unwrap();
+            assert!(adapter.known.bot_id.is_none());
+            assert_eq!(host.warnings.len(), 1, "{role:?}");
+            assert_eq!(host.gateways, usize::from(role == Role::Owner), "{role:?}");
+        }
     }
 }
