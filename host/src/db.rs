@@ -261,6 +261,43 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL
      );
      CREATE TABLE audit_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;",
+    // 9: several sessions on one state directory (the hub): which session
+    // each waiting event goes to (none: held until its chat is bound), the
+    // sessions seen, each chat's binding, the notices a chat was given, who
+    // holds each platform connection, and whose permission prompt is whose.
+    "ALTER TABLE events ADD COLUMN session TEXT;
+     ALTER TABLE events ADD COLUMN chat TEXT;
+     CREATE INDEX events_session ON events (session, seq);
+     CREATE TABLE hub_sessions (
+        name TEXT PRIMARY KEY,
+        cwd TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        stopped_at INTEGER
+     );
+     CREATE TABLE hub_routes (
+        adapter TEXT NOT NULL,
+        chat TEXT NOT NULL,
+        session TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        by TEXT NOT NULL,
+        PRIMARY KEY (adapter, chat)
+     ) WITHOUT ROWID;
+     CREATE TABLE hub_notices (
+        adapter TEXT NOT NULL,
+        chat TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        session TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (adapter, chat, kind)
+     ) WITHOUT ROWID;
+     CREATE TABLE hub_connections (
+        adapter TEXT PRIMARY KEY,
+        session TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        since INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     ALTER TABLE relay_prompts ADD COLUMN session TEXT NOT NULL DEFAULT '';",
 ];
 
 /// Prepared statements kept per connection (the host has about 30).

@@ -20,6 +20,7 @@ pub(crate) mod event;
 pub mod home;
 pub mod host;
 pub(crate) mod host_event;
+pub(crate) mod hub;
 pub(crate) mod logging;
 pub(crate) mod manifest;
 pub(crate) mod mcp;

@@ -19,7 +19,9 @@ use crate::home::INBOX_DIR;
 use crate::host::{Host, StartError};
 use crate::manifest::{Direction, Kind};
 use crate::mcp::instructions;
-use crate::platform_lock::LOCKS_DIR;
+use crate::hub::Hub;
+use crate::platform_lock::{LOCKS_DIR, LockError, PlatformLock};
+use crate::sources::poll::LOCK_RETRY;
 use crate::queue::ledger::{self, LEDGERS_DIR};
 use crate::queue::{DEFAULT_BACKLOG, KEEP_DELIVERED_SECS, Queue};
 use crate::router::{Active, NamedFilter, Parts, Router, Session};
@@ -44,7 +46,7 @@ pub struct Running {
     /// Permission verdicts for the session, as JSON-RPC lines; taken by
     /// the MCP server.
     pub verdicts: Option<mpsc::UnboundedReceiver<String>>,
-    _listeners: Vec<InboundListener>,
+    _listeners: Vec<(String, InboundListener, Option<PlatformLock>)>,
     _polls: Vec<AbortOnDrop>,
 }
 
@@ -77,13 +79,13 @@ pub fn enabled<'a>(host: &Host, candidates: &'a [Candidate]) -> Vec<&'a Candidat
 
 /// Load, start and wire every enabled component. A component that fails is
 /// reported on stderr and left out; the rest keep serving.
-pub async fn start(host: &Host) -> anyhow::Result<Running> {
+pub async fn start(host: &Host, hub: Arc<Hub>) -> anyhow::Result<Running> {
     let (candidates, problems) = host.candidates()?;
     for p in problems {
         tracing::warn!("{}: {}", p.file, p.problem);
     }
     let chosen = enabled(host, &candidates);
-    start_with(host, &chosen, Approval::Required).await
+    start_with(host, &chosen, Approval::Required, hub).await
 }
 
 /// Whether components must be approved (drop-ins) to run.
@@ -100,6 +102,7 @@ pub async fn start_with(
     host: &Host,
     chosen: &[&Candidate],
     approval: Approval,
+    hub: Arc<Hub>,
 ) -> anyhow::Result<Running> {
     let (unsolicited_tx, mut unsolicited_rx) = mpsc::unbounded_channel::<Unsolicited>();
     let (alerts, alerts_rx) = Alerts::channel();
@@ -107,7 +110,14 @@ pub async fn start_with(
     let mut egress = BTreeMap::new();
     let mut filters = Vec::new();
     let mut listeners = Vec::new();
+    let mut later_listeners = Vec::new();
     let mut urls = BTreeMap::new();
+    let locks = host
+        .home
+        .sub(LOCKS_DIR)
+        .map(|d| (d, host.home.path().join(LOCKS_DIR)))
+        .map_err(|e| tracing::warn!("{e}; token locks are not available"))
+        .ok();
     let mut start_after_lock = BTreeMap::new();
     // Recorded once the router (and its audit trail) exists.
     let mut lifecycle = Vec::new();
@@ -184,19 +194,42 @@ pub async fn start_with(
                     }
                 };
                 if loaded.effective.inbound_http {
-                    match bind_listener(host, &c.name, handle.clone(), unsolicited_tx.clone()).await
-                    {
-                        Ok(listener) => {
+                    // The page's port is a platform connection too: one
+                    // session of the hub serves it, and another takes over
+                    // when that one exits.
+                    let lock = locks
+                        .as_ref()
+                        .map(|(d, p)| PlatformLock::try_acquire(d, p, &c.name, &[]));
+                    match lock {
+                        Some(Err(LockError::Held { .. })) => {
                             tracing::warn!(
                                 adapter = c.name,
-                                "open {} in a browser",
-                                listener.url()
+                                "another session of this state directory serves the page; this \
+                                 one serves it once that one stops"
                             );
-                            urls.insert(c.name.clone(), listener.url());
-                            listeners.push(listener);
+                            later_listeners.push((c.name.clone(), handle.clone()));
                         }
-                        // Keep serving MCP without the page.
-                        Err(e) => tracing::error!(adapter = c.name, "{e}"),
+                        held => {
+                            match bind_listener(host, &c.name, handle.clone(), unsolicited_tx.clone())
+                                .await
+                            {
+                                Ok(listener) => {
+                                    tracing::warn!(
+                                        adapter = c.name,
+                                        "open {} in a browser",
+                                        listener.url()
+                                    );
+                                    urls.insert(c.name.clone(), listener.url());
+                                    listeners.push((
+                                        c.name.clone(),
+                                        listener,
+                                        held.and_then(Result::ok),
+                                    ));
+                                }
+                                // Keep serving MCP without the page.
+                                Err(e) => tracing::error!(adapter = c.name, "{e}"),
+                            }
+                        }
                     }
                 }
                 if let Some(policy) = policy {
@@ -220,14 +253,12 @@ pub async fn start_with(
             .iter()
             .map(|(name, a)| (name.as_str(), a.description.instructions.as_slice())),
     );
+    let instructions = instructions::with_session(&instructions, hub.me());
     let mut queue = Queue::new(
         host.db.clone(),
         host.config.delivery.max_waiting.unwrap_or(DEFAULT_BACKLOG),
-    );
-    for name in adapters.keys().filter(|n| !egress.contains_key(*n)) {
-        // No platform connection to lock: whoever runs it delivers it.
-        queue.own(name);
-    }
+    )
+    .for_session(hub.me());
     // What a crashed airlock wrote to its session before it died is
     // delivered: mark it so before anything else reads the queue.
     match host.home.sub(LEDGERS_DIR) {
@@ -266,7 +297,7 @@ pub async fn start_with(
         audit: crate::audit::AuditStore::new(
             host.db.clone(),
             &host.config.audit,
-            Some(format!("serve {}", std::process::id())),
+            Some(format!("{} (pid {})", hub.me(), std::process::id())),
         ),
         relay: crate::router::relay::Relay::new(
             crate::relay::RelayStore::new(host.db.clone()),
@@ -278,7 +309,11 @@ pub async fn start_with(
             .sub(INBOX_DIR)
             .ok()
             .map(|dir| crate::router::inbox::Inbox::new(dir, host.config.inbox.quota_bytes())),
+        hub,
     }));
+    for (name, _, _) in &listeners {
+        router.took_connection(name);
+    }
     router.record(&lifecycle);
     let mut polls = vec![
         AbortOnDrop(crate::router::alerting::spawn(router.clone(), alerts_rx)),
@@ -294,12 +329,23 @@ pub async fn start_with(
             otlp,
         )));
     }
-    let locks = host
-        .home
-        .sub(LOCKS_DIR)
-        .map(|d| (d, host.home.path().join(LOCKS_DIR)))
-        .map_err(|e| tracing::warn!("{e}; token locks are not available"))
-        .ok();
+    for (name, handle) in later_listeners {
+        let locks = locks
+            .as_ref()
+            .and_then(|(d, p)| d.try_clone().ok().map(|d| (d, p.clone())));
+        let port = inbound_port(&name, &host.config.component(&name).settings);
+        let Ok(port) = port.map_err(|e| tracing::error!(adapter = name, "{e}")) else {
+            continue;
+        };
+        polls.push(AbortOnDrop(tokio::spawn(take_over_page(
+            router.clone(),
+            name,
+            port,
+            handle,
+            unsolicited_tx.clone(),
+            locks,
+        ))));
+    }
     for (name, handle) in handles {
         let Some(policy) = egress.remove(&name) else {
             continue;
@@ -425,9 +471,59 @@ async fn bind_listener(
 ) -> anyhow::Result<InboundListener> {
     let port = inbound_port(name, &host.config.component(name).settings)
         .map_err(|e| anyhow::anyhow!(e))?;
+    bind_at(port, handle, events).await
+}
+
+async fn bind_at(
+    port: u16,
+    handle: crate::runtime::actor::AdapterHandle,
+    events: mpsc::UnboundedSender<Unsolicited>,
+) -> anyhow::Result<InboundListener> {
     let token = AccessToken::generate()?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     Ok(InboundListener::bind(addr, handle, token, events).await?)
+}
+
+/// Serves an adapter's page once the session that served it lets go: the
+/// lock first, then the port (the kernel frees it with the process).
+async fn take_over_page(
+    router: Arc<Router>,
+    name: String,
+    port: u16,
+    handle: crate::runtime::actor::AdapterHandle,
+    events: mpsc::UnboundedSender<Unsolicited>,
+    locks: Option<(cap_std::fs::Dir, std::path::PathBuf)>,
+) {
+    let Some((dir, path)) = locks else {
+        return;
+    };
+    let lock = loop {
+        match PlatformLock::try_acquire(&dir, &path, &name, &[]) {
+            Ok(lock) => break lock,
+            Err(LockError::Held { .. }) => tokio::time::sleep(LOCK_RETRY).await,
+            Err(e) => {
+                tracing::error!(adapter = name, "cannot take over the page: {e}");
+                return;
+            }
+        }
+    };
+    let mut said = false;
+    let listener = loop {
+        match bind_at(port, handle.clone(), events.clone()).await {
+            Ok(l) => break l,
+            Err(e) => {
+                if !said {
+                    tracing::warn!(adapter = name, "cannot serve the page yet: {e}; retrying");
+                    said = true;
+                }
+                tokio::time::sleep(LOCK_RETRY).await;
+            }
+        }
+    };
+    tracing::warn!(adapter = name, "took over the page: open {} in a browser", listener.url());
+    router.took_connection(&name);
+    let _held = (lock, listener);
+    std::future::pending::<()>().await;
 }
 
 #[cfg(test)]

@@ -24,11 +24,15 @@ pub enum Kind {
     Server,
     /// The chain's head, recorded every so often.
     Checkpoint,
+    /// Several sessions on one bot: a chat bound or unbound, a platform
+    /// connection taken over, a sender told their session is away or asked
+    /// to pick one.
+    Hub,
 }
 
 impl Kind {
     /// Every kind, for parsing and listing.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Inbound,
         Kind::Tool,
         Kind::Access,
@@ -37,6 +41,7 @@ impl Kind {
         Kind::Component,
         Kind::Server,
         Kind::Checkpoint,
+        Kind::Hub,
     ];
 
     /// The name stored and shown.
@@ -50,6 +55,7 @@ impl Kind {
             Kind::Component => "component",
             Kind::Server => "server",
             Kind::Checkpoint => "checkpoint",
+            Kind::Hub => "hub",
         }
     }
 

@@ -35,6 +35,9 @@ enum Command {
         /// Read this config instead of `$AIRLOCK_HOME/airlock.toml`.
         #[arg(long)]
         config: Option<std::path::PathBuf>,
+        /// This session's name (default: the directory's name, with -2, -3… if taken).
+        #[arg(long, value_name = "NAME")]
+        session: Option<String>,
     },
     /// Try airlock in this terminal: fakechat (or --adapter FILE.wasm), events shown as the session sees them.
     Try {
@@ -94,7 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         || -> anyhow::Result<Host> { Host::open(AirlockHome::open(AirlockHome::default_path())?) };
     match cli.command {
         Command::Doctor => Ok(doctor::run()),
-        Command::Serve { config } => {
+        Command::Serve { config, session } => {
             let mut host = host()?;
             let path = match config {
                 Some(path) => {
@@ -106,7 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => host.home.path().join("airlock.toml"),
             };
-            serve::run(host, &path)
+            serve::run(host, &path, session.as_deref())
         }
         Command::Access { action } => {
             access::run(AirlockHome::open(AirlockHome::default_path())?, action)

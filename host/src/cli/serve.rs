@@ -8,18 +8,28 @@ use std::time::Duration;
 
 use rmcp::ServiceExt;
 
+use std::sync::Arc;
+
 use crate::host::Host;
+use crate::hub::presence::SESSIONS_DIR;
+use crate::hub::{Hub, SqliteHub};
 use crate::mcp::ChannelServer;
 use crate::mcp::ledger::QueueLedger;
 use crate::queue::ledger::{FileLedger, LEDGERS_DIR};
 
-/// Run until the client goes away or a signal arrives.
-pub fn run(host: Host, config: &std::path::Path) -> anyhow::Result<ExitCode> {
+/// Run until the client goes away or a signal arrives, as session
+/// `session` (or one named after the working directory).
+pub fn run(
+    host: Host,
+    config: &std::path::Path,
+    session: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let digest = config_digest(config);
-    let outcome = runtime.block_on(serve(host, digest));
+    let hub = runtime.block_on(async { join_hub(&host, session) })?;
+    let outcome = runtime.block_on(serve(host, digest, hub));
     // A blocking stdin read may still be parked; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
     outcome.map(|()| ExitCode::SUCCESS)
@@ -47,21 +57,74 @@ fn record_server(router: &crate::router::Router, what: &str, digest: &str) {
         "version": env!("CARGO_PKG_VERSION"),
         "config_sha256": digest,
         "pid": std::process::id(),
+        "session": router.hub().me(),
         "adapters": adapters,
     }))]);
 }
 
-async fn serve(host: Host, digest: String) -> anyhow::Result<()> {
+/// Joins the hub of the state directory: this process becomes a session,
+/// live until it exits.
+fn join_hub(host: &Host, session: Option<&str>) -> anyhow::Result<Arc<Hub>> {
+    let dir = host.home.sub(SESSIONS_DIR)?;
+    let path = host.home.path().join(SESSIONS_DIR);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let store = Arc::new(SqliteHub::new(host.db.clone()));
+    let max_waiting = host
+        .config
+        .delivery
+        .max_waiting
+        .unwrap_or(crate::queue::DEFAULT_BACKLOG);
+    let hub = Hub::join(dir, &path, store, session, &cwd, max_waiting)?;
+    tracing::warn!("session {}", hub.me());
+    Ok(Arc::new(hub))
+}
+
+/// How often a session looks for events other processes stored for it,
+/// when no wake-up came.
+const CATCH_UP_EVERY: Duration = Duration::from_secs(1);
+
+/// Delivers what other sessions' processes store for this one: woken by
+/// its socket, and every second in case a wake-up was lost.
+fn spawn_catch_up(host: &Host, router: Arc<crate::router::Router>) -> tokio::task::JoinHandle<()> {
+    let path = host.home.path().join(SESSIONS_DIR);
+    let listener = crate::hub::wake::Listener::bind(&path, router.hub().me())
+        .map_err(|e| {
+            tracing::warn!(
+                "cannot listen for wake-ups ({e}); events other sessions store for this one \
+                 arrive within a second instead"
+            )
+        })
+        .ok();
+    tokio::spawn(async move {
+        loop {
+            match &listener {
+                Some(l) => {
+                    let _ = tokio::time::timeout(CATCH_UP_EVERY, l.woken()).await;
+                }
+                None => tokio::time::sleep(CATCH_UP_EVERY).await,
+            }
+            if let Err(e) = router.queue().catch_up() {
+                tracing::warn!("cannot read the events waiting for this session: {e}");
+            }
+        }
+    })
+}
+
+async fn serve(host: Host, digest: String, hub: Arc<Hub>) -> anyhow::Result<()> {
     // Installed first, so a signal during start-up or the handshake is not
     // left to the default action.
     let mut signals = Signals::install()?;
-    let Some(running) = signals.or(crate::serve::start(&host)).await else {
+    let Some(running) = signals.or(crate::serve::start(&host, hub.clone())).await else {
+        hub.leave();
         return Ok(());
     };
     let mut running = running?;
     record_server(&running.router, "started", &digest);
     let router = running.router.clone();
+    let catch_up = spawn_catch_up(&host, router.clone());
     let outcome = session(&host, &mut running, &mut signals).await;
+    catch_up.abort();
+    hub.leave();
     record_server(&router, "stopped", &digest);
     match router.audit().checkpoint("shutdown") {
         Ok(Some((hash, id))) => tracing::warn!("audit trail head at shutdown: {hash}@{id}"),

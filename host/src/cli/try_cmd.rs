@@ -65,8 +65,14 @@ pub fn render(event: &ChannelEvent) -> String {
 }
 
 async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
+    // The terminal is a session of its own, that no other session sees.
+    let hub = std::sync::Arc::new(crate::hub::Hub::alone(
+        "try",
+        std::sync::Arc::new(crate::hub::SqliteHub::new(host.db.clone())),
+        crate::queue::DEFAULT_BACKLOG,
+    ));
     let running = match adapter {
-        None => crate::serve::start(&host).await?,
+        None => crate::serve::start(&host, hub).await?,
         Some(file) => {
             let dev = dev_candidate(file)?;
             let bundled = catalog::bundled_candidates();
@@ -84,7 +90,7 @@ async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
                 "running {} without approval (development mode)",
                 file.display()
             );
-            crate::serve::start_with(&host, &chosen, Approval::Development).await?
+            crate::serve::start_with(&host, &chosen, Approval::Development, hub).await?
         }
     };
     if running.router.adapters().is_empty() {

@@ -110,6 +110,17 @@ pub fn compose<'a>(adapters: impl IntoIterator<Item = (&'a str, &'a [String])>) 
     }
 }
 
+/// `text` with what a session of a hub must know: its name, and that
+/// others may share the bot.
+pub fn with_session(text: &str, session: &str) -> String {
+    format!(
+        "{text}\n\nThis is session \"{session}\". Several Claude Code sessions may share these \
+         chats through one airlock: each <channel> tag's session attribute names the session it \
+         was routed to, and your tools reach only chats routed to this session. A chat picks its \
+         session by typing /session NAME; you cannot change that."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -555,13 +555,14 @@ mod tests {
 
     fn queue_with(n: usize) -> (Queue, Vec<i64>) {
         let q = Queue::new(Db::in_memory().unwrap(), 100);
-        q.own("tg");
         let events: Vec<Incoming> = (0..n)
             .map(|i| Incoming {
                 dedupe: None,
                 line: format!("e{i}"),
                 attachments: None,
                 origin: None,
+                chat: None,
+                to: crate::queue::To::Here,
             })
             .collect();
         let seqs = q

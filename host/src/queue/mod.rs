@@ -50,6 +50,23 @@ pub struct Incoming {
     /// Who sent it and under which access revision it was admitted, so
     /// that delivery can ask the gate again.
     pub origin: Option<Origin>,
+    /// The platform chat it came from (unqualified): a held event is handed
+    /// to the session its chat is later bound to.
+    pub chat: Option<String>,
+    /// Which session delivers it.
+    pub to: To,
+}
+
+/// Which session an event is for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum To {
+    /// This queue's own session.
+    #[default]
+    Here,
+    /// Another session of the hub (it delivers it itself).
+    Session(String),
+    /// None yet: held until its chat is bound.
+    Held,
 }
 
 /// Where a waiting event came from, as the gate needs it at delivery.
@@ -84,19 +101,48 @@ pub struct Queue {
     db: Db,
     wake: Arc<Notify>,
     bound: usize,
-    owned: Arc<Mutex<BTreeSet<String>>>,
-    live: Arc<Mutex<Option<Sink>>>,
+    me: Arc<str>,
+    live: Arc<Mutex<Live>>,
     ledgers: Option<Arc<cap_std::fs::Dir>>,
+}
+
+/// The hand-off to the session, once it is live.
+#[derive(Default)]
+struct Live {
+    sink: Option<Sink>,
+    /// Positions handed to the sink and perhaps still in the table (their
+    /// delivery is being recorded): never handed twice.
+    handed: BTreeSet<i64>,
+}
+
+impl Live {
+    /// Hands `batch` over; false (and the sink dropped) when it is gone.
+    fn hand(&mut self, batch: Vec<Queued>) -> bool {
+        let Some(sink) = &self.sink else {
+            return false;
+        };
+        let seqs: Vec<i64> = batch.iter().map(|q| q.seq).collect();
+        if sink(batch) {
+            self.handed.extend(seqs);
+            true
+        } else {
+            self.sink = None;
+            false
+        }
+    }
 }
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Queue")
             .field("bound", &self.bound)
-            .field("owned", &self.owned)
+            .field("me", &self.me)
             .finish_non_exhaustive()
     }
 }
+
+/// The session name of a queue no hub named.
+pub const LOCAL: &str = "local";
 
 /// Waiting events handed to a sink per batch, at most.
 pub const DRAIN_BATCH: usize = 64;
@@ -115,10 +161,21 @@ impl Queue {
             db,
             wake: Arc::new(Notify::new()),
             bound,
-            owned: Arc::default(),
+            me: Arc::from(LOCAL),
             live: Arc::default(),
             ledgers: None,
         }
+    }
+
+    /// The same queue, delivering the events of session `name`.
+    pub fn for_session(mut self, name: &str) -> Self {
+        self.me = Arc::from(name);
+        self
+    }
+
+    /// The session whose events this queue delivers.
+    pub fn session(&self) -> &str {
+        &self.me
     }
 
     /// The same queue, reading the delivery ledgers in `dir` before it
@@ -140,99 +197,75 @@ impl Queue {
         }
     }
 
-    /// From now on, hands every event to `sink` as soon as it is stored:
-    /// first those already waiting (oldest first), then each batch
-    /// [`accept`](Self::accept) stores. Events of an adapter owned later are
-    /// handed over when it is ([`own`](Self::own)). The sink records them
+    /// From now on, hands every event of this session to `sink` as soon
+    /// as it is stored: first those already waiting (oldest first), then
+    /// each batch [`accept`](Self::accept) stores, and what other processes
+    /// store for it ([`catch_up`](Self::catch_up)). The sink records them
     /// delivered (see `mcp::writer`).
     pub fn go_live(&self, sink: Sink) -> Result<(), DbError> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         self.recover();
-        if self.drain(None, &sink)? {
-            *live = Some(sink);
+        self.claim_unrouted()?;
+        live.sink = Some(sink);
+        live.handed.clear();
+        self.hand_new(&mut live)
+    }
+
+    /// Hands the session what waits for it and was not handed yet: events
+    /// another process stored for it. Called when woken, and every second.
+    pub fn catch_up(&self) -> Result<(), DbError> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live.sink.is_none() {
+            return Ok(());
+        }
+        self.hand_new(&mut live)
+    }
+
+    /// Under `live`: what waits and was not handed, in batches, oldest
+    /// first; forgets handed positions that are no longer waiting.
+    fn hand_new(&self, live: &mut Live) -> Result<(), DbError> {
+        let waiting: Vec<i64> = {
+            let conn = self.db.lock();
+            let mut stmt =
+                conn.prepare_cached("SELECT seq FROM events WHERE session = ?1 ORDER BY seq")?;
+            stmt.query_map(params![&*self.me], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let still: BTreeSet<i64> = waiting.iter().copied().collect();
+        live.handed.retain(|s| still.contains(s));
+        let new: Vec<i64> = waiting
+            .into_iter()
+            .filter(|s| !live.handed.contains(s))
+            .collect();
+        for chunk in new.chunks(DRAIN_BATCH) {
+            let batch = self.lines(chunk)?;
+            if !batch.is_empty() && !live.hand(batch) {
+                break;
+            }
         }
         Ok(())
     }
 
-    /// Hands the waiting events of `adapter` (all owned ones for `None`) to
-    /// `sink`, oldest first; false when the sink is gone.
-    fn drain(&self, adapter: Option<&str>, sink: &Sink) -> Result<bool, DbError> {
-        let mut after = 0;
-        loop {
-            let batch = self.waiting_after(adapter, after, DRAIN_BATCH)?;
-            let Some(last) = batch.last() else {
-                return Ok(true);
-            };
-            after = last.seq;
-            if !sink(batch) {
-                return Ok(false);
-            }
-        }
-    }
-
-    /// Up to `limit` waiting events of `adapter` (or of every owned one)
-    /// after `after`, oldest first.
-    fn waiting_after(
-        &self,
-        adapter: Option<&str>,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<Queued>, DbError> {
-        let owned = match adapter {
-            Some(a) => serde_json::to_string(&[a]).unwrap_or_else(|_| "[]".into()),
-            None => self.owned_json(),
-        };
+    /// The stored events at `seqs`, in order.
+    fn lines(&self, seqs: &[i64]) -> Result<Vec<Queued>, DbError> {
+        let seqs = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, line, admitted_rev FROM events WHERE seq > ?1
-               AND adapter IN (SELECT value FROM json_each(?3))
-             ORDER BY seq LIMIT ?2",
+            "SELECT seq, line, admitted_rev FROM events
+             WHERE seq IN (SELECT value FROM json_each(?1)) ORDER BY seq",
         )?;
-        let rows = stmt.query_map(params![after, limit as i64, owned], queued)?;
+        let rows = stmt.query_map(params![seqs], queued)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// From now on this process delivers `adapter`'s events, those stored
-    /// before it started included.
-    ///
-    /// Two airlocks may share a state directory (two sessions on one
-    /// machine); each delivers only the events of the adapters it owns: those
-    /// it runs without a platform lock, and those whose lock it holds. So the
-    /// events of one bot reach one session, and after a crash the airlock
-    /// that takes the lock over delivers what the dead one had stored.
-    pub fn own(&self, adapter: &str) {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        let added = self
-            .owned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(adapter.to_owned());
-        if !added {
-            return;
-        }
-        // Taking an adapter over from an airlock that is gone: what it
-        // already wrote to its session is not delivered again.
-        self.recover();
-        self.wake.notify_waiters();
-        if let Some(sink) = live.as_ref() {
-            match self.drain(Some(adapter), sink) {
-                Ok(true) => {}
-                Ok(false) => *live = None,
-                Err(e) => tracing::error!(adapter, "cannot read its waiting events: {e}"),
-            }
-        }
-    }
-
-    fn is_owned(&self, adapter: &str) -> bool {
-        self.owned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(adapter)
-    }
-
-    fn owned_json(&self) -> String {
-        let owned = self.owned.lock().unwrap_or_else(|e| e.into_inner());
-        serde_json::to_string(&*owned).unwrap_or_else(|_| "[]".into())
+    /// Events stored before sessions were kept (no session, no chat) are
+    /// this session's.
+    fn claim_unrouted(&self) -> Result<(), DbError> {
+        self.db.lock().execute(
+            "UPDATE events SET session = ?1 WHERE session IS NULL AND chat IS NULL",
+            params![&*self.me],
+        )?;
+        Ok(())
     }
 
     /// Stores `events` of `adapter` and, in the same transaction, its new
@@ -259,20 +292,23 @@ impl Queue {
         also: impl FnOnce(&rusqlite::Connection, &[Option<i64>]) -> Result<(), DbError>,
     ) -> Result<Vec<Queued>, DbError> {
         let at = now();
+        let mine = |to: &To| matches!(to, To::Here) || matches!(to, To::Session(s) if *s == *self.me);
         // Lock order everywhere: `live`, then the database.
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let mut conn = self.db.lock();
         // Immediate: what `also` chains reads the head it extends.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut stored = Vec::with_capacity(events.len());
+        let mut mine_stored = Vec::with_capacity(events.len());
         let mut positions = Vec::with_capacity(events.len());
         {
             let mut seen = tx.prepare_cached(
                 "INSERT INTO seen (adapter, dedupe, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             )?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO events (adapter, line, accepted_at, sender_id, group_chat, admitted_rev)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO events
+                   (adapter, line, accepted_at, sender_id, group_chat, admitted_rev, chat, session)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut attach = tx.prepare_cached(
                 "INSERT INTO delivered_attachments (adapter, chat_id, attachment_id, at)
@@ -294,13 +330,23 @@ impl Queue {
                     at,
                     origin.map(|o| &o.sender_id),
                     origin.and_then(|o| o.group.as_ref()),
-                    admitted
+                    admitted,
+                    e.chat,
+                    match &e.to {
+                        To::Here => Some(&*self.me),
+                        To::Session(s) => Some(s.as_str()),
+                        To::Held => None,
+                    }
                 ])?;
-                stored.push(Queued {
+                let q = Queued {
                     seq: tx.last_insert_rowid(),
                     line: e.line.clone(),
                     admitted,
-                });
+                };
+                if mine(&e.to) {
+                    mine_stored.push(q.clone());
+                }
+                stored.push(q);
                 positions.push(Some(tx.last_insert_rowid()));
                 if let Some((chat, ids)) = &e.attachments {
                     for id in ids {
@@ -321,14 +367,9 @@ impl Queue {
         drop(conn);
         // Handed to the session under `live`, so that batches of different
         // sources reach it in the order they were stored.
-        if !stored.is_empty() {
+        if !mine_stored.is_empty() {
             self.wake.notify_waiters();
-            if let Some(sink) = live.as_ref()
-                && self.is_owned(adapter)
-                && !sink(stored.clone())
-            {
-                *live = None;
-            }
+            live.hand(mine_stored);
         }
         Ok(stored)
     }
@@ -343,18 +384,17 @@ impl Queue {
             .optional()?)
     }
 
-    /// Up to `limit` waiting events of owned adapters, oldest first, but for
+    /// Up to `limit` events waiting for this session, oldest first, but for
     /// the `seq`s in `except`.
     pub fn waiting(&self, except: &[i64], limit: usize) -> Result<Vec<Queued>, DbError> {
-        let owned = self.owned_json();
         let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".into());
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, line, admitted_rev FROM events WHERE adapter IN (SELECT value FROM json_each(?3))
+            "SELECT seq, line, admitted_rev FROM events WHERE session = ?3
                AND seq NOT IN (SELECT value FROM json_each(?1))
              ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![except, limit as i64, owned], queued)?;
+        let rows = stmt.query_map(params![except, limit as i64, &*self.me], queued)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -392,16 +432,13 @@ impl Queue {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// How many events of owned adapters wait for the session.
+    /// How many events wait for this session.
     pub fn backlog(&self) -> Result<usize, DbError> {
-        let owned = self.owned_json();
         let n: i64 = self
             .db
             .lock()
-            .prepare_cached(
-                "SELECT COUNT(*) FROM events WHERE adapter IN (SELECT value FROM json_each(?1))",
-            )?
-            .query_row(params![owned], |r| r.get(0))?;
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE session = ?1")?
+            .query_row(params![&*self.me], |r| r.get(0))?;
         Ok(n as usize)
     }
 
@@ -554,63 +591,99 @@ mod tests {
             line: line.into(),
             attachments: None,
             origin: None,
+            chat: None,
+            to: To::Here,
+        }
+    }
+
+    fn to(session: &str, line: &str) -> Incoming {
+        Incoming {
+            chat: Some("5".into()),
+            to: To::Session(session.into()),
+            ..incoming(None, line)
         }
     }
 
     fn queue(bound: usize) -> Queue {
-        let q = Queue::new(Db::in_memory().unwrap(), bound);
-        q.own("tg");
-        q.own("dc");
-        q
+        Queue::new(Db::in_memory().unwrap(), bound)
     }
 
-    #[test]
-    fn going_live_hands_over_waiting_then_new_events_of_owned_adapters() {
-        let q = Queue::new(Db::in_memory().unwrap(), 100);
-        q.own("tg");
-        q.accept("tg", &[incoming(None, "tg-old")], None).unwrap();
-        q.accept("dc", &[incoming(None, "dc-old")], None).unwrap();
-        let got: Arc<Mutex<Vec<String>>> = Arc::default();
-        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    type Got = Arc<Mutex<Vec<String>>>;
+
+    fn sink(open: &Arc<std::sync::atomic::AtomicBool>) -> (Got, Sink) {
+        let got: Got = Arc::default();
         let (sink_got, sink_open) = (got.clone(), open.clone());
-        q.go_live(Box::new(move |batch| {
+        let sink: Sink = Box::new(move |batch| {
             sink_got
                 .lock()
                 .unwrap()
                 .extend(batch.into_iter().map(|e| e.line));
             sink_open.load(std::sync::atomic::Ordering::SeqCst)
-        }))
-        .unwrap();
+        });
+        (got, sink)
+    }
+
+    #[test]
+    fn going_live_hands_over_waiting_then_new_events_of_this_session() {
+        let db = Db::in_memory().unwrap();
+        let q = Queue::new(db.clone(), 100).for_session("api");
+        let other = Queue::new(db, 100).for_session("web");
+        q.accept("tg", &[incoming(None, "api-old")], None).unwrap();
+        q.accept("tg", &[to("web", "web-old")], None).unwrap();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (got, sink) = self::sink(&open);
+        q.go_live(sink).unwrap();
         let lines = || got.lock().unwrap().clone();
-        assert_eq!(lines(), ["tg-old"]);
-        q.accept("tg", &[incoming(None, "tg-new")], None).unwrap();
-        q.accept("dc", &[incoming(None, "dc-new")], None).unwrap();
-        assert_eq!(lines(), ["tg-old", "tg-new"], "dc is not owned yet");
-        // Owning it hands over what it has waiting, oldest first.
-        q.own("dc");
-        assert_eq!(lines(), ["tg-old", "tg-new", "dc-old", "dc-new"]);
+        assert_eq!(lines(), ["api-old"]);
+        q.accept("tg", &[incoming(None, "api-new")], None).unwrap();
+        q.accept("tg", &[to("web", "web-new")], None).unwrap();
+        assert_eq!(lines(), ["api-old", "api-new"], "web's are not api's");
+        // Another process (here: another queue) stores for api: handed
+        // over when api catches up, once.
+        other.accept("tg", &[to("api", "api-from-web")], None).unwrap();
+        assert_eq!(lines().len(), 2);
+        q.catch_up().unwrap();
+        q.catch_up().unwrap();
+        assert_eq!(lines(), ["api-old", "api-new", "api-from-web"]);
+        // Delivered events leave the table and the handed set.
+        let seqs: Vec<i64> = q.waiting(&[], 10).unwrap().iter().map(|e| e.seq).collect();
+        q.delivered(&seqs).unwrap();
+        q.catch_up().unwrap();
+        assert!(q.live.lock().unwrap().handed.is_empty());
+        assert_eq!(other.backlog().unwrap(), 2, "web's two wait for web");
         // A sink that is gone ends the hand-over; events then only wait.
         open.store(false, std::sync::atomic::Ordering::SeqCst);
         q.accept("tg", &[incoming(None, "lost?")], None).unwrap();
         q.accept("tg", &[incoming(None, "waits")], None).unwrap();
-        assert_eq!(lines().len(), 5, "one more was offered, then none");
-        assert_eq!(q.waiting(&[], 10).unwrap().len(), 6, "nothing was deleted");
+        assert_eq!(lines().len(), 4, "one more was offered, then none");
+        assert_eq!(q.waiting(&[], 10).unwrap().len(), 2, "nothing was deleted");
     }
 
     #[test]
-    fn only_owned_adapters_are_delivered() {
-        let q = Queue::new(Db::in_memory().unwrap(), 100);
-        q.accept("tg", &[incoming(None, "a")], None).unwrap();
-        q.accept("fc", &[incoming(None, "b")], None).unwrap();
+    fn held_events_and_those_of_other_sessions_are_not_delivered_here() {
+        let q = queue(100);
+        q.accept("tg", &[to("web", "a")], None).unwrap();
+        let held = Incoming {
+            chat: Some("5".into()),
+            to: To::Held,
+            ..incoming(None, "b")
+        };
+        q.accept("tg", &[held], None).unwrap();
         assert!(q.waiting(&[], 10).unwrap().is_empty());
         assert_eq!(q.backlog().unwrap(), 0);
-        q.own("tg");
-        let waiting = q.waiting(&[], 10).unwrap();
-        assert_eq!(
-            waiting.iter().map(|e| e.line.as_str()).collect::<Vec<_>>(),
-            ["a"]
-        );
-        assert_eq!(q.backlog().unwrap(), 1);
+        q.accept("tg", &[to(LOCAL, "c")], None).unwrap();
+        assert_eq!(q.waiting(&[], 10).unwrap()[0].line, "c", "named as itself");
+        // Events from before sessions were kept are claimed at go-live.
+        q.db.lock()
+            .execute(
+                "INSERT INTO events (adapter, line, accepted_at) VALUES ('tg', 'old', 0)",
+                [],
+            )
+            .unwrap();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (got, sink) = sink(&open);
+        q.go_live(sink).unwrap();
+        assert_eq!(*got.lock().unwrap(), ["c", "old"]);
     }
 
     #[test]
@@ -703,6 +776,8 @@ mod tests {
                 group: None,
                 admitted: 3,
             }),
+            chat: Some("5".into()),
+            to: To::Here,
         };
         let stored = q.accept("tg", &[e], None).unwrap();
         assert_eq!(stored[0].admitted, 3);

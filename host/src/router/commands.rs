@@ -1,5 +1,6 @@
-//! `/start`, `/help` and `/status` in a direct chat: answered by the host for
-//! senders the gate allows, never delivered to the session.
+//! `/start`, `/help` and `/status` in a direct chat, and `/session NAME` and
+//! `/sessions` in any chat: answered by the host for senders the gate
+//! allows, never delivered to a session.
 //!
 //! Strangers get no answer at all (their message was dropped before this):
 //! a bot that answers strangers tells them it is alive and whom it serves.
@@ -7,7 +8,7 @@
 use crate::bindings::types::{OutboundMessage, TextFormat};
 
 /// A command the host answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// What this bot is.
     Start,
@@ -15,12 +16,36 @@ pub enum Command {
     Help,
     /// Whether the session is there.
     Status,
+    /// Bind this chat to the session named (as typed; checked later).
+    Session(String),
+    /// List the sessions.
+    Sessions,
 }
 
 impl Command {
     /// The command a message is, if it is exactly one: `/status`, or
-    /// `/status@bot_name` as platforms write them in menus.
+    /// `/status@bot_name` as platforms write them in menus; `/session`
+    /// takes one word after it.
     pub fn parse(text: &str) -> Option<Self> {
+        let mut words = text.split_whitespace();
+        let (first, arg, extra) = (words.next()?, words.next(), words.next());
+        if extra.is_some() {
+            return None;
+        }
+        let command = Self::word(first)?;
+        match (command, arg) {
+            (Command::Sessions, Some(name)) => Some(Command::Session(name.to_owned())),
+            (c, None) => Some(c),
+            (_, Some(_)) => None,
+        }
+    }
+
+    /// Whether it may be typed in a group as well as in a direct chat.
+    pub fn in_groups(&self) -> bool {
+        matches!(self, Command::Session(_) | Command::Sessions)
+    }
+
+    fn word(text: &str) -> Option<Self> {
         let word = text.trim();
         let word = word.split_once('@').map_or(word, |(w, bot)| {
             if bot.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -33,6 +58,8 @@ impl Command {
             "/start" => Some(Command::Start),
             "/help" => Some(Command::Help),
             "/status" => Some(Command::Status),
+            // `/session NAME` binds; `/session` alone lists, as `/sessions`.
+            "/session" | "/sessions" => Some(Command::Sessions),
             _ => None,
         }
     }
@@ -57,6 +84,8 @@ pub fn answer(command: Command, platform: &str, session_connected: bool) -> Stri
         Command::Status => "You are allowed to reach the session, but it is not connected right \
              now; your messages wait and are delivered when it connects."
             .to_string(),
+        // Answered by the hub (`router::hub`), which knows the sessions.
+        Command::Session(_) | Command::Sessions => String::new(),
     }
 }
 
@@ -88,6 +117,13 @@ mod tests {
             ("please /status", None),
             ("/stop", None),
             ("", None),
+            ("/session api", Some(Command::Session("api".into()))),
+            ("/session@test_bot web-2", Some(Command::Session("web-2".into()))),
+            ("/session", Some(Command::Sessions)),
+            ("/sessions", Some(Command::Sessions)),
+            ("/sessions api", Some(Command::Session("api".into()))),
+            ("/session a b", None),
+            ("/help me", None),
         ];
         for (text, want) in cases {
             assert_eq!(Command::parse(text), want, "{text:?}");

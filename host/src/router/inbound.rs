@@ -297,11 +297,11 @@ impl Router {
         if !message.edited && self.relay_text(adapter, &message, role).await {
             return None;
         }
-        if message.chat.kind == ChatKind::Direct
-            && !message.edited
+        if !message.edited
             && let Some(command) = Command::parse(&message.text)
+            && (message.chat.kind == ChatKind::Direct || command.in_groups())
         {
-            self.answer_command(adapter, active, &message.chat.id, command, role);
+            self.answer_command(adapter, active, &message.chat.id, command, role, &message.sender);
             self.note(
                 adapter,
                 crate::audit::Entry::new(
@@ -434,8 +434,13 @@ impl Router {
         chat_id: &str,
         command: Command,
         role: Role,
+        sender: &Sender,
     ) {
-        let text = match (command, role) {
+        let text = match (command.clone(), role) {
+            (Command::Session(name), _) => {
+                return self.hub_command(adapter, chat_id, &who(sender), Some(&name));
+            }
+            (Command::Sessions, _) => return self.hub_command(adapter, chat_id, &who(sender), None),
             (Command::Status, Role::Owner) => self.owner_status(),
             _ => commands::answer(
                 command,

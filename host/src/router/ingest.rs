@@ -50,16 +50,21 @@ impl Router {
         let mut events = batch.events;
         super::flood::cap_batch(adapter, &mut events);
         let admitted = self.inbound(adapter, events).await;
-        let incoming: Vec<Incoming> = admitted
+        let routed = self.route_batch(adapter, admitted)?;
+        let incoming: Vec<Incoming> = routed
+            .kept
             .iter()
-            .map(|a| Incoming {
+            .map(|(a, to)| Incoming {
                 dedupe: a.dedupe.clone(),
                 line: notification::line(&a.event),
                 attachments: (!a.attachments.is_empty())
                     .then(|| (a.chat.clone(), a.attachments.clone())),
                 origin: Some(a.origin.clone()),
+                chat: Some(a.chat.clone()),
+                to: to.clone(),
             })
             .collect();
+        let admitted: Vec<super::Admitted> = routed.kept.into_iter().map(|(a, _)| a).collect();
         // Before the store: while a flooding source waits, its cursor stays.
         self.flood.admit(adapter, incoming.len()).await;
         let stored = self.queue.accept_with(
@@ -71,6 +76,7 @@ impl Router {
                 self.audit.append_in(conn, &entries).map(|_| ())
             },
         )?;
+        self.after_routed(adapter, routed.wake, routed.notices, routed.records);
         self.show_typing(adapter, &admitted);
         Ok(stored)
     }

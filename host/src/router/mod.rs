@@ -13,6 +13,7 @@ pub mod commands;
 mod files;
 mod flood;
 pub mod history;
+mod hub;
 mod inbound;
 pub mod inbox;
 mod ingest;
@@ -138,6 +139,30 @@ pub enum ToolError {
         attachment: String,
     },
     /// The host's own state failed.
+    /// The chat is another session's.
+    #[error(
+        "chat {chat} belongs to session {session}, not to this one; each session reaches only \
+         its own chats. Tell the user in the terminal if it matters: they can move the chat with \
+         `airlock sessions route {chat} NAME` or by typing /session NAME in it"
+    )]
+    OtherSession {
+        /// The chat, qualified.
+        chat: String,
+        /// Its session.
+        session: String,
+    },
+    /// The chat is bound to no session while several run.
+    #[error(
+        "chat {chat} is bound to no session while several are running, so this one may not \
+         write to it; the user can type /session {me} in it, or run `airlock sessions route \
+         {chat} {me}`"
+    )]
+    Unbound {
+        /// The chat, qualified.
+        chat: String,
+        /// This session's name.
+        me: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -165,6 +190,8 @@ pub struct Router {
     audit: crate::audit::AuditStore,
     /// Audit entries of batches being gated.
     gathered: record::Gathered,
+    /// This session among the others of its state directory.
+    hub: std::sync::Arc<crate::hub::Hub>,
 }
 
 /// What a router is built from.
@@ -197,6 +224,8 @@ pub struct Parts {
     pub relay: relay::Relay,
     /// The audit trail.
     pub audit: crate::audit::AuditStore,
+    /// This session among the others of its state directory.
+    pub hub: std::sync::Arc<crate::hub::Hub>,
 }
 
 impl Router {
@@ -219,6 +248,7 @@ impl Router {
             relay: parts.relay,
             audit: parts.audit,
             gathered: record::Gathered::default(),
+            hub: parts.hub,
         }
     }
 
@@ -235,6 +265,11 @@ impl Router {
     /// The durable inbound queue.
     pub fn queue(&self) -> &Queue {
         &self.queue
+    }
+
+    /// This session's place among the sessions of its state directory.
+    pub fn hub(&self) -> &crate::hub::Hub {
+        &self.hub
     }
 
     /// Whether a session is connected.
@@ -299,6 +334,7 @@ impl Router {
         if !open {
             return Err(ToolError::ChatNotOpen(chat_id.into()));
         }
+        self.check_route(adapter, chat)?;
         Ok((adapter, active, chat))
     }
 }

@@ -129,8 +129,9 @@ impl Router {
         };
         format!(
             "airlock status (you are an owner)\nsession: {session}\nadapters: {}\nwaiting \
-             events: {waiting}\naccess: {lockdown}",
-            adapters.join(", ")
+             events: {waiting}\naccess: {lockdown}\n{}",
+            adapters.join(", "),
+            self.hub_status()
         )
     }
 }

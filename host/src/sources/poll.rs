@@ -41,6 +41,10 @@ use crate::router::Router;
 use crate::runtime::actor::AdapterHandle;
 use crate::runtime::call_error::{AdapterErrorText, CallError};
 
+/// The setting the host adds for an instance that sends but does not hold
+/// the platform connection (reserved: operators cannot set `airlock.*`).
+pub const ROLE_SETTING: &str = "airlock.role";
+
 /// How often a loop that finds the token's lock held tries it again.
 pub const LOCK_RETRY: Duration = Duration::from_millis(250);
 /// How often a paused loop looks at the queue again.
@@ -107,10 +111,7 @@ async fn run(mut source: PollSource) {
     // Does it poll at all? (fakechat, webhook: no.)
     match source.handle.poll_request(None).await {
         Ok(Some(_)) => {}
-        Ok(None) => {
-            source.router.queue().own(&name);
-            return;
-        }
+        Ok(None) => return,
         Err(e) => tracing::warn!(adapter = name, "poll-request failed: {e}"),
     }
     let waiting =
@@ -119,9 +120,9 @@ async fn run(mut source: PollSource) {
         Ok(lock) => lock,
         Err(()) => return,
     };
-    // This process holds the connection: its events (and those a crashed
-    // predecessor stored) are delivered here.
-    source.router.queue().own(&name);
+    // This process holds the connection: it stores every event, each for
+    // the session its chat is routed to.
+    source.router.took_connection(&name);
     let seed = name
         .bytes()
         .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
@@ -268,12 +269,32 @@ async fn run(mut source: PollSource) {
 /// Starts an adapter that connects in `start`, once the token's lock is
 /// held; keeps the lock until the loop is dropped.
 async fn hold_connection(source: PollSource, name: &str, settings: Vec<(String, String)>) {
-    let tail = "this one connects (and its tools for this adapter work) once the other one stops";
-    let Ok(_lock) = take_lock(&source, name, tail).await else {
-        return;
+    let first = match &source.locks {
+        Some((dir, path)) => PlatformLock::try_acquire(dir, path, name, &source.egress.secrets),
+        None => Err(LockError::Io {
+            name: name.to_owned(),
+            source: std::io::Error::other("no locks directory"),
+        }),
     };
-    // What a dead predecessor stored is delivered here from now on.
-    source.router.queue().own(name);
+    let _lock = match first {
+        Ok(lock) => Some(lock),
+        Err(_) => {
+            // Another session holds the connection: this instance only
+            // sends (its tools work) until this one takes over.
+            let mut outbound = settings.clone();
+            outbound.push((ROLE_SETTING.to_owned(), "outbound".to_owned()));
+            if let Err(e) = source.handle.start(outbound).await {
+                tracing::error!("not started: {e}");
+                return;
+            }
+            let tail = "this one sends replies meanwhile, and connects once the other one stops";
+            let Ok(lock) = take_lock(&source, name, tail).await else {
+                return;
+            };
+            lock
+        }
+    };
+    source.router.took_connection(name);
     if let Err(e) = source.handle.start(settings).await {
         tracing::error!("not started: {e}");
         return;

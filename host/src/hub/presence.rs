@@ -1,0 +1,151 @@
+//! Which sessions are live: each running session holds an advisory lock
+//! (`flock`) on `$AIRLOCK_HOME/sessions/NAME.lock`.
+//!
+//! The kernel drops the lock when the process ends, however it ends, so a
+//! session killed with `kill -9` is away at once and no stale entry needs
+//! cleaning. Anyone may ask whether a name is live by trying the lock; the
+//! answer needs no signal to a pid (pids are reused) and no heartbeat.
+
+use std::io::{Read, Seek, Write};
+
+use cap_std::fs::{Dir, OpenOptions};
+
+/// The subdirectory of the state directory with session locks and wake sockets.
+pub const SESSIONS_DIR: &str = "sessions";
+
+/// The running sessions of one state directory, as seen from one process.
+#[derive(Debug)]
+pub struct Presence {
+    dir: Dir,
+}
+
+/// This process's hold on its session name; released when dropped.
+#[derive(Debug)]
+pub struct Attached {
+    _file: std::fs::File,
+}
+
+/// Why a session could not attach.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttachError {
+    /// Another process runs the session.
+    #[error(
+        "session {name} is already running{holder}; give this one another name with \
+         `airlock serve --session NAME`, or stop the other one"
+    )]
+    Live {
+        /// The name.
+        name: String,
+        /// ` (pid N)` when the holder wrote it.
+        holder: String,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("cannot open the session lock {name}.lock under $AIRLOCK_HOME/sessions: {source}")]
+    Io {
+        /// The name.
+        name: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+fn lock_file(name: &str) -> String {
+    format!("{name}.lock")
+}
+
+impl Presence {
+    /// Presence over `dir` (`$AIRLOCK_HOME/sessions`).
+    pub fn new(dir: Dir) -> Self {
+        Self { dir }
+    }
+
+    /// Takes `name` for this process, without waiting.
+    pub fn attach(&self, name: &str) -> Result<Attached, AttachError> {
+        let io = |source| AttachError::Io {
+            name: name.to_owned(),
+            source,
+        };
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true);
+        let file = self
+            .dir
+            .open_with(lock_file(name), &options)
+            .map_err(io)?
+            .into_std();
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = (&file).take(32).read_to_string(&mut text);
+                let holder = text
+                    .trim()
+                    .parse::<u32>()
+                    .map(|pid| format!(" (pid {pid})"))
+                    .unwrap_or_default();
+                return Err(AttachError::Live {
+                    name: name.to_owned(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let mut f = &file;
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = writeln!(f, "{}", std::process::id());
+        Ok(Attached { _file: file })
+    }
+
+    /// Whether a process runs `name` now (this one included).
+    pub fn is_live(&self, name: &str) -> bool {
+        let Ok(file) = self.dir.open(lock_file(name)) else {
+            return false;
+        };
+        matches!(
+            file.into_std().try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        )
+    }
+
+    /// Those of `names` that are live, in their order.
+    pub fn live<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        names
+            .into_iter()
+            .filter(|n| self.is_live(n))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence(tmp: &tempfile::TempDir) -> Presence {
+        Presence::new(Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap())
+    }
+
+    #[test]
+    fn a_name_is_live_while_it_is_held() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = presence(&tmp);
+        let b = presence(&tmp);
+        assert!(!b.is_live("api"), "never started");
+        let held = a.attach("api").unwrap();
+        assert!(b.is_live("api"));
+        assert!(a.is_live("api"), "its own holder sees it live too");
+        match b.attach("api") {
+            Err(AttachError::Live { name, holder }) => {
+                assert_eq!(name, "api");
+                assert_eq!(holder, format!(" (pid {})", std::process::id()));
+            }
+            other => panic!("{other:?}"),
+        }
+        let _web = b.attach("web").unwrap();
+        assert_eq!(a.live(["api", "web", "gone"]), ["api", "web"]);
+        drop(held);
+        assert!(!b.is_live("api"), "away once its holder lets go");
+        b.attach("api").unwrap();
+    }
+}

@@ -1,0 +1,393 @@
+//! What the hub keeps, behind one narrow interface.
+//!
+//! [`HubStore`] is everything the hub asks of storage: the sessions seen,
+//! each chat's binding, the held events a binding releases, the notices a
+//! chat was given, and who holds which platform connection. [`SqliteHub`]
+//! keeps it in the state directory's database; a backend for a shared
+//! database server implements the same trait, and nothing of the hub
+//! changes.
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::db::{Db, DbError};
+
+/// A session as the hub knows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SessionRow {
+    /// Its name.
+    pub name: String,
+    /// The directory it was last started in.
+    pub cwd: String,
+    /// The process that last ran it.
+    pub pid: u32,
+    /// When it last started (unix seconds).
+    pub started_at: i64,
+    /// When it last stopped cleanly, if it did after it started.
+    pub stopped_at: Option<i64>,
+    /// Events waiting for it.
+    pub waiting: usize,
+}
+
+/// A chat's binding.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RouteRow {
+    /// The adapter.
+    pub adapter: String,
+    /// The chat, unqualified.
+    pub chat: String,
+    /// The session it goes to.
+    pub session: String,
+    /// When it was bound (unix seconds).
+    pub at: i64,
+    /// Who bound it: `terminal`, or the sender's name on the platform.
+    pub by: String,
+}
+
+/// Who holds a platform connection.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ConnectionRow {
+    /// The adapter.
+    pub adapter: String,
+    /// The session whose process holds it (or last held it).
+    pub session: String,
+    /// That process.
+    pub pid: u32,
+    /// Since when (unix seconds).
+    pub since: i64,
+}
+
+/// A notice a chat is given once: that its session is away, or that it
+/// must pick one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// "Session NAME is away."
+    Away,
+    /// "Several sessions are live; pick one."
+    Held,
+}
+
+impl Notice {
+    fn as_str(self) -> &'static str {
+        match self {
+            Notice::Away => "away",
+            Notice::Held => "held",
+        }
+    }
+}
+
+/// The hub's storage.
+pub trait HubStore: Send + Sync + std::fmt::Debug {
+    /// `name` started in `cwd` as `pid`: recorded, and its away notices
+    /// forgotten (a chat is told again the next time it goes away).
+    fn attach(&self, name: &str, cwd: &str, pid: u32) -> Result<(), DbError>;
+    /// `name` stopped cleanly.
+    fn detach(&self, name: &str) -> Result<(), DbError>;
+    /// The directory `name` was last started in, if it ever was.
+    fn cwd_of(&self, name: &str) -> Result<Option<String>, DbError>;
+    /// Every session seen, by name, with its waiting events.
+    fn sessions(&self) -> Result<Vec<SessionRow>, DbError>;
+    /// Events held because their chat is bound to no session.
+    fn held(&self) -> Result<usize, DbError>;
+    /// Events waiting for `session`.
+    fn waiting(&self, session: &str) -> Result<usize, DbError>;
+    /// The session `chat` of `adapter` is bound to.
+    fn route_of(&self, adapter: &str, chat: &str) -> Result<Option<String>, DbError>;
+    /// Binds `chat` to `session` (replacing a binding), and hands it the
+    /// chat's held events, in order. Returns how many it got.
+    fn bind(&self, adapter: &str, chat: &str, session: &str, by: &str) -> Result<usize, DbError>;
+    /// Removes `chat`'s binding; false if it had none.
+    fn unbind(&self, adapter: &str, chat: &str) -> Result<bool, DbError>;
+    /// Every binding.
+    fn routes(&self) -> Result<Vec<RouteRow>, DbError>;
+    /// Records that `chat` is given `notice` for `session`; true the first
+    /// time (until the notice is forgotten), false when it already was.
+    fn first_notice(
+        &self,
+        adapter: &str,
+        chat: &str,
+        notice: Notice,
+        session: &str,
+    ) -> Result<bool, DbError>;
+    /// `session` (as `pid`) holds `adapter`'s platform connection now.
+    fn hold_connection(&self, adapter: &str, session: &str, pid: u32) -> Result<(), DbError>;
+    /// Who holds (or last held) each connection.
+    fn connections(&self) -> Result<Vec<ConnectionRow>, DbError>;
+}
+
+/// [`HubStore`] in the state directory's SQLite database.
+#[derive(Clone, Debug)]
+pub struct SqliteHub {
+    db: Db,
+}
+
+impl SqliteHub {
+    /// The hub's tables in `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl HubStore for SqliteHub {
+    fn attach(&self, name: &str, cwd: &str, pid: u32) -> Result<(), DbError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO hub_sessions (name, cwd, pid, started_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET cwd = excluded.cwd, pid = excluded.pid,
+               started_at = excluded.started_at, stopped_at = NULL",
+            params![name, cwd, pid, now()],
+        )?;
+        tx.execute(
+            "DELETE FROM hub_notices WHERE kind = 'away' AND session = ?1",
+            params![name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn detach(&self, name: &str) -> Result<(), DbError> {
+        self.db.lock().execute(
+            "UPDATE hub_sessions SET stopped_at = ?2 WHERE name = ?1",
+            params![name, now()],
+        )?;
+        Ok(())
+    }
+
+    fn cwd_of(&self, name: &str) -> Result<Option<String>, DbError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached("SELECT cwd FROM hub_sessions WHERE name = ?1")?
+            .query_row(params![name], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn sessions(&self) -> Result<Vec<SessionRow>, DbError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.name, s.cwd, s.pid, s.started_at, s.stopped_at,
+                    (SELECT COUNT(*) FROM events e WHERE e.session = s.name)
+             FROM hub_sessions s ORDER BY s.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SessionRow {
+                name: r.get(0)?,
+                cwd: r.get(1)?,
+                pid: r.get(2)?,
+                started_at: r.get(3)?,
+                stopped_at: r.get(4)?,
+                waiting: r.get::<_, i64>(5)? as usize,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn held(&self) -> Result<usize, DbError> {
+        let n: i64 = self
+            .db
+            .lock()
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE session IS NULL AND chat IS NOT NULL")?
+            .query_row([], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    fn waiting(&self, session: &str) -> Result<usize, DbError> {
+        let n: i64 = self
+            .db
+            .lock()
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE session = ?1")?
+            .query_row(params![session], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    fn route_of(&self, adapter: &str, chat: &str) -> Result<Option<String>, DbError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached("SELECT session FROM hub_routes WHERE adapter = ?1 AND chat = ?2")?
+            .query_row(params![adapter, chat], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn bind(&self, adapter: &str, chat: &str, session: &str, by: &str) -> Result<usize, DbError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO hub_routes (adapter, chat, session, at, by) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(adapter, chat) DO UPDATE SET session = excluded.session,
+               at = excluded.at, by = excluded.by",
+            params![adapter, chat, session, now(), by],
+        )?;
+        // The held events now know their session, in their meta too.
+        let moved = tx.execute(
+            "UPDATE events SET session = ?3, line = json_set(line, '$.params.meta.session', ?3)
+             WHERE session IS NULL AND adapter = ?1 AND chat = ?2",
+            params![adapter, chat, session],
+        )?;
+        tx.execute(
+            "DELETE FROM hub_notices WHERE adapter = ?1 AND chat = ?2",
+            params![adapter, chat],
+        )?;
+        tx.commit()?;
+        Ok(moved)
+    }
+
+    fn unbind(&self, adapter: &str, chat: &str) -> Result<bool, DbError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "DELETE FROM hub_routes WHERE adapter = ?1 AND chat = ?2",
+            params![adapter, chat],
+        )?;
+        tx.execute(
+            "DELETE FROM hub_notices WHERE adapter = ?1 AND chat = ?2",
+            params![adapter, chat],
+        )?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn routes(&self) -> Result<Vec<RouteRow>, DbError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT adapter, chat, session, at, by FROM hub_routes ORDER BY adapter, chat",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RouteRow {
+                adapter: r.get(0)?,
+                chat: r.get(1)?,
+                session: r.get(2)?,
+                at: r.get(3)?,
+                by: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn first_notice(
+        &self,
+        adapter: &str,
+        chat: &str,
+        notice: Notice,
+        session: &str,
+    ) -> Result<bool, DbError> {
+        let n = self
+            .db
+            .lock()
+            .prepare_cached(
+                "INSERT INTO hub_notices (adapter, chat, kind, session, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![adapter, chat, notice.as_str(), session, now()])?;
+        Ok(n > 0)
+    }
+
+    fn hold_connection(&self, adapter: &str, session: &str, pid: u32) -> Result<(), DbError> {
+        self.db.lock().execute(
+            "INSERT INTO hub_connections (adapter, session, pid, since) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(adapter) DO UPDATE SET session = excluded.session, pid = excluded.pid,
+               since = excluded.since",
+            params![adapter, session, pid, now()],
+        )?;
+        Ok(())
+    }
+
+    fn connections(&self) -> Result<Vec<ConnectionRow>, DbError> {
+        let conn = self.db.lock();
+        let mut stmt =
+            conn.prepare_cached("SELECT adapter, session, pid, since FROM hub_connections ORDER BY adapter")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ConnectionRow {
+                adapter: r.get(0)?,
+                session: r.get(1)?,
+                pid: r.get(2)?,
+                since: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held_event(db: &Db, chat: &str, line: &str) {
+        db.lock()
+            .execute(
+                "INSERT INTO events (adapter, line, accepted_at, chat) VALUES ('tg', ?1, 0, ?2)",
+                params![line, chat],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn binding_a_chat_hands_it_the_held_events_with_their_meta() {
+        let db = Db::in_memory().unwrap();
+        let hub = SqliteHub::new(db.clone());
+        let line = r#"{"jsonrpc":"2.0","method":"m","params":{"content":"hi","meta":{"chat_id":"tg:5"}}}"#;
+        held_event(&db, "5", line);
+        held_event(&db, "5", line);
+        held_event(&db, "6", line);
+        assert_eq!(hub.held().unwrap(), 3);
+        assert!(hub.first_notice("tg", "5", Notice::Held, "").unwrap());
+        assert!(!hub.first_notice("tg", "5", Notice::Held, "").unwrap());
+        assert_eq!(hub.bind("tg", "5", "api", "alice").unwrap(), 2);
+        assert_eq!(hub.held().unwrap(), 1);
+        assert_eq!(hub.waiting("api").unwrap(), 2);
+        assert_eq!(hub.route_of("tg", "5").unwrap().as_deref(), Some("api"));
+        assert_eq!(hub.route_of("tg", "6").unwrap(), None);
+        let lines: Vec<String> = db
+            .lock()
+            .prepare("SELECT line FROM events WHERE session = 'api'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for l in lines {
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            assert_eq!(v["params"]["meta"]["session"], "api");
+            assert_eq!(v["params"]["meta"]["chat_id"], "tg:5");
+        }
+        assert!(
+            hub.first_notice("tg", "5", Notice::Held, "").unwrap(),
+            "binding forgets the notices"
+        );
+        // Rebinding moves the chat, not what was already handed over.
+        assert_eq!(hub.bind("tg", "5", "web", "terminal").unwrap(), 0);
+        assert_eq!(hub.routes().unwrap()[0].session, "web");
+        assert!(hub.unbind("tg", "5").unwrap());
+        assert!(!hub.unbind("tg", "5").unwrap());
+    }
+
+    #[test]
+    fn sessions_and_their_away_notices() {
+        let db = Db::in_memory().unwrap();
+        let hub = SqliteHub::new(db);
+        hub.attach("api", "/srv/api", 10).unwrap();
+        assert!(hub.first_notice("tg", "5", Notice::Away, "api").unwrap());
+        assert!(!hub.first_notice("tg", "5", Notice::Away, "api").unwrap());
+        hub.detach("api").unwrap();
+        assert!(hub.sessions().unwrap()[0].stopped_at.is_some());
+        hub.attach("api", "/srv/api", 11).unwrap();
+        let s = &hub.sessions().unwrap()[0];
+        assert_eq!((s.pid, s.stopped_at, s.waiting), (11, None, 0));
+        assert!(
+            hub.first_notice("tg", "5", Notice::Away, "api").unwrap(),
+            "told again the next time it is away"
+        );
+        assert_eq!(hub.cwd_of("api").unwrap().as_deref(), Some("/srv/api"));
+        assert_eq!(hub.cwd_of("web").unwrap(), None);
+        hub.hold_connection("telegram", "api", 11).unwrap();
+        hub.hold_connection("telegram", "web", 12).unwrap();
+        let c = hub.connections().unwrap();
+        assert_eq!((c.len(), c[0].session.as_str()), (1, "web"));
+    }
+}
