@@ -287,7 +287,7 @@ async fn hold_connection(source: PollSource, name: &str, settings: Vec<(String, 
                 tracing::error!("not started: {e}");
                 return;
             }
-            let tail = "this one sends replies meanwhile, and connects once the other one stops";
+            let tail = "this one connects once the other one stops, and sends replies meanwhile";
             let Ok(lock) = take_lock(&source, name, tail).await else {
                 return;
             };

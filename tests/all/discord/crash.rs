@@ -204,6 +204,13 @@ async fn a_second_airlock_on_the_same_token_waits_and_takes_over() {
     first.initialize().await;
     first.initialized().await;
     ready(&fake).await;
+    // While it is the only session, the unbound chat is its.
+    let delivered = |m: &Value, n: i64| m["params"]["meta"]["message_id"] == message_id(n);
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        dm_from_alice(&message_id(1), "to the first"),
+    );
+    while !delivered(&first.next().await, 1) {}
     let connections = fake.connections();
     let mut second = Raw::start_command(serve_logging(&home, "airlock=info"));
     second.initialize().await;
@@ -218,13 +225,6 @@ async fn a_second_airlock_on_the_same_token_waits_and_takes_over() {
         connections,
         "the second one stayed off the gateway"
     );
-
-    let delivered = |m: &Value, n: i64| m["params"]["meta"]["message_id"] == message_id(n);
-    fake.dispatch(
-        "MESSAGE_CREATE",
-        dm_from_alice(&message_id(1), "to the first"),
-    );
-    while !delivered(&first.next().await, 1) {}
 
     let _ = first.child.start_kill();
     let _ = first.child.wait().await;

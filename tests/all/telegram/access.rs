@@ -415,7 +415,7 @@ async fn an_owner_gets_the_owner_status_and_alerts_and_a_member_neither() {
         texts_to(&fake, ALICE),
         [
             "airlock status (you are an owner)\nsession: connected\nadapters: telegram\nwaiting \
-          events: 0\naccess: open"
+          events: 0\naccess: open\nsessions: host (this one, the only one)"
         ]
     );
     assert_eq!(
