@@ -300,7 +300,7 @@ pub async fn start_with(
             Some(format!("{} (pid {})", hub.me(), std::process::id())),
         ),
         relay: crate::router::relay::Relay::new(
-            crate::relay::RelayStore::new(host.db.clone()),
+            crate::relay::RelayStore::new(host.db.clone()).for_session(hub.me()),
             host.config.relay.clone(),
             verdict_tx,
         ),

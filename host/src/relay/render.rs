@@ -126,6 +126,8 @@ pub struct PromptView<'a> {
     pub preview_cut: usize,
     /// When the prompt expires (Unix seconds).
     pub expires_at: i64,
+    /// The session that asks (a name: `[a-z0-9._-]`).
+    pub session: &'a str,
 }
 
 impl PromptView<'_> {
@@ -174,6 +176,11 @@ pub fn prompt(m: Markup, view: &PromptView<'_>, rule: Option<&str>) -> String {
         ));
     }
     out.push('\n');
+    if !view.session.is_empty() {
+        out.push_str(&m.own("From session "));
+        out.push_str(&m.code(view.session));
+        out.push_str(&m.own(".\n"));
+    }
     out.push_str(&m.own("The terminal asks the same question and may already have answered it."));
     out
 }
@@ -290,6 +297,7 @@ mod tests {
         PromptView {
             request_id: "abcde",
             tool_name: "Bash",
+            session: "",
             description,
             input_preview: preview,
             preview_cut: 0,
@@ -331,6 +339,20 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_prompt_names_its_session() {
+        let v = PromptView {
+            session: "api-2",
+            ..view("ls", "List files")
+        };
+        let text = prompt(Markup::Html, &v, None);
+        assert!(
+            text.contains("From session <code>api-2</code>.\nThe terminal asks"),
+            "{text}"
+        );
+        assert!(!prompt(Markup::Plain, &view("ls", "x"), None).contains("From session"));
     }
 
     #[test]

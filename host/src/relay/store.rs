@@ -80,6 +80,8 @@ pub struct Prompt {
     pub expires_at: i64,
     /// Where it stands.
     pub state: State,
+    /// The session that relayed it.
+    pub session: String,
 }
 
 impl Prompt {
@@ -92,6 +94,7 @@ impl Prompt {
             input_preview: &self.input_preview,
             preview_cut: self.preview_cut,
             expires_at: self.expires_at,
+            session: &self.session,
         }
     }
 
@@ -106,12 +109,13 @@ impl Prompt {
             preview_cut: r.get::<_, i64>(6)?.max(0) as usize,
             expires_at: r.get(7)?,
             state: State::parse(&r.get::<_, String>(8)?),
+            session: r.get(9)?,
         })
     }
 }
 
 const PROMPT_COLUMNS: &str = "token, request_id, pid, tool_name, description, input_preview, \
-                              preview_cut, expires_at, state";
+                              preview_cut, expires_at, state, session";
 
 /// One message that shows a prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,12 +162,22 @@ pub struct Rule {
 #[derive(Clone, Debug)]
 pub struct RelayStore {
     db: Db,
+    session: String,
 }
 
 impl RelayStore {
     /// The store in `db`.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            session: String::new(),
+        }
+    }
+
+    /// The same store, recording the prompts it opens as `session`'s.
+    pub fn for_session(mut self, session: &str) -> Self {
+        self.session = session.to_owned();
+        self
     }
 
     /// Records a prompt for `request`, owned by `pid`.
@@ -216,8 +230,9 @@ impl RelayStore {
     ) -> Result<(), DbError> {
         self.db.lock().execute(
             "INSERT INTO relay_prompts (token, request_id, pid, tool_name, description,
-                 input_preview, preview_cut, created_at, expires_at, nudge_at, state, notified)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 input_preview, preview_cut, created_at, expires_at, nudge_at, state, notified,
+                 session)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 token,
                 r.request_id,
@@ -231,6 +246,7 @@ impl RelayStore {
                 nudge_at,
                 state.as_str(),
                 state == State::AutoAllowed,
+                self.session,
             ],
         )?;
         Ok(())
@@ -288,6 +304,18 @@ impl RelayStore {
             ))?
             .query_row(params![request_id], Prompt::from_row)
             .optional()?)
+    }
+
+    /// The sessions with a waiting prompt for `request_id`: Claude Code's ids
+    /// are unique only within one session, so two may wait under one id.
+    pub fn pending_sessions(&self, request_id: &str) -> Result<Vec<String>, DbError> {
+        let db = self.db.lock();
+        let mut st = db.prepare_cached(
+            "SELECT DISTINCT session FROM relay_prompts
+             WHERE request_id = ?1 AND state = 'pending' ORDER BY session",
+        )?;
+        let rows = st.query_map(params![request_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Decide the prompt if it still waits: true for the first verdict.
@@ -494,6 +522,26 @@ mod tests {
             at: 5,
             rule_until: None,
         }
+    }
+
+    #[test]
+    fn one_request_id_may_wait_in_two_sessions() {
+        let db = Db::in_memory().unwrap();
+        let api = RelayStore::new(db.clone()).for_session("api");
+        let web = RelayStore::new(db).for_session("web");
+        api.open(&request("abcde", "Bash"), "tok1", 7, 0, 600, None)
+            .unwrap();
+        assert_eq!(api.pending_sessions("abcde").unwrap(), ["api"]);
+        web.open(&request("abcde", "Write"), "tok2", 8, 0, 600, None)
+            .unwrap();
+        assert_eq!(web.pending_sessions("abcde").unwrap(), ["api", "web"]);
+        assert_eq!(api.prompt("tok2").unwrap().unwrap().session, "web");
+        assert!(
+            web.decide("tok2", &decision(Behavior::Deny, "alice"), true)
+                .unwrap()
+        );
+        assert_eq!(api.pending_sessions("abcde").unwrap(), ["api"]);
+        assert!(api.pending_sessions("zzzzz").unwrap().is_empty());
     }
 
     #[test]

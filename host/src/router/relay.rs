@@ -404,6 +404,34 @@ impl Router {
             self.refuse(adapter, &message.chat, &message.sender, &prompt, "text");
             return true;
         }
+        // Ids are unique only within a session: with two waiting under one
+        // id, typing it cannot say which is meant.
+        let sessions = self.relay.store.pending_sessions(&id).unwrap_or_default();
+        if sessions.len() > 1 {
+            tracing::info!(
+                adapter,
+                "relay: a typed verdict on {id} was refused: sessions {} each wait under that id",
+                sessions.join(", ")
+            );
+            self.record(&[crate::audit::Entry::new(
+                crate::audit::Kind::Relay,
+                format!("refused a typed verdict on {id}: the id waits in several sessions"),
+            )
+            .adapter(adapter)
+            .chat(&message.chat.id)
+            .sender(&message.sender.id, message.sender.handle.as_deref())
+            .detail(serde_json::json!({"event": "ambiguous", "request_id": id, "sessions": sessions}))]);
+            self.say(
+                adapter,
+                &message.chat.id,
+                format!(
+                    "Request {id} waits in sessions {}: the same id in each. Answer with the \
+                     buttons of the prompt you mean.",
+                    sessions.join(" and ")
+                ),
+            );
+            return true;
+        }
         let by = super::inbound::who(&message.sender);
         self.decide(adapter, &message.chat.id, prompt, behavior, false, &by)
             .await;

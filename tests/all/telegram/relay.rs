@@ -918,10 +918,11 @@ async fn a_hostile_preview_is_shown_escaped_inside_code_and_pre_only() {
         "{:?} in {text}",
         parsed.tags
     );
-    // The tool name and the description in code spans, the preview in a block.
+    // The tool name and the description in code spans, the preview in a
+    // block, the session's name in a code span.
     assert_eq!(
         parsed.tags,
-        ["code", "/code", "code", "/code", "pre", "/pre"],
+        ["code", "/code", "code", "/code", "pre", "/pre", "code", "/code"],
         "{text}"
     );
     // Shown whole, as text, inside them.
