@@ -138,11 +138,33 @@ pub struct ComponentConfig {
     /// adapters, fakechat runs when no other adapter is enabled.
     pub enabled: Option<bool>,
     /// Key/value settings passed to the component's `start`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "operator_settings")]
     pub settings: BTreeMap<String, String>,
     /// What the operator grants.
     #[serde(default)]
     pub grant: Grant,
+}
+
+/// Settings keys starting with this are the host's (`airlock.role`).
+pub const RESERVED_SETTING_PREFIX: &str = "airlock.";
+
+/// The operator's settings, refusing the keys the host reserves: an
+/// operator's `airlock.role` would tell an adapter it is not the one
+/// holding the connection.
+fn operator_settings<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let settings = BTreeMap::<String, String>::deserialize(d)?;
+    if let Some(key) = settings
+        .keys()
+        .find(|k| k.starts_with(RESERVED_SETTING_PREFIX))
+    {
+        return Err(serde::de::Error::custom(format!(
+            "setting {key:?}: keys starting with `{RESERVED_SETTING_PREFIX}` are airlock's own; \
+             remove it"
+        )));
+    }
+    Ok(settings)
 }
 
 /// The operator's side of "manifest ∩ grant". `None` means "as the manifest asks".
@@ -211,6 +233,22 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_setting_keys_are_refused() {
+        let err = Config::parse(
+            "[components.discord]\nsettings = { \"airlock.role\" = \"outbound\" }\n",
+            Path::new("airlock.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("are airlock's own"), "{err}");
+        Config::parse(
+            "[components.discord]\nsettings = { airlock_role = \"x\" }\n",
+            Path::new("airlock.toml"),
+        )
+        .unwrap();
+    }
 
     #[test]
     fn parses_and_refuses_unknown_fields() {
