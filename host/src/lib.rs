@@ -25,6 +25,7 @@ pub(crate) mod logging;
 pub(crate) mod manifest;
 pub(crate) mod mcp;
 pub(crate) mod net;
+pub(crate) mod pid_lock;
 pub(crate) mod platform_lock;
 pub(crate) mod queue;
 pub(crate) mod relay;

@@ -13,11 +13,10 @@
 //! The file name holds 64 bits of a SHA-256 of the secret values, which says
 //! nothing useful about a high-entropy token.
 
-use std::io::{Read, Seek, Write};
-
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 
+use crate::pid_lock::{PidLock, PidLockError};
 use crate::secrets::BoundSecret;
 
 /// The subdirectory of the state directory holding lock files.
@@ -26,7 +25,7 @@ pub const LOCKS_DIR: &str = "locks";
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct PlatformLock {
-    _file: std::fs::File,
+    _lock: PidLock,
 }
 
 /// Why a lock was not taken.
@@ -82,37 +81,16 @@ impl PlatformLock {
         secrets: &[BoundSecret],
     ) -> Result<Self, LockError> {
         let name = lock_name(adapter, secrets);
-        let io = |source| LockError::Io {
-            name: name.clone(),
-            source,
-        };
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true);
-        let file = locks.open_with(&name, &options).map_err(io)?.into_std();
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = (&file).take(64).read_to_string(&mut text);
-                let holder = text
-                    .trim()
-                    .parse::<u32>()
-                    .map(|pid| format!(" (pid {pid})"))
-                    .unwrap_or_default();
-                return Err(LockError::Held {
-                    adapter: adapter.to_owned(),
-                    name,
-                    dir: locks_path.display().to_string(),
-                    holder,
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        match PidLock::try_take(locks, &name) {
+            Ok(lock) => Ok(Self { _lock: lock }),
+            Err(PidLockError::Held(holder)) => Err(LockError::Held {
+                adapter: adapter.to_owned(),
+                name,
+                dir: locks_path.display().to_string(),
+                holder,
+            }),
+            Err(PidLockError::Io(source)) => Err(LockError::Io { name, source }),
         }
-        let mut f = &file;
-        let _ = f.set_len(0);
-        let _ = f.rewind();
-        let _ = writeln!(f, "{}", std::process::id());
-        Ok(Self { _file: file })
     }
 }
 

@@ -65,7 +65,8 @@ const PURE: &[(&str, &[&str])] = &[
     ("net", &[]),
     ("manifest", &["net"]),
     ("alert", &["text"]),
-    ("hub", &["db", "text"]),
+    ("hub", &["db", "text", "pid_lock"]),
+    ("pid_lock", &[]),
 ];
 
 #[test]

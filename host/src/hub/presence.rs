@@ -6,9 +6,9 @@
 //! cleaning. Anyone may ask whether a name is live by trying the lock; the
 //! answer needs no signal to a pid (pids are reused) and no heartbeat.
 
-use std::io::{Read, Seek, Write};
+use cap_std::fs::Dir;
 
-use cap_std::fs::{Dir, OpenOptions};
+use crate::pid_lock::{PidLock, PidLockError};
 
 /// The subdirectory of the state directory with session locks and wake sockets.
 pub const SESSIONS_DIR: &str = "sessions";
@@ -22,7 +22,7 @@ pub struct Presence {
 /// This process's hold on its session name; released when dropped.
 #[derive(Debug)]
 pub struct Attached {
-    _file: std::fs::File,
+    _lock: PidLock,
 }
 
 /// Why a session could not attach.
@@ -62,50 +62,22 @@ impl Presence {
 
     /// Takes `name` for this process, without waiting.
     pub fn attach(&self, name: &str) -> Result<Attached, AttachError> {
-        let io = |source| AttachError::Io {
-            name: name.to_owned(),
-            source,
-        };
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true);
-        let file = self
-            .dir
-            .open_with(lock_file(name), &options)
-            .map_err(io)?
-            .into_std();
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = (&file).take(32).read_to_string(&mut text);
-                let holder = text
-                    .trim()
-                    .parse::<u32>()
-                    .map(|pid| format!(" (pid {pid})"))
-                    .unwrap_or_default();
-                return Err(AttachError::Live {
-                    name: name.to_owned(),
-                    holder,
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        match PidLock::try_take(&self.dir, &lock_file(name)) {
+            Ok(lock) => Ok(Attached { _lock: lock }),
+            Err(PidLockError::Held(holder)) => Err(AttachError::Live {
+                name: name.to_owned(),
+                holder,
+            }),
+            Err(PidLockError::Io(source)) => Err(AttachError::Io {
+                name: name.to_owned(),
+                source,
+            }),
         }
-        let mut f = &file;
-        let _ = f.set_len(0);
-        let _ = f.rewind();
-        let _ = writeln!(f, "{}", std::process::id());
-        Ok(Attached { _file: file })
     }
 
     /// Whether a process runs `name` now (this one included).
     pub fn is_live(&self, name: &str) -> bool {
-        let Ok(file) = self.dir.open(lock_file(name)) else {
-            return false;
-        };
-        matches!(
-            file.into_std().try_lock_shared(),
-            Err(std::fs::TryLockError::WouldBlock)
-        )
+        PidLock::is_held(&self.dir, &lock_file(name))
     }
 
     /// Those of `names` that are live, in their order.
