@@ -24,6 +24,7 @@ mod runtime;
 mod sandbox;
 mod secrets;
 mod session;
+mod sessions_cli;
 mod telegram;
 mod try_cmd;
 mod untrusted_text;

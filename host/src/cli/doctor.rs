@@ -175,6 +175,133 @@ pub fn examine(path: &Path) -> Vec<Check> {
     checks.extend(check_components(&host, config_ok));
     checks.extend(check_access(&host));
     checks.push(check_relay(&host));
+    checks.extend(check_sessions(&host));
+    checks
+}
+
+/// The hub: which sessions run, who holds each platform connection, which
+/// chats are bound, and events waiting for a session that is not there.
+fn check_sessions(host: &Host) -> Vec<Check> {
+    let store = crate::hub::SqliteHub::new(host.db.clone());
+    match super::sessions::gather(host, &store) {
+        Ok(listing) => sessions_checks(&listing, &super::access::running_adapters(host)),
+        Err(e) => vec![Check::fail(format!("cannot read the sessions: {e:#}"))],
+    }
+}
+
+/// Bound chats named one by one, at most.
+const CHATS_NAMED: usize = 8;
+
+/// [`check_sessions`] on what was read; `running` are the adapters enabled
+/// here (a connection of another is history).
+fn sessions_checks(l: &super::sessions_view::Listing, running: &[String]) -> Vec<Check> {
+    use super::sessions_view::{chat_name, events, wait};
+    if l.sessions.is_empty() && l.routes.is_empty() && l.held == 0 {
+        return vec![Check::ok(
+            "no session has run yet: each `airlock serve` is one session, and those sharing this \
+             state directory form a hub",
+        )];
+    }
+    let mut checks = Vec::new();
+    let names = |live: bool| {
+        let n: Vec<&str> = l
+            .sessions
+            .iter()
+            .filter(|s| s.live == live)
+            .map(|s| s.row.name.as_str())
+            .collect();
+        let state = super::sessions_view::state(live);
+        if n.is_empty() {
+            format!("none {state}")
+        } else {
+            format!("{} {state} ({})", n.len(), n.join(", "))
+        }
+    };
+    checks.push(Check::ok(format!(
+        "sessions: {}, {}",
+        names(true),
+        names(false)
+    )));
+    let any_live = l.sessions.iter().any(|s| s.live);
+    for c in l
+        .connections
+        .iter()
+        .filter(|c| running.contains(&c.row.adapter))
+    {
+        let (adapter, session) = (&c.row.adapter, &c.row.session);
+        checks.push(if c.held {
+            Check::ok(format!(
+                "{adapter}: connection held by session {session} (pid {})",
+                c.row.pid
+            ))
+        } else if any_live {
+            Check::warn(format!(
+                "{adapter}: the connection was last held by session {session}, which no longer \
+                 runs, and no live session has taken it over, so nothing arrives from {adapter}: \
+                 run `airlock doctor` again in a few seconds; if it stays, restart a live session \
+                 and read its log"
+            ))
+        } else {
+            Check::ok(format!(
+                "{adapter}: no session runs, so nothing receives it now (last held by {session})"
+            ))
+        });
+    }
+    if l.routes.is_empty() {
+        checks.push(Check::ok(
+            "no chat is bound: an unbound chat goes to the only live session, or is held while \
+             several run until its sender types /session NAME",
+        ));
+    } else {
+        let mut named: Vec<String> = l
+            .routes
+            .iter()
+            .take(CHATS_NAMED)
+            .map(|r| format!("{} → {}", chat_name(&r.adapter, &r.chat), r.session))
+            .collect();
+        if l.routes.len() > CHATS_NAMED {
+            named.push(format!(
+                "and {} more (`airlock sessions` lists them)",
+                l.routes.len() - CHATS_NAMED
+            ));
+        }
+        checks.push(Check::ok(format!(
+            "{} bound: {}",
+            if l.routes.len() == 1 {
+                "1 chat".to_string()
+            } else {
+                format!("{} chats", l.routes.len())
+            },
+            named.join(", ")
+        )));
+    }
+    for s in l.sessions.iter().filter(|s| !s.live && s.row.waiting > 0) {
+        checks.push(Check::warn(format!(
+            "{} for session {}, which is away: start its Claude Code again (it last ran in {}) \
+             and they are delivered",
+            wait(s.row.waiting),
+            s.row.name,
+            shell_quote(&s.row.cwd)
+        )));
+    }
+    for u in l.unstarted.iter().filter(|u| u.waiting > 0) {
+        checks.push(Check::warn(format!(
+            "{} for session {}, which has never run: start a session under that name \
+             (`airlock serve --session {}`); binding its chats elsewhere moves only their next \
+             messages",
+            wait(u.waiting),
+            u.name,
+            u.name
+        )));
+    }
+    if l.held > 0 {
+        checks.push(Check::warn(format!(
+            "{} held for chats bound to no session while several run: each sender was \
+             asked to pick one with /session NAME; or bind a chat here with \
+             `airlock sessions route ADAPTER:CHAT NAME` (`airlock sessions` lists the sessions)",
+            events(l.held)
+        )));
+    }
     checks
 }
 
@@ -731,6 +858,97 @@ mod tests {
         assert!(c.text.contains("line 3, column 1"), "{c}");
         assert!(c.text.contains("unknown field"), "{c}");
         assert!(!c.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn sessions_are_summed_up_and_what_waits_is_a_warning() {
+        use super::super::sessions_view::{Connection, Listing, Session, Unstarted};
+        use crate::hub::store::{ConnectionRow, RouteRow, SessionRow};
+        let session = |name: &str, live: bool, waiting: usize| Session {
+            row: SessionRow {
+                name: name.into(),
+                cwd: format!("/srv/{name}"),
+                pid: 7,
+                started_at: 0,
+                stopped_at: None,
+                waiting,
+            },
+            live,
+            owns: vec![],
+            chats: vec![],
+        };
+        let connection = |adapter: &str, held: bool| Connection {
+            row: ConnectionRow {
+                adapter: adapter.into(),
+                session: "api".into(),
+                pid: 7,
+                since: 0,
+            },
+            held,
+        };
+        let empty = Listing {
+            sessions: vec![],
+            connections: vec![],
+            routes: vec![],
+            held: 0,
+            unstarted: vec![],
+        };
+        let checks = sessions_checks(&empty, &[]);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].level, Level::Ok);
+        assert!(checks[0].text.starts_with("no session has run yet"));
+
+        let running = ["telegram".to_string(), "discord".to_string()];
+        let l = Listing {
+            sessions: vec![session("api", true, 0), session("web", false, 3)],
+            connections: vec![
+                connection("telegram", true),
+                connection("discord", false),
+                connection("gone", false),
+            ],
+            routes: vec![RouteRow {
+                adapter: "telegram".into(),
+                chat: "5".into(),
+                session: "web".into(),
+                at: 0,
+                by: "terminal".into(),
+            }],
+            held: 2,
+            unstarted: vec![Unstarted {
+                name: "docs".into(),
+                waiting: 1,
+            }],
+        };
+        let text: Vec<String> = sessions_checks(&l, &running)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(text[0], "ok   sessions: 1 live (api), 1 away (web)");
+        assert_eq!(
+            text[1],
+            "ok   telegram: connection held by session api (pid 7)"
+        );
+        assert!(
+            text[2].starts_with("WARN discord: the connection was last held by session api"),
+            "{text:#?}"
+        );
+        assert_eq!(text[3], "ok   1 chat bound: telegram:5 → web");
+        assert!(
+            text[4].starts_with("WARN 3 events wait for session web, which is away")
+                && text[4].contains("/srv/web"),
+            "{text:#?}"
+        );
+        assert!(
+            text[5].starts_with("WARN 1 event waits for session docs, which has never run")
+                && text[5].contains("airlock serve --session docs"),
+            "{text:#?}"
+        );
+        assert!(
+            text[6].starts_with("WARN 2 events held for chats bound to no session")
+                && text[6].contains("airlock sessions route ADAPTER:CHAT NAME"),
+            "{text:#?}"
+        );
+        assert_eq!(text.len(), 7, "the gone adapter's connection is history");
     }
 
     #[test]

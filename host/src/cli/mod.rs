@@ -11,6 +11,8 @@ mod inspect;
 mod record;
 mod relay;
 mod serve;
+mod sessions;
+mod sessions_view;
 mod try_cmd;
 
 use std::process::ExitCode;
@@ -59,6 +61,16 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: audit::Action,
+    },
+    /// The sessions on this state directory (live or away, what waits, who holds each
+    /// connection, which chat goes where); route and unroute bind a chat to one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sessions {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<sessions::Action>,
     },
     /// Show what a component imports, asks for, would be granted, and whether it would load.
     Inspect {
@@ -116,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Relay { action } => relay::run(&host()?, action),
         Command::Audit { action } => audit::run(&host()?, action),
+        Command::Sessions { json, action } => sessions::run(&host()?, action, json),
         Command::Try { adapter } => try_cmd::run(host()?, adapter.as_deref()),
         Command::Inspect { target, manifest } => inspect::run(
             &host()?,
