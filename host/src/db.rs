@@ -264,7 +264,9 @@ const MIGRATIONS: &[&str] = &[
     // 9: several sessions on one state directory (the hub): which session
     // each waiting event goes to (none: held until its chat is bound), the
     // sessions seen, each chat's binding, the notices a chat was given, who
-    // holds each platform connection, and whose permission prompt is whose.
+    // holds each platform connection, whose permission prompt is whose, and
+    // the adapter calls a session hands to the process holding the
+    // connection (an adapter whose state lives in that process: a page).
     "ALTER TABLE events ADD COLUMN session TEXT;
      ALTER TABLE events ADD COLUMN chat TEXT;
      CREATE INDEX events_session ON events (session, seq);
@@ -297,7 +299,18 @@ const MIGRATIONS: &[&str] = &[
         pid INTEGER NOT NULL,
         since INTEGER NOT NULL
      ) WITHOUT ROWID;
-     ALTER TABLE relay_prompts ADD COLUMN session TEXT NOT NULL DEFAULT '';",
+     ALTER TABLE relay_prompts ADD COLUMN session TEXT NOT NULL DEFAULT '';
+     CREATE TABLE hub_calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        adapter TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        call TEXT NOT NULL,
+        result TEXT,
+        created_at INTEGER NOT NULL,
+        taken_at INTEGER,
+        done_at INTEGER
+     );
+     CREATE INDEX hub_calls_waiting ON hub_calls (adapter, id) WHERE taken_at IS NULL;",
 ];
 
 /// Prepared statements kept per connection (the host has about 30).

@@ -312,7 +312,13 @@ pub async fn start_with(
         hub,
     }));
     for (name, _, _) in &listeners {
+        router.serve_calls(name);
         router.took_connection(name);
+    }
+    // The page's chat lives in the instance that serves it: until this
+    // process serves it, calls go to the one that does.
+    for (name, _) in &later_listeners {
+        router.forward_to_holder(name);
     }
     router.record(&lifecycle);
     let mut polls = vec![
@@ -322,6 +328,7 @@ pub async fn start_with(
             host.config.audit.keep_days,
         )),
         AbortOnDrop(crate::router::relay::spawn(router.clone())),
+        AbortOnDrop(crate::router::forward::spawn(router.clone())),
     ];
     if let Some(otlp) = &host.config.audit.otlp {
         polls.push(AbortOnDrop(crate::audit::otlp::spawn(
@@ -521,6 +528,7 @@ async fn take_over_page(
         }
     };
     tracing::warn!(adapter = name, "took over the page: open {} in a browser", listener.url());
+    router.serve_calls(&name);
     router.took_connection(&name);
     let _held = (lock, listener);
     std::future::pending::<()>().await;

@@ -84,7 +84,9 @@ fn join_hub(host: &Host, session: Option<&str>) -> anyhow::Result<Arc<Hub>> {
 const CATCH_UP_EVERY: Duration = Duration::from_secs(1);
 
 /// Delivers what other sessions' processes store for this one: woken by
-/// its socket, and every second in case a wake-up was lost.
+/// its socket, and every second in case a wake-up was lost. The same
+/// wake-up also tells the router that adapter calls were handed to this
+/// process, or answered (`router::forward`).
 fn spawn_catch_up(host: &Host, router: Arc<crate::router::Router>) -> tokio::task::JoinHandle<()> {
     let path = host.home.path().join(SESSIONS_DIR);
     let listener = crate::hub::wake::Listener::bind(&path, router.hub().me())
@@ -106,6 +108,8 @@ fn spawn_catch_up(host: &Host, router: Arc<crate::router::Router>) -> tokio::tas
             if let Err(e) = router.queue().catch_up() {
                 tracing::warn!("cannot read the events waiting for this session: {e}");
             }
+            // The same bell rings for adapter calls handed over, and answered.
+            router.hub_woken();
         }
     })
 }

@@ -56,6 +56,31 @@ pub struct ConnectionRow {
     pub since: i64,
 }
 
+/// An adapter call a session handed to the process that holds the
+/// adapter's connection (see [`HubStore::put_call`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRow {
+    /// Its id.
+    pub id: i64,
+    /// The adapter.
+    pub adapter: String,
+    /// The session that made it, woken when it is answered.
+    pub caller: String,
+    /// The call, as the router wrote it (opaque here).
+    pub call: String,
+}
+
+/// What became of a call its caller gives up on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Withdrawn {
+    /// Nobody took it: it never runs.
+    NeverRan,
+    /// It was taken but not answered (or is gone): it may have run.
+    Taken,
+    /// It was answered meanwhile: the result.
+    Answered(String),
+}
+
 /// A notice a chat is given once: that its session is away, or that it
 /// must pick one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +137,25 @@ pub trait HubStore: Send + Sync + std::fmt::Debug {
     fn hold_connection(&self, adapter: &str, session: &str, pid: u32) -> Result<(), DbError>;
     /// Who holds (or last held) each connection.
     fn connections(&self) -> Result<Vec<ConnectionRow>, DbError>;
+    /// Stores `call` of session `caller` for whichever process holds
+    /// `adapter`'s connection; its id.
+    fn put_call(&self, adapter: &str, caller: &str, call: &str) -> Result<i64, DbError>;
+    /// Takes the calls of `adapters` that nobody took yet, made at or
+    /// after `since` (unix seconds; older ones were given up), oldest
+    /// first. Each call is taken once.
+    fn take_calls(&self, adapters: &[String], since: i64) -> Result<Vec<CallRow>, DbError>;
+    /// Writes the result of taken call `id`; false when its caller gave up
+    /// on it meanwhile.
+    fn finish_call(&self, id: i64, result: &str) -> Result<bool, DbError>;
+    /// The result of call `id`, once there is one; the call is then
+    /// forgotten.
+    fn take_result(&self, id: i64) -> Result<Option<String>, DbError>;
+    /// Its caller gives up on call `id`: the call is forgotten, and what
+    /// had become of it is returned.
+    fn withdraw_call(&self, id: i64) -> Result<Withdrawn, DbError>;
+    /// Forgets calls made before `before` (unix seconds), however far they
+    /// got: their callers stopped waiting long ago. How many.
+    fn prune_calls(&self, before: i64) -> Result<usize, DbError>;
 }
 
 /// [`HubStore`] in the state directory's SQLite database.
@@ -312,6 +356,102 @@ impl HubStore for SqliteHub {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn put_call(&self, adapter: &str, caller: &str, call: &str) -> Result<i64, DbError> {
+        let conn = self.db.lock();
+        conn.prepare_cached(
+            "INSERT INTO hub_calls (adapter, caller, call, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![adapter, caller, call, now()])?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn take_calls(&self, adapters: &[String], since: i64) -> Result<Vec<CallRow>, DbError> {
+        if adapters.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.calls_of(adapters, since)
+    }
+
+    fn finish_call(&self, id: i64, result: &str) -> Result<bool, DbError> {
+        let n = self
+            .db
+            .lock()
+            .prepare_cached("UPDATE hub_calls SET result = ?2, done_at = ?3 WHERE id = ?1")?
+            .execute(params![id, result, now()])?;
+        Ok(n > 0)
+    }
+
+    fn take_result(&self, id: i64) -> Result<Option<String>, DbError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        let result: Option<String> = tx
+            .prepare_cached("SELECT result FROM hub_calls WHERE id = ?1 AND result IS NOT NULL")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?;
+        if result.is_some() {
+            tx.execute("DELETE FROM hub_calls WHERE id = ?1", params![id])?;
+        }
+        tx.commit()?;
+        Ok(result)
+    }
+
+    fn withdraw_call(&self, id: i64) -> Result<Withdrawn, DbError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        let row: Option<(Option<i64>, Option<String>)> = tx
+            .prepare_cached("SELECT taken_at, result FROM hub_calls WHERE id = ?1")?
+            .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        tx.execute("DELETE FROM hub_calls WHERE id = ?1", params![id])?;
+        tx.commit()?;
+        Ok(match row {
+            Some((_, Some(result))) => Withdrawn::Answered(result),
+            Some((None, None)) => Withdrawn::NeverRan,
+            Some((Some(_), None)) | None => Withdrawn::Taken,
+        })
+    }
+
+    fn prune_calls(&self, before: i64) -> Result<usize, DbError> {
+        Ok(self.db.lock().execute(
+            "DELETE FROM hub_calls WHERE created_at < ?1",
+            params![before],
+        )?)
+    }
+}
+
+impl SqliteHub {
+    fn calls_of(&self, adapters: &[String], since: i64) -> Result<Vec<CallRow>, DbError> {
+        let list = serde_json::to_string(adapters).unwrap_or_else(|_| "[]".into());
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        let rows: Vec<CallRow> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, adapter, caller, call FROM hub_calls
+                 WHERE taken_at IS NULL AND created_at >= ?2
+                   AND adapter IN (SELECT value FROM json_each(?1))
+                 ORDER BY id",
+            )?;
+            stmt.query_map(params![list, since], |r| {
+                Ok(CallRow {
+                    id: r.get(0)?,
+                    adapter: r.get(1)?,
+                    caller: r.get(2)?,
+                    call: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        let at = now();
+        for row in &rows {
+            tx.execute(
+                "UPDATE hub_calls SET taken_at = ?2 WHERE id = ?1",
+                params![row.id, at],
+            )?;
+        }
+        tx.commit()?;
+        Ok(rows)
+    }
 }
 
 #[cfg(test)]
@@ -389,5 +529,63 @@ mod tests {
         hub.hold_connection("telegram", "web", 12).unwrap();
         let c = hub.connections().unwrap();
         assert_eq!((c.len(), c[0].session.as_str()), (1, "web"));
+    }
+
+    #[test]
+    fn a_call_is_taken_once_answered_once_and_then_forgotten() {
+        let db = Db::in_memory().unwrap();
+        let hub = SqliteHub::new(db.clone());
+        let fc = ["fakechat".to_string()];
+        let a = hub
+            .put_call("fakechat", "web", r#"{"op":"typing"}"#)
+            .unwrap();
+        let b = hub.put_call("fakechat", "api", "second").unwrap();
+        let other = hub.put_call("webhook", "web", "elsewhere").unwrap();
+        assert!(a < b);
+        assert_eq!(hub.take_calls(&[], 0).unwrap(), []);
+        let taken = hub.take_calls(&fc, 0).unwrap();
+        let ids: Vec<i64> = taken.iter().map(|c| c.id).collect();
+        assert_eq!(ids, [a, b], "oldest first, only the adapters asked for");
+        assert_eq!(
+            (taken[0].caller.as_str(), taken[0].call.as_str()),
+            ("web", r#"{"op":"typing"}"#)
+        );
+        assert_eq!(hub.take_calls(&fc, 0).unwrap(), [], "taken once");
+        assert_eq!(hub.take_result(a).unwrap(), None, "not answered yet");
+        assert!(hub.finish_call(a, "ok").unwrap());
+        assert_eq!(hub.take_result(a).unwrap().as_deref(), Some("ok"));
+        assert_eq!(hub.take_result(a).unwrap(), None, "forgotten once read");
+        assert!(!hub.finish_call(a, "late").unwrap(), "nobody waits for it");
+        // A call made before `since` was given up: nobody takes it.
+        let both = ["fakechat".to_string(), "webhook".to_string()];
+        assert_eq!(hub.take_calls(&both, now() + 60).unwrap(), []);
+        assert_eq!(hub.take_calls(&both, 0).unwrap()[0].id, other);
+        assert_eq!(hub.prune_calls(now() + 60).unwrap(), 2);
+        assert_eq!(hub.take_result(b).unwrap(), None);
+    }
+
+    #[test]
+    fn a_caller_that_gives_up_learns_what_became_of_its_call() {
+        let hub = SqliteHub::new(Db::in_memory().unwrap());
+        let fc = ["fakechat".to_string()];
+        let never = hub.put_call("fakechat", "web", "x").unwrap();
+        assert_eq!(hub.withdraw_call(never).unwrap(), Withdrawn::NeverRan);
+        assert_eq!(
+            hub.take_calls(&fc, 0).unwrap(),
+            [],
+            "a withdrawn call never runs"
+        );
+        let taken = hub.put_call("fakechat", "web", "y").unwrap();
+        hub.take_calls(&fc, 0).unwrap();
+        assert_eq!(hub.withdraw_call(taken).unwrap(), Withdrawn::Taken);
+        assert!(!hub.finish_call(taken, "late").unwrap());
+        let answered = hub.put_call("fakechat", "web", "z").unwrap();
+        hub.take_calls(&fc, 0).unwrap();
+        hub.finish_call(answered, "ok").unwrap();
+        assert_eq!(
+            hub.withdraw_call(answered).unwrap(),
+            Withdrawn::Answered("ok".into())
+        );
+        assert_eq!(hub.withdraw_call(answered).unwrap(), Withdrawn::Taken);
     }
 }

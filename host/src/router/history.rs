@@ -32,8 +32,8 @@ impl Router {
             });
         }
         let limit = limit.unwrap_or(20).clamp(1, MAX_HISTORY);
-        let mut entries = active
-            .handle
+        let mut entries = self
+            .platform(adapter, active)
             .fetch_history(HistoryRequest {
                 chat_id: chat.to_string(),
                 limit,

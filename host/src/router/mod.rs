@@ -12,6 +12,8 @@ pub mod chunk;
 pub mod commands;
 mod files;
 mod flood;
+pub mod forward;
+mod forward_wire;
 pub mod history;
 mod hub;
 mod inbound;
@@ -165,6 +167,19 @@ pub enum ToolError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    /// The process holding the adapter's connection, which runs this
+    /// session's calls of it ([`forward`]), did not answer.
+    #[error("{}", forward::no_answer(.adapter, .holder, .secs, .taken))]
+    NoAnswer {
+        /// The adapter.
+        adapter: String,
+        /// The session holding its connection.
+        holder: String,
+        /// How long this session waited (seconds).
+        secs: u64,
+        /// Whether that session took the call (it may have run).
+        taken: bool,
+    },
 }
 
 /// Routes events and tool calls.
@@ -192,6 +207,8 @@ pub struct Router {
     gathered: record::Gathered,
     /// This session among the others of its state directory.
     hub: std::sync::Arc<crate::hub::Hub>,
+    /// Adapters whose calls go to the process holding their connection.
+    forwarding: std::sync::Arc<forward::Forwarding>,
 }
 
 /// What a router is built from.
@@ -249,6 +266,7 @@ impl Router {
             audit: parts.audit,
             gathered: record::Gathered::default(),
             hub: parts.hub,
+            forwarding: std::sync::Arc::default(),
         }
     }
 

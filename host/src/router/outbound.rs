@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::chunk::chunks;
+use super::forward::Platform;
 use super::{Active, Router, ToolError};
 use crate::bindings::message_filter::OutboundVerdict;
 use crate::bindings::types::{
@@ -193,29 +194,30 @@ impl Router {
         Ok(message)
     }
 
-    /// `send`, retried when the platform asks to wait a little.
+    /// `send` to `adapter`, retried when the platform asks to wait a little.
     async fn send_with_retry(
         &self,
-        active: &Active,
+        adapter: &str,
+        platform: &Platform,
         message: OutboundMessage,
     ) -> Result<Sent, ToolError> {
         let mut attempt = 0;
         loop {
-            match active.handle.send(message.clone()).await {
-                Err(CallError::Adapter {
+            match platform.send(message.clone()).await {
+                Err(ToolError::Adapter(CallError::Adapter {
                     error: AdapterErrorText(AdapterError::RateLimited(ms)),
                     ..
-                }) if attempt < RATE_LIMIT_RETRIES
+                })) if attempt < RATE_LIMIT_RETRIES
                     && Duration::from_millis(ms) <= MAX_RATE_LIMIT_WAIT =>
                 {
                     attempt += 1;
                     tracing::info!(
-                        adapter = %active.handle.name(),
+                        adapter,
                         "rate limited; retrying in {ms} ms ({attempt} of {RATE_LIMIT_RETRIES})"
                     );
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
-                other => return other.map_err(ToolError::from),
+                other => return other,
             }
         }
     }
@@ -270,6 +272,7 @@ impl Router {
             limits.max_text_len as usize,
             limits.chunk_mode,
         );
+        let platform = self.platform(adapter, active);
         let mut ids = Vec::new();
         let mut files = Some(message.files);
         let mut buttons = Some(message.buttons);
@@ -291,7 +294,7 @@ impl Router {
                 },
                 files: files.take().unwrap_or_default(),
             };
-            let sent = match self.send_with_retry(active, piece).await {
+            let sent = match self.send_with_retry(adapter, &platform, piece).await {
                 Ok(sent) => sent,
                 Err(e) if !ids.is_empty() => {
                     return Err(ToolError::Partial {
@@ -340,8 +343,7 @@ impl Router {
         };
         crate::secrets::loaded::redact_outbound(&mut message, active.handle.name());
         let filtered = self.filter_outbound(adapter, message).await?;
-        active
-            .handle
+        self.platform(adapter, active)
             .edit(EditRequest {
                 chat_id: chat.to_string(),
                 message_id: message_id.to_string(),
@@ -359,15 +361,14 @@ impl Router {
         message_id: &str,
         emoji: &str,
     ) -> Result<String, ToolError> {
-        let (_, active, chat) = self.open_chat(chat_id)?;
+        let (adapter, active, chat) = self.open_chat(chat_id)?;
         if !active.description.features.contains(Features::REACT) {
             return Err(ToolError::Unsupported {
                 adapter: active.description.platform.clone(),
                 what: "reactions",
             });
         }
-        active
-            .handle
+        self.platform(adapter, active)
             .react(ReactRequest {
                 chat_id: chat.to_string(),
                 message_id: message_id.to_string(),
@@ -393,7 +394,10 @@ impl Router {
             .inbox
             .as_ref()
             .ok_or_else(|| ToolError::Internal("the inbox directory is not available".into()))?;
-        let data = active.handle.download_attachment(request).await?;
+        let data = self
+            .platform(adapter, active)
+            .download_attachment(request)
+            .await?;
         if data.data.len() as u64 > max_bytes {
             return Err(ToolError::Arguments(format!(
                 "the attachment is {} bytes, over the limit of {max_bytes}",

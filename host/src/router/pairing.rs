@@ -18,11 +18,11 @@ impl Router {
         let Some(active) = self.adapters.get(adapter) else {
             return;
         };
-        let handle = active.handle.clone();
+        let platform = self.platform(adapter, active);
         let message = commands::message(chat_id, text);
         let adapter = adapter.to_owned();
         tokio::spawn(async move {
-            if let Err(e) = handle.send(message).await {
+            if let Err(e) = platform.send(message).await {
                 tracing::warn!(adapter, "cannot send a message of airlock's own: {e}");
             }
         });
