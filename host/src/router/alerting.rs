@@ -113,8 +113,8 @@ impl Router {
                 }
             };
             for chat in chats {
-                if let Err(e) = active
-                    .handle
+                if let Err(e) = self
+                    .platform(name, active)
                     .send(commands::message(&chat, text.clone()))
                     .await
                 {

@@ -269,7 +269,7 @@ impl Router {
                     buttons: buttons(&token, rule_tool.is_some()),
                     ..own_message(markup, &chat, text.clone())
                 };
-                match active.handle.send(message).await {
+                match self.platform(name, active).send(message).await {
                     Ok(sent) => {
                         let Some(message_id) = sent.message_ids.last().cloned() else {
                             continue;
@@ -636,7 +636,7 @@ impl Router {
                 render::details(markup, &prompt.view(), max),
             )
         };
-        if let Err(e) = active.handle.send(message).await {
+        if let Err(e) = self.platform(adapter, active).send(message).await {
             tracing::warn!(adapter, "relay: cannot send a prompt's details: {e}");
         }
     }
@@ -659,7 +659,7 @@ impl Router {
             let markup = Markup::for_adapter(&c.adapter);
             edits.push((
                 c.adapter.clone(),
-                active.handle.clone(),
+                self.platform(&c.adapter, active),
                 EditRequest {
                     chat_id: c.chat_id,
                     message_id: c.message_id,
@@ -669,8 +669,8 @@ impl Router {
             ));
         }
         tokio::spawn(async move {
-            for (adapter, handle, edit) in edits {
-                if let Err(e) = handle.edit(edit).await {
+            for (adapter, platform, edit) in edits {
+                if let Err(e) = platform.edit(edit).await {
                     tracing::warn!(adapter, "relay: cannot edit a prompt's message: {e}");
                 }
             }
@@ -693,7 +693,7 @@ impl Router {
             let text = auto_notice(markup, &allowed);
             for chat in self.access.owner_chats(name).unwrap_or_default() {
                 let message = own_message(markup, &chat, text.clone());
-                if let Err(e) = active.handle.send(message).await {
+                if let Err(e) = self.platform(name, active).send(message).await {
                     tracing::warn!(
                         adapter = name,
                         "relay: cannot tell an owner of an auto-allowed call: {e}"
@@ -746,7 +746,7 @@ impl Router {
                     reply_to: Some(c.message_id.clone()),
                     ..own_message(markup, &c.chat_id, render::nudge(markup, &p.view()))
                 };
-                if let Err(e) = active.handle.send(message).await {
+                if let Err(e) = self.platform(&c.adapter, active).send(message).await {
                     tracing::warn!(adapter = c.adapter, "relay: cannot remind an owner: {e}");
                 }
             }
