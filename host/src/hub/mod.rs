@@ -160,8 +160,8 @@ impl Hub {
         let Some(presence) = &self.presence else {
             return Ok(vec![self.me.clone()]);
         };
-        let rows = self.store.sessions()?;
-        let mut live = presence.live(rows.iter().map(|r| r.name.as_str()));
+        let names = self.store.names()?;
+        let mut live = presence.live(names.iter().map(String::as_str));
         if !live.contains(&self.me) {
             live.push(self.me.clone());
             live.sort();

@@ -111,6 +111,8 @@ pub trait HubStore: Send + Sync + std::fmt::Debug {
     fn cwd_of(&self, name: &str) -> Result<Option<String>, DbError>;
     /// Every session seen, by name, with its waiting events.
     fn sessions(&self) -> Result<Vec<SessionRow>, DbError>;
+    /// The names of every session seen, sorted (cheaper than `sessions`).
+    fn names(&self) -> Result<Vec<String>, DbError>;
     /// Events held because their chat is bound to no session.
     fn held(&self) -> Result<usize, DbError>;
     /// Events waiting for `session`.
@@ -229,6 +231,13 @@ impl HubStore for SqliteHub {
                 waiting: r.get::<_, i64>(5)? as usize,
             })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn names(&self) -> Result<Vec<String>, DbError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached("SELECT name FROM hub_sessions ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -519,6 +528,7 @@ mod tests {
         hub.attach("api", "/srv/api", 11).unwrap();
         let s = &hub.sessions().unwrap()[0];
         assert_eq!((s.pid, s.stopped_at, s.waiting), (11, None, 0));
+        assert_eq!(hub.names().unwrap(), ["api"]);
         assert!(
             hub.first_notice("tg", "5", Notice::Away, "api").unwrap(),
             "told again the next time it is away"
