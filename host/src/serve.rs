@@ -17,17 +17,17 @@ use crate::audit::{Entry, Kind as AuditKind};
 use crate::catalog::{Candidate, Origin};
 use crate::home::INBOX_DIR;
 use crate::host::{Host, StartError};
+use crate::hub::Hub;
 use crate::manifest::{Direction, Kind};
 use crate::mcp::instructions;
-use crate::hub::Hub;
 use crate::platform_lock::{LOCKS_DIR, LockError, PlatformLock};
-use crate::sources::poll::LOCK_RETRY;
 use crate::queue::ledger::{self, LEDGERS_DIR};
 use crate::queue::{DEFAULT_BACKLOG, KEEP_DELIVERED_SECS, Queue};
 use crate::router::{Active, NamedFilter, Parts, Router, Session};
 use crate::runtime::actor::Unsolicited;
 use crate::runtime::load::PrepareError;
 use crate::sources::inbound_http::{AccessToken, InboundListener};
+use crate::sources::poll::LOCK_RETRY;
 use crate::sources::poll::{self, PollSource};
 
 /// The default adapter, and its default port.
@@ -210,8 +210,13 @@ pub async fn start_with(
                             later_listeners.push((c.name.clone(), handle.clone()));
                         }
                         held => {
-                            match bind_listener(host, &c.name, handle.clone(), unsolicited_tx.clone())
-                                .await
+                            match bind_listener(
+                                host,
+                                &c.name,
+                                handle.clone(),
+                                unsolicited_tx.clone(),
+                            )
+                            .await
                             {
                                 Ok(listener) => {
                                     tracing::warn!(
@@ -527,7 +532,11 @@ async fn take_over_page(
             }
         }
     };
-    tracing::warn!(adapter = name, "took over the page: open {} in a browser", listener.url());
+    tracing::warn!(
+        adapter = name,
+        "took over the page: open {} in a browser",
+        listener.url()
+    );
     router.serve_calls(&name);
     router.took_connection(&name);
     let _held = (lock, listener);

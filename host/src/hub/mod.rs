@@ -215,9 +215,16 @@ mod tests {
         requested: Option<&str>,
         cwd: &str,
     ) -> Result<Hub, HubError> {
-        let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())
-            .unwrap();
-        Hub::join(dir, tmp.path(), store.clone(), requested, Path::new(cwd), 10)
+        let dir =
+            cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        Hub::join(
+            dir,
+            tmp.path(),
+            store.clone(),
+            requested,
+            Path::new(cwd),
+            10,
+        )
     }
 
     #[test]

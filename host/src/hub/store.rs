@@ -245,7 +245,9 @@ impl HubStore for SqliteHub {
         let n: i64 = self
             .db
             .lock()
-            .prepare_cached("SELECT COUNT(*) FROM events WHERE session IS NULL AND chat IS NOT NULL")?
+            .prepare_cached(
+                "SELECT COUNT(*) FROM events WHERE session IS NULL AND chat IS NOT NULL",
+            )?
             .query_row([], |r| r.get(0))?;
         Ok(n as usize)
     }
@@ -353,8 +355,9 @@ impl HubStore for SqliteHub {
 
     fn connections(&self) -> Result<Vec<ConnectionRow>, DbError> {
         let conn = self.db.lock();
-        let mut stmt =
-            conn.prepare_cached("SELECT adapter, session, pid, since FROM hub_connections ORDER BY adapter")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT adapter, session, pid, since FROM hub_connections ORDER BY adapter",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(ConnectionRow {
                 adapter: r.get(0)?,
@@ -480,7 +483,8 @@ mod tests {
     fn binding_a_chat_hands_it_the_held_events_with_their_meta() {
         let db = Db::in_memory().unwrap();
         let hub = SqliteHub::new(db.clone());
-        let line = r#"{"jsonrpc":"2.0","method":"m","params":{"content":"hi","meta":{"chat_id":"tg:5"}}}"#;
+        let line =
+            r#"{"jsonrpc":"2.0","method":"m","params":{"content":"hi","meta":{"chat_id":"tg:5"}}}"#;
         held_event(&db, "5", line);
         held_event(&db, "5", line);
         held_event(&db, "6", line);

@@ -292,7 +292,8 @@ impl Queue {
         also: impl FnOnce(&rusqlite::Connection, &[Option<i64>]) -> Result<(), DbError>,
     ) -> Result<Vec<Queued>, DbError> {
         let at = now();
-        let mine = |to: &To| matches!(to, To::Here) || matches!(to, To::Session(s) if *s == *self.me);
+        let mine =
+            |to: &To| matches!(to, To::Here) || matches!(to, To::Session(s) if *s == *self.me);
         // Lock order everywhere: `live`, then the database.
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let mut conn = self.db.lock();
@@ -640,7 +641,9 @@ mod tests {
         assert_eq!(lines(), ["api-old", "api-new"], "web's are not api's");
         // Another process (here: another queue) stores for api: handed
         // over when api catches up, once.
-        other.accept("tg", &[to("api", "api-from-web")], None).unwrap();
+        other
+            .accept("tg", &[to("api", "api-from-web")], None)
+            .unwrap();
         assert_eq!(lines().len(), 2);
         q.catch_up().unwrap();
         q.catch_up().unwrap();

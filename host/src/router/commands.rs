@@ -118,7 +118,10 @@ mod tests {
             ("/stop", None),
             ("", None),
             ("/session api", Some(Command::Session("api".into()))),
-            ("/session@test_bot web-2", Some(Command::Session("web-2".into()))),
+            (
+                "/session@test_bot web-2",
+                Some(Command::Session("web-2".into())),
+            ),
             ("/session", Some(Command::Sessions)),
             ("/sessions", Some(Command::Sessions)),
             ("/sessions api", Some(Command::Session("api".into()))),

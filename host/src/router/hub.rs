@@ -94,7 +94,9 @@ impl Router {
                         .store()
                         .first_notice(adapter, &a.chat, Notice::Away, &s)?
                     {
-                        routed.notices.push((a.chat.clone(), away_text(&s, count + 1)));
+                        routed
+                            .notices
+                            .push((a.chat.clone(), away_text(&s, count + 1)));
                         routed.records.push(self.hub_entry(
                             adapter,
                             &a.chat,
@@ -106,16 +108,21 @@ impl Router {
                     routed.kept.push((a, To::Session(s)));
                 }
                 None => {
-                    if hub.store().first_notice(adapter, &a.chat, Notice::Held, "")? {
+                    if hub
+                        .store()
+                        .first_notice(adapter, &a.chat, Notice::Held, "")?
+                    {
                         let names = live.clone().unwrap_or_default();
                         routed.notices.push((a.chat.clone(), pick_text(&names)));
-                        routed.records.push(self.hub_entry(
-                            adapter,
-                            &a.chat,
-                            "held an unbound chat's message and asked it to pick a session"
-                                .to_string(),
-                            serde_json::json!({"event": "held", "live": names}),
-                        ));
+                        routed.records.push(
+                            self.hub_entry(
+                                adapter,
+                                &a.chat,
+                                "held an unbound chat's message and asked it to pick a session"
+                                    .to_string(),
+                                serde_json::json!({"event": "held", "live": names}),
+                            ),
+                        );
                     }
                     routed.kept.push((a, To::Held));
                 }

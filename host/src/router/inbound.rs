@@ -301,7 +301,14 @@ impl Router {
             && let Some(command) = Command::parse(&message.text)
             && (message.chat.kind == ChatKind::Direct || command.in_groups())
         {
-            self.answer_command(adapter, active, &message.chat.id, command, role, &message.sender);
+            self.answer_command(
+                adapter,
+                active,
+                &message.chat.id,
+                command,
+                role,
+                &message.sender,
+            );
             self.note(
                 adapter,
                 crate::audit::Entry::new(
@@ -440,7 +447,9 @@ impl Router {
             (Command::Session(name), _) => {
                 return self.hub_command(adapter, chat_id, &who(sender), Some(&name));
             }
-            (Command::Sessions, _) => return self.hub_command(adapter, chat_id, &who(sender), None),
+            (Command::Sessions, _) => {
+                return self.hub_command(adapter, chat_id, &who(sender), None);
+            }
             (Command::Status, Role::Owner) => self.owner_status(),
             _ => commands::answer(
                 command,

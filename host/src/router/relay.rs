@@ -420,7 +420,9 @@ impl Router {
             .adapter(adapter)
             .chat(&message.chat.id)
             .sender(&message.sender.id, message.sender.handle.as_deref())
-            .detail(serde_json::json!({"event": "ambiguous", "request_id": id, "sessions": sessions}))]);
+            .detail(
+                serde_json::json!({"event": "ambiguous", "request_id": id, "sessions": sessions}),
+            )]);
             self.say(
                 adapter,
                 &message.chat.id,

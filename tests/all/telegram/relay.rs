@@ -922,7 +922,9 @@ async fn a_hostile_preview_is_shown_escaped_inside_code_and_pre_only() {
     // block, the session's name in a code span.
     assert_eq!(
         parsed.tags,
-        ["code", "/code", "code", "/code", "pre", "/pre", "code", "/code"],
+        [
+            "code", "/code", "code", "/code", "pre", "/pre", "code", "/code"
+        ],
         "{text}"
     );
     // Shown whole, as text, inside them.
