@@ -193,3 +193,29 @@ fn a_missing_secret_fails_by_name_and_no_value_is_printed() {
         "a secret value was printed:\n{all}"
     );
 }
+
+/// The page's port taken by a session of the same state directory is
+/// airlock at work, not a conflict.
+#[tokio::test]
+async fn a_port_served_by_a_running_session_of_this_home_is_fine() {
+    let home = TempHome::new();
+    let port = free_port();
+    home.config(&format!(
+        "[components.fakechat]\nsettings = {{ port = \"{port}\" }}\n"
+    ));
+    let session = crate::session::Session::start(&home).await;
+    crate::telegram::until("the page to be served", || {
+        session.log.text().contains("open http://")
+    })
+    .await;
+    let out = home.airlock(&["doctor"]);
+    let text = stdout(&out);
+    assert!(fails(&text).is_empty(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ok   fakechat: port {port} is served by a running session of this state directory"
+        )),
+        "{text}"
+    );
+    session.close().await;
+}

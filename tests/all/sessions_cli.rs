@@ -107,7 +107,7 @@ fn sessions_route_and_unroute_chats_and_list_what_waits() {
     let home = TempHome::new();
     assert_eq!(
         listing(&home),
-        json!({"sessions": [], "connections": [], "routes": [], "held": 0, "unstarted": []})
+        json!({"sessions": [], "connections": [], "routes": [], "held": 0, "held_chats": [], "unstarted": []})
     );
     let (text, _) = ok(&home, &["sessions"]);
     assert!(text.starts_with("no session has run yet"), "{text}");
@@ -129,6 +129,10 @@ fn sessions_route_and_unroute_chats_and_list_what_waits() {
     plant_held(&conn, "fakechat", "6");
     let l = listing(&home);
     assert_eq!(l["held"], 3, "{l}");
+    assert_eq!(
+        l["held_chats"],
+        json!([{"chat": "fakechat:5", "held": 2}, {"chat": "fakechat:6", "held": 1}])
+    );
     assert_eq!(l["sessions"][0]["name"], "api");
     assert_eq!(l["sessions"][0]["state"], "live");
     assert_eq!(l["sessions"][0]["owns"], json!(["fakechat"]));
@@ -153,6 +157,7 @@ fn sessions_route_and_unroute_chats_and_list_what_waits() {
     assert!(bell.recv(&mut buf).unwrap() > 0, "the session was woken");
     let l = listing(&home);
     assert_eq!(l["held"], 1, "{l}");
+    assert_eq!(l["held_chats"], json!([{"chat": "fakechat:6", "held": 1}]));
     assert_eq!(l["sessions"][0]["waiting"], 2, "{l}");
     assert_eq!(l["sessions"][0]["chats"], json!(["fakechat:5"]));
     assert_eq!(l["routes"][0]["session"], "api");

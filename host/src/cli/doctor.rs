@@ -296,10 +296,11 @@ fn sessions_checks(l: &super::sessions_view::Listing, running: &[String]) -> Vec
     }
     if l.held > 0 {
         checks.push(Check::warn(format!(
-            "{} held for chats bound to no session while several run: each sender was \
+            "{} held for chats bound to no session while several run ({}): each sender was \
              asked to pick one with /session NAME; or bind a chat here with \
              `airlock sessions route ADAPTER:CHAT NAME` (`airlock sessions` lists the sessions)",
-            events(l.held)
+            events(l.held),
+            super::sessions_view::held_list(&l.held_chats)
         )));
     }
     checks
@@ -611,7 +612,16 @@ fn check_component(
         match inbound_port(name, &settings) {
             Ok(port) => {
                 ports.entry(port).or_default().push(name.clone());
-                checks.push(check_port(name, port, &host.home.config_path()));
+                checks.push(if page_served(host, name) {
+                    // A session of this state directory serves it: the port
+                    // is taken by airlock itself, as it should be.
+                    Check::ok(format!(
+                        "{name}: port {port} is served by a running session of this state \
+                         directory (`airlock sessions` says which)"
+                    ))
+                } else {
+                    check_port(name, port, &host.home.config_path())
+                });
             }
             Err(why) => checks.push(Check::fail(why)),
         }
@@ -638,6 +648,16 @@ fn check_standing(label: &str, name: &str, adapters_dir: &Path, standing: &Stand
              with `airlock inspect {wasm}`, then run `airlock adapters approve {name}` again"
         )),
     }
+}
+
+/// Whether a running `airlock serve` of this state directory holds
+/// `adapter`'s page (its connection lock).
+fn page_served(host: &Host, adapter: &str) -> bool {
+    host.home
+        .sub(crate::platform_lock::LOCKS_DIR)
+        .is_ok_and(|dir| {
+            crate::pid_lock::PidLock::is_held(&dir, &crate::platform_lock::lock_name(adapter, &[]))
+        })
 }
 
 /// Whether `port` is free on 127.0.0.1 (bound and released at once).
@@ -891,6 +911,7 @@ mod tests {
             connections: vec![],
             routes: vec![],
             held: 0,
+            held_chats: Vec::new(),
             unstarted: vec![],
         };
         let checks = sessions_checks(&empty, &[]);
@@ -914,6 +935,7 @@ mod tests {
                 by: "terminal".into(),
             }],
             held: 2,
+            held_chats: vec![("telegram:9".into(), 2)],
             unstarted: vec![Unstarted {
                 name: "docs".into(),
                 waiting: 1,

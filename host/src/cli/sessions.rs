@@ -115,6 +115,11 @@ pub(super) fn gather(host: &Host, store: &dyn HubStore) -> anyhow::Result<Listin
         connections,
         routes,
         held: store.held()?,
+        held_chats: store
+            .held_chats()?
+            .into_iter()
+            .map(|(adapter, chat, n)| (format!("{adapter}:{chat}"), n))
+            .collect(),
         unstarted,
     })
 }

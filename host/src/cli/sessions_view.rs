@@ -49,8 +49,23 @@ pub(super) struct Listing {
     pub routes: Vec<RouteRow>,
     /// Events held because their chat is bound to no session.
     pub held: usize,
+    /// The chats they were held for (`adapter:chat`) and how many each.
+    pub held_chats: Vec<(String, usize)>,
     /// Names bound but never run.
     pub unstarted: Vec<Unstarted>,
+}
+
+/// The held chats, at most eight named: `telegram:5 (2), …`.
+pub(super) fn held_list(chats: &[(String, usize)]) -> String {
+    let mut named: Vec<String> = chats
+        .iter()
+        .take(8)
+        .map(|(chat, n)| format!("{} ({n})", crate::text::one_line(chat, 60)))
+        .collect();
+    if chats.len() > 8 {
+        named.push(format!("{} more chats", chats.len() - 8));
+    }
+    named.join(", ")
 }
 
 /// `live` or `away`.
@@ -225,9 +240,10 @@ pub(super) fn text(l: &Listing) -> String {
     }
     if l.held > 0 {
         notes.push(format!(
-            "{} held for chats bound to no session while several run; \
+            "{} held for chats bound to no session while several run ({}); \
              `airlock sessions route ADAPTER:CHAT NAME` hands a chat's to a session",
-            events(l.held)
+            events(l.held),
+            held_list(&l.held_chats)
         ));
     }
     if !notes.is_empty() {
@@ -263,6 +279,10 @@ pub(super) fn json(l: &Listing) -> Value {
         })).collect::<Vec<_>>(),
         "routes": l.routes,
         "held": l.held,
+        "held_chats": l.held_chats.iter().map(|(chat, n)| json!({
+            "chat": chat,
+            "held": n,
+        })).collect::<Vec<_>>(),
         "unstarted": l.unstarted.iter().map(|u| json!({
             "name": u.name,
             "waiting": u.waiting,
@@ -334,6 +354,7 @@ mod tests {
                 },
             ],
             held: 2,
+            held_chats: vec![("fakechat:9".into(), 2)],
             unstarted: vec![Unstarted {
                 name: "docs".into(),
                 waiting: 1,
@@ -356,7 +377,7 @@ telegram:-1001  docs (never run)  1970-01-01 00:00:00  alice bob
 
 12 events wait for web-frontend, which is away: delivered when it starts again
 1 event waits for docs, which has never run: `airlock serve --session docs` would receive it all
-2 events held for chats bound to no session while several run; `airlock sessions route ADAPTER:CHAT NAME` hands a chat's to a session
+2 events held for chats bound to no session while several run (fakechat:9 (2)); `airlock sessions route ADAPTER:CHAT NAME` hands a chat's to a session
 ";
         assert_eq!(text, want, "\n{text}");
     }
@@ -368,12 +389,13 @@ telegram:-1001  docs (never run)  1970-01-01 00:00:00  alice bob
             connections: vec![],
             routes: vec![],
             held: 0,
+            held_chats: Vec::new(),
             unstarted: vec![],
         };
         assert!(text(&empty).starts_with("no session has run yet"));
         assert_eq!(
             json(&empty),
-            json!({"sessions": [], "connections": [], "routes": [], "held": 0, "unstarted": []})
+            json!({"sessions": [], "connections": [], "routes": [], "held": 0, "held_chats": [], "unstarted": []})
         );
     }
 

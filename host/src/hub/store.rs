@@ -115,6 +115,8 @@ pub trait HubStore: Send + Sync + std::fmt::Debug {
     fn names(&self) -> Result<Vec<String>, DbError>;
     /// Events held because their chat is bound to no session.
     fn held(&self) -> Result<usize, DbError>;
+    /// The chats with held events: adapter, chat and how many, in order.
+    fn held_chats(&self) -> Result<Vec<(String, String, usize)>, DbError>;
     /// Events waiting for `session`.
     fn waiting(&self, session: &str) -> Result<usize, DbError>;
     /// The session `chat` of `adapter` is bound to.
@@ -250,6 +252,18 @@ impl HubStore for SqliteHub {
             )?
             .query_row([], |r| r.get(0))?;
         Ok(n as usize)
+    }
+
+    fn held_chats(&self) -> Result<Vec<(String, String, usize)>, DbError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT adapter, chat, COUNT(*) FROM events WHERE session IS NULL AND chat IS NOT NULL
+             GROUP BY adapter, chat ORDER BY adapter, chat",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as usize))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn waiting(&self, session: &str) -> Result<usize, DbError> {
@@ -489,6 +503,10 @@ mod tests {
         held_event(&db, "5", line);
         held_event(&db, "6", line);
         assert_eq!(hub.held().unwrap(), 3);
+        assert_eq!(
+            hub.held_chats().unwrap(),
+            [("tg".into(), "5".into(), 2), ("tg".into(), "6".into(), 1)]
+        );
         assert!(hub.first_notice("tg", "5", Notice::Held, "").unwrap());
         assert!(!hub.first_notice("tg", "5", Notice::Held, "").unwrap());
         assert_eq!(hub.bind("tg", "5", "api", "alice").unwrap(), 2);
