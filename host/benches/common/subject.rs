@@ -34,6 +34,12 @@ const PATIENCE: Duration = Duration::from_secs(30);
 impl Subject {
     /// `airlock serve` on `home`.
     pub fn airlock(home: &Path) -> Self {
+        Self::airlock_with(home, &[])
+    }
+
+    /// `airlock serve` on `home` with `args` after `serve` (such as
+    /// `--session NAME`).
+    pub fn airlock_with(home: &Path, args: &[&str]) -> Self {
         // `BENCH_WRAP="strace -f -tt -o trace.txt"` runs airlock under a tool.
         let mut cmd = match std::env::var("BENCH_WRAP") {
             Ok(wrap) if !wrap.trim().is_empty() => {
@@ -44,7 +50,7 @@ impl Subject {
             }
             _ => Command::new(env!("CARGO_BIN_EXE_airlock")),
         };
-        cmd.arg("serve").env("AIRLOCK_HOME", home);
+        cmd.arg("serve").args(args).env("AIRLOCK_HOME", home);
         // For looking inside: `BENCH_AIRLOCK_LOG=airlock=trace` logs to
         // `bench-airlock.log` in the working directory.
         match std::env::var("BENCH_AIRLOCK_LOG") {
