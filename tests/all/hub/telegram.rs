@@ -1,9 +1,11 @@
 //! The hub on Telegram: several `airlock serve` processes, one poller among
 //! them, chats bound to sessions with `/session`, held and away events, a
-//! kill -9 of the poller mid-burst, tools kept to a session's own chats,
-//! and the permission relay with request ids that collide across sessions.
+//! kill -9 of the poller mid-burst, the connection holder killed at random
+//! moments again and again, tools kept to a session's own chats, and the
+//! permission relay with request ids that collide across sessions.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fake_telegram::FakeTelegram;
@@ -402,6 +404,457 @@ async fn the_poller_killed_mid_burst_is_replaced_and_every_message_arrives_exact
     eprintln!("every message arrived once, the last {all_in:?} after the kill");
     api.close().await;
     web.close().await;
+}
+
+// ---------------------------------------------------------------------------
+// The connection holder killed again and again
+// ---------------------------------------------------------------------------
+
+/// How many times the connection holder is killed in one run.
+const HOLDER_KILLS: usize = 10;
+/// Messages injected around each kill, Alice's and Bob's in turn.
+const PER_KILL: i64 = 30;
+/// The pause between two injected messages; a burst lasts `PER_KILL` of them.
+const GAP: Duration = Duration::from_millis(8);
+/// The level the processes log at: takeovers are logged at info.
+const HOLDER_LOG: &str = "warn,airlock=info";
+
+/// A small seedable generator (xorshift64*) for the kill moments.
+struct Rng(u64);
+
+impl Rng {
+    /// From `AIRLOCK_CRASH_SEED` (to replay a run), else from the clock;
+    /// with its seed, to print.
+    fn seeded() -> (Self, u64) {
+        let seed = std::env::var("AIRLOCK_CRASH_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                (t.as_nanos() as u64) | 1
+            });
+        (Self(seed), seed)
+    }
+
+    /// A duration in `[0, limit)`.
+    fn below(&mut self, limit: Duration) -> Duration {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let r = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        Duration::from_micros(r % (limit.as_micros() as u64).max(1))
+    }
+}
+
+/// One channel event as a process wrote it.
+#[derive(Debug)]
+struct Delivery {
+    id: i64,
+    session: String,
+    chat: String,
+}
+
+/// What one process wrote to stdout until it ended.
+#[derive(Debug, Default)]
+struct Written {
+    deliveries: Vec<Delivery>,
+    /// A last line cut short by the kill (not JSON): not delivered.
+    torn: Option<String>,
+    /// Lines that are wrong wherever they are (a cut line that was not the
+    /// last, stdout that could not be read).
+    bad: Vec<String>,
+}
+
+/// One `airlock serve --session NAME` process, its stdout read to the end
+/// by a background task as Claude Code reads it: whatever it wrote before a
+/// kill counts as delivered.
+struct Member {
+    name: &'static str,
+    /// Which start of this name it is (0 for the first).
+    run: usize,
+    pid: u32,
+    child: tokio::process::Child,
+    log: Log,
+    ready: Option<tokio::sync::oneshot::Receiver<()>>,
+    task: tokio::task::JoinHandle<Written>,
+}
+
+impl Member {
+    /// Starts session `name` on `home`; each message id it delivers is
+    /// counted in `seen`.
+    fn start(
+        home: &TempHome,
+        name: &'static str,
+        run: usize,
+        seen: &Arc<Mutex<BTreeMap<i64, u32>>>,
+    ) -> Self {
+        use tokio::io::AsyncWriteExt;
+        let Raw {
+            child,
+            mut stdin,
+            mut stdout,
+            log,
+            ..
+        } = Raw::start_command(serve_as(home, name, HOLDER_LOG));
+        let pid = child.id().expect("a running child has a pid");
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let seen = seen.clone();
+        let task = tokio::spawn(async move {
+            let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "holder-kill-test", "version": "1"}}});
+            // Writes to a process that is already dead fail: that is fine.
+            if let Some(stdin) = stdin.as_mut() {
+                let _ = stdin.write_all(format!("{init}\n").as_bytes()).await;
+            }
+            let mut ready_tx = Some(ready_tx);
+            let mut w = Written::default();
+            loop {
+                let line = match stdout.next_line().await {
+                    Ok(Some(line)) => line,
+                    Ok(None) => break,
+                    Err(e) => {
+                        w.bad.push(format!("stdout unreadable: {e}"));
+                        break;
+                    }
+                };
+                if let Some(cut) = w.torn.take() {
+                    w.bad.push(format!("a line that is not JSON: {cut:?}"));
+                }
+                let Ok(m) = serde_json::from_str::<Value>(&line) else {
+                    w.torn = Some(line);
+                    continue;
+                };
+                if m["id"] == 1 {
+                    if let Some(stdin) = stdin.as_mut() {
+                        let line =
+                            "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
+                        let _ = stdin.write_all(line.as_bytes()).await;
+                    }
+                    if let Some(tx) = ready_tx.take() {
+                        let _ = tx.send(());
+                    }
+                    continue;
+                }
+                if m["method"] != CHANNEL {
+                    continue;
+                }
+                let meta = &m["params"]["meta"];
+                let Some(id) = meta["message_id"].as_str().and_then(|s| s.parse().ok()) else {
+                    continue;
+                };
+                *seen.lock().unwrap().entry(id).or_default() += 1;
+                w.deliveries.push(Delivery {
+                    id,
+                    session: meta["session"].as_str().unwrap_or_default().to_owned(),
+                    chat: meta["chat_id"].as_str().unwrap_or_default().to_owned(),
+                });
+            }
+            w
+        });
+        Self {
+            name,
+            run,
+            pid,
+            child,
+            log,
+            ready: Some(ready),
+            task,
+        }
+    }
+
+    /// Waits for its handshake.
+    async fn ready(&mut self) {
+        let ready = self.ready.take().expect("waited for once");
+        if !matches!(tokio::time::timeout(STARTUP, ready).await, Ok(Ok(()))) {
+            panic!(
+                "session {} (start {}) did not finish its handshake; stderr:\n{}",
+                self.name,
+                self.run,
+                self.log.text()
+            );
+        }
+    }
+
+    /// `kill -9`, and waits until the process is gone.
+    async fn kill(&mut self) {
+        self.child.start_kill().expect("kill -9");
+        let status = self.child.wait().await.unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "session {} (start {}) ended before the kill: {status:?}\n{}",
+            self.name,
+            self.run,
+            self.log.text()
+        );
+    }
+}
+
+/// The index in `members` of the one holding the Telegram connection, as
+/// `hub_connections` says: once the row names a running member (a dead
+/// holder's row stays until another process takes over).
+async fn holder(db: &rusqlite::Connection, members: &[Member]) -> usize {
+    let deadline = Instant::now() + SOON;
+    loop {
+        let row: Option<(String, i64)> = db
+            .query_row(
+                "SELECT session, pid FROM hub_connections WHERE adapter = 'telegram'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok();
+        if let Some((session, pid)) = &row
+            && let Some(i) = members.iter().position(|m| i64::from(m.pid) == *pid)
+        {
+            assert_eq!(session, members[i].name, "pid {pid}");
+            return i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no running session took the connection: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Who writes message `id` (in a direct chat of the same id): Alice the
+/// even ones, Bob the odd ones.
+fn writer(id: i64) -> i64 {
+    if id % 2 == 0 { ALICE } else { BOB }
+}
+
+/// Message `id`, from its [`writer`].
+fn alternate(id: i64) -> Value {
+    match writer(id) {
+        ALICE => from_alice(id, &format!("m{id}")),
+        _ => from_bob(id, &format!("m{id}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_holder_killed_at_random_moments_many_times_loses_and_repeats_nothing() {
+    let started = Instant::now();
+    let (mut rng, seed) = Rng::seeded();
+    eprintln!("holder kills: {HOLDER_KILLS} kills, AIRLOCK_CRASH_SEED={seed}");
+    let fake = Arc::new(FakeTelegram::start(TOKEN).await);
+    let home = alice_and_bob(&fake, NO_SENDER_LIMIT).await;
+    let seen = Arc::new(Mutex::new(BTreeMap::new()));
+    // `ops` starts first, so it holds the connection first; no chat is
+    // bound to it. Alice's chat goes to `api` and Bob's to `web`.
+    let mut members = Vec::new();
+    for name in ["ops", "api", "web"] {
+        let mut m = Member::start(&home, name, 0, &seen);
+        m.ready().await;
+        if name == "ops" {
+            polling(&fake).await;
+        }
+        members.push(m);
+    }
+    bind(&fake, 1, ALICE, "Alice", "api").await;
+    bind(&fake, 2, BOB, "Bob", "web").await;
+    let db = rusqlite::Connection::open(home.path().join("airlock.db")).unwrap();
+    db.busy_timeout(SOON).unwrap();
+
+    // Each round: a burst begins, the holder of the moment is killed at a
+    // random point in it, a survivor takes over, and the killed session is
+    // started again under the same name (its chat's messages, if it has
+    // one, wait for it meanwhile). The burst goes on throughout.
+    const FIRST: i64 = 100;
+    let burst_span = GAP * PER_KILL as u32;
+    let mut next = FIRST;
+    let mut dead = Vec::new();
+    let mut kills = Vec::new();
+    let mut takeovers = Vec::new();
+    for _ in 0..HOLDER_KILLS {
+        let h = holder(&db, &members).await;
+        let ids = next..next + PER_KILL;
+        next += PER_KILL;
+        let burst = {
+            let fake = fake.clone();
+            tokio::spawn(async move {
+                for id in ids {
+                    fake.inject_update(alternate(id));
+                    tokio::time::sleep(GAP).await;
+                }
+            })
+        };
+        let delay = rng.below(burst_span);
+        tokio::time::sleep(delay).await;
+        let mut victim = members.swap_remove(h);
+        victim.kill().await;
+        // A survivor takes over before the killed session comes back (else
+        // the new process, starting at once, would win the lock every time
+        // and the sessions with chats would never be the holder).
+        let killed_at = Instant::now();
+        let successor = members[holder(&db, &members).await].name;
+        takeovers.push(killed_at.elapsed());
+        kills.push(format!(
+            "{} after {}ms, then {successor}",
+            victim.name,
+            delay.as_millis()
+        ));
+        let mut back = Member::start(&home, victim.name, victim.run + 1, &seen);
+        dead.push(victim);
+        back.ready().await;
+        members.push(back);
+        burst.await.unwrap();
+    }
+    let injected = next - FIRST;
+
+    // The live sessions deliver what is left; anything delivered twice
+    // would come within the quiet spell after.
+    let deadline = Instant::now() + SOON;
+    while Instant::now() < deadline {
+        let all_in = {
+            let seen = seen.lock().unwrap();
+            (FIRST..next).all(|id| seen.contains_key(&id))
+        };
+        if all_in {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drained = started.elapsed();
+    tokio::time::sleep(QUIET * 2).await;
+    for m in &mut members {
+        m.kill().await;
+    }
+
+    // What every process wrote, the killed ones' up to their death.
+    let mut runs: Vec<(Member, Written)> = Vec::new();
+    for mut m in dead.into_iter().chain(members) {
+        let written = tokio::time::timeout(SOON, &mut m.task)
+            .await
+            .unwrap_or_else(|_| panic!("the stdout of {} (start {}) never ended", m.name, m.run))
+            .unwrap();
+        runs.push((m, written));
+    }
+    runs.sort_by_key(|(m, _)| (m.name, m.run));
+    let report = |runs: &[(Member, Written)]| -> String {
+        let mut text = format!("seed {seed} (AIRLOCK_CRASH_SEED={seed}); kills: {kills:?}\n");
+        for (m, w) in runs {
+            let ids: Vec<i64> = w.deliveries.iter().map(|d| d.id).collect();
+            text += &format!(
+                "--- {} start {} (pid {}): {} delivered {ids:?}, torn {:?}, bad {:?}\n{}",
+                m.name,
+                m.run,
+                m.pid,
+                ids.len(),
+                w.torn,
+                w.bad,
+                m.log.text()
+            );
+        }
+        text
+    };
+
+    let mut times: BTreeMap<i64, u32> = BTreeMap::new();
+    for (_, w) in &runs {
+        for d in &w.deliveries {
+            *times.entry(d.id).or_default() += 1;
+        }
+    }
+    let twice: Vec<(i64, u32)> = times
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(i, n)| (*i, *n))
+        .collect();
+    let missing: Vec<i64> = (FIRST..next).filter(|i| !times.contains_key(i)).collect();
+    let stray: Vec<i64> = times
+        .keys()
+        .filter(|i| !(FIRST..next).contains(*i))
+        .copied()
+        .collect();
+    assert!(
+        twice.is_empty() && missing.is_empty() && stray.is_empty(),
+        "exactly once: delivered twice {twice:?}, missing {missing:?}, never sent {stray:?}\n{}",
+        report(&runs)
+    );
+    for (m, w) in &runs {
+        assert!(w.bad.is_empty(), "{}", report(&runs));
+        assert!(
+            !m.log.text().contains("panicked"),
+            "{} (start {}) panicked\n{}",
+            m.name,
+            m.run,
+            report(&runs)
+        );
+        for d in &w.deliveries {
+            assert_eq!(
+                d.session,
+                m.name,
+                "meta.session of {d:?}\n{}",
+                report(&runs)
+            );
+        }
+    }
+    // Each chat reached its own session only, in the order written, over
+    // the successive processes of that session.
+    for (name, chat) in [("api", Some(ALICE)), ("web", Some(BOB)), ("ops", None)] {
+        let got: Vec<(i64, &str)> = runs
+            .iter()
+            .filter(|(m, _)| m.name == name)
+            .flat_map(|(_, w)| w.deliveries.iter().map(|d| (d.id, d.chat.as_str())))
+            .collect();
+        let chat_id = format!("telegram:{}", chat.unwrap_or_default());
+        let expected: Vec<(i64, &str)> = (FIRST..next)
+            .filter(|id| Some(writer(*id)) == chat)
+            .map(|id| (id, chat_id.as_str()))
+            .collect();
+        assert_eq!(got, expected, "session {name}\n{}", report(&runs));
+    }
+
+    // Each message was stored once, by whichever process held the
+    // connection at the time.
+    let export = cli_ok(&home, &["audit", "export", "--jsonl"]).await;
+    let mut stored_by: Vec<(i64, String)> = export
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|r| r["kind"] == "inbound")
+        .filter_map(|r| {
+            let detail: Value = serde_json::from_str(r["detail"].as_str()?).ok()?;
+            let id: i64 = detail["message_id"].as_str()?.parse().ok()?;
+            let by = r["session"].as_str()?.to_owned();
+            (detail["outcome"] == "queued" && id >= FIRST).then_some((id, by))
+        })
+        .collect();
+    stored_by.sort();
+    let ids_stored: Vec<i64> = stored_by.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids_stored,
+        (FIRST..next).collect::<Vec<_>>(),
+        "each stored once: {stored_by:?}\n{}",
+        report(&runs)
+    );
+    let storers: BTreeSet<&str> = stored_by.iter().map(|(_, by)| by.as_str()).collect();
+    // Killed processes that had delivered some of their chat's messages.
+    let by_killed = runs
+        .iter()
+        .filter(|(m, w)| {
+            !w.deliveries.is_empty() && runs.iter().any(|(o, _)| o.name == m.name && o.run > m.run)
+        })
+        .count();
+    eprintln!(
+        "holder kills: {} kills ({kills:?}), {injected} messages, each delivered once; stored by \
+         {} processes; {by_killed} killed processes had delivered some, {} were cut mid-line; \
+         slowest takeover {:?}; all in after {drained:?}, {:?} in all",
+        kills.len(),
+        storers.len(),
+        runs.iter().filter(|(_, w)| w.torn.is_some()).count(),
+        takeovers.iter().max(),
+        started.elapsed()
+    );
+    assert!(kills.len() >= 8);
+    assert!(
+        kills
+            .iter()
+            .any(|k| k.starts_with("api") || k.starts_with("web")),
+        "a session with a chat was killed too: {kills:?}"
+    );
+    assert!(storers.len() > 2, "the holders stored in turn: {storers:?}");
 }
 
 // ---------------------------------------------------------------------------
