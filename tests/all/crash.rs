@@ -38,17 +38,18 @@ pub trait Platform: Send + Sync + 'static {
 }
 
 /// A small, seedable generator (xorshift64*): enough to spread kill times.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn between(&mut self, (low, high): (Duration, Duration)) -> Duration {
+    /// A duration in `[low, high)`.
+    pub(crate) fn between(&mut self, (low, high): (Duration, Duration)) -> Duration {
         let span = (high - low).as_micros() as u64;
         low + Duration::from_micros(self.next() % span.max(1))
     }
@@ -88,7 +89,8 @@ fn kills() -> usize {
         .unwrap_or(DEFAULT_KILLS)
 }
 
-fn seed() -> u64 {
+/// `AIRLOCK_CRASH_SEED` (to replay a run), else one from the clock.
+pub(crate) fn seed() -> u64 {
     std::env::var("AIRLOCK_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())

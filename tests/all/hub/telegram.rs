@@ -419,35 +419,6 @@ const GAP: Duration = Duration::from_millis(8);
 /// The level the processes log at: takeovers are logged at info.
 const HOLDER_LOG: &str = "warn,airlock=info";
 
-/// A small seedable generator (xorshift64*) for the kill moments.
-struct Rng(u64);
-
-impl Rng {
-    /// From `AIRLOCK_CRASH_SEED` (to replay a run), else from the clock;
-    /// with its seed, to print.
-    fn seeded() -> (Self, u64) {
-        let seed = std::env::var("AIRLOCK_CRASH_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                (t.as_nanos() as u64) | 1
-            });
-        (Self(seed), seed)
-    }
-
-    /// A duration in `[0, limit)`.
-    fn below(&mut self, limit: Duration) -> Duration {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let r = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        Duration::from_micros(r % (limit.as_micros() as u64).max(1))
-    }
-}
-
 /// One channel event as a process wrote it.
 #[derive(Debug)]
 struct Delivery {
@@ -637,7 +608,8 @@ fn alternate(id: i64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_holder_killed_at_random_moments_many_times_loses_and_repeats_nothing() {
     let started = Instant::now();
-    let (mut rng, seed) = Rng::seeded();
+    let seed = crate::crash::seed();
+    let mut rng = crate::crash::Rng(seed);
     eprintln!("holder kills: {HOLDER_KILLS} kills, AIRLOCK_CRASH_SEED={seed}");
     let fake = Arc::new(FakeTelegram::start(TOKEN).await);
     let home = alice_and_bob(&fake, NO_SENDER_LIMIT).await;
@@ -681,7 +653,7 @@ async fn the_connection_holder_killed_at_random_moments_many_times_loses_and_rep
                 }
             })
         };
-        let delay = rng.below(burst_span);
+        let delay = rng.between((Duration::ZERO, burst_span));
         tokio::time::sleep(delay).await;
         let mut victim = members.swap_remove(h);
         victim.kill().await;
