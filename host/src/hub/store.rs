@@ -181,6 +181,21 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+impl SqliteHub {
+    /// Every row `sql` selects, each turned into a `T` by `map`.
+    fn all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, DbError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, map)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 impl HubStore for SqliteHub {
     fn attach(&self, name: &str, cwd: &str, pid: u32) -> Result<(), DbError> {
         let mut conn = self.db.lock();
@@ -217,30 +232,28 @@ impl HubStore for SqliteHub {
     }
 
     fn sessions(&self) -> Result<Vec<SessionRow>, DbError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
+        self.all(
             "SELECT s.name, s.cwd, s.pid, s.started_at, s.stopped_at,
                     (SELECT COUNT(*) FROM events e WHERE e.session = s.name)
              FROM hub_sessions s ORDER BY s.name",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(SessionRow {
-                name: r.get(0)?,
-                cwd: r.get(1)?,
-                pid: r.get(2)?,
-                started_at: r.get(3)?,
-                stopped_at: r.get(4)?,
-                waiting: r.get::<_, i64>(5)? as usize,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| {
+                Ok(SessionRow {
+                    name: r.get(0)?,
+                    cwd: r.get(1)?,
+                    pid: r.get(2)?,
+                    started_at: r.get(3)?,
+                    stopped_at: r.get(4)?,
+                    waiting: r.get::<_, i64>(5)? as usize,
+                })
+            },
+        )
     }
 
     fn names(&self) -> Result<Vec<String>, DbError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached("SELECT name FROM hub_sessions ORDER BY name")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.all("SELECT name FROM hub_sessions ORDER BY name", [], |r| {
+            r.get(0)
+        })
     }
 
     fn held(&self) -> Result<usize, DbError> {
@@ -255,15 +268,12 @@ impl HubStore for SqliteHub {
     }
 
     fn held_chats(&self) -> Result<Vec<(String, String, usize)>, DbError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
+        self.all(
             "SELECT adapter, chat, COUNT(*) FROM events WHERE session IS NULL AND chat IS NOT NULL
              GROUP BY adapter, chat ORDER BY adapter, chat",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as usize))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as usize)),
+        )
     }
 
     fn waiting(&self, session: &str) -> Result<usize, DbError> {
@@ -323,20 +333,19 @@ impl HubStore for SqliteHub {
     }
 
     fn routes(&self) -> Result<Vec<RouteRow>, DbError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
+        self.all(
             "SELECT adapter, chat, session, at, by FROM hub_routes ORDER BY adapter, chat",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(RouteRow {
-                adapter: r.get(0)?,
-                chat: r.get(1)?,
-                session: r.get(2)?,
-                at: r.get(3)?,
-                by: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| {
+                Ok(RouteRow {
+                    adapter: r.get(0)?,
+                    chat: r.get(1)?,
+                    session: r.get(2)?,
+                    at: r.get(3)?,
+                    by: r.get(4)?,
+                })
+            },
+        )
     }
 
     fn first_notice(
@@ -368,19 +377,18 @@ impl HubStore for SqliteHub {
     }
 
     fn connections(&self) -> Result<Vec<ConnectionRow>, DbError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
+        self.all(
             "SELECT adapter, session, pid, since FROM hub_connections ORDER BY adapter",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(ConnectionRow {
-                adapter: r.get(0)?,
-                session: r.get(1)?,
-                pid: r.get(2)?,
-                since: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| {
+                Ok(ConnectionRow {
+                    adapter: r.get(0)?,
+                    session: r.get(1)?,
+                    pid: r.get(2)?,
+                    since: r.get(3)?,
+                })
+            },
+        )
     }
 
     fn put_call(&self, adapter: &str, caller: &str, call: &str) -> Result<i64, DbError> {
