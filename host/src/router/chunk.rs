@@ -22,10 +22,15 @@ pub fn chunks(text: &str, limit: usize, mode: ChunkMode) -> Vec<String> {
             ChunkMode::Length => hard,
             ChunkMode::Newline => soft_cut(&rest[..hard], limit).unwrap_or(hard),
         };
-        out.push(rest[..cut].trim_end().to_string());
+        // A blank piece (a run of tabs or other spaces cut out whole) is
+        // not sent: platforms refuse an empty message.
+        let piece = rest[..cut].trim_end();
+        if !piece.is_empty() {
+            out.push(piece.to_string());
+        }
         rest = rest[cut..].trim_start_matches(['\n', ' ']);
     }
-    if !rest.is_empty() || out.is_empty() {
+    if !rest.trim().is_empty() || out.is_empty() {
         out.push(rest.to_string());
     }
     out
@@ -79,6 +84,14 @@ mod tests {
             chunks("a bcdefghijkl", 6, ChunkMode::Newline),
             vec!["a bcde", "fghijk", "l"]
         );
+    }
+
+    #[test]
+    fn no_chunk_is_blank() {
+        let text = "x\t\t\t\t\t\t\ty\t\t\t\t";
+        for mode in [ChunkMode::Length, ChunkMode::Newline] {
+            assert_eq!(chunks(text, 4, mode), vec!["x", "y"]);
+        }
     }
 
     #[test]
