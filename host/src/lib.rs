@@ -17,6 +17,8 @@ pub mod catalog;
 pub mod cli;
 pub(crate) mod db;
 pub(crate) mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod home;
 pub mod host;
 pub(crate) mod host_event;

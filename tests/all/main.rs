@@ -18,6 +18,7 @@ mod discord;
 mod doctor;
 mod egress;
 mod filters;
+mod fuzz_corpus;
 mod hub;
 mod hub_fakechat;
 mod inbox;

@@ -43,6 +43,10 @@
 //! | `mention_pattern` | case-insensitive regex; a server message matching it addresses the bot | none |
 
 pub mod close;
+/// The fuzz target's check (`fuzz/`); native builds only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod inbound;
 pub mod model;

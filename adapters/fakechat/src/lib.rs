@@ -64,6 +64,11 @@ use airlock_guest::types::{
     IncomingRequest, Limits, OutboundFile, OutboundMessage, Sender, Sent,
 };
 
+/// The fuzz target's check (`fuzz/`); native builds only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// The one chat this adapter has.
 pub const CHAT_ID: &str = "web";
 /// The user's sender id and handle.

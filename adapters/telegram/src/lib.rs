@@ -29,6 +29,10 @@
 //! | `poll_timeout_s` | long-poll timeout, 1–50 seconds | 30 |
 
 pub mod api;
+/// The fuzz target's check (`fuzz/`); native builds only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inbound;
 pub mod mention;
 pub mod outbound;

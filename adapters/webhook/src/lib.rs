@@ -36,6 +36,11 @@ use airlock_guest::types::{
 };
 use airlock_guest::{Adapter, http, log};
 
+/// The fuzz target's check (`fuzz/`); native builds only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// Longest message the adapter accepts from the host, in bytes of text.
 const MAX_TEXT_LEN: u32 = 4000;
 /// How much of an error response body goes into an error message.

@@ -1,0 +1,4 @@
+//! `chunk`: see `airlock::fuzzing::check_chunker` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| airlock::fuzzing::check_chunker(data));

@@ -1,0 +1,4 @@
+//! `config`: see `airlock::fuzzing::check_config` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| airlock::fuzzing::check_config(data));

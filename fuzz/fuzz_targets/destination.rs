@@ -1,0 +1,4 @@
+//! `destination`: see `airlock::fuzzing::check_destination` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| airlock::fuzzing::check_destination(data));

@@ -1,0 +1,4 @@
+//! `manifest`: see `airlock::fuzzing::check_manifest` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| airlock::fuzzing::check_manifest(data));

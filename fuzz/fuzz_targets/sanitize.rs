@@ -1,0 +1,4 @@
+//! `sanitize`: see `airlock::fuzzing::check_sanitizer` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| airlock::fuzzing::check_sanitizer(data));

@@ -1,0 +1,4 @@
+//! `stdio`: see `airlock::fuzzing::check_stdio` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| airlock::fuzzing::check_stdio(data));
