@@ -192,6 +192,9 @@ pub mod kv;
 pub mod log;
 pub mod multipart;
 pub mod percent;
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod saved_inputs;
 pub mod settings;
 pub mod text;
 pub mod types;
