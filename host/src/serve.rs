@@ -22,7 +22,7 @@ use crate::manifest::{Direction, Kind};
 use crate::mcp::instructions;
 use crate::platform_lock::{LOCKS_DIR, LockError, PlatformLock};
 use crate::queue::ledger::{self, LEDGERS_DIR};
-use crate::queue::{DEFAULT_BACKLOG, KEEP_DELIVERED_SECS, Queue};
+use crate::queue::{DEFAULT_BACKLOG, Queue};
 use crate::router::{Active, NamedFilter, Parts, Router, Session};
 use crate::runtime::actor::Unsolicited;
 use crate::runtime::load::PrepareError;
@@ -277,7 +277,7 @@ pub async fn start_with(
         }
         Err(e) => tracing::error!("{e}; crash recovery of deliveries is not available"),
     }
-    match queue.prune(KEEP_DELIVERED_SECS) {
+    match queue.prune(host.config.delivery.dedupe_secs()) {
         Ok(n) if n > 0 => tracing::debug!("forgot {n} delivered events"),
         Ok(_) => {}
         Err(e) => tracing::warn!("cannot prune delivered events: {e}"),
@@ -328,9 +328,10 @@ pub async fn start_with(
     router.record(&lifecycle);
     let mut polls = vec![
         AbortOnDrop(crate::router::alerting::spawn(router.clone(), alerts_rx)),
-        AbortOnDrop(spawn_audit_upkeep(
+        AbortOnDrop(spawn_upkeep(
             router.clone(),
             host.config.audit.keep_days,
+            host.config.delivery.dedupe_secs(),
         )),
         AbortOnDrop(crate::router::relay::spawn(router.clone())),
         AbortOnDrop(crate::router::forward::spawn(router.clone())),
@@ -398,20 +399,33 @@ pub async fn start_with(
 const AUDIT_TICK: std::time::Duration = std::time::Duration::from_secs(5);
 /// Ticks between hourly checkpoints.
 const TICKS_AN_HOUR: u32 = 720;
+/// Ticks between forgetting expired dedupe keys (a minute).
+const TICKS_A_MINUTE: u32 = 12;
 
-/// The audit trail's upkeep, off the hot path: the search index every few
+/// Upkeep off the hot path: the audit trail's search index every few
 /// seconds, a checkpoint every hour when rows came, retention at start and
-/// daily.
-fn spawn_audit_upkeep(router: Arc<Router>, keep_days: u32) -> tokio::task::JoinHandle<()> {
+/// daily; and every minute the dedupe keys older than `[delivery]
+/// dedupe_window`, so that a long-running server's database stays the size
+/// its traffic needs.
+fn spawn_upkeep(
+    router: Arc<Router>,
+    keep_days: u32,
+    dedupe_secs: i64,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = 0u32;
         loop {
             let audit = router.audit().clone();
+            let queue = router.queue().clone();
+            let minute = ticks > 0 && ticks.is_multiple_of(TICKS_A_MINUTE);
             let hour = ticks > 0 && ticks.is_multiple_of(TICKS_AN_HOUR);
             let day = ticks.is_multiple_of(TICKS_AN_HOUR * 24);
             let done = tokio::task::spawn_blocking(move || {
                 if let Err(e) = audit.index_pending() {
                     tracing::warn!("cannot index the audit trail for search: {e}");
+                }
+                if minute && let Err(e) = queue.prune(dedupe_secs) {
+                    tracing::warn!("cannot forget expired dedupe keys: {e}");
                 }
                 if hour && let Err(e) = audit.checkpoint("hourly") {
                     tracing::warn!("cannot write the hourly audit checkpoint: {e}");

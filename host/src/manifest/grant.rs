@@ -20,6 +20,7 @@
 //! [delivery]
 //! max_waiting = 10000               # events waiting for the session before polling pauses
 //! max_per_second = 1000             # events a second from one adapter; past it the source waits
+//! dedupe_window = "168h"            # how long a delivered message is remembered, to drop a replay
 //!
 //! [files]
 //! allow = ["~/projects", "/tmp"]    # where `reply` may attach files from (unset: anywhere
@@ -119,7 +120,7 @@ pub struct FilesConfig {
 
 /// The `[delivery]` section.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RawDelivery")]
 pub struct DeliveryConfig {
     /// Events that may wait for the session before polling pauses (default
     /// 10000). Platforms keep what airlock does not fetch: Telegram for 24
@@ -128,6 +129,61 @@ pub struct DeliveryConfig {
     /// Events a second one adapter may push toward the session (default
     /// 1000); past it the source waits, and the platform keeps the rest.
     pub max_per_second: Option<u32>,
+    /// Seconds a delivered message's dedupe key is kept, so that the same
+    /// message arriving again (a platform replaying it, a restored state
+    /// directory) is dropped; `dedupe_window`, default
+    /// [`DEFAULT_DEDUPE_SECS`]. Older keys are forgotten while airlock runs.
+    pub dedupe_secs: Option<i64>,
+}
+
+/// How long a delivered message is remembered by default: a week, well past
+/// Telegram's 24 hours of keeping updates and Discord's resume window.
+pub const DEFAULT_DEDUPE_SECS: i64 = 7 * 24 * 3600;
+/// The shortest dedupe window: a platform retrying a batch it was not sure
+/// of does so within seconds, a reconnect within a minute or two.
+const MIN_DEDUPE_SECS: i64 = 60;
+
+impl DeliveryConfig {
+    /// How long a delivered message's dedupe key is kept, in seconds.
+    pub fn dedupe_secs(&self) -> i64 {
+        self.dedupe_secs.unwrap_or(DEFAULT_DEDUPE_SECS)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    max_waiting: Option<usize>,
+    max_per_second: Option<u32>,
+    dedupe_window: Option<String>,
+}
+
+impl TryFrom<RawDelivery> for DeliveryConfig {
+    type Error = String;
+
+    fn try_from(raw: RawDelivery) -> Result<Self, String> {
+        let dedupe_secs = match raw.dedupe_window.as_deref() {
+            None => None,
+            Some(t) => {
+                let secs = super::duration::parse_secs("[delivery] dedupe_window =", t)?;
+                if secs < MIN_DEDUPE_SECS {
+                    return Err(format!(
+                        "[delivery] dedupe_window must be at least {} (it is {}): a shorter \
+                         window lets a platform's retry through twice; the default is {}",
+                        super::duration::show(MIN_DEDUPE_SECS),
+                        super::duration::show(secs),
+                        super::duration::show(DEFAULT_DEDUPE_SECS)
+                    ));
+                }
+                Some(secs)
+            }
+        };
+        Ok(Self {
+            max_waiting: raw.max_waiting,
+            max_per_second: raw.max_per_second,
+            dedupe_secs,
+        })
+    }
 }
 
 /// One component's section.
@@ -248,6 +304,29 @@ mod tests {
             Path::new("airlock.toml"),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn dedupe_window_is_a_duration_of_a_minute_or_more() {
+        let cases: [(&str, Result<i64, &str>); 6] = [
+            ("", Ok(DEFAULT_DEDUPE_SECS)),
+            ("dedupe_window = \"10m\"", Ok(600)),
+            ("dedupe_window = \"48h\"", Ok(48 * 3600)),
+            ("dedupe_window = \"60\"", Ok(60)),
+            ("dedupe_window = \"30s\"", Err("at least 1m")),
+            ("dedupe_window = \"1d\"", Err("unknown unit")),
+        ];
+        for (line, want) in cases {
+            let got = Config::parse(&format!("[delivery]\n{line}\n"), Path::new("airlock.toml"))
+                .map(|c| c.delivery.dedupe_secs());
+            match (got, want) {
+                (Ok(secs), Ok(w)) => assert_eq!(secs, w, "{line}"),
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{line}: {e}"),
+                (got, want) => panic!("{line}: got {got:?}, want {want:?}"),
+            }
+        }
+        let c = Config::parse("[delivery]\nmax_waiting = 5\n", Path::new("x")).unwrap();
+        assert_eq!(c.delivery.max_waiting, Some(5));
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! they are stored ([`Queue::go_live`]); the session's writer sends each
 //! batch through its ledger ([`ledger::FileLedger`]), which knows to the byte what reached the
 //! session, and the database catches up in bulk ([`Queue::delivered`] deletes them: a delivered event keeps no
-//! content, only its dedupe key, for [`KEEP_DELIVERED_SECS`]).
+//! content, only its dedupe key, for `[delivery] dedupe_window`; [`Queue::prune`]
+//! forgets older keys).
 //!
 //! The queue is bounded: past [`DEFAULT_BACKLOG`] waiting events the poll
 //! loops stop asking their platforms for more (platforms keep undelivered
@@ -34,8 +35,6 @@ use crate::db::{Db, DbError};
 
 /// Waiting events beyond which sources are held back.
 pub const DEFAULT_BACKLOG: usize = 10_000;
-/// How long a delivered event's dedupe key is kept.
-pub const KEEP_DELIVERED_SECS: i64 = 7 * 24 * 3600;
 
 /// An event on its way in.
 #[derive(Clone, Debug, PartialEq, Eq)]
