@@ -3,11 +3,18 @@
 //! One connection behind a mutex: the host's writes are small and few, and a
 //! single writer keeps ordering obvious. Schema changes are numbered
 //! migrations applied at open.
+//!
+//! The disk holding it can fill up, and the state directory can be
+//! read-only. Both are the operator's to fix, so the errors say which one it
+//! is ([`DbError::is_full`], [`DbError::ReadOnly`]), and a loop that keeps
+//! failing for the same reason says so once, not once per retry
+//! ([`Episode`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 
 /// Errors from the database.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +36,68 @@ pub enum DbError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// The database could not be opened or written because the directory
+    /// holding it cannot be written (a read-only mount, or no permission).
+    #[error(
+        "the state directory {dir} cannot be written ({why}); airlock keeps its database there: \
+         remount it read-write or give this user write access, or set AIRLOCK_HOME to a \
+         writable directory"
+    )]
+    ReadOnly {
+        /// The directory.
+        dir: String,
+        /// What the system said.
+        why: String,
+    },
+}
+
+impl DbError {
+    /// Whether SQLite could not write because the disk (or the filesystem's
+    /// quota) is full: the operator frees space and the same write succeeds.
+    pub fn is_full(&self) -> bool {
+        self.code() == Some(ErrorCode::DiskFull)
+    }
+
+    /// Whether the database cannot be written at all: a read-only state
+    /// directory or database file.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::ReadOnly { .. }) || self.code() == Some(ErrorCode::ReadOnly)
+    }
+
+    /// SQLite's primary result code, when SQLite failed.
+    fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Sqlite(e) | Self::Open { source: e, .. } => e.sqlite_error_code(),
+            Self::Random(_) | Self::ReadOnly { .. } => None,
+        }
+    }
+}
+
+/// A run of failures with one cause, said once when it starts and once when
+/// it ends, however many retries it takes (a full disk may last hours).
+#[derive(Debug, Default)]
+pub struct Episode {
+    since: Option<Instant>,
+    failures: u64,
+}
+
+impl Episode {
+    /// Counts a failure; true for the first of an episode (say it).
+    pub fn failed(&mut self) -> bool {
+        self.failures = self.failures.saturating_add(1);
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+            return true;
+        }
+        false
+    }
+
+    /// Counts a success; when it ends an episode, how many failures it held
+    /// and how long it lasted (say that it is over).
+    pub fn succeeded(&mut self) -> Option<(u64, Duration)> {
+        let since = self.since.take()?;
+        Some((std::mem::take(&mut self.failures), since.elapsed()))
+    }
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -320,21 +389,69 @@ const STATEMENT_CACHE: usize = 64;
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// The directory holding the file (none in memory), for messages.
+    dir: Option<Arc<Path>>,
 }
 
 impl Db {
-    /// Open (creating and migrating) the database at `path`.
+    /// Open (creating and migrating) the database at `path`. A directory that
+    /// cannot be written is reported as such ([`DbError::ReadOnly`]), not as
+    /// whichever SQLite call tripped over it first.
     pub fn open(path: &Path) -> Result<Self, DbError> {
-        let conn = Connection::open(path).map_err(|source| DbError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::init(conn)
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let read_only = |e: DbError| match writable(dir) {
+            Err(why)
+                if (e.is_read_only() || e.code() == Some(ErrorCode::CannotOpen))
+                    && matches!(
+                        why.kind(),
+                        std::io::ErrorKind::ReadOnlyFilesystem
+                            | std::io::ErrorKind::PermissionDenied
+                    ) =>
+            {
+                DbError::ReadOnly {
+                    dir: dir.display().to_string(),
+                    why: why.to_string(),
+                }
+            }
+            _ => e,
+        };
+        let conn = Connection::open(path)
+            .map_err(|source| DbError::Open {
+                path: path.display().to_string(),
+                source,
+            })
+            .map_err(read_only)?;
+        let mut db = Self::init(conn).map_err(read_only)?;
+        db.dir = Some(Arc::from(dir));
+        Ok(db)
     }
 
     /// An in-memory database, for tests.
     pub fn in_memory() -> Result<Self, DbError> {
         Self::init(Connection::open_in_memory()?)
+    }
+
+    /// The directory holding the database file (`None` in memory).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Commits one small write (the schema version, set to itself), so that
+    /// a caller waiting out a full disk learns whether SQLite can append to
+    /// its log again, without touching anything a reader sees.
+    pub fn probe_write(&self) -> Result<(), DbError> {
+        let conn = self.lock();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; PRAGMA user_version = {version}; COMMIT;"
+        ))
+        .inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        })?;
+        Ok(())
     }
 
     fn init(conn: Connection) -> Result<Self, DbError> {
@@ -354,6 +471,7 @@ impl Db {
         }
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            dir: None,
         })
     }
 
@@ -362,6 +480,12 @@ impl Db {
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Whether this process may write in `dir`: `EROFS` on a read-only mount
+/// (for root too), `EACCES` without permission.
+pub fn writable(dir: &Path) -> std::io::Result<()> {
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).map_err(std::io::Error::from)
 }
 
 #[cfg(test)]
@@ -379,6 +503,70 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_full_database_is_told_apart_from_other_failures() {
+        let db = Db::in_memory().unwrap();
+        let conn = db.lock();
+        conn.execute_batch("CREATE TABLE big (b BLOB)").unwrap();
+        let pages: i64 = conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages + 2)
+            .unwrap();
+        let full = (0..100)
+            .find_map(|_| {
+                conn.execute("INSERT INTO big VALUES (zeroblob(3000))", [])
+                    .err()
+            })
+            .map(DbError::from)
+            .expect("the page limit was never reached");
+        assert!(full.is_full(), "{full}");
+        assert!(!full.is_read_only());
+        let other = DbError::from(
+            conn.execute("INSERT INTO nowhere VALUES (1)", [])
+                .unwrap_err(),
+        );
+        assert!(!other.is_full() && !other.is_read_only(), "{other}");
+        let read_only = DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            None,
+        ));
+        assert!(read_only.is_read_only() && !read_only.is_full());
+    }
+
+    #[test]
+    fn the_probe_commits_and_changes_nothing() {
+        let db = Db::in_memory().unwrap();
+        db.probe_write().unwrap();
+        db.probe_write().unwrap();
+        let v: i64 = db
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64, "the probe changes nothing");
+    }
+
+    #[test]
+    fn an_episode_is_said_once_and_its_end_once() {
+        let mut e = Episode::default();
+        assert_eq!(e.succeeded(), None, "no episode, nothing ended");
+        assert!(e.failed(), "the first failure starts it");
+        assert!(!e.failed() && !e.failed(), "retries are not said again");
+        assert_eq!(e.succeeded().map(|(n, _)| n), Some(3));
+        assert_eq!(e.succeeded(), None);
+        assert!(e.failed(), "a new episode is said again");
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_written_is_named_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("gone").join("a.db");
+        // Not there at all: a plain open error, not a read-only one.
+        let e = Db::open(&missing).unwrap_err();
+        assert!(!matches!(e, DbError::ReadOnly { .. }), "{e}");
+        assert!(writable(tmp.path()).is_ok());
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod channel;
 mod cli;
 mod crash;
 mod discord;
+mod disk_full;
 mod doctor;
 mod egress;
 mod filters;

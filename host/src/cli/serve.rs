@@ -24,6 +24,7 @@ pub fn run(
     config: &std::path::Path,
     session: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
+    check_writable(&host)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -33,6 +34,25 @@ pub fn run(
     // A blocking stdin read may still be parked; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// A state directory that cannot be written stops `serve` here, in one line
+/// with the cause and the fix, before it joins the hub or says anything on
+/// stdout: serving from it would confirm nothing to the platforms and
+/// deliver nothing. (SQLite can open a database on a read-only mount, so
+/// the directory is asked, and then the database takes a small write.) A
+/// full disk is no reason to refuse: the loops wait it out.
+fn check_writable(host: &Host) -> anyhow::Result<()> {
+    let dir = host.home.path();
+    let read_only = |why: String| crate::db::DbError::ReadOnly {
+        dir: dir.display().to_string(),
+        why,
+    };
+    crate::db::writable(dir).map_err(|e| read_only(e.to_string()))?;
+    match host.db.probe_write() {
+        Err(e) if e.is_read_only() => Err(read_only(e.to_string()).into()),
+        _ => Ok(()),
+    }
 }
 
 /// How long the last audit rows (the shutdown checkpoint among them) may

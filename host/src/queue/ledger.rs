@@ -146,6 +146,8 @@ pub struct FileLedger {
     dir: Dir,
     /// Written, not yet applied to the database.
     pending: Vec<i64>,
+    /// Marking fails while the disk is full: said once, not per batch.
+    full: crate::db::Episode,
 }
 
 impl FileLedger {
@@ -198,6 +200,7 @@ impl FileLedger {
             stem,
             dir,
             pending: Vec::new(),
+            full: crate::db::Episode::default(),
         })
     }
 
@@ -336,11 +339,21 @@ impl FileLedger {
     pub fn apply(&mut self, queue: &Queue) {
         if !self.pending.is_empty() {
             if let Err(e) = queue.delivered(&self.pending) {
-                tracing::error!(
-                    "cannot mark {} delivered events in the database ({e}); the ledger keeps them",
+                if !e.is_full() || self.full.failed() {
+                    tracing::error!(
+                        "cannot mark {} delivered events in the database ({e}); the ledger keeps \
+                         them until it can",
+                        self.pending.len()
+                    );
+                }
+                return;
+            }
+            if let Some((tries, _)) = self.full.succeeded() {
+                tracing::warn!(
+                    "the disk has room again: {} delivered events are marked so (after {tries} \
+                     failed attempt(s))",
                     self.pending.len()
                 );
-                return;
             }
             self.pending.clear();
         }

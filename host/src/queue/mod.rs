@@ -374,6 +374,19 @@ impl Queue {
         Ok(stored)
     }
 
+    /// Whether the database takes writes again ([`Db::probe_write`]): a
+    /// source stopped by a full disk asks this before it fetches again, so
+    /// that the platform's input is not gated over and over meanwhile.
+    pub fn writable(&self) -> Result<(), DbError> {
+        self.db.probe_write()
+    }
+
+    /// The directory holding the database (the state directory), for
+    /// messages that tell the operator where space is missing.
+    pub fn db_dir(&self) -> Option<&std::path::Path> {
+        self.db.dir()
+    }
+
     /// The last committed cursor of `adapter`.
     pub fn cursor(&self, adapter: &str) -> Result<Option<String>, DbError> {
         Ok(self

@@ -19,7 +19,8 @@
 //! | `fatal` from the adapter (a refused token) | stops, with the adapter's explanation |
 //! | the adapter quarantined | stops |
 //! | the queue is full (no session reads it) | pauses; the platform keeps the updates |
-//! | the events cannot be stored (disk full) | retries the same updates later; nothing is confirmed |
+//! | the disk is full | says so once, with the fix; tries a small write every [`FULL_CHECK`], and only then the same updates again; nothing is confirmed meanwhile; says when it works again |
+//! | the events cannot be stored otherwise | retries the same updates later; nothing is confirmed |
 //! | another airlock holds the token's lock | does not poll, says so |
 //!
 //! An adapter whose `start` opens its platform connection (Discord's gateway
@@ -36,6 +37,7 @@ use wasmtime_wasi_http::RequestOptions;
 use crate::backoff::Backoff;
 use crate::bindings::types::{AdapterError, HttpRequest, HttpResponse};
 use crate::caps::egress::{EgressPolicy, send_buffered_with};
+use crate::db::{DbError, Episode};
 use crate::platform_lock::{LockError, PlatformLock};
 use crate::router::Router;
 use crate::runtime::actor::AdapterHandle;
@@ -49,6 +51,10 @@ pub const ROLE_SETTING: &str = "airlock.role";
 pub const LOCK_RETRY: Duration = Duration::from_millis(250);
 /// How often a paused loop looks at the queue again.
 pub const PAUSE_CHECK: Duration = Duration::from_millis(500);
+/// How often a loop stopped by a full disk tries a write again. Only a
+/// probe: the updates are fetched and gated again once it succeeds, so a
+/// host command in them is not answered once per try.
+pub const FULL_CHECK: Duration = Duration::from_secs(2);
 
 /// Everything one loop needs.
 pub struct PollSource {
@@ -128,6 +134,7 @@ async fn run(mut source: PollSource) {
         .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
     let mut backoff = Backoff::new(seed);
     let mut paused = false;
+    let mut full = Episode::default();
     let router = &source.router;
     loop {
         match router.queue().is_full() {
@@ -243,8 +250,17 @@ async fn run(mut source: PollSource) {
                 continue;
             }
         };
+        let count = batch.events.len();
         match router.ingest(&name, batch).await {
             Ok(_) => {
+                if let Some((tries, lasted)) = full.succeeded() {
+                    tracing::warn!(
+                        adapter = name,
+                        "the disk has room again: {name} updates are stored and confirmed again \
+                         (the disk was full for {}s, {tries} failed attempt(s))",
+                        lasted.as_secs()
+                    );
+                }
                 let ended = backoff.succeeded();
                 if ended > 0 {
                     tracing::warn!(
@@ -252,6 +268,12 @@ async fn run(mut source: PollSource) {
                         "polling works again after {ended} failed attempt(s)"
                     );
                 }
+            }
+            Err(e) if e.is_full() => {
+                if full.failed() {
+                    tracing::error!(adapter = name, "{}", full_disk(&name, count, router, &e));
+                }
+                wait_for_room(router).await;
             }
             Err(e) => {
                 let wait = backoff.failed();
@@ -262,6 +284,35 @@ async fn run(mut source: PollSource) {
                 );
                 tokio::time::sleep(wait).await;
             }
+        }
+    }
+}
+
+/// What the operator reads when `count` updates of `adapter` cannot be
+/// stored because the disk is full: what, where, the fix, and what airlock
+/// does meanwhile.
+fn full_disk(adapter: &str, count: usize, router: &Router, e: &DbError) -> String {
+    let home = router.queue().db_dir().map_or_else(
+        || "the state directory".to_owned(),
+        |d| d.display().to_string(),
+    );
+    format!(
+        "cannot store {count} {adapter} update(s): the disk holding AIRLOCK_HOME ({home}) is full \
+         ({e}); free space there; airlock retries every {}s and nothing is acknowledged until it \
+         can",
+        FULL_CHECK.as_secs()
+    )
+}
+
+/// Waits until the database takes a write again, trying one every
+/// [`FULL_CHECK`]. Any other answer ends the wait too: the next attempt
+/// then says what it is.
+async fn wait_for_room(router: &Router) {
+    loop {
+        tokio::time::sleep(FULL_CHECK).await;
+        match router.queue().writable() {
+            Err(e) if e.is_full() => continue,
+            _ => return,
         }
     }
 }
