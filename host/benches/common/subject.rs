@@ -106,6 +106,13 @@ impl Subject {
         }
     }
 
+    /// The process and its two pipes, for a driver that writes requests
+    /// while it reads notifications (the soak benchmark); `handshake` first.
+    #[allow(dead_code)] // Only the soak benchmark takes a subject apart.
+    pub fn into_parts(self) -> (Child, ChildStdin, Lines<BufReader<ChildStdout>>) {
+        (self.child, self.stdin, self.stdout)
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("running")
