@@ -104,7 +104,7 @@ pub async fn start_with(
     approval: Approval,
     hub: Arc<Hub>,
 ) -> anyhow::Result<Running> {
-    let (unsolicited_tx, mut unsolicited_rx) = mpsc::unbounded_channel::<Unsolicited>();
+    let (unsolicited_tx, unsolicited_rx) = mpsc::unbounded_channel::<Unsolicited>();
     let (alerts, alerts_rx) = Alerts::channel();
     let mut adapters = BTreeMap::new();
     let mut egress = BTreeMap::new();
@@ -374,17 +374,10 @@ pub async fn start_with(
             start_after_lock: start_after_lock.remove(&name),
         })));
     }
-    let pump_router = router.clone();
-    polls.push(AbortOnDrop(tokio::spawn(async move {
-        while let Some(u) = unsolicited_rx.recv().await {
-            if let Err(e) = pump_router.ingest(&u.component, u.batch).await {
-                tracing::error!(
-                    component = %u.component,
-                    "cannot store events ({e}); they are lost; check the disk under $AIRLOCK_HOME"
-                );
-            }
-        }
-    })));
+    polls.push(AbortOnDrop(crate::sources::pump::spawn(
+        router.clone(),
+        unsolicited_rx,
+    )));
     Ok(Running {
         router,
         instructions,

@@ -371,3 +371,104 @@ async fn a_read_only_state_directory_stops_serve_at_start_with_the_cause() {
     );
     assert!(fake.calls_to("getUpdates").is_empty(), "no poll");
 }
+
+/// The Discord cursor airlock committed (`None` before the first).
+fn discord_cursor(home: &TempHome) -> Option<String> {
+    let db = rusqlite::Connection::open_with_flags(
+        home.path().join("airlock.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.busy_timeout(SOON).unwrap();
+    db.query_row(
+        "SELECT cursor FROM cursors WHERE adapter = 'discord'",
+        [],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+#[tokio::test]
+async fn discord_events_are_held_while_the_disk_is_full_and_their_sequence_is_not_stored() {
+    use crate::discord::{TOKEN as DISCORD_TOKEN, dm_from_alice};
+    let fake = crate::discord::fake().await;
+    let home = TempHome::new();
+    let Some(fs) = Tmpfs::mount(&home.path(), "8m") else {
+        return;
+    };
+    home.secret("DISCORD_BOT_TOKEN", DISCORD_TOKEN);
+    home.config(&crate::discord::config(&fake));
+    crate::discord::allow_alice(&home).await;
+    let mut session = crate::discord::start(&home, &fake, "warn").await;
+    let mut id = 3_000_000_000_000_000_001u64;
+    let mut dm = |text: &str| {
+        fake.dispatch("MESSAGE_CREATE", dm_from_alice(&id.to_string(), text));
+        id += 1;
+    };
+    dm("before");
+    assert_eq!(session.event().await["content"], "before");
+    let mut cursor = discord_cursor(&home);
+    assert!(cursor.is_some(), "a sequence is stored once events are");
+
+    let filler = fs.fill();
+    let mut stuck = None;
+    for i in 0..100 {
+        let text = format!("probe {i}");
+        dm(&text);
+        match session.event_within(Duration::from_millis(1500)).await {
+            Some(e) => {
+                assert_eq!(e["content"], text.as_str());
+                cursor = discord_cursor(&home);
+            }
+            None => {
+                stuck = Some(text);
+                break;
+            }
+        }
+    }
+    let stuck = stuck.expect("the database never filled");
+    let said = "airlock holds them and what follows, retries every 2s";
+    logged(&session, said).await;
+    let more = ["while full 1", "while full 2"];
+    for text in more {
+        dm(text);
+    }
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert!(
+        session
+            .event_within(Duration::from_millis(100))
+            .await
+            .is_none()
+    );
+    assert_eq!(
+        discord_cursor(&home),
+        cursor,
+        "no sequence stored while full"
+    );
+    assert_eq!(session.log.text().matches(said).count(), 1, "said once");
+    assert!(session.tool_names().await.contains(&"reply".to_string()));
+
+    filler.free();
+    let mut counts = BTreeMap::new();
+    let deadline = Instant::now() + SOON;
+    while counts.len() < 3 && Instant::now() < deadline {
+        collect(&mut session, &mut counts, Duration::from_millis(200)).await;
+    }
+    collect(&mut session, &mut counts, Duration::from_secs(1)).await;
+    let expected: BTreeMap<String, usize> = [stuck.as_str(), more[0], more[1]]
+        .iter()
+        .map(|t| (t.to_string(), 1))
+        .collect();
+    assert_eq!(counts, expected, "stderr:\n{}", session.log.text());
+    assert_ne!(
+        discord_cursor(&home),
+        cursor,
+        "the sequence moves on once stored"
+    );
+    logged(
+        &session,
+        "the disk has room again: discord events are stored again",
+    )
+    .await;
+    session.close().await;
+}

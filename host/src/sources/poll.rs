@@ -273,7 +273,7 @@ async fn run(mut source: PollSource) {
                 if full.failed() {
                     tracing::error!(adapter = name, "{}", full_disk(&name, count, router, &e));
                 }
-                wait_for_room(router).await;
+                wait_for_room(router, &mut full).await;
             }
             Err(e) => {
                 let wait = backoff.failed();
@@ -305,13 +305,15 @@ fn full_disk(adapter: &str, count: usize, router: &Router, e: &DbError) -> Strin
 }
 
 /// Waits until the database takes a write again, trying one every
-/// [`FULL_CHECK`]. Any other answer ends the wait too: the next attempt
-/// then says what it is.
-async fn wait_for_room(router: &Router) {
+/// [`FULL_CHECK`] (each failed try counted in `full`). Any other answer
+/// ends the wait too: the next attempt then says what it is.
+pub(super) async fn wait_for_room(router: &Router, full: &mut Episode) {
     loop {
         tokio::time::sleep(FULL_CHECK).await;
         match router.queue().writable() {
-            Err(e) if e.is_full() => continue,
+            Err(e) if e.is_full() => {
+                full.failed();
+            }
             _ => return,
         }
     }
