@@ -407,31 +407,46 @@ fn spawn_upkeep(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = 0u32;
+        // A full disk fails every tick: said once until a tick works again.
+        let mut full = crate::db::Episode::default();
         loop {
             let audit = router.audit().clone();
             let queue = router.queue().clone();
             let minute = ticks > 0 && ticks.is_multiple_of(TICKS_A_MINUTE);
             let hour = ticks > 0 && ticks.is_multiple_of(TICKS_AN_HOUR);
             let day = ticks.is_multiple_of(TICKS_AN_HOUR * 24);
+            let mut episode = std::mem::take(&mut full);
             let done = tokio::task::spawn_blocking(move || {
-                if let Err(e) = audit.index_pending() {
-                    tracing::warn!("cannot index the audit trail for search: {e}");
+                let full = &mut episode;
+                match audit.index_pending() {
+                    Ok(_) => drop(full.succeeded()),
+                    Err(e) => upkeep_failed(full, "cannot index the audit trail for search", e),
                 }
                 if minute && let Err(e) = queue.prune(dedupe_secs) {
-                    tracing::warn!("cannot forget expired dedupe keys: {e}");
+                    upkeep_failed(full, "cannot forget expired dedupe keys", e);
                 }
                 if hour && let Err(e) = audit.checkpoint("hourly") {
-                    tracing::warn!("cannot write the hourly audit checkpoint: {e}");
+                    upkeep_failed(full, "cannot write the hourly audit checkpoint", e);
                 }
                 if day && let Err(e) = audit.prune(keep_days) {
-                    tracing::warn!("audit retention failed: {e}");
+                    upkeep_failed(full, "audit retention failed", e);
                 }
+                episode
             });
-            let _ = done.await;
+            if let Ok(episode) = done.await {
+                full = episode;
+            }
             tokio::time::sleep(AUDIT_TICK).await;
             ticks = ticks.wrapping_add(1);
         }
     })
+}
+
+/// An upkeep step failed: said, but a full disk only once per episode.
+fn upkeep_failed(full: &mut crate::db::Episode, what: &str, e: crate::db::DbError) {
+    if !e.is_full() || full.failed() {
+        tracing::warn!("{what}: {e}");
+    }
 }
 
 /// Imports an alert names, at most.

@@ -159,6 +159,13 @@ async fn probe_until_stuck(
     panic!("the database never filled; stderr:\n{}", session.log.text());
 }
 
+/// How many warnings and errors `log` holds.
+fn warnings(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .count()
+}
+
 /// Waits until stderr holds `needle`.
 async fn logged(session: &Session, needle: &str) {
     let deadline = Instant::now() + SOON;
@@ -194,6 +201,7 @@ async fn a_full_disk_confirms_nothing_says_so_once_and_delivery_resumes_once_fre
     assert_eq!(session.event().await["content"], "before");
 
     let filler = fs.fill();
+    let lines_before = warnings(&session.log.text());
     let (probes, stuck_id) = probe_until_stuck(&fake, &mut session, 100).await;
     let stuck = probes.last().unwrap().clone();
     logged(&session, FULL).await;
@@ -241,6 +249,14 @@ async fn a_full_disk_confirms_nothing_says_so_once_and_delivery_resumes_once_fre
         .await;
     assert!(!outcome(&sent).0, "{sent}");
     assert!(sent_texts(&fake).contains(&"still here".to_string()));
+    // A few lines for the whole episode (the store, the marking of what was
+    // delivered, the search index, the reply's audit row), however many
+    // retries it held.
+    let log = session.log.text();
+    assert!(
+        warnings(&log) - lines_before <= 5,
+        "too much said while full:\n{log}"
+    );
 
     filler.free();
     let mut counts = BTreeMap::new();
