@@ -138,22 +138,36 @@ async fn collect(session: &mut Session, counts: &mut BTreeMap<String, usize>, wi
     }
 }
 
-/// Injects probes one at a time until one is not delivered: the database
-/// is then really full (SQLite's WAL may have had room left after the
-/// filler). Returns the texts sent, the last one stuck.
+/// Injects probes one at a time until storing one fails (SQLite's WAL may
+/// have had room left after the filler), telling that from a slow delivery
+/// by what airlock says: the `n`th episode of a full disk. Returns the
+/// texts sent, the last one stuck, and its update_id.
 async fn probe_until_stuck(
     fake: &FakeTelegram,
     session: &mut Session,
     first_id: i64,
+    said: &str,
+    n: usize,
 ) -> (Vec<String>, i64) {
     let mut sent = Vec::new();
     for i in 0..100 {
         let text = format!("probe {i}");
         let update_id = fake.inject_update(from_alice(first_id + i, &text));
         sent.push(text.clone());
-        match session.event_within(Duration::from_millis(1500)).await {
-            Some(e) => assert_eq!(e["content"], text.as_str()),
-            None => return (sent, update_id),
+        let deadline = Instant::now() + SOON;
+        loop {
+            if let Some(e) = session.event_within(Duration::from_millis(100)).await {
+                assert_eq!(e["content"], text.as_str());
+                break;
+            }
+            if session.log.text().matches(said).count() >= n {
+                return (sent, update_id);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text} neither delivered nor refused:\n{}",
+                session.log.text()
+            );
         }
     }
     panic!("the database never filled; stderr:\n{}", session.log.text());
@@ -202,7 +216,7 @@ async fn a_full_disk_confirms_nothing_says_so_once_and_delivery_resumes_once_fre
 
     let filler = fs.fill();
     let lines_before = warnings(&session.log.text());
-    let (probes, stuck_id) = probe_until_stuck(&fake, &mut session, 100).await;
+    let (probes, stuck_id) = probe_until_stuck(&fake, &mut session, 100, FULL, 1).await;
     let stuck = probes.last().unwrap().clone();
     logged(&session, FULL).await;
     let log = session.log.text();
@@ -427,24 +441,29 @@ async fn discord_events_are_held_while_the_disk_is_full_and_their_sequence_is_no
     assert!(cursor.is_some(), "a sequence is stored once events are");
 
     let filler = fs.fill();
+    let said = "airlock holds them and what follows, retries every 2s";
     let mut stuck = None;
-    for i in 0..100 {
+    'probes: for i in 0..100 {
         let text = format!("probe {i}");
         dm(&text);
-        match session.event_within(Duration::from_millis(1500)).await {
-            Some(e) => {
+        let deadline = Instant::now() + SOON;
+        loop {
+            if let Some(e) = session.event_within(Duration::from_millis(100)).await {
                 assert_eq!(e["content"], text.as_str());
                 cursor = discord_cursor(&home);
-            }
-            None => {
-                stuck = Some(text);
                 break;
             }
+            if session.log.text().contains(said) {
+                stuck = Some(text);
+                break 'probes;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text} neither delivered nor held"
+            );
         }
     }
     let stuck = stuck.expect("the database never filled");
-    let said = "airlock holds them and what follows, retries every 2s";
-    logged(&session, said).await;
     let more = ["while full 1", "while full 2"];
     for text in more {
         dm(text);
