@@ -292,15 +292,20 @@ async fn run(mut source: PollSource) {
 /// stored because the disk is full: what, where, the fix, and what airlock
 /// does meanwhile.
 fn full_disk(adapter: &str, count: usize, router: &Router, e: &DbError) -> String {
-    let home = router.queue().db_dir().map_or_else(
-        || "the state directory".to_owned(),
-        |d| d.display().to_string(),
-    );
+    let home = home_of(router);
     format!(
         "cannot store {count} {adapter} update(s): the disk holding AIRLOCK_HOME ({home}) is full \
          ({e}); free space there; airlock retries every {}s and nothing is acknowledged until it \
          can",
         FULL_CHECK.as_secs()
+    )
+}
+
+/// Where the database lives, for messages about its disk.
+pub(super) fn home_of(router: &Router) -> String {
+    router.queue().db_dir().map_or_else(
+        || "the state directory".to_owned(),
+        |d| d.display().to_string(),
     )
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::poll::{FULL_CHECK, wait_for_room};
+use super::poll::{FULL_CHECK, home_of, wait_for_room};
 use crate::db::Episode;
 use crate::router::Router;
 use crate::runtime::actor::Unsolicited;
@@ -56,10 +56,7 @@ async fn store(router: &Router, u: &Unsolicited, full: &mut Episode) {
                          full ({e}); free space there; airlock holds them and what follows, \
                          retries every {}s, and stores no {name} position until it can",
                         u.batch.events.len(),
-                        router.queue().db_dir().map_or_else(
-                            || "the state directory".to_owned(),
-                            |d| d.display().to_string()
-                        ),
+                        home_of(router),
                         FULL_CHECK.as_secs()
                     );
                 }
