@@ -25,9 +25,15 @@
 //! (the waiting queue), `seen` (dedupe keys) and `audit` (the trail), the
 //! bytes of the delivery ledgers, the bytes of each table (SQLite's `dbstat`)
 //! and the latencies of the interval. It writes `soak.csv` (one row per
-//! sample) and `soak.png` (see `plot.rs`) to `SOAK_OUT` (default
-//! `target/soak/`), and prints each measure at the end of warm-up (5 minutes,
-//! or a quarter of a shorter run) against the end, with its slope per hour.
+//! sample) and `soak.png` (see `plot.rs`) to `SOAK_OUT` (relative to the
+//! workspace; default `target/soak/`), and prints each measure at the end of
+//! warm-up (5 minutes, or a quarter of a shorter run) against the end, with
+//! its slope per hour.
+//!
+//! The `audit` table grows with every message by design (the trail keeps
+//! rows until its retention drops whole segments), so the database as a
+//! whole grows at about the trail's rate; the bytes per table tell that
+//! growth apart from the queue's and the dedupe keys'.
 //!
 //! Run:
 //!
@@ -103,8 +109,9 @@ impl Config {
                 .unwrap_or_else(|_| panic!("{name}={v}: a whole number of seconds")),
             Err(_) => default,
         };
+        // Relative to the workspace, not to `host/` where cargo runs benches.
         let out = std::env::var_os("SOAK_OUT")
-            .map(PathBuf::from)
+            .map(|dir| workspace().join(dir))
             .unwrap_or_else(|| target_dir().join("soak"));
         Config {
             secs: number("SOAK_SECS", 120).max(1),
@@ -119,13 +126,19 @@ impl Config {
     }
 }
 
-/// The workspace's `target/` (benches run with the package as working
+/// The workspace's root (benches run with the package as working
 /// directory).
+fn workspace() -> PathBuf {
+    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
+    host.parent().unwrap_or(host).to_path_buf()
+}
+
+/// The workspace's `target/`.
 fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return dir.into();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace().join(dir),
+        None => workspace().join("target"),
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
 }
 
 fn main() {

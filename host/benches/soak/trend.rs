@@ -26,6 +26,13 @@ const MEASURES: &[(&str, &str, &[&str], f64)] = &[
         1.0 / 1048576.0,
     ),
     ("ledgers", "kB", &["ledger_bytes"], 1.0 / 1024.0),
+    (
+        "audit tables",
+        "MB",
+        &["audit_table_bytes", "audit_fts_bytes"],
+        1.0 / 1048576.0,
+    ),
+    ("seen table", "MB", &["seen_table_bytes"], 1.0 / 1048576.0),
     ("events rows", "", &["events_rows"], 1.0),
     ("seen rows", "", &["seen_rows"], 1.0),
     ("audit rows", "", &["audit_rows"], 1.0),
