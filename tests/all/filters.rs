@@ -124,3 +124,154 @@ async fn an_outbound_rewrite_cannot_redirect_a_reply() {
     );
     session.close().await;
 }
+
+/// What the `amnesia` fixture says when it finds nothing of an earlier
+/// message: it saw its own marker (the scan works), its static held nothing,
+/// and no other message's marker was anywhere in its linear memory.
+const REMEMBERS_NOTHING: &str = "own=yes static=none others=none";
+
+/// `n` markers of the form the `amnesia` fixture looks for (`mark-` and 16
+/// lowercase hex digits), new in every test run and distinct from each other.
+fn markers(n: usize) -> Vec<String> {
+    use std::hash::{BuildHasher, RandomState};
+    let seed = RandomState::new();
+    let mut seen = std::collections::BTreeSet::new();
+    (0..n)
+        .map(|i| format!("mark-{:016x}", seed.hash_one(i)))
+        .inspect(|m| assert!(seen.insert(m.clone()), "marker {m} repeated"))
+        .collect()
+}
+
+/// A filter keeps nothing between messages, even though instances and their
+/// linear memories now come from wasmtime's pool and are reused once reset.
+///
+/// The `amnesia` fixture keeps each message's marker in a static, in static
+/// data and in leaked heap memory, then scans its whole linear memory for
+/// markers and reports what it found in place of the text. Every message,
+/// inbound through the page and outbound through `reply`, back to back and
+/// concurrently, must report only its own marker: an instance used for a
+/// second message would report the first one in `static=`, and a pooled slot
+/// given back without its memory reset would show earlier markers in
+/// `others=`. `own=yes` on each shows the scan did see the message's bytes,
+/// so an empty `others=` is not a scan that looked nowhere.
+#[tokio::test]
+async fn a_filter_keeps_nothing_between_messages() {
+    let home = TempHome::new();
+    let [port] = free_ports();
+    home.drop_in(
+        "amnesia",
+        &fixture_wasm("amnesia"),
+        "name = \"amnesia\"\nkind = \"filter\"\napi = \"0.1\"\n",
+    );
+    home.config(&format!(
+        "{NO_SENDER_LIMIT}\n[components.fakechat]\nsettings = {{ port = \"{port}\" }}\n\n\
+         [components.amnesia]\nenabled = true\n"
+    ));
+    let out = home.airlock(&["adapters", "approve", "amnesia"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut session = Session::start(&home).await;
+    let token = session.log.token(port).await;
+
+    // Inbound, back to back: each message is filtered before the next is sent.
+    let mut asked = String::new();
+    for marker in markers(20) {
+        asked = page_send(port, &token, &format!("note {marker} ends")).await;
+        let event = session.event().await;
+        assert_eq!(event["content"], REMEMBERS_NOTHING, "{marker}: {event}");
+    }
+    // Inbound, all at once.
+    let concurrent = markers(8);
+    futures::future::join_all(
+        concurrent
+            .iter()
+            .map(|marker| page_send(port, &token, marker)),
+    )
+    .await;
+    for _ in &concurrent {
+        let event = session.event().await;
+        assert_eq!(event["content"], REMEMBERS_NOTHING, "{event}");
+    }
+
+    // Outbound, back to back, then all at once.
+    let reply = |text: String| {
+        session.call(
+            "reply",
+            json!({"chat_id": "fakechat:web", "text": text, "reply_to": asked}),
+        )
+    };
+    for marker in markers(20) {
+        let (is_error, text) = outcome(&reply(format!("answer {marker}.")).await);
+        assert!(!is_error, "{marker}: {text}");
+    }
+    for result in futures::future::join_all(markers(8).into_iter().map(reply)).await {
+        let (is_error, text) = outcome(&result);
+        assert!(!is_error, "{text}");
+    }
+    let sent: Vec<String> = page_messages(port, &token)
+        .await
+        .into_iter()
+        .filter(|m| m["from"] == "bot")
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(sent.len(), 28, "{sent:?}");
+    for text in &sent {
+        assert_eq!(text, REMEMBERS_NOTHING, "{sent:?}");
+    }
+    session.close().await;
+}
+
+/// The control for the test above: the `amnesia` fixture does notice when an
+/// instance sees a second message. One instance, made here with plain
+/// wasmtime (not the host's runtime, which never does this), is given two
+/// messages; the second report names the first message's marker, both as
+/// what its static held and as found in memory.
+#[tokio::test]
+async fn the_amnesia_fixture_reports_a_reused_instance() {
+    use airlock::bindings::Filter;
+    use airlock::bindings::message_filter::OutboundVerdict;
+    use airlock::bindings::types::{OutboundMessage, TextFormat};
+    use wasmtime::component::{Component, Linker};
+
+    let engine = wasmtime::Engine::default();
+    let component = Component::from_file(&engine, fixture_wasm("amnesia")).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    // The fixture calls no import; any call would trap.
+    linker.define_unknown_imports_as_traps(&component).unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let filter = Filter::instantiate_async(&mut store, &component, &linker)
+        .await
+        .unwrap();
+    let calls = filter.airlock_channel_message_filter();
+    calls
+        .call_configure(&mut store, &Vec::new())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let [first, second] = <[String; 2]>::try_from(markers(2)).unwrap();
+    let mut reports = Vec::new();
+    for marker in [&first, &second] {
+        let message = OutboundMessage {
+            chat_id: "web".into(),
+            text: format!("answer {marker}."),
+            reply_to: None,
+            format: TextFormat::Plain,
+            buttons: Vec::new(),
+            files: Vec::new(),
+        };
+        match calls
+            .call_filter_outbound(&mut store, &message)
+            .await
+            .unwrap()
+        {
+            OutboundVerdict::Rewrite(m) => reports.push(m.text),
+            other => panic!("expected a report, got {other:?}"),
+        }
+    }
+    assert_eq!(reports[0], REMEMBERS_NOTHING);
+    assert_eq!(reports[1], format!("own=yes static={first} others={first}"));
+}
