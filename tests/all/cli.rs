@@ -210,9 +210,9 @@ fn inspect_gives_every_fixture_a_verdict() {
             .file_name()
             .to_string_lossy()
             .replace('_', "-");
-        // Every fixture is an adapter but `redirect`, a filter.
+        // Every fixture is an adapter but `redirect` and `amnesia`, filters.
         let declared = match name.as_str() {
-            "redirect" => format!("name = \"{name}\"\nkind = \"filter\"\napi = \"0.1\"\n"),
+            "redirect" | "amnesia" => format!("name = \"{name}\"\nkind = \"filter\"\napi = \"0.1\"\n"),
             _ => manifest(&name, ""),
         };
         let wasm = scratch(&home, &name, &declared);

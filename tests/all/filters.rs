@@ -1,6 +1,8 @@
 //! A third-party filter may rewrite what a message says, never where it
 //! goes, who sent it or which message it is: the `redirect` fixture's
-//! rewrites that try are refused, in both directions, and named.
+//! rewrites that try are refused, in both directions, and named. And a
+//! filter keeps nothing from one message to the next: the `amnesia` fixture
+//! looks for the previous message in its statics and in all of its memory.
 
 use serde_json::json;
 
@@ -142,17 +144,18 @@ fn markers(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// A filter keeps nothing between messages, even though instances and their
-/// linear memories now come from wasmtime's pool and are reused once reset.
+/// A filter keeps nothing between messages: each gets a fresh instance, and
+/// nothing of an earlier one may be visible in it (whatever allocator the
+/// engine uses, and however instances are made ready ahead of time).
 ///
 /// The `amnesia` fixture keeps each message's marker in a static, in static
 /// data and in leaked heap memory, then scans its whole linear memory for
 /// markers and reports what it found in place of the text. Every message,
 /// inbound through the page and outbound through `reply`, back to back and
 /// concurrently, must report only its own marker: an instance used for a
-/// second message would report the first one in `static=`, and a pooled slot
-/// given back without its memory reset would show earlier markers in
-/// `others=`. `own=yes` on each shows the scan did see the message's bytes,
+/// second message would report the first one in `static=`, and memory
+/// handed on without a reset (a pooled slot, say) would show earlier markers
+/// in `others=`. `own=yes` on each shows the scan did see the message's bytes,
 /// so an empty `others=` is not a scan that looked nowhere.
 #[tokio::test]
 async fn a_filter_keeps_nothing_between_messages() {
