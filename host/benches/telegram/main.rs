@@ -22,6 +22,9 @@
 //! (`[audit]` absent: on, content kept as a digest) against airlock with
 //! `[audit] enabled = false`. It is a mode of this bench rather than a bench
 //! of its own because everything but the two configurations is the same.
+//! `BENCH_VERSUS="LINES"` does the same for any configuration: airlock as
+//! shipped against airlock with LINES added to its `airlock.toml` (for
+//! example `[components.redact]\nenabled = false` for the outbound filter).
 
 mod bridge;
 #[path = "../common/figures.rs"]
@@ -74,6 +77,11 @@ fn pairing() -> [(Kind, &'static str, &'static str); 2] {
             (Kind::Airlock, "AuditOn", ""),
             (Kind::Airlock, "AuditOff", "[audit]\nenabled = false\n"),
         ]
+    } else if let Ok(lines) = std::env::var("BENCH_VERSUS") {
+        // What some configuration costs: airlock as shipped against
+        // airlock with these `airlock.toml` lines.
+        let lines: &'static str = Box::leak(format!("{lines}\n").into_boxed_str());
+        [(Kind::Airlock, "Airlock", ""), (Kind::Airlock, "Versus", lines)]
     } else {
         [(Kind::Airlock, "Airlock", ""), (Kind::Bridge, "Bridge", "")]
     }
@@ -228,20 +236,7 @@ async fn run() {
         side.figures.rss_idle_kb = s.rss_kb();
     }
 
-    if let Ok(cmd) = std::env::var("BENCH_PERF_LATENCY") {
-        // Profiling aid: `perf stat` both processes over the latency phase.
-        for (side, s) in sides.iter().zip(&subjects) {
-            let _ = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "{cmd} -p {} -o /tmp/perf-{}.txt &",
-                    s.pid(),
-                    side.name
-                ))
-                .status();
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    profile_start("BENCH_PERF_LATENCY", &sides, &subjects).await;
     for i in 0..WARMUP + LATENCY_SAMPLES {
         for k in order(i) {
             let took = sides[k].latency(&mut subjects[k]).await;
@@ -250,12 +245,7 @@ async fn run() {
             }
         }
     }
-    if std::env::var_os("BENCH_PERF_LATENCY").is_some() {
-        let _ = std::process::Command::new("pkill")
-            .args(["-INT", "perf"])
-            .status();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    profile_stop("BENCH_PERF_LATENCY").await;
     for i in 0..BURSTS {
         for k in order(i) {
             let rate = sides[k].burst(&mut subjects[k]).await;
@@ -271,6 +261,7 @@ async fn run() {
             std::fs::write(format!("{path}.{}", side.name), smaps).unwrap();
         }
     }
+    profile_start("BENCH_PERF_REPLY", &sides, &subjects).await;
     for i in 0..WARMUP + REPLY_SAMPLES {
         for k in order(i) {
             let t = Instant::now();
@@ -282,6 +273,7 @@ async fn run() {
             }
         }
     }
+    profile_stop("BENCH_PERF_REPLY").await;
     for s in subjects {
         s.stop().await;
     }
@@ -290,6 +282,15 @@ async fn run() {
             &sides[0].figures,
             &sides[1].figures,
             ("teloxide", "first getUpdates", ""),
+        );
+        return;
+    }
+    if std::env::var_os("BENCH_VERSUS").is_some() {
+        report_as(
+            "as shipped",
+            &sides[0].figures,
+            &sides[1].figures,
+            ("BENCH_VERSUS", "first getUpdates", ""),
         );
         return;
     }
@@ -306,4 +307,35 @@ async fn run() {
         rows[0], rows[1]
     );
     assert!(rows[0] > 0 && rows[1] == 0, "{rows:?}");
+}
+
+/// Profiling aid: with `VAR="perf stat"` (or `perf record -g`), runs that
+/// command on both processes over one phase (`BENCH_PERF_LATENCY`: the
+/// latency samples; `BENCH_PERF_REPLY`: the replies), writing
+/// `/tmp/perf-SIDE.txt`.
+async fn profile_start(var: &str, sides: &[Side], subjects: &[Subject]) {
+    let Ok(cmd) = std::env::var(var) else {
+        return;
+    };
+    for (side, s) in sides.iter().zip(subjects) {
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{cmd} -p {} -o /tmp/perf-{}.txt &",
+                s.pid(),
+                side.name
+            ))
+            .status();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+/// Ends what [`profile_start`] started for `var`.
+async fn profile_stop(var: &str) {
+    if std::env::var_os(var).is_some() {
+        let _ = std::process::Command::new("pkill")
+            .args(["-INT", "perf"])
+            .status();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
