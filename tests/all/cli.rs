@@ -212,7 +212,9 @@ fn inspect_gives_every_fixture_a_verdict() {
             .replace('_', "-");
         // Every fixture is an adapter but `redirect` and `amnesia`, filters.
         let declared = match name.as_str() {
-            "redirect" | "amnesia" => format!("name = \"{name}\"\nkind = \"filter\"\napi = \"0.1\"\n"),
+            "redirect" | "amnesia" => {
+                format!("name = \"{name}\"\nkind = \"filter\"\napi = \"0.1\"\n")
+            }
             _ => manifest(&name, ""),
         };
         let wasm = scratch(&home, &name, &declared);

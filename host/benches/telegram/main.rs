@@ -81,7 +81,10 @@ fn pairing() -> [(Kind, &'static str, &'static str); 2] {
         // What some configuration costs: airlock as shipped against
         // airlock with these `airlock.toml` lines.
         let lines: &'static str = Box::leak(format!("{lines}\n").into_boxed_str());
-        [(Kind::Airlock, "Airlock", ""), (Kind::Airlock, "Versus", lines)]
+        [
+            (Kind::Airlock, "Airlock", ""),
+            (Kind::Airlock, "Versus", lines),
+        ]
     } else {
         [(Kind::Airlock, "Airlock", ""), (Kind::Bridge, "Bridge", "")]
     }
