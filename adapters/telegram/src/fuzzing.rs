@@ -21,8 +21,9 @@ use crate::outbound::utf16_pieces;
 /// [`MAX_TEXT_CHARS`]; a direct message addresses the bot, and without an
 /// identity or pattern nothing else does; every button press is answered;
 /// decoding again gives the same. Splitting: every piece fits in the
-/// limit's UTF-16 units, and the pieces are the text with only line
-/// breaks left out, where one piece ends and the next begins.
+/// limit's UTF-16 units, no piece is blank unless the text is, and the
+/// pieces are the text with only whitespace left out, and only where one
+/// piece ends and the next begins.
 pub fn check_updates(data: &[u8]) {
     let bot = BotIdentity {
         id: 123_456,
@@ -120,31 +121,50 @@ fn check_decoded(body: &[u8], decoded: &Decoded, with_identity: bool) {
     );
 }
 
-/// Every piece within `limit` UTF-16 units, and the pieces are `text` with
-/// only `\n` left out between them.
+/// Every piece within `limit` UTF-16 units; no piece blank (Telegram
+/// refuses one) unless the text is, and then it is the only one; the pieces
+/// are `text` in order with only whitespace left out, and only between
+/// them (or before the first, after the last).
 fn check_pieces(text: &str, pieces: &[String], limit: usize) {
     assert!(!pieces.is_empty());
+    let blank = |s: &str| s.trim().is_empty();
     for p in pieces {
         assert!(
             p.encode_utf16().count() <= limit,
             "a piece of {} units over {limit}",
             p.encode_utf16().count()
         );
-        assert!(!p.is_empty() || pieces.len() == 1, "an empty piece");
+        assert!(
+            !blank(p) || (pieces.len() == 1 && blank(text)),
+            "a blank piece {p:?} of a text with something in it"
+        );
     }
     let mut rest = text;
     for (i, p) in pieces.iter().enumerate() {
-        if i > 0 {
-            rest = rest.trim_start_matches('\n');
-        }
-        rest = rest
+        // Where `p` starts is fixed by its first non-blank character (or,
+        // for a blank text's one piece, by the end of the text), so the
+        // whitespace skipped before it is exactly what is left out.
+        let skipped = if blank(p) {
+            (rest.len().checked_sub(p.len()))
+                .unwrap_or_else(|| panic!("piece {i} {p:?} is not what follows in the text"))
+        } else {
+            let lead = p.len() - p.trim_start().len();
+            let first = rest.len() - rest.trim_start().len();
+            assert!(
+                first >= lead,
+                "piece {i} {p:?} is not what follows in the text"
+            );
+            first - lead
+        };
+        assert!(
+            rest.is_char_boundary(skipped) && blank(&rest[..skipped]),
+            "more than whitespace left out before piece {i} {p:?}"
+        );
+        rest = rest[skipped..]
             .strip_prefix(p.as_str())
             .unwrap_or_else(|| panic!("piece {i} {p:?} is not what follows in the text"));
     }
-    assert!(
-        rest.bytes().all(|b| b == b'\n'),
-        "text after the last piece"
-    );
+    assert!(blank(rest), "text after the last piece: {rest:?}");
 }
 
 #[cfg(test)]

@@ -66,6 +66,14 @@ fn parse_mode(format: TextFormat) -> Option<&'static str> {
 
 /// Splits `text` into pieces of at most `limit` UTF-16 code units, never
 /// inside a character, preferring a line break in the second half.
+///
+/// No piece is blank unless the text is (then the one piece is the text,
+/// or its blank tail when the text is over the limit): Telegram refuses a
+/// whitespace-only message, so a stretch that would be one (spaces before
+/// the line break cut at, or a long run of whitespace) is left out. The
+/// pieces are the text in order with only whitespace left out, and only
+/// between pieces (or before the first, after the last). A limit too small
+/// for the next character still takes that character whole.
 pub fn utf16_pieces(text: &str, limit: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = text;
@@ -79,14 +87,20 @@ pub fn utf16_pieces(text: &str, limit: usize) -> Vec<String> {
             units += c.len_utf16();
             hard = i + c.len_utf8();
         }
+        if hard == 0 {
+            hard = rest.chars().next().map_or(0, char::len_utf8);
+        }
         let soft = rest[..hard]
             .rfind('\n')
             .filter(|&i| rest[..i].encode_utf16().count() >= limit / 2);
         let cut = soft.unwrap_or(hard).max(1);
-        out.push(rest[..cut].to_string());
+        let piece = &rest[..cut];
+        if !piece.trim().is_empty() {
+            out.push(piece.to_string());
+        }
         rest = rest[cut..].trim_start_matches('\n');
     }
-    if !rest.is_empty() || out.is_empty() {
+    if !rest.trim().is_empty() || out.is_empty() {
         out.push(rest.to_string());
     }
     out
@@ -339,6 +353,24 @@ mod tests {
         assert_eq!(pieces, ["a".repeat(3000), "b".repeat(3000)]);
         assert_eq!(utf16_pieces("short", 10), ["short"]);
         assert_eq!(utf16_pieces("", 10), [""]);
+    }
+
+    #[test]
+    fn no_piece_is_blank_unless_the_text_is() {
+        // Spaces before the line break cut at, and a run of whitespace
+        // that fills a whole piece, are left out rather than sent.
+        assert_eq!(utf16_pieces("  \nab", 4), ["ab"]);
+        assert_eq!(
+            utf16_pieces("x\t\t\t\t\t\t\ty\t\t\t\t", 4),
+            ["x\t\t\t", "y\t\t\t"]
+        );
+        let text = format!("{}\n{}", " ".repeat(2048), "b".repeat(4096));
+        assert_eq!(utf16_pieces(&text, MAX_MESSAGE_UNITS), ["b".repeat(4096)]);
+        // A blank text stays one piece (the caller refuses it).
+        assert_eq!(utf16_pieces("   ", 10), ["   "]);
+        assert_eq!(utf16_pieces("\t\t\t\t\t", 4), ["\t"]);
+        // A limit below one character still cuts between characters.
+        assert_eq!(utf16_pieces("😀a", 1), ["😀", "a"]);
     }
 
     #[test]
