@@ -12,6 +12,10 @@ use airlock_guest::types::{
 
 use crate::{Author, CHAT_ID, MAX_MESSAGES, MAX_NAME_CHARS, MAX_STORED_FILE_BYTES, State, USER_ID};
 
+/// The chat's text cap here: [`crate::MAX_STORED_TEXT_BYTES`] is far
+/// beyond an input's few kilobytes, and this is not, so inputs reach it.
+const TEXT_CAP: usize = 2048;
+
 /// Calls on one chat, separated by lines `%%`. Each is written as a first
 /// line, header lines `name: value`, an empty line and a body. The first
 /// line is a request from the page (`METHOD PATH`), or one of the host's
@@ -24,10 +28,12 @@ use crate::{Author, CHAT_ID, MAX_MESSAGES, MAX_NAME_CHARS, MAX_STORED_FILE_BYTES
 /// is 200), or the page, or a stored file as a download with a safe name;
 /// a message sent or uploaded is one event with what was sent, a press one
 /// event with that button's data; a listing is in `seq` order and carries
-/// button labels only. The chat keeps its bounds and its byte counts agree
-/// with what it holds.
+/// button labels only. The chat keeps its bounds (text within its cap,
+/// here [`TEXT_CAP`], unless one message alone holds more: a new or edited
+/// message is never the one forgotten) and its byte counts agree with what
+/// it holds.
 pub fn check_requests(data: &[u8]) {
-    let mut chat = State::new();
+    let mut chat = State::with_text_cap(TEXT_CAP);
     for (i, call) in calls(data).into_iter().enumerate() {
         let now = 1_700_000_000_000 + i as u64;
         let (first, rest) = call.method.split_once(' ').unwrap_or((&call.method, ""));
@@ -251,6 +257,11 @@ fn check_state(chat: &State) {
     assert!(chat.messages.len() <= MAX_MESSAGES);
     let text: usize = chat.messages.iter().map(|m| m.stored_bytes()).sum();
     assert_eq!(chat.text_bytes, text, "text bytes counted");
+    assert!(
+        text <= chat.text_cap || chat.messages.len() == 1,
+        "{text} bytes of text kept, over the cap of {}",
+        chat.text_cap
+    );
     let files: usize = chat.files.iter().map(|f| f.data.len()).sum();
     assert_eq!(chat.file_bytes, files, "file bytes counted");
     assert!(files <= MAX_STORED_FILE_BYTES || chat.files.len() == 1);

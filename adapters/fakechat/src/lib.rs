@@ -43,7 +43,9 @@
 //! under the text, checked against the limits a platform would set: at most
 //! 5 rows of 5, labels of 1 to 80 characters, data of 1 to 100 bytes),
 //! `edit` replaces the text of a bot message and removes its buttons, as
-//! editing does on every bundled platform, `typing` does nothing,
+//! editing does on every bundled platform (a longer text makes room as a
+//! new message does: the oldest other messages are forgotten), `typing`
+//! does nothing,
 //! `fetch_history` returns the last messages oldest first,
 //! `download_attachment` returns stored bytes. Reactions are not supported.
 //!
@@ -84,7 +86,8 @@ pub const MAX_STORED_FILE_BYTES: usize = 16 << 20;
 /// Messages kept; the oldest are forgotten beyond this.
 pub const MAX_MESSAGES: usize = 500;
 /// Bytes of message text and buttons kept; the oldest messages are forgotten
-/// beyond this.
+/// beyond this, after a new message or an edit (never the message just
+/// added or edited, so one message alone may hold more).
 pub const MAX_STORED_TEXT_BYTES: usize = 4 << 20;
 /// Files per bot message.
 pub const MAX_FILES_PER_SEND: u32 = 4;
@@ -273,6 +276,9 @@ struct State {
     messages: VecDeque<Message>,
     /// Bytes of text and buttons of the kept messages.
     text_bytes: usize,
+    /// The most `text_bytes` may be: [`MAX_STORED_TEXT_BYTES`], or smaller
+    /// for the fuzz target, whose inputs are too short to reach that.
+    text_cap: usize,
     last_file: u64,
     files: VecDeque<StoredFile>,
     file_bytes: usize,
@@ -289,11 +295,17 @@ struct NewMessage {
 
 impl State {
     const fn new() -> Self {
+        Self::with_text_cap(MAX_STORED_TEXT_BYTES)
+    }
+
+    /// An empty chat that keeps at most `text_cap` bytes of text and buttons.
+    const fn with_text_cap(text_cap: usize) -> Self {
         State {
             last_id: 0,
             seq: 0,
             messages: VecDeque::new(),
             text_bytes: 0,
+            text_cap,
             last_file: 0,
             files: VecDeque::new(),
             file_bytes: 0,
@@ -315,14 +327,21 @@ impl State {
             files: new.files,
             buttons: new.buttons,
         });
+        self.make_room(self.last_id);
+        self.messages.back().expect("just pushed")
+    }
+
+    /// Forgets the oldest messages but `keep` (the one just added or
+    /// edited) until the chat is within [`MAX_MESSAGES`] and its text cap.
+    fn make_room(&mut self, keep: u64) {
         while self.messages.len() > 1
-            && (self.messages.len() > MAX_MESSAGES || self.text_bytes > MAX_STORED_TEXT_BYTES)
+            && (self.messages.len() > MAX_MESSAGES || self.text_bytes > self.text_cap)
         {
-            if let Some(old) = self.messages.pop_front() {
+            let oldest = usize::from(self.messages.front().is_some_and(|m| m.id == keep));
+            if let Some(old) = self.messages.remove(oldest) {
                 self.text_bytes -= old.stored_bytes();
             }
         }
-        self.messages.back().expect("just pushed")
     }
 
     fn message(&self, id: &str) -> Option<&Message> {
@@ -659,7 +678,9 @@ impl State {
     }
 
     /// `edit`: replaces the text of a bot message and removes its buttons
-    /// (an answered prompt keeps none, as on the other platforms).
+    /// (an answered prompt keeps none, as on the other platforms). A longer
+    /// text makes room as a new message does, so the chat stays within its
+    /// text cap: the oldest other messages are forgotten, never this one.
     fn edit(&mut self, request: &EditRequest) -> Result<(), AdapterError> {
         check_chat(&request.chat_id)?;
         if request.text.chars().count() > MAX_TEXT_LEN as usize {
@@ -684,6 +705,7 @@ impl State {
         message.buttons = Vec::new();
         message.edited = true;
         message.seq = self.seq;
+        self.make_room(id);
         Ok(())
     }
 

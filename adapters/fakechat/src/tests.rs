@@ -426,6 +426,40 @@ fn old_messages_are_forgotten() {
 }
 
 #[test]
+fn an_edit_makes_room_as_a_new_message_does() {
+    let mut state = State::new();
+    state.send(bot("ok"), 0).unwrap();
+    let long = "x".repeat(MAX_TEXT_LEN as usize);
+    let fill = (MAX_STORED_TEXT_BYTES - 2) / long.len();
+    for _ in 0..fill {
+        state.send(bot(&long), 0).unwrap();
+    }
+    assert_eq!(state.messages.len(), 1 + fill, "all kept before the edit");
+    // 10,000 two-byte characters: 20,000 bytes where there were 2.
+    let text = "\u{e9}".repeat(MAX_TEXT_LEN as usize);
+    state
+        .edit(&EditRequest {
+            chat_id: CHAT_ID.into(),
+            message_id: "1".into(),
+            text: text.clone(),
+            format: TextFormat::Plain,
+        })
+        .unwrap();
+    assert!(
+        state.text_bytes <= MAX_STORED_TEXT_BYTES,
+        "{}",
+        state.text_bytes
+    );
+    let total: usize = state.messages.iter().map(Message::stored_bytes).sum();
+    assert_eq!(state.text_bytes, total);
+    // The edited message stays, though it is the oldest; the oldest others go.
+    assert_eq!(state.message("1").unwrap().text, text);
+    assert!(state.message("2").is_none() && state.message("3").is_none());
+    assert_eq!(state.messages.len(), fill - 1);
+    assert_eq!(state.messages[1].id, 4);
+}
+
+#[test]
 fn history_is_oldest_first_and_limited() {
     let mut state = State::new();
     post_text(&mut state, "a");
