@@ -29,6 +29,11 @@
 //! the adapter identifies afresh and says once that messages sent meanwhile
 //! may be missed.
 //!
+//! A session id is kept only when a stored cursor can carry it (see
+//! [`Cursor`]): READY with any other is served, but its session is not
+//! resumed (after a disconnect the adapter identifies afresh, and says so
+//! at READY), so a stored cursor always reads back as itself.
+//!
 //! A resume goes to READY's `resume_gateway_url` when the host lets the
 //! adapter reach it, else to the configured gateway URL (a resume works there
 //! too), so the manifest's one websocket destination is enough.
@@ -88,6 +93,11 @@ const MAX_SESSION_ID: usize = 128;
 
 /// Where a session can be resumed: what the host stores with each batch, as
 /// JSON (`{"session_id":…,"seq":…,"resume_url":…}`).
+///
+/// A session id is 1 to [`MAX_SESSION_ID`] printable ASCII characters
+/// other than space (Discord's are hex digits), both when READY gives one
+/// and when a stored cursor is read, so every cursor the gateway hands out
+/// reads back as itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
     /// The session's id, from READY.
@@ -112,12 +122,9 @@ impl Cursor {
     }
 }
 
+/// Whether `id` is a session id this adapter keeps (see [`Cursor`]).
 fn session_id_ok(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_SESSION_ID
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty() && id.len() <= MAX_SESSION_ID && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A resume URL as this adapter connects to it: `ws://` or `wss://`, no
@@ -177,8 +184,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A new connection is about to open: forget what belonged to the old one.
+    /// A new connection is about to open: forget what belonged to the old one
+    /// (and, without a session to resume, its sequence: the next one starts
+    /// its own).
     pub fn connecting(&mut self) {
+        if self.session_id.is_none() {
+            self.seq = None;
+        }
         self.awaiting_ack = false;
         self.handshake_sent = false;
         self.live = false;
@@ -347,15 +359,30 @@ impl Gateway {
                 let Some(session) = session else {
                     return vec![Action::Warn("READY without session_id; skipped".into())];
                 };
-                self.session_id = Some(session.to_owned());
+                let mut out = Vec::new();
                 self.restored = false;
-                if let Some(url) = frame
-                    .d
-                    .get("resume_gateway_url")
-                    .and_then(Value::as_str)
-                    .and_then(resume_url_of)
-                {
-                    self.resume_url = Some(url);
+                if session_id_ok(session) {
+                    self.session_id = Some(session.to_owned());
+                    if let Some(url) = frame
+                        .d
+                        .get("resume_gateway_url")
+                        .and_then(Value::as_str)
+                        .and_then(resume_url_of)
+                    {
+                        self.resume_url = Some(url);
+                    }
+                } else {
+                    // Served, but not resumed: a stored cursor could not
+                    // carry this id back after a restart.
+                    self.session_id = None;
+                    self.resume_url = None;
+                    out.push(Action::Warn(format!(
+                        "READY gave a session_id this adapter cannot store ({}; Discord's are hex \
+                         digits): this connection works, but after a disconnect or restart the \
+                         adapter identifies afresh, so messages sent meanwhile may be missed \
+                         (fetch_messages shows a chat's recent history)",
+                        one_line(session, EXCERPT_CHARS)
+                    )));
                 }
                 self.bot_id = id.map(str::to_owned);
                 self.bot_name = user
@@ -363,14 +390,13 @@ impl Gateway {
                     .and_then(Value::as_str)
                     .map(str::to_owned);
                 self.live = true;
-                vec![
-                    Action::Info(format!(
-                        "connected to the Discord gateway as {} ({})",
-                        self.bot_name.as_deref().unwrap_or("?"),
-                        self.bot_id.as_deref().unwrap_or("?")
-                    )),
-                    Action::Dispatch(t, frame.d),
-                ]
+                out.push(Action::Info(format!(
+                    "connected to the Discord gateway as {} ({})",
+                    self.bot_name.as_deref().unwrap_or("?"),
+                    self.bot_id.as_deref().unwrap_or("?")
+                )));
+                out.push(Action::Dispatch(t, frame.d));
+                out
             }
             "RESUMED" => {
                 self.live = true;
@@ -781,6 +807,64 @@ mod tests {
         let mut gw = Gateway::default();
         gw.learn_cursor(r#"{"session_id":"abc","seq":1}"#);
         assert_eq!(gw.connect_url(configured), configured);
+    }
+
+    #[test]
+    fn a_session_id_a_cursor_cannot_carry_is_not_kept() {
+        for bad in [
+            "a b".to_string(),
+            "caf\u{e9}".into(),
+            "tab\t".into(),
+            "a".repeat(129),
+        ] {
+            let mut gw = Gateway::default();
+            hello(&mut gw);
+            let ready = json!({"op": 0, "s": 1, "t": "READY", "d": {
+                "session_id": bad, "resume_gateway_url": "wss://r.discord.gg",
+                "user": {"id": "42", "username": "bot"}}});
+            let out = gw.on_text(&ready.to_string(), 0);
+            assert_eq!(warned(&out).len(), 1, "{bad:?}: {out:?}");
+            assert!(warned(&out)[0].contains("identifies afresh"), "{bad:?}");
+            // Served all the same: READY reaches the decoder.
+            assert!(matches!(out.last(), Some(Action::Dispatch(t, _)) if t == "READY"));
+            assert!(gw.is_live() && gw.bot_id.as_deref() == Some("42"));
+            gw.on_text(r#"{"op":0,"s":2,"t":"MESSAGE_CREATE","d":{}}"#, 0);
+            assert_eq!(gw.cursor(), None, "{bad:?}: nothing to store");
+            // The heartbeat still carries this connection's sequence.
+            assert_eq!(sent(&gw.on_heartbeat_timer())[0], json!({"op": 1, "d": 2}));
+            // After a disconnect: identify afresh, on the configured gateway.
+            gw.on_closed(1006, "");
+            gw.connecting();
+            assert_eq!(
+                gw.connect_url("wss://gateway.discord.gg"),
+                "wss://gateway.discord.gg"
+            );
+            assert_eq!(sent(&hello(&mut gw))[0]["op"], 2, "{bad:?}");
+            assert_eq!(
+                sent(&gw.on_heartbeat_timer())[0],
+                json!({"op": 1, "d": null})
+            );
+        }
+        // Any id that is kept is stored and read back as itself.
+        for good in [
+            "abc",
+            "0123456789abcdef0123456789abcdef",
+            "a:b.c+d/e=",
+            &"a".repeat(128),
+        ] {
+            let mut gw = Gateway::default();
+            hello(&mut gw);
+            let ready = json!({"op": 0, "s": 1, "t": "READY", "d": {
+                "session_id": good, "user": {"id": "42"}}});
+            assert!(
+                warned(&gw.on_text(&ready.to_string(), 0)).is_empty(),
+                "{good}"
+            );
+            let cursor = gw.cursor().expect("a session to store");
+            assert_eq!(cursor.session_id, good);
+            let stored = serde_json::to_string(&cursor).unwrap();
+            assert_eq!(Cursor::parse(&stored), Some(cursor), "{stored}");
+        }
     }
 
     #[test]
