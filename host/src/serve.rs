@@ -325,6 +325,8 @@ pub async fn start_with(
     for (name, _) in &later_listeners {
         router.forward_to_holder(name);
     }
+    // Whatever compiling the components freed goes back to the system.
+    crate::runtime::heap::release_free_memory();
     router.record(&lifecycle);
     let mut polls = vec![
         AbortOnDrop(crate::router::alerting::spawn(router.clone(), alerts_rx)),
