@@ -44,7 +44,15 @@ pub fn linker(
         websocket::add_to_linker::<_, HasSelf<WsConnections>>(&mut l, |s| &mut s.ws)?;
     }
     if grant.outbound_http && kind == Kind::Adapter {
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut l)?;
+        // wasmtime-wasi-http's `types`; its `outgoing-handler` as egress
+        // wraps it (the request options a guest hands over are given back).
+        use wasmtime_wasi_http::p2::bindings::http;
+        http::types::add_to_linker::<_, wasmtime_wasi_http::WasiHttp>(
+            &mut l,
+            &http::types::LinkOptions::default(),
+            <ComponentState as wasmtime_wasi_http::WasiHttpView>::http,
+        )?;
+        crate::caps::egress::add_outgoing_handler_to_linker(&mut l)?;
     }
     Ok(l)
 }

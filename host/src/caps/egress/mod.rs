@@ -65,6 +65,7 @@
 mod connector;
 mod decode;
 mod error;
+mod handler;
 mod hooks;
 mod inject;
 mod policy;
@@ -73,6 +74,7 @@ mod screen;
 mod send;
 
 pub(crate) use error::{EgressError, Phase};
+pub use handler::add_to_linker as add_outgoing_handler_to_linker;
 pub(crate) use hooks::EgressHooks;
 pub use policy::EgressPolicy;
 #[cfg(test)]
