@@ -122,6 +122,20 @@ fn telegram_on_tmpfs(fake: &FakeTelegram, size: &str) -> Option<(TempHome, Tmpfs
     Some((home, fs))
 }
 
+/// `airlock serve` (warnings logged) on an 8 MB tmpfs with Telegram, Alice
+/// allowed, once it polls the fake; `None` where no tmpfs can be mounted.
+async fn serving_on_tmpfs(fake: &FakeTelegram) -> Option<(TempHome, Tmpfs, Session)> {
+    let (home, fs) = telegram_on_tmpfs(fake, "8m")?;
+    allow_alice(&home).await;
+    let session = Session::start_command(
+        serve_logging(&home, "warn"),
+        rmcp::service::ClientLifecycleMode::Initialize,
+    )
+    .await;
+    polling(fake).await;
+    Some((home, fs, session))
+}
+
 /// The offset of each getUpdates the fake received, in order.
 fn offsets(fake: &FakeTelegram) -> Vec<Option<i64>> {
     fake.calls_to("getUpdates")
@@ -201,16 +215,9 @@ const ROOM_AGAIN: &str = "the disk has room again: telegram updates are stored";
 #[tokio::test]
 async fn a_full_disk_confirms_nothing_says_so_once_and_delivery_resumes_once_freed() {
     let fake = FakeTelegram::start(TOKEN).await;
-    let Some((home, fs)) = telegram_on_tmpfs(&fake, "8m") else {
+    let Some((home, fs, mut session)) = serving_on_tmpfs(&fake).await else {
         return;
     };
-    allow_alice(&home).await;
-    let mut session = Session::start_command(
-        serve_logging(&home, "warn"),
-        rmcp::service::ClientLifecycleMode::Initialize,
-    )
-    .await;
-    polling(&fake).await;
     fake.inject_update(from_alice(1, "before"));
     assert_eq!(session.event().await["content"], "before");
 
@@ -307,16 +314,9 @@ async fn until_true(what: &str, mut cond: impl FnMut() -> bool) {
 #[tokio::test]
 async fn fill_and_free_cycles_at_different_moments_lose_and_repeat_nothing() {
     let fake = FakeTelegram::start(TOKEN).await;
-    let Some((home, fs)) = telegram_on_tmpfs(&fake, "8m") else {
+    let Some((_home, fs, mut session)) = serving_on_tmpfs(&fake).await else {
         return;
     };
-    allow_alice(&home).await;
-    let mut session = Session::start_command(
-        serve_logging(&home, "warn"),
-        rmcp::service::ClientLifecycleMode::Initialize,
-    )
-    .await;
-    polling(&fake).await;
     let mut counts = BTreeMap::new();
     let mut expected = BTreeMap::new();
     let mut id = 1;
