@@ -136,6 +136,19 @@ async fn serving_on_tmpfs(fake: &FakeTelegram) -> Option<(TempHome, Tmpfs, Sessi
     Some((home, fs, session))
 }
 
+/// Waits until each of `texts` has reached the session, then a second more,
+/// and asserts that each arrived exactly once and nothing else did.
+async fn each_arrives_once(session: &mut Session, texts: &[&str]) {
+    let mut counts = BTreeMap::new();
+    let deadline = Instant::now() + SOON;
+    while counts.len() < texts.len() && Instant::now() < deadline {
+        collect(session, &mut counts, Duration::from_millis(200)).await;
+    }
+    collect(session, &mut counts, Duration::from_secs(1)).await;
+    let expected: BTreeMap<String, usize> = texts.iter().map(|t| (t.to_string(), 1)).collect();
+    assert_eq!(counts, expected, "stderr:\n{}", session.log.text());
+}
+
 /// The offset of each getUpdates the fake received, in order.
 fn offsets(fake: &FakeTelegram) -> Vec<Option<i64>> {
     fake.calls_to("getUpdates")
@@ -280,17 +293,7 @@ async fn a_full_disk_confirms_nothing_says_so_once_and_delivery_resumes_once_fre
     );
 
     filler.free();
-    let mut counts = BTreeMap::new();
-    let deadline = Instant::now() + SOON;
-    while counts.len() < 3 && Instant::now() < deadline {
-        collect(&mut session, &mut counts, Duration::from_millis(200)).await;
-    }
-    collect(&mut session, &mut counts, Duration::from_secs(1)).await;
-    let expected: BTreeMap<String, usize> = [stuck.as_str(), more[0], more[1]]
-        .iter()
-        .map(|t| (t.to_string(), 1))
-        .collect();
-    assert_eq!(counts, expected, "stderr:\n{}", session.log.text());
+    each_arrives_once(&mut session, &[stuck.as_str(), more[0], more[1]]).await;
     // The first getUpdates after the disk had room asked from the same
     // update again; then all three were confirmed.
     assert_eq!(offsets(&fake).get(polled.len()), Some(&Some(stuck_id)));
@@ -484,17 +487,7 @@ async fn discord_events_are_held_while_the_disk_is_full_and_their_sequence_is_no
     assert!(session.tool_names().await.contains(&"reply".to_string()));
 
     filler.free();
-    let mut counts = BTreeMap::new();
-    let deadline = Instant::now() + SOON;
-    while counts.len() < 3 && Instant::now() < deadline {
-        collect(&mut session, &mut counts, Duration::from_millis(200)).await;
-    }
-    collect(&mut session, &mut counts, Duration::from_secs(1)).await;
-    let expected: BTreeMap<String, usize> = [stuck.as_str(), more[0], more[1]]
-        .iter()
-        .map(|t| (t.to_string(), 1))
-        .collect();
-    assert_eq!(counts, expected, "stderr:\n{}", session.log.text());
+    each_arrives_once(&mut session, &[stuck.as_str(), more[0], more[1]]).await;
     assert_ne!(
         discord_cursor(&home),
         cursor,

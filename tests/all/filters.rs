@@ -12,18 +12,24 @@ use crate::support::*;
 /// A fakechat home with the `redirect` fixture dropped in, approved and
 /// enabled as an ordinary filter.
 fn home_with_redirect() -> (TempHome, u16) {
+    home_with_filter("redirect", "")
+}
+
+/// A fakechat home with fixture `name` dropped in, approved and enabled as
+/// a filter, and `config` added to `airlock.toml`.
+fn home_with_filter(name: &str, config: &str) -> (TempHome, u16) {
     let home = TempHome::new();
     let [port] = free_ports();
     home.drop_in(
-        "redirect",
-        &fixture_wasm("redirect"),
-        "name = \"redirect\"\nkind = \"filter\"\napi = \"0.1\"\n",
+        name,
+        &fixture_wasm(name),
+        &format!("name = \"{name}\"\nkind = \"filter\"\napi = \"0.1\"\n"),
     );
     home.config(&format!(
-        "[components.fakechat]\nsettings = {{ port = \"{port}\" }}\n\n\
-         [components.redirect]\nenabled = true\n"
+        "{config}\n[components.fakechat]\nsettings = {{ port = \"{port}\" }}\n\n\
+         [components.{name}]\nenabled = true\n"
     ));
-    let out = home.airlock(&["adapters", "approve", "redirect"]);
+    let out = home.airlock(&["adapters", "approve", name]);
     assert!(
         out.status.success(),
         "{}",
@@ -159,23 +165,7 @@ fn markers(n: usize) -> Vec<String> {
 /// so an empty `others=` is not a scan that looked nowhere.
 #[tokio::test]
 async fn a_filter_keeps_nothing_between_messages() {
-    let home = TempHome::new();
-    let [port] = free_ports();
-    home.drop_in(
-        "amnesia",
-        &fixture_wasm("amnesia"),
-        "name = \"amnesia\"\nkind = \"filter\"\napi = \"0.1\"\n",
-    );
-    home.config(&format!(
-        "{NO_SENDER_LIMIT}\n[components.fakechat]\nsettings = {{ port = \"{port}\" }}\n\n\
-         [components.amnesia]\nenabled = true\n"
-    ));
-    let out = home.airlock(&["adapters", "approve", "amnesia"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (home, port) = home_with_filter("amnesia", NO_SENDER_LIMIT);
     let mut session = Session::start(&home).await;
     let token = session.log.token(port).await;
 
