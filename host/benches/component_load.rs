@@ -36,10 +36,7 @@ fn main() {
             std::fs::create_dir_all(&dir).unwrap();
             let cache_dir =
                 cap_std::fs::Dir::open_ambient_dir(&dir, cap_std::ambient_authority()).unwrap();
-            let host = Host {
-                cache: ComponentCache::new(cache_dir),
-                ..reopen(&host)
-            };
+            let host = host.alongside(ComponentCache::new(cache_dir)).unwrap();
             let t = Instant::now();
             let loaded = host.load(c).expect("cold load");
             cold.push(t.elapsed());
@@ -69,15 +66,4 @@ fn main() {
         warm_total.as_secs_f64() * 1e3,
         cold_total.as_secs_f64() / warm_total.as_secs_f64()
     );
-}
-
-/// A second host on the same state directory and engine.
-fn reopen(host: &Host) -> Host {
-    Host {
-        home: AirlockHome::open(host.home.path()).unwrap(),
-        db: host.db.clone(),
-        config: host.config.clone(),
-        engine: host.engine.clone(),
-        cache: ComponentCache::disabled(),
-    }
 }

@@ -15,8 +15,9 @@ use crate::home::{ADAPTERS_DIR, AirlockHome, CACHE_DIR};
 use crate::manifest::{Config, Effective, Kind, Trust, effective};
 use crate::runtime::actor::{AdapterHandle, CursorSource, Unsolicited};
 use crate::runtime::cache::ComponentCache;
-use crate::runtime::engine::new_engine;
+use crate::runtime::engine::new_engines;
 use crate::runtime::filter::FilterRunner;
+use crate::runtime::filter_pool::FilterPool;
 use crate::runtime::load::{Loaded, Prepared, prepare};
 use crate::runtime::state::InstanceSpec;
 use crate::secrets::{BoundSecret, load_secret_in};
@@ -78,6 +79,8 @@ pub struct Host {
     pub config: Config,
     /// The engine.
     pub engine: Engine,
+    /// The pooled engine filters run on.
+    pub(crate) filters: FilterPool,
     /// Compiled-component cache.
     pub cache: ComponentCache,
 }
@@ -87,14 +90,28 @@ impl Host {
     pub fn open(home: AirlockHome) -> anyhow::Result<Self> {
         let db = Db::open(&home.db_path())?;
         let config = crate::home::load_config(&home.config_path())?;
-        let engine =
-            new_engine().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e}"))?;
+        let (engine, filters) =
+            new_engines().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e}"))?;
         let cache = ComponentCache::new(home.sub(CACHE_DIR)?);
         Ok(Self {
             home,
             db,
             config,
             engine,
+            filters,
+            cache,
+        })
+    }
+
+    /// A second host on the same state directory, database, config and
+    /// engines, with its own `cache` (benchmarks compare cold and warm loads).
+    pub fn alongside(&self, cache: ComponentCache) -> anyhow::Result<Self> {
+        Ok(Self {
+            home: AirlockHome::open(self.home.path())?,
+            db: self.db.clone(),
+            config: self.config.clone(),
+            engine: self.engine.clone(),
+            filters: self.filters.clone(),
             cache,
         })
     }
@@ -158,13 +175,35 @@ impl Host {
                 name: candidate.name.clone(),
                 reason,
             })?;
-        Ok(prepare(
-            &self.engine,
+        if manifest.kind != Kind::Filter {
+            return Ok(prepare(
+                &self.engine,
+                &self.cache,
+                manifest,
+                eff,
+                &candidate.wasm,
+            )?);
+        }
+        let pooled = prepare(
+            self.filters.engine(),
             &self.cache,
-            manifest,
-            eff,
+            manifest.clone(),
+            eff.clone(),
             &candidate.wasm,
-        )?)
+        );
+        match pooled {
+            // Only compiling depends on the engine, and a component too large
+            // for a pool slot is refused there: it still runs, unpooled.
+            Err(crate::runtime::load::PrepareError::Load(why)) => {
+                let loaded = prepare(&self.engine, &self.cache, manifest, eff, &candidate.wasm)?;
+                tracing::info!(
+                    component = candidate.name,
+                    "runs outside the filter pool (each instance maps its own memory): {why}"
+                );
+                Ok(loaded)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// The per-instance spec: egress policy with its secrets loaded, and its refusals and crash
@@ -304,12 +343,9 @@ impl Host {
             .settings
             .into_iter()
             .collect();
-        Ok(FilterRunner::new(
-            self.engine.clone(),
-            pre.clone(),
-            spec,
-            settings,
-        ))
+        let pool = wasmtime::Engine::same(pre.engine(), self.filters.engine())
+            .then(|| self.filters.clone());
+        Ok(FilterRunner::new(pre.clone(), pool, spec, settings))
     }
 
     /// The operator's settings for `name`, as `start` takes them.

@@ -155,6 +155,40 @@ async fn the_bundled_redact_filter_rewrites_outbound_tokens() {
     );
 }
 
+/// The pool has `SLOTS` (16) instances; more messages than that at once
+/// wait for a slot, and every one still gets its own verdict.
+#[tokio::test(flavor = "current_thread")]
+async fn more_messages_at_once_than_the_filter_pool_has_slots_each_get_a_verdict() {
+    let home = TempHome::new();
+    let host = home.host();
+    let (candidates, _) = host.candidates().unwrap();
+    let c = candidates.iter().find(|c| c.name == "redact").unwrap();
+    let redact = host.filter_runner(&host.load(c).unwrap()).unwrap();
+    assert!(redact.pooled(), "the bundled filter fits a pool slot");
+    let token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+    let calls = (0..64).map(|i| {
+        let redact = redact.clone();
+        async move {
+            let text = if i % 2 == 0 {
+                format!("message {i} carries {token}")
+            } else {
+                format!("message {i} is plain")
+            };
+            (i, redact.outbound(&command(&text)).await)
+        }
+    });
+    for (i, verdict) in futures::future::join_all(calls).await {
+        match verdict.unwrap_or_else(|e| panic!("message {i}: {e}")) {
+            OutboundVerdict::Rewrite(m) if i % 2 == 0 => {
+                assert!(m.text.starts_with(&format!("message {i} ")), "{}", m.text);
+                assert!(!m.text.contains(token), "{}", m.text);
+            }
+            OutboundVerdict::Pass if i % 2 == 1 => {}
+            other => panic!("message {i}: unexpected {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn timers_fire_into_the_adapter_and_kv_persists_across_restarts() {
     let home = TempHome::new();

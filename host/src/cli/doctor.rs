@@ -25,7 +25,7 @@ use crate::home::{ADAPTERS_DIR, AirlockHome, CACHE_DIR};
 use crate::host::Host;
 use crate::manifest::{Config, ConfigError, Kind};
 use crate::runtime::cache::ComponentCache;
-use crate::runtime::engine::new_engine;
+use crate::runtime::engine::new_engines;
 use crate::secrets::load_secret_in;
 use crate::serve::{DEFAULT_ADAPTER, enabled, inbound_port};
 
@@ -144,7 +144,7 @@ pub fn examine(path: &Path) -> Vec<Check> {
     };
     let (check, config) = check_config(&home.config_path());
     checks.push(check);
-    let engine = match new_engine() {
+    let engine = match new_engines() {
         Ok(e) => Some(e),
         Err(e) => {
             checks.push(Check::fail(format!("cannot start the wasm engine: {e}")));
@@ -158,7 +158,7 @@ pub fn examine(path: &Path) -> Vec<Check> {
             None
         }
     };
-    let (Some(db), Some(engine), Some(cache)) = (db, engine, cache) else {
+    let (Some(db), Some((engine, filters)), Some(cache)) = (db, engine, cache) else {
         checks.push(Check::warn(
             "components not checked: fix the FAIL lines above, then run `airlock doctor` again",
         ));
@@ -170,6 +170,7 @@ pub fn examine(path: &Path) -> Vec<Check> {
         db,
         config: config.unwrap_or_default(),
         engine,
+        filters,
         cache,
     };
     checks.extend(check_components(&host, config_ok));

@@ -23,6 +23,7 @@ pub use audit::{AuditConfig, ContentMode, OtlpConfig};
 pub use effective::{Effective, EffectiveError, Linkable, Trust, effective};
 pub use grant::{Config, ConfigError};
 pub use limits::EffectiveLimits;
+pub(crate) use limits::HOST_CAP;
 pub use relay::RelayConfig;
 pub use secret_binding::{BindingError, SecretBinding, check_name};
 pub(crate) use secret_position::is_pchar;

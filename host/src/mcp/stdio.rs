@@ -14,7 +14,7 @@ use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::writer::{self, Ledger, Out, Writer};
+use super::writer::{self, Ledger, Writer};
 use crate::queue::Queued;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 
@@ -106,7 +106,7 @@ impl Outlet {
     pub fn line(&self, line: String) -> bool {
         let mut line = line.into_bytes();
         line.push(b'\n');
-        self.lines.send(Out::Line(line))
+        self.lines.line(line)
     }
 
     /// Hands `batch` to the writer (it records, then writes). False when
@@ -130,7 +130,7 @@ fn send_error(lines: &Writer, code: i64, message: &str, id: Option<serde_json::V
     let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     let mut line = body.to_string().into_bytes();
     line.push(b'\n');
-    let _ = lines.send(Out::Line(line));
+    let _ = lines.line(line);
 }
 
 enum Line {
@@ -193,7 +193,7 @@ impl AsyncWrite for LineWriter {
         let this = &mut *self;
         this.pending.extend_from_slice(buf);
         while let Some(line) = crate::text::take_line(&mut this.pending) {
-            if !this.lines.send(Out::Line(line)) {
+            if !this.lines.line(line) {
                 return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
             }
         }

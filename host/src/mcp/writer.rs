@@ -1,8 +1,9 @@
 //! The one writer of stdout: a thread that writes whole lines, and records a
 //! delivery of channel events in the same breath as writing it.
 //!
-//! rmcp's responses and the filter's error answers arrive as [`Out::Line`]
-//! and are written as they come. A batch of channel events arrives as
+//! rmcp's responses and the filter's error answers are written as they come:
+//! on the caller's thread when nothing waits ahead of them and the pipe has
+//! room ([`Writer::line`]), else by the thread as [`Out::Line`]. A batch of channel events arrives as
 //! [`Out::Events`], and goes out through the [`Ledger`], which both writes
 //! it and keeps the record that makes delivery exactly-once across a crash:
 //!
@@ -160,6 +161,32 @@ impl Writer {
             self.shared.queued.fetch_sub(1, Ordering::SeqCst);
             false
         }
+    }
+
+    /// Writes a line on the calling thread when nothing is queued ahead of
+    /// it and it fits the pipe without waiting; otherwise queues it for the
+    /// thread. Saves the thread's wake-up on every answer, which is most of
+    /// the time. False when the writer has stopped (the client is gone).
+    pub fn line(&self, line: Vec<u8>) -> bool {
+        if self.shared.queued.load(Ordering::SeqCst) == 0
+            && let Ok(mut state) = self.shared.state.try_lock()
+        {
+            if state.broken {
+                return false;
+            }
+            let fits = match &state.pipe {
+                Some(pipe) => pipe.fits_now(&*state.output, line.len()),
+                None => true,
+            };
+            if fits {
+                let ok = write(&mut state.output, &line);
+                if !ok {
+                    state.broken = true;
+                }
+                return ok;
+            }
+        }
+        self.send(Out::Line(line))
     }
 
     /// Writes a batch of events on the calling thread when nothing is

@@ -8,13 +8,13 @@
 use wasmtime::ResourceLimiter;
 
 /// Most core instances in one store.
-const MAX_INSTANCES: usize = 32;
+pub(crate) const MAX_INSTANCES: usize = 32;
 /// Most linear memories in one store.
-const MAX_MEMORIES: usize = 8;
+pub(crate) const MAX_MEMORIES: usize = 8;
 /// Most tables in one store.
-const MAX_TABLES: usize = 32;
+pub(crate) const MAX_TABLES: usize = 32;
 /// Most elements of one table.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// The store's memory budget.
 #[derive(Debug)]

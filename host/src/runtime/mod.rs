@@ -12,6 +12,7 @@ pub mod cache;
 pub mod call_error;
 pub(crate) mod engine;
 pub(crate) mod filter;
+pub(crate) mod filter_pool;
 pub(crate) mod heap;
 pub(crate) mod imports;
 pub(crate) mod limiter;
