@@ -3,8 +3,8 @@
 //!
 //! rmcp's responses and the filter's error answers are written as they come:
 //! on the caller's thread when nothing waits ahead of them and the pipe has
-//! room ([`Writer::line`]), else by the thread as [`Out::Line`]. A batch of channel events arrives as
-//! [`Out::Events`], and goes out through the [`Ledger`], which both writes
+//! room ([`Writer::line`]), else by the thread as [`Out::Line`]. A batch of
+//! channel events arrives as [`Out::Events`], and goes out through the [`Ledger`], which both writes
 //! it and keeps the record that makes delivery exactly-once across a crash:
 //!
 //! 1. wait until the pipe has room for the whole batch, so that the write
@@ -163,30 +163,38 @@ impl Writer {
         }
     }
 
+    /// Runs `f` on the calling thread, under the writer's lock, when
+    /// nothing is queued ahead and `len` bytes fit the pipe without waiting:
+    /// `Some(false)` when the writer has stopped or the write failed. `None`
+    /// when the thread has to do it instead.
+    fn in_place(&self, len: usize, f: impl FnOnce(&mut State) -> bool) -> Option<bool> {
+        if self.shared.queued.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        let mut state = self.shared.state.try_lock().ok()?;
+        if state.broken {
+            return Some(false);
+        }
+        let fits = match &state.pipe {
+            Some(pipe) => pipe.fits_now(&*state.output, len),
+            None => true,
+        };
+        fits.then(|| f(&mut state))
+    }
+
     /// Writes a line on the calling thread when nothing is queued ahead of
     /// it and it fits the pipe without waiting; otherwise queues it for the
     /// thread. Saves the thread's wake-up on every answer, which is most of
     /// the time. False when the writer has stopped (the client is gone).
     pub fn line(&self, line: Vec<u8>) -> bool {
-        if self.shared.queued.load(Ordering::SeqCst) == 0
-            && let Ok(mut state) = self.shared.state.try_lock()
-        {
-            if state.broken {
-                return false;
+        let written = self.in_place(line.len(), |state| {
+            let ok = write(&mut state.output, &line);
+            if !ok {
+                state.broken = true;
             }
-            let fits = match &state.pipe {
-                Some(pipe) => pipe.fits_now(&*state.output, line.len()),
-                None => true,
-            };
-            if fits {
-                let ok = write(&mut state.output, &line);
-                if !ok {
-                    state.broken = true;
-                }
-                return ok;
-            }
-        }
-        self.send(Out::Line(line))
+            ok
+        });
+        written.unwrap_or_else(|| self.send(Out::Line(line)))
     }
 
     /// Writes a batch of events on the calling thread when nothing is
@@ -194,25 +202,17 @@ impl Writer {
     /// thread: room, record, write); otherwise queues it for the thread.
     /// False when the writer has stopped (the client is gone).
     pub fn events(&self, seqs: Vec<i64>, lines: Vec<u8>, admitted: i64) -> bool {
-        if self.shared.queued.load(Ordering::SeqCst) == 0
-            && let Ok(mut state) = self.shared.state.try_lock()
-        {
-            if state.broken {
-                return false;
+        let written = self.in_place(lines.len(), |state| {
+            let was_behind = state.ledger.behind();
+            let ok = state.deliver(&seqs, &lines, admitted);
+            if ok && !was_behind && state.ledger.behind() {
+                // So that the thread's timer catches the ledger up.
+                let _ = self.tx.send(Out::Behind);
             }
-            let fits = match &state.pipe {
-                Some(pipe) => pipe.fits_now(&*state.output, lines.len()),
-                None => true,
-            };
-            if fits {
-                let was_behind = state.ledger.behind();
-                let ok = state.deliver(&seqs, &lines, admitted);
-                if ok && !was_behind && state.ledger.behind() {
-                    // So that the thread's timer catches the ledger up.
-                    let _ = self.tx.send(Out::Behind);
-                }
-                return ok;
-            }
+            ok
+        });
+        if let Some(ok) = written {
+            return ok;
         }
         self.send(Out::Events {
             seqs,
