@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::error::AccessError;
 use super::gate::{self, Decision, Facts, GroupPolicy, SenderRef};
+use super::known::Known;
 use super::lockdown::Lockdown;
 use super::role::Role;
 use super::statics::StaticAccess;
@@ -105,9 +106,26 @@ pub struct Memo {
     groups: HashMap<(String, String), Option<GroupPolicy>>,
     recorded: HashSet<(String, String, String)>,
     lockdown: Option<Option<Lockdown>>,
+    /// The access revision this batch read, under which lookups may come
+    /// from what the store already knows; `None` reads everything.
+    rev: Option<i64>,
     /// Drops of this batch by (adapter, reason), written at [`AccessStore::tally`].
     drops: HashMap<(String, &'static str), i64>,
 }
+
+/// Whether a tool may write to a chat now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outbound {
+    /// Lockdown is in force: nothing is sent anywhere.
+    Locked(Lockdown),
+    /// The chat is open to the session.
+    Open,
+    /// Nobody allowed was delivered from it, and no open group holds it.
+    Closed,
+}
+
+/// Direct chats by (adapter, chat id), with the senders recorded in each.
+type DirectChats = HashMap<(String, String), HashSet<String>>;
 
 /// The access store.
 #[derive(Clone, Debug)]
@@ -116,10 +134,13 @@ pub struct AccessStore {
     /// In static mode, the allowlists and groups of `airlock.toml`.
     pub(super) statics: Option<Arc<StaticAccess>>,
     /// Direct chats recorded in `delivered_chats` by this process, so the
-    /// table is written once per chat and sender, not once per message.
-    recorded: Arc<Mutex<HashSet<(String, String, String)>>>,
+    /// table is written once per chat and sender, not once per message:
+    /// (adapter, chat) to its senders.
+    recorded: Arc<Mutex<DirectChats>>,
     /// Threads recorded in `threads` by this process, likewise.
     threads: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Roles and groups read under the current access revision.
+    known: Arc<Mutex<Known>>,
 }
 
 /// Seconds since the epoch.
@@ -138,6 +159,7 @@ impl AccessStore {
             statics: None,
             recorded: Arc::default(),
             threads: Arc::default(),
+            known: Arc::default(),
         }
     }
 
@@ -231,9 +253,43 @@ impl AccessStore {
         if let Some(role) = memo.roles.get(&key) {
             return Ok(*role);
         }
-        let role = self.role(sender)?;
+        let known = memo
+            .rev
+            .and_then(|rev| self.known().role(rev, sender.adapter, sender.sender_id));
+        let role = match known {
+            Some(role) => role,
+            None => {
+                let role = self.role(sender)?;
+                if let Some(rev) = memo.rev {
+                    self.known()
+                        .set_role(rev, sender.adapter, sender.sender_id, role);
+                }
+                role
+            }
+        };
         memo.roles.insert(key, role);
         Ok(role)
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The access revision is `rev`: what was read under another is
+    /// forgotten, and so are this process's notes of chats and threads it
+    /// recorded (a change elsewhere may have deleted their rows; the next
+    /// delivery writes them again).
+    fn sync(&self, rev: i64) {
+        if self.known().at(rev) {
+            self.recorded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            self.threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
     }
 
     /// Starts a batch: reads the access revision and lockdown in one query,
@@ -258,6 +314,8 @@ impl AccessStore {
                 ))
             })?;
         memo.lockdown = Some(lockdown);
+        self.sync(rev);
+        memo.rev = Some(rev);
         Ok(rev)
     }
 
@@ -278,6 +336,9 @@ impl AccessStore {
             .remove(&(adapter.to_owned(), sender_id.to_owned()));
         memo.groups
             .remove(&(adapter.to_owned(), chat_id.to_owned()));
+        // The change bumped the revision this batch read: from here on it
+        // reads what it needs.
+        memo.rev = None;
     }
 
     /// Counts a drop of this batch; written by [`tally`](Self::tally).
@@ -320,7 +381,19 @@ impl AccessStore {
         if let Some(known) = memo.groups.get(&key) {
             return Ok(*known);
         }
-        let policy = self.group(adapter, chat_id)?;
+        let known = memo
+            .rev
+            .and_then(|rev| self.known().group(rev, adapter, chat_id));
+        let policy = match known {
+            Some(policy) => policy,
+            None => {
+                let policy = self.group(adapter, chat_id)?;
+                if let Some(rev) = memo.rev {
+                    self.known().set_group(rev, adapter, chat_id, policy);
+                }
+                policy
+            }
+        };
         memo.groups.insert(key, policy);
         Ok(policy)
     }
@@ -424,21 +497,23 @@ impl AccessStore {
     }
 
     pub(super) fn record_direct(&self, m: &Inbound<'_>) -> Result<(), DbError> {
-        let key = (
-            m.sender.adapter.to_owned(),
-            m.chat_id.to_owned(),
-            m.sender.sender_id.to_owned(),
-        );
+        let chat = (m.sender.adapter.to_owned(), m.chat_id.to_owned());
         let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
-        if recorded.contains(&key) {
+        if recorded
+            .get(&chat)
+            .is_some_and(|senders| senders.contains(m.sender.sender_id))
+        {
             return Ok(());
         }
         self.db.lock().prepare_cached(
             "INSERT INTO delivered_chats (adapter, chat_id, sender_id, at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(adapter, chat_id, sender_id) DO UPDATE SET at = excluded.at",
         )?
-        .execute(params![key.0, key.1, key.2, now()])?;
-        recorded.insert(key);
+        .execute(params![chat.0, chat.1, m.sender.sender_id, now()])?;
+        recorded
+            .entry(chat)
+            .or_default()
+            .insert(m.sender.sender_id.to_owned());
         Ok(())
     }
 
@@ -448,7 +523,12 @@ impl AccessStore {
         self.recorded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(a, _, s)| !(a == adapter && s == sender_id));
+            .retain(|(a, _), senders| {
+                if a == adapter {
+                    senders.remove(sender_id);
+                }
+                !senders.is_empty()
+            });
     }
 
     /// Remember that `thread` (under `parent`) was delivered from.
@@ -481,11 +561,56 @@ impl AccessStore {
     /// thread delivered from whose parent is an open group, or a direct chat
     /// an allowed sender was delivered from.
     pub fn may_send(&self, adapter: &str, chat_id: &str) -> Result<bool, DbError> {
-        if self.group(adapter, chat_id)?.is_some() {
+        self.may_send_with(adapter, chat_id, &mut Memo::default())
+    }
+
+    /// Lockdown and [`may_send`](Self::may_send) together, as a tool asks
+    /// before it writes: one read of the revision and lockdown, and the
+    /// rest from what is known under that revision where it can.
+    pub fn outbound(&self, adapter: &str, chat_id: &str) -> Result<Outbound, DbError> {
+        let mut memo = Memo::default();
+        self.begin_batch(&mut memo)?;
+        if let Some(Some(locked)) = memo.lockdown.take() {
+            return Ok(Outbound::Locked(locked));
+        }
+        Ok(if self.may_send_with(adapter, chat_id, &mut memo)? {
+            Outbound::Open
+        } else {
+            Outbound::Closed
+        })
+    }
+
+    fn may_send_with(
+        &self,
+        adapter: &str,
+        chat_id: &str,
+        memo: &mut Memo,
+    ) -> Result<bool, DbError> {
+        if self.group_with(adapter, chat_id, memo)?.is_some() {
             return Ok(gate::outbound(true, false));
         }
+        // A direct chat this process recorded since the revision was read
+        // (`sync` forgets them when it moves): its row is there.
+        if memo.rev.is_some() {
+            let senders: Vec<String> = self
+                .recorded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&(adapter.to_owned(), chat_id.to_owned()))
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+            for sender_id in senders {
+                let s = SenderRef {
+                    adapter,
+                    sender_id: &sender_id,
+                };
+                if self.role_with(&s, memo)?.is_some() {
+                    return Ok(gate::outbound(false, true));
+                }
+            }
+        }
         if let Some(parent) = self.thread_parent(adapter, chat_id)?
-            && self.group(adapter, &parent)?.is_some()
+            && self.group_with(adapter, &parent, memo)?.is_some()
         {
             return Ok(gate::outbound(true, false));
         }
@@ -503,7 +628,7 @@ impl AccessStore {
                 adapter,
                 sender_id: &sender_id,
             };
-            if self.listed(&s)? {
+            if self.role_with(&s, memo)?.is_some() {
                 return Ok(gate::outbound(false, true));
             }
         }

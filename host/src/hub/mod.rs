@@ -157,32 +157,44 @@ impl Hub {
 
     /// The sessions running now, by name (this one always among them).
     pub fn live(&self) -> Result<Vec<String>, DbError> {
-        let Some(presence) = &self.presence else {
-            return Ok(vec![self.me.clone()]);
-        };
         let names = self.store.names()?;
-        let mut live = presence.live(names.iter().map(String::as_str));
-        if !live.contains(&self.me) {
-            live.push(self.me.clone());
-            live.sort();
-        }
-        Ok(live)
+        Ok(self.live_among(&names))
+    }
+
+    /// Those of the recorded session `names` that run now, this one always
+    /// among them. This session's own lock is not asked: it holds it.
+    fn live_among(&self, names: &[String]) -> Vec<String> {
+        let Some(presence) = &self.presence else {
+            return vec![self.me.clone()];
+        };
+        let others = names.iter().map(String::as_str).filter(|n| *n != self.me);
+        let mut live = presence.live(others);
+        live.push(self.me.clone());
+        live.sort();
+        live
     }
 
     /// Where an event of `chat` of `adapter` goes now; `live` is filled on
-    /// first need, so a batch asks the lock files once.
+    /// first need, so a batch asks the lock files once. The binding and the
+    /// session names are read together, in one query.
     pub fn route(
         &self,
         adapter: &str,
         chat: &str,
         live: &mut Option<Vec<String>>,
     ) -> Result<Route, DbError> {
-        let bound = self.store.route_of(adapter, chat)?;
+        let bound = match live {
+            Some(_) => self.store.route_of(adapter, chat)?,
+            None => {
+                let (bound, names) = self.store.route_and_names(adapter, chat)?;
+                if bound.is_none() {
+                    *live = Some(self.live_among(&names));
+                }
+                bound
+            }
+        };
         if bound.is_some() {
             return Ok(route::decide(bound.as_deref(), &[]));
-        }
-        if live.is_none() {
-            *live = Some(self.live()?);
         }
         Ok(route::decide(None, live.as_deref().unwrap_or_default()))
     }

@@ -121,6 +121,15 @@ pub trait HubStore: Send + Sync + std::fmt::Debug {
     fn waiting(&self, session: &str) -> Result<usize, DbError>;
     /// The session `chat` of `adapter` is bound to.
     fn route_of(&self, adapter: &str, chat: &str) -> Result<Option<String>, DbError>;
+    /// [`route_of`](Self::route_of) and [`names`](Self::names) at once, as
+    /// routing asks them; a backend may answer both in one read.
+    fn route_and_names(
+        &self,
+        adapter: &str,
+        chat: &str,
+    ) -> Result<(Option<String>, Vec<String>), DbError> {
+        Ok((self.route_of(adapter, chat)?, self.names()?))
+    }
     /// Binds `chat` to `session` (replacing a binding), and hands it the
     /// chat's held events, in order. Returns how many it got.
     fn bind(&self, adapter: &str, chat: &str, session: &str, by: &str) -> Result<usize, DbError>;
@@ -292,6 +301,29 @@ impl HubStore for SqliteHub {
             .prepare_cached("SELECT session FROM hub_routes WHERE adapter = ?1 AND chat = ?2")?
             .query_row(params![adapter, chat], |r| r.get(0))
             .optional()?)
+    }
+
+    fn route_and_names(
+        &self,
+        adapter: &str,
+        chat: &str,
+    ) -> Result<(Option<String>, Vec<String>), DbError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT 0, session FROM hub_routes WHERE adapter = ?1 AND chat = ?2
+             UNION ALL SELECT 1, name FROM hub_sessions ORDER BY 1, 2",
+        )?;
+        let mut rows = stmt.query(params![adapter, chat])?;
+        let (mut bound, mut names) = (None, Vec::new());
+        while let Some(row) = rows.next()? {
+            let value: String = row.get(1)?;
+            if row.get::<_, i64>(0)? == 0 {
+                bound = Some(value);
+            } else {
+                names.push(value);
+            }
+        }
+        Ok((bound, names))
     }
 
     fn bind(&self, adapter: &str, chat: &str, session: &str, by: &str) -> Result<usize, DbError> {
@@ -499,6 +531,30 @@ mod tests {
                 params![line, chat],
             )
             .unwrap();
+    }
+
+    #[test]
+    fn the_binding_and_the_names_read_together_are_what_each_read_gives() {
+        let db = Db::in_memory().unwrap();
+        let hub = SqliteHub::new(db);
+        let both = |chat: &str| hub.route_and_names("tg", chat).unwrap();
+        let apart = |chat: &str| (hub.route_of("tg", chat).unwrap(), hub.names().unwrap());
+        assert_eq!(both("5"), (None, vec![]), "no session, no binding");
+        hub.attach("web", "/w", 1).unwrap();
+        hub.attach("api", "/a", 2).unwrap();
+        hub.bind("tg", "5", "api", "terminal").unwrap();
+        for chat in ["5", "6"] {
+            assert_eq!(both(chat), apart(chat), "chat {chat}");
+        }
+        assert_eq!(
+            both("5"),
+            (Some("api".into()), vec!["api".into(), "web".into()])
+        );
+        assert_eq!(
+            hub.route_and_names("dc", "5").unwrap().0,
+            None,
+            "per adapter"
+        );
     }
 
     #[test]

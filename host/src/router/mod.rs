@@ -32,7 +32,7 @@ pub mod time;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::access::AccessStore;
+use crate::access::{AccessStore, Outbound};
 use crate::alert::Alerts;
 use crate::bindings::types::{Description, Features};
 use crate::queue::Queue;
@@ -331,28 +331,33 @@ impl Router {
         &'a self,
         chat_id: &'a str,
     ) -> Result<(&'a str, &'a Active, &'a str), ToolError> {
-        let locked = self
-            .access
-            .lockdown()
-            .map_err(|e| ToolError::Internal(e.to_string()))?;
-        if let Some(l) = locked {
-            return Err(ToolError::LockedDown {
-                since: time::iso8601((l.since.max(0) as u64) * 1000),
-                reason: l
-                    .reason
-                    .map(|r| format!(" (reason: {})", crate::text::one_line(&r, 200)))
-                    .unwrap_or_default(),
-            });
-        }
-        let (adapter, active, chat) = self.resolve(chat_id)?;
-        let open = self
-            .access
-            .may_send(adapter, chat)
-            .map_err(|e| ToolError::Internal(e.to_string()))?;
-        if !open {
-            return Err(ToolError::ChatNotOpen(chat_id.into()));
+        let internal = |e: crate::db::DbError| ToolError::Internal(e.to_string());
+        let (adapter, active, chat) = match self.resolve(chat_id) {
+            Ok(found) => found,
+            // Lockdown is what a caller hears first, even about a chat
+            // that does not resolve.
+            Err(e) => match self.access.lockdown().map_err(internal)? {
+                Some(l) => return Err(locked_down(l)),
+                None => return Err(e),
+            },
+        };
+        match self.access.outbound(adapter, chat).map_err(internal)? {
+            Outbound::Locked(l) => return Err(locked_down(l)),
+            Outbound::Closed => return Err(ToolError::ChatNotOpen(chat_id.into())),
+            Outbound::Open => {}
         }
         self.check_route(adapter, chat)?;
         Ok((adapter, active, chat))
+    }
+}
+
+/// The error a tool gets during lockdown.
+fn locked_down(l: crate::access::Lockdown) -> ToolError {
+    ToolError::LockedDown {
+        since: time::iso8601((l.since.max(0) as u64) * 1000),
+        reason: l
+            .reason
+            .map(|r| format!(" (reason: {})", crate::text::one_line(&r, 200)))
+            .unwrap_or_default(),
     }
 }
