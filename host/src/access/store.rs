@@ -599,14 +599,8 @@ impl AccessStore {
                 .get(&(adapter.to_owned(), chat_id.to_owned()))
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default();
-            for sender_id in senders {
-                let s = SenderRef {
-                    adapter,
-                    sender_id: &sender_id,
-                };
-                if self.role_with(&s, memo)?.is_some() {
-                    return Ok(gate::outbound(false, true));
-                }
+            if self.any_listed(adapter, &senders, memo)? {
+                return Ok(gate::outbound(false, true));
             }
         }
         if let Some(parent) = self.thread_parent(adapter, chat_id)?
@@ -623,16 +617,24 @@ impl AccessStore {
             .collect::<Result<_, _>>()?;
         drop(stmt);
         drop(conn);
+        let listed = self.any_listed(adapter, &senders, memo)?;
+        Ok(gate::outbound(false, listed))
+    }
+
+    /// Whether any of `senders` of `adapter` is allowed.
+    fn any_listed(
+        &self,
+        adapter: &str,
+        senders: &[String],
+        memo: &mut Memo,
+    ) -> Result<bool, DbError> {
         for sender_id in senders {
-            let s = SenderRef {
-                adapter,
-                sender_id: &sender_id,
-            };
+            let s = SenderRef { adapter, sender_id };
             if self.role_with(&s, memo)?.is_some() {
-                return Ok(gate::outbound(false, true));
+                return Ok(true);
             }
         }
-        Ok(gate::outbound(false, false))
+        Ok(false)
     }
 
     /// Puts `sender_id` on `adapter`'s allowlist with `role`; returns the
