@@ -21,13 +21,36 @@ use super::role::Role;
 pub(super) struct Known {
     /// The revision the entries were read under.
     rev: Option<i64>,
-    roles: HashMap<(String, String), Option<Role>>,
-    groups: HashMap<(String, String), Option<GroupPolicy>>,
+    roles: Entries<Option<Role>>,
+    groups: Entries<Option<GroupPolicy>>,
 }
 
 /// Entries kept at most; past it the map starts again (a bot with more
 /// senders than this pays one read per sender, as without the cache).
 const MAX_ENTRIES: usize = 4096;
+
+/// One kind of lookup, by adapter and platform id.
+#[derive(Debug)]
+struct Entries<V>(HashMap<(String, String), V>);
+
+impl<V> Default for Entries<V> {
+    fn default() -> Self {
+        Self(HashMap::new())
+    }
+}
+
+impl<V: Copy> Entries<V> {
+    fn get(&self, adapter: &str, id: &str) -> Option<V> {
+        self.0.get(&(adapter.to_owned(), id.to_owned())).copied()
+    }
+
+    fn set(&mut self, adapter: &str, id: &str, value: V) {
+        if self.0.len() >= MAX_ENTRIES {
+            self.0.clear();
+        }
+        self.0.insert((adapter.to_owned(), id.to_owned()), value);
+    }
+}
 
 impl Known {
     /// The revision is `rev` now: forgets everything read under another.
@@ -37,19 +60,21 @@ impl Known {
             return false;
         }
         self.rev = Some(rev);
-        self.roles.clear();
-        self.groups.clear();
+        self.roles.0.clear();
+        self.groups.0.clear();
         true
+    }
+
+    /// Whether entries filed under `rev` hold now.
+    fn holds(&self, rev: i64) -> bool {
+        self.rev == Some(rev)
     }
 
     /// The role of `sender_id` on `adapter`, if known under `rev`.
     pub(super) fn role(&self, rev: i64, adapter: &str, sender_id: &str) -> Option<Option<Role>> {
-        if self.rev != Some(rev) {
-            return None;
-        }
-        self.roles
-            .get(&(adapter.to_owned(), sender_id.to_owned()))
-            .copied()
+        self.holds(rev)
+            .then(|| self.roles.get(adapter, sender_id))
+            .flatten()
     }
 
     /// Files the role read for `sender_id` under `rev`.
@@ -60,14 +85,9 @@ impl Known {
         sender_id: &str,
         role: Option<Role>,
     ) {
-        if self.rev != Some(rev) {
-            return;
+        if self.holds(rev) {
+            self.roles.set(adapter, sender_id, role);
         }
-        if self.roles.len() >= MAX_ENTRIES {
-            self.roles.clear();
-        }
-        self.roles
-            .insert((adapter.to_owned(), sender_id.to_owned()), role);
     }
 
     /// The policy of group `chat_id` on `adapter`, if known under `rev`.
@@ -77,12 +97,9 @@ impl Known {
         adapter: &str,
         chat_id: &str,
     ) -> Option<Option<GroupPolicy>> {
-        if self.rev != Some(rev) {
-            return None;
-        }
-        self.groups
-            .get(&(adapter.to_owned(), chat_id.to_owned()))
-            .copied()
+        self.holds(rev)
+            .then(|| self.groups.get(adapter, chat_id))
+            .flatten()
     }
 
     /// Files the policy read for `chat_id` under `rev`.
@@ -93,14 +110,9 @@ impl Known {
         chat_id: &str,
         policy: Option<GroupPolicy>,
     ) {
-        if self.rev != Some(rev) {
-            return;
+        if self.holds(rev) {
+            self.groups.set(adapter, chat_id, policy);
         }
-        if self.groups.len() >= MAX_ENTRIES {
-            self.groups.clear();
-        }
-        self.groups
-            .insert((adapter.to_owned(), chat_id.to_owned()), policy);
     }
 }
 
@@ -160,7 +172,7 @@ mod tests {
                 for i in 0..MAX_ENTRIES + 1 {
                     k.set_role(1, "tg", &i.to_string(), None);
                 }
-                k.roles.len() == 1
+                k.roles.0.len() == 1
             }),
         ];
         for (what, case) in cases {
