@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("manifest", check_manifest),
     ("config", check_config),
     ("destination", check_destination),
+    ("signature", check_signature),
 ];
 
 // ---------------------------------------------------------------------------
@@ -551,7 +552,14 @@ pub fn check_manifest(data: &[u8]) {
         }
         assert_eq!(got.kind, manifest.kind);
         assert_eq!(got.local, grant.local);
-        assert!(!got.inbound_http || (manifest.inbound_http && grant.inbound_http != Some(false)));
+        assert!(
+            !got.inbound_http
+                || (manifest.inbound_http.wanted() && grant.inbound_http != Some(false))
+        );
+        // Beyond loopback only for a route whose requests are signed.
+        assert!(
+            got.inbound_bind.is_loopback() || !got.inbound_http || got.inbound_signature.is_some()
+        );
         match (manifest.kv_quota_bytes, got.kv_quota_bytes) {
             (None, None) => {}
             (Some(asked), Some(q)) => assert!(q <= asked),
@@ -594,7 +602,7 @@ fn check_manifest_rules(m: &Manifest) {
         assert!(d.chars().count() <= 200 && !d.chars().any(char::is_control));
     }
     if m.kind == Kind::Filter {
-        assert!(m.outbound_http.is_empty() && m.websocket.is_empty() && !m.inbound_http);
+        assert!(m.outbound_http.is_empty() && m.websocket.is_empty() && !m.inbound_http.wanted());
     } else {
         assert!(m.directions.is_none());
     }
@@ -771,5 +779,138 @@ fn destination_round_trips(d: &Destination) {
     );
     if let Ok(uri) = shown.parse::<http::Uri>() {
         assert!(d.allows(&uri), "{d} does not allow its own URI");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// signature: a signed inbound route's check of a request
+
+/// `data` as a request to a signed route: its first byte picks the scheme
+/// (GitHub's, Slack's, or the `[inbound_http]` table that follows, when it
+/// parses), the rest is split at NUL into a key, header values and a body.
+/// Whatever the input, the check answers and never panics; the same
+/// request signed right passes, and with any byte of its body changed, or
+/// under another key, it does not.
+pub fn check_signature(data: &[u8]) {
+    use crate::manifest::{Part, SignatureScheme};
+    use crate::sources::inbound_http::signature::{Refusal, check};
+    use ring::hmac;
+
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let mut fields = rest.splitn(5, |b| *b == 0);
+    let mut next = || fields.next().unwrap_or_default();
+    let (table, key, signature, stamp, body) = (next(), next(), next(), next(), next());
+    let scheme = match pick % 3 {
+        0 => SignatureScheme::github(),
+        1 => SignatureScheme::slack(),
+        _ => {
+            #[derive(serde::Deserialize)]
+            struct Doc {
+                inbound_http: crate::manifest::InboundHttpSpec,
+            }
+            match toml::from_str::<Doc>(&String::from_utf8_lossy(table)) {
+                Ok(Doc { inbound_http }) => match inbound_http.signed() {
+                    Some(route) => route.scheme.clone(),
+                    None => return,
+                },
+                Err(e) => {
+                    let _ = e.to_string();
+                    return;
+                }
+            }
+        }
+    };
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let now = 1_700_000_000;
+    let header = |value: &[u8]| http::HeaderValue::from_bytes(value).ok();
+    let headers = |signature: Option<http::HeaderValue>, stamp: Option<http::HeaderValue>| {
+        let mut h = http::HeaderMap::new();
+        if let (Some(v), Ok(name)) = (
+            signature,
+            http::HeaderName::from_bytes(scheme.header.as_bytes()),
+        ) {
+            h.insert(name, v);
+        }
+        if let (Some(v), Some(name)) = (
+            stamp,
+            scheme
+                .timestamp_header
+                .as_ref()
+                .and_then(|n| http::HeaderName::from_bytes(n.as_bytes()).ok()),
+        ) {
+            h.insert(name, v);
+        }
+        h
+    };
+    // Arbitrary headers: an answer, never a pass it did not earn by chance.
+    let _ = check(
+        &scheme,
+        &key,
+        &headers(header(signature), header(stamp)),
+        body,
+        now,
+    );
+
+    // Signed right, at a time inside the window.
+    let stamp = (now - u64::from(pick)).to_string();
+    let sign = |key: &hmac::Key, body: &[u8]| {
+        let mut mac = hmac::Context::with_key(key);
+        for part in &scheme.signed {
+            match part {
+                Part::Text(t) => mac.update(t.as_bytes()),
+                Part::Timestamp => mac.update(stamp.as_bytes()),
+                Part::Body => mac.update(body),
+            }
+        }
+        let value = format!("{}{}", scheme.prefix, hex::encode(mac.sign().as_ref()));
+        header(value.as_bytes())
+    };
+    let Some(good) = sign(&key, body) else {
+        // A prefix that is no header value cannot be sent at all.
+        return;
+    };
+    let stamped = scheme
+        .timestamp_header
+        .as_ref()
+        .map(|_| http::HeaderValue::from_str(&stamp).unwrap());
+    let within = u64::from(pick) <= scheme.max_age.as_secs();
+    let verdict = check(
+        &scheme,
+        &key,
+        &headers(Some(good.clone()), stamped.clone()),
+        body,
+        now,
+    );
+    if scheme.timestamp_header.is_none() || within {
+        assert!(
+            verdict.is_ok(),
+            "a request signed right was refused: {verdict:?}"
+        );
+    } else {
+        assert_eq!(verdict, Err(Refusal::Stale));
+        return;
+    }
+    if let Some(first) = body.first() {
+        let mut changed = body.to_vec();
+        changed[0] = first ^ 1;
+        let verdict = check(
+            &scheme,
+            &key,
+            &headers(Some(good), stamped.clone()),
+            &changed,
+            now,
+        );
+        assert_eq!(verdict, Err(Refusal::BadSignature), "a changed body passed");
+    }
+    let other = hmac::Key::new(hmac::HMAC_SHA256, b"another key entirely");
+    if let Some(theirs) = sign(&other, body) {
+        let verdict = check(&scheme, &key, &headers(Some(theirs), stamped), body, now);
+        assert_eq!(
+            verdict,
+            Err(Refusal::BadSignature),
+            "another key's signature passed"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! the bundled filters, so `airlock serve` works out of the box.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -26,7 +26,9 @@ use crate::queue::{DEFAULT_BACKLOG, Queue};
 use crate::router::{Active, NamedFilter, Parts, Router, Session};
 use crate::runtime::actor::Unsolicited;
 use crate::runtime::load::PrepareError;
-use crate::sources::inbound_http::{AccessToken, InboundListener};
+use crate::secrets::load_secret_in;
+use crate::sources::inbound_http::signature::Verifier;
+use crate::sources::inbound_http::{AccessToken, Auth, InboundListener};
 use crate::sources::poll::LOCK_RETRY;
 use crate::sources::poll::{self, PollSource};
 
@@ -193,7 +195,15 @@ pub async fn start_with(
                         continue;
                     }
                 };
-                if loaded.effective.inbound_http {
+                let route = loaded
+                    .effective
+                    .inbound_http
+                    .then(|| inbound_route(host, &c.name, &loaded.effective, &alerts))
+                    .transpose()
+                    .map_err(|e| tracing::error!(adapter = c.name, "not listening: {e}"))
+                    .ok()
+                    .flatten();
+                if let Some(route) = route {
                     // The page's port is a platform connection too: one
                     // session of the hub serves it, and another takes over
                     // when that one exits.
@@ -207,23 +217,12 @@ pub async fn start_with(
                                 "another session of this state directory serves the page; this \
                                  one serves it once that one stops"
                             );
-                            later_listeners.push((c.name.clone(), handle.clone()));
+                            later_listeners.push((c.name.clone(), handle.clone(), route));
                         }
                         held => {
-                            match bind_listener(
-                                host,
-                                &c.name,
-                                handle.clone(),
-                                unsolicited_tx.clone(),
-                            )
-                            .await
-                            {
+                            match bind_at(&route, handle.clone(), unsolicited_tx.clone()).await {
                                 Ok(listener) => {
-                                    tracing::warn!(
-                                        adapter = c.name,
-                                        "open {} in a browser",
-                                        listener.url()
-                                    );
+                                    route.announce(&c.name, &listener);
                                     urls.insert(c.name.clone(), listener.url());
                                     listeners.push((
                                         c.name.clone(),
@@ -322,7 +321,7 @@ pub async fn start_with(
     }
     // The page's chat lives in the instance that serves it: until this
     // process serves it, calls go to the one that does.
-    for (name, _) in &later_listeners {
+    for (name, _, _) in &later_listeners {
         router.forward_to_holder(name);
     }
     // Whatever compiling the components freed goes back to the system.
@@ -344,18 +343,14 @@ pub async fn start_with(
             otlp,
         )));
     }
-    for (name, handle) in later_listeners {
+    for (name, handle, route) in later_listeners {
         let locks = locks
             .as_ref()
             .and_then(|(d, p)| d.try_clone().ok().map(|d| (d, p.clone())));
-        let port = inbound_port(&name, &host.config.component(&name).settings);
-        let Ok(port) = port.map_err(|e| tracing::error!(adapter = name, "{e}")) else {
-            continue;
-        };
         polls.push(AbortOnDrop(tokio::spawn(take_over_page(
             router.clone(),
             name,
-            port,
+            route,
             handle,
             unsolicited_tx.clone(),
             locks,
@@ -499,25 +494,70 @@ pub fn inbound_port(name: &str, settings: &BTreeMap<String, String>) -> Result<u
     }
 }
 
-async fn bind_listener(
+/// Where an adapter's inbound route listens and how its requests are
+/// authenticated: worked out once, bound now or when another session lets go.
+struct Route {
+    addr: SocketAddr,
+    /// A signed route's checks; `None`: a fresh access token at each bind.
+    signed: Option<Arc<Verifier>>,
+}
+
+impl Route {
+    /// What to tell the operator once it listens.
+    fn announce(&self, name: &str, listener: &InboundListener) {
+        match &self.signed {
+            None => tracing::warn!(adapter = name, "open {} in a browser", listener.url()),
+            Some(v) => tracing::warn!(
+                adapter = name,
+                "accepting requests signed in {} at {}",
+                v.header(),
+                listener.url()
+            ),
+        }
+    }
+}
+
+/// `name`'s route: its port setting, the granted address, and for a signed
+/// route the verifier with its secret loaded (and registered, so that it is
+/// scrubbed wherever a secret is).
+fn inbound_route(
     host: &Host,
     name: &str,
-    handle: crate::runtime::actor::AdapterHandle,
-    events: mpsc::UnboundedSender<Unsolicited>,
-) -> anyhow::Result<InboundListener> {
+    effective: &crate::manifest::Effective,
+    alerts: &Alerts,
+) -> anyhow::Result<Route> {
     let port = inbound_port(name, &host.config.component(name).settings)
         .map_err(|e| anyhow::anyhow!(e))?;
-    bind_at(port, handle, events).await
+    let signed = match &effective.inbound_signature {
+        None => None,
+        Some(route) => {
+            let secret = load_secret_in(&route.secret, host.home.dir(), host.home.path())
+                .map_err(|e| anyhow::anyhow!("its signature secret: {e}"))?;
+            crate::secrets::register_held(&secret);
+            Some(Arc::new(Verifier::new(
+                route.scheme.clone(),
+                &secret,
+                name,
+                alerts.clone(),
+            )))
+        }
+    };
+    Ok(Route {
+        addr: SocketAddr::new(effective.inbound_bind, port),
+        signed,
+    })
 }
 
 async fn bind_at(
-    port: u16,
+    route: &Route,
     handle: crate::runtime::actor::AdapterHandle,
     events: mpsc::UnboundedSender<Unsolicited>,
 ) -> anyhow::Result<InboundListener> {
-    let token = AccessToken::generate()?;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    Ok(InboundListener::bind(addr, handle, token, events).await?)
+    let auth = match &route.signed {
+        Some(verifier) => Auth::Signed(verifier.clone()),
+        None => Auth::Token(AccessToken::generate()?),
+    };
+    Ok(InboundListener::bind(route.addr, handle, auth, events).await?)
 }
 
 /// Serves an adapter's page once the session that served it lets go: the
@@ -525,7 +565,7 @@ async fn bind_at(
 async fn take_over_page(
     router: Arc<Router>,
     name: String,
-    port: u16,
+    route: Route,
     handle: crate::runtime::actor::AdapterHandle,
     events: mpsc::UnboundedSender<Unsolicited>,
     locks: Option<(cap_std::fs::Dir, std::path::PathBuf)>,
@@ -545,7 +585,7 @@ async fn take_over_page(
     };
     let mut said = false;
     let listener = loop {
-        match bind_at(port, handle.clone(), events.clone()).await {
+        match bind_at(&route, handle.clone(), events.clone()).await {
             Ok(l) => break l,
             Err(e) => {
                 if !said {
@@ -556,11 +596,8 @@ async fn take_over_page(
             }
         }
     };
-    tracing::warn!(
-        adapter = name,
-        "took over the page: open {} in a browser",
-        listener.url()
-    );
+    tracing::warn!(adapter = name, "took over the page");
+    route.announce(&name, &listener);
     router.serve_calls(&name);
     router.took_connection(&name);
     let _held = (lock, listener);

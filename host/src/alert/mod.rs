@@ -1,6 +1,7 @@
 //! Alerts: what the operator and the adapters' owners must hear about at
 //! once (guessing at pairing codes, floods, a component refused what it
-//! asked for or crashing in a loop, lockdown).
+//! asked for or crashing in a loop, lockdown, a webhook's senders failing
+//! their signature check).
 //!
 //! Anything may raise one through an [`Alerts`] handle: it is logged on
 //! stderr at warn level and handed to the dispatcher (`router::alerting`),
@@ -36,11 +37,14 @@ pub enum Kind {
     /// trail, never sent to owners: one crash is routine, a loop of them
     /// quarantines the component (and that is sent).
     Crashed,
+    /// Requests to a signed webhook route failing their signature check,
+    /// past the per-minute threshold.
+    BadSignature,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::PairingGuess,
         Kind::StrangerFlood,
         Kind::RateLimited,
@@ -49,6 +53,7 @@ impl Kind {
         Kind::Lockdown,
         Kind::Unlock,
         Kind::Crashed,
+        Kind::BadSignature,
     ];
 
     /// The stable name.
@@ -62,6 +67,7 @@ impl Kind {
             Kind::Lockdown => "lockdown",
             Kind::Unlock => "unlock",
             Kind::Crashed => "crashed",
+            Kind::BadSignature => "bad_signature",
         }
     }
 

@@ -608,6 +608,24 @@ fn check_component(
             )));
         }
     }
+    if let Some(route) = &eff.inbound_signature {
+        checks.push(
+            match load_secret_in(&route.secret, host.home.dir(), host.home.path()) {
+                Ok(_) => Check::ok(format!("{name}: signature secret {} is set", route.secret)),
+                Err(e) => Check::fail(format!(
+                    "{name}: its inbound route cannot check signatures: {e}"
+                )),
+            },
+        );
+    } else if let Some(why) = eff
+        .refused
+        .iter()
+        .find(|r| r.starts_with("inbound_http: its signature"))
+    {
+        checks.push(Check::warn(format!(
+            "{name}: {why}; its inbound route is not served"
+        )));
+    }
     if manifest.kind == Kind::Adapter && eff.inbound_http {
         let settings = host.config.component(name).settings;
         match inbound_port(name, &settings) {
@@ -701,8 +719,8 @@ fn free_port_after(port: u16) -> Option<u16> {
         .find(|&p| TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_ok())
 }
 
-/// Whether an `airlock` executable is on `path_var`: the plugin manifest and
-/// `.mcp.json` start it by name.
+/// Whether an `airlock` executable is on `path_var`, where the plugin's
+/// launcher looks first.
 pub fn check_on_path(path_var: Option<OsString>) -> Check {
     let found = path_var.iter().flat_map(std::env::split_paths).find(|dir| {
         std::fs::metadata(dir.join("airlock"))
@@ -710,12 +728,13 @@ pub fn check_on_path(path_var: Option<OsString>) -> Check {
     });
     match found {
         Some(dir) => Check::ok(format!(
-            "airlock is on PATH ({}), as the plugin and .mcp.json expect",
+            "airlock is on PATH ({}), where the plugin's launcher finds it",
             dir.join("airlock").display()
         )),
         None => Check::warn(
-            "airlock is not on PATH, and the plugin and .mcp.json start it by name: \
-             cargo install --path host (the `claude mcp add` command below uses the full path and needs no PATH)",
+            "airlock is not on PATH: cargo install --path host puts it there (the plugin's \
+             launcher also looks in ~/.cargo/bin; the `claude mcp add` command below uses the \
+             full path and needs no PATH)",
         ),
     }
 }

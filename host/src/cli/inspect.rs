@@ -14,7 +14,7 @@ use wasmtime::{Engine, Precompiled};
 
 use crate::catalog::{Candidate, Origin};
 use crate::host::Host;
-use crate::manifest::{Effective, Kind, Manifest};
+use crate::manifest::{Effective, InboundHttpSpec, Kind, Manifest, SignedRoute};
 use crate::mcp::instructions;
 use crate::runtime::imports;
 use crate::runtime::load::Loaded;
@@ -378,7 +378,11 @@ fn write_requests(w: &mut String, m: &Manifest) -> std::fmt::Result {
     writeln!(
         w,
         "  inbound_http   {}",
-        if m.inbound_http { "yes" } else { "no" }
+        match &m.inbound_http {
+            InboundHttpSpec::Off => "no".to_string(),
+            InboundHttpSpec::Local => "yes, on loopback with the access token".to_string(),
+            InboundHttpSpec::Signed(route) => signed(route),
+        }
     )?;
     writeln!(
         w,
@@ -402,6 +406,19 @@ fn write_requests(w: &mut String, m: &Manifest) -> std::fmt::Result {
     Ok(())
 }
 
+/// How a signed route's requests are checked, in a few words.
+fn signed(route: &SignedRoute) -> String {
+    let scheme = &route.scheme;
+    let time = match &scheme.timestamp_header {
+        Some(h) => format!(", timestamped by {h} within {}s", scheme.max_age.as_secs()),
+        None => String::new(),
+    };
+    format!(
+        "signed: HMAC-SHA256 in {} with {}{time}",
+        scheme.header, route.secret
+    )
+}
+
 fn write_effective(w: &mut String, e: &Effective) -> std::fmt::Result {
     list(
         w,
@@ -413,7 +430,11 @@ fn write_effective(w: &mut String, e: &Effective) -> std::fmt::Result {
     writeln!(
         w,
         "  inbound_http   {}",
-        if e.inbound_http { "yes" } else { "no" }
+        match (&e.inbound_signature, e.inbound_http) {
+            (_, false) => "no".to_string(),
+            (None, true) => format!("yes, on {} with the access token", e.inbound_bind),
+            (Some(route), true) => format!("yes, on {}, {}", e.inbound_bind, signed(route)),
+        }
     )?;
     writeln!(
         w,

@@ -7,9 +7,12 @@
 //! secrets) names it. Whatever the manifest asked and did not get is recorded
 //! in `refused`, so `airlock inspect` can say why.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use super::grant::Grant;
 use super::limits::{EffectiveLimits, kv_quota};
 use super::secret_binding::SecretBinding;
+use super::signature::SignedRoute;
 use super::spec::{Kind, Manifest, SecretSpec};
 use crate::net::destination::{Destination, Scheme};
 
@@ -24,8 +27,15 @@ pub struct Effective {
     pub websocket: Vec<Destination>,
     /// Destinations allowed to resolve to restricted addresses.
     pub local: Vec<Destination>,
-    /// Inbound route on the local listener.
+    /// Inbound route on the host's listener.
     pub inbound_http: bool,
+    /// With `inbound_http`: how its requests are signed, when the manifest
+    /// says so and the operator grants its secret. `None`: the route is
+    /// reached with the per-run access token, on loopback only.
+    pub inbound_signature: Option<SignedRoute>,
+    /// The address the inbound route listens on: loopback unless the
+    /// operator granted another for a signed route.
+    pub inbound_bind: IpAddr,
     /// kv quota; `None`: kv not linked.
     pub kv_quota_bytes: Option<u64>,
     /// Secrets to inject, bound to their (possibly rebound) destinations.
@@ -85,6 +95,20 @@ pub enum EffectiveError {
         to: Destination,
         /// Why it is refused.
         reason: &'static str,
+    },
+    /// `bind` names an address beyond loopback for a route whose requests
+    /// are not signed.
+    #[error(
+        "grant for {component}: bind = \"{addr}\" would open its inbound route beyond this \
+         machine, but its requests are not signed (no [inbound_http] signature in its manifest, \
+         or its secret is not granted), so anyone who reaches the port could post into the \
+         session; remove `bind` (loopback), or use an adapter whose manifest declares a signature"
+    )]
+    UnsignedBind {
+        /// Component.
+        component: String,
+        /// The address asked for.
+        addr: IpAddr,
     },
     /// A secret's template was refused by the secret rules.
     #[error("manifest of {component}: {reason}")]
@@ -161,10 +185,32 @@ pub fn effective(
     );
     let rebound = |d: &Destination| grant.rebind.get(d).cloned().unwrap_or_else(|| d.clone());
 
-    let inbound_http = manifest.inbound_http && grant.inbound_http.unwrap_or(true);
-    if manifest.inbound_http && !inbound_http {
+    let wanted = manifest.inbound_http.wanted();
+    let mut inbound_http = wanted && grant.inbound_http.unwrap_or(true);
+    if wanted && !inbound_http {
         refused.push("inbound_http: not granted by the operator".into());
     }
+    let mut inbound_signature = None;
+    if let Some(route) = manifest.inbound_http.signed().filter(|_| inbound_http) {
+        match secret_refusal(&route.secret, grant, trust, &manifest.name) {
+            // A signed route that cannot check signatures is no route.
+            Some(why) => {
+                refused.push(format!("inbound_http: its signature {why}"));
+                inbound_http = false;
+            }
+            None => inbound_signature = Some(route.clone()),
+        }
+    }
+    let inbound_bind = match grant.bind {
+        Some(addr) if !addr.is_loopback() && inbound_http && inbound_signature.is_none() => {
+            return Err(EffectiveError::UnsignedBind {
+                component: manifest.name.clone(),
+                addr,
+            });
+        }
+        Some(addr) => addr,
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
     let kv_quota_bytes = manifest.kv_quota_bytes.map(|asked| {
         let got = kv_quota(asked, grant.kv_quota_bytes);
         if got < asked && grant.kv_quota_bytes.is_none() {
@@ -190,19 +236,9 @@ pub fn effective(
             ));
             continue;
         }
-        match (&grant.secrets, trust) {
-            (Some(names), _) if !names.contains(&spec.name) => {
-                refused.push(format!("secret {}: not in the operator's grant", spec.name));
-                continue;
-            }
-            (None, Trust::ThirdParty) => {
-                refused.push(format!(
-                    "secret {}: a third-party component gets a secret only when the operator names it: add secrets = [\"{}\"] under [components.{}.grant]",
-                    spec.name, spec.name, manifest.name
-                ));
-                continue;
-            }
-            _ => {}
+        if let Some(why) = secret_refusal(&spec.name, grant, trust, &manifest.name) {
+            refused.push(why);
+            continue;
         }
         secrets.push(binding(spec, rebound(&spec.destination)).map_err(|reason| {
             EffectiveError::Secret {
@@ -218,11 +254,29 @@ pub fn effective(
         websocket: ws_kept.iter().map(rebound).collect(),
         local: grant.local.clone(),
         inbound_http,
+        inbound_signature,
+        inbound_bind,
         kv_quota_bytes,
         secrets,
         limits: EffectiveLimits::resolve(&manifest.limits, &grant.limits),
         refused,
     })
+}
+
+/// Why secret `name` is not granted, if it is not: the operator's list
+/// leaves it out, or names none for a third-party component (a manifest can
+/// name any environment variable, and bind it to its author's own server).
+fn secret_refusal(name: &str, grant: &Grant, trust: Trust, component: &str) -> Option<String> {
+    match (&grant.secrets, trust) {
+        (Some(names), _) if !names.iter().any(|n| n == name) => {
+            Some(format!("secret {name}: not in the operator's grant"))
+        }
+        (None, Trust::ThirdParty) => Some(format!(
+            "secret {name}: a third-party component gets a secret only when the operator names \
+             it: add secrets = [\"{name}\"] under [components.{component}.grant]"
+        )),
+        _ => None,
+    }
 }
 
 fn binding(spec: &SecretSpec, destination: Destination) -> Result<SecretBinding, String> {

@@ -9,6 +9,8 @@
 //! outbound_http = ["https://hooks.example.com"]
 //! websocket = []
 //! inbound_http = true
+//! bind = "0.0.0.0"                  # the inbound route's address (default 127.0.0.1); other
+//!                                   # than loopback only for a signed route (a webhook)
 //! kv_quota_bytes = 65536
 //! secrets = ["HOOK_TOKEN"]          # which declared secrets may be injected
 //! limits = { memory_mib = 32, cpu_ms = 100 }
@@ -233,6 +235,10 @@ pub struct Grant {
     pub websocket: Option<Vec<Destination>>,
     /// Whether the inbound route is allowed.
     pub inbound_http: Option<bool>,
+    /// The address the inbound route listens on; absent: 127.0.0.1. An
+    /// address other than loopback is allowed only for a route whose
+    /// requests are signed (`[inbound_http] signature` in the manifest).
+    pub bind: Option<std::net::IpAddr>,
     /// Largest kv quota; above the host's ceiling (16 MiB) only when set here.
     pub kv_quota_bytes: Option<u64>,
     /// Secrets that may be injected, by name.

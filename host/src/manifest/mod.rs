@@ -16,6 +16,7 @@ mod limits;
 mod relay;
 mod secret_binding;
 mod secret_position;
+mod signature;
 mod spec;
 
 pub use access::AccessConfig;
@@ -28,4 +29,5 @@ pub use relay::RelayConfig;
 pub use secret_binding::{BindingError, SecretBinding, check_name};
 pub(crate) use secret_position::is_pchar;
 pub use secret_position::{HOST_SET_HEADERS, PLACEHOLDER, SecretPosition};
+pub use signature::{InboundHttpSpec, Part, SignatureScheme, SignedRoute};
 pub use spec::{Direction, Kind, Manifest, ManifestError, valid_name};

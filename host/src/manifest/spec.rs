@@ -7,7 +7,9 @@
 //! description = "Telegram Bot API"  # optional, shown by `airlock inspect`
 //! outbound_http = ["https://api.telegram.org"]   # wasi:http destinations; empty: none
 //! websocket = []                    # host websocket destinations
-//! inbound_http = false              # a route on the host's local listener
+//! inbound_http = false              # a route on the host's listener; or a signed route:
+//!                                   # [inbound_http] signature = "github", secret = "NAME"
+//!                                   # (see `signature.rs`)
 //! kv_quota_bytes = 1048576          # key/value storage; absent: none
 //!
 //! [[secrets]]                       # host-injected; the component never sees the value
@@ -32,6 +34,7 @@ use serde::Deserialize;
 use super::limits::LimitsSpec;
 use super::secret_binding::check_name;
 use super::secret_position::SecretPosition;
+use super::signature::InboundHttpSpec;
 use crate::net::destination::Destination;
 
 /// What a component is.
@@ -109,9 +112,10 @@ pub struct Manifest {
     /// Host websocket destinations.
     #[serde(default)]
     pub websocket: Vec<Destination>,
-    /// Wants a route on the host's local HTTP listener.
+    /// Wants a route on the host's HTTP listener, and how its requests are
+    /// authenticated.
     #[serde(default)]
-    pub inbound_http: bool,
+    pub inbound_http: InboundHttpSpec,
     /// Key/value quota in bytes; absent means no storage.
     #[serde(default)]
     pub kv_quota_bytes: Option<u64>,
@@ -181,7 +185,9 @@ impl Manifest {
             ));
         }
         if self.kind == Kind::Filter
-            && (!self.outbound_http.is_empty() || !self.websocket.is_empty() || self.inbound_http)
+            && (!self.outbound_http.is_empty()
+                || !self.websocket.is_empty()
+                || self.inbound_http.wanted())
         {
             return bad(
                 "filters cannot request network access (outbound_http, websocket, inbound_http)"

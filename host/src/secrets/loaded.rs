@@ -12,39 +12,69 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU32;
 use std::sync::{LazyLock, RwLock};
 
-use super::{BoundSecret, Scrubber};
+use super::{BoundSecret, Scrubber, SecretValue};
 use crate::bindings::types::OutboundMessage;
 use crate::warn_budget::{Admit, admit};
 
 /// The secrets loaded so far, and the scrubber made of them once one is asked for (a token
 /// bound at two positions registers twice; it is built once).
-static LOADED: LazyLock<RwLock<(Vec<BoundSecret>, Option<Scrubber>)>> =
-    LazyLock::new(|| RwLock::new((Vec::new(), Some(Scrubber::default()))));
+static LOADED: LazyLock<RwLock<Loaded>> = LazyLock::new(|| {
+    RwLock::new(Loaded {
+        bound: Vec::new(),
+        held: Vec::new(),
+        scrubber: Some(Scrubber::default()),
+    })
+});
+
+/// What [`LOADED`] holds.
+struct Loaded {
+    /// Secrets injected into requests, each with its binding.
+    bound: Vec<BoundSecret>,
+    /// Secrets the host uses itself (a webhook's signing key).
+    held: Vec<SecretValue>,
+    /// Built from both when first asked for after a change.
+    scrubber: Option<Scrubber>,
+}
 
 /// From now on `secret` is scrubbed from log lines and refused or redacted wherever a value
 /// leaves the sandbox or the host. Registering the same binding and value again is a no-op.
 pub fn register(secret: &BoundSecret) {
     let mut guard = LOADED.write().unwrap_or_else(|e| e.into_inner());
-    let (secrets, scrubber) = &mut *guard;
-    if secrets
+    if guard
+        .bound
         .iter()
         .any(|s| s.binding() == secret.binding() && s.value().expose() == secret.value().expose())
     {
         return;
     }
-    secrets.push(secret.clone());
-    *scrubber = None;
+    guard.bound.push(secret.clone());
+    guard.scrubber = None;
+}
+
+/// [`register`] for a secret the host keeps to itself and injects nowhere (a webhook's
+/// signing key): scrubbed and refused everywhere all the same.
+pub fn register_held(value: &SecretValue) {
+    let mut guard = LOADED.write().unwrap_or_else(|e| e.into_inner());
+    if guard.held.iter().any(|v| v.expose() == value.expose()) {
+        return;
+    }
+    guard.held.push(value.clone());
+    guard.scrubber = None;
 }
 
 /// The scrubber for every loaded secret (cheap: clones share the automaton).
 pub fn scrubber() -> Scrubber {
-    if let Some(built) = &LOADED.read().unwrap_or_else(|e| e.into_inner()).1 {
+    if let Some(built) = &LOADED.read().unwrap_or_else(|e| e.into_inner()).scrubber {
         return built.clone();
     }
     let mut guard = LOADED.write().unwrap_or_else(|e| e.into_inner());
-    let (secrets, scrubber) = &mut *guard;
+    let Loaded {
+        bound,
+        held,
+        scrubber,
+    } = &mut *guard;
     scrubber
-        .get_or_insert_with(|| Scrubber::for_bound(secrets.iter()))
+        .get_or_insert_with(|| Scrubber::for_sets(bound.iter(), held))
         .clone()
 }
 
@@ -56,7 +86,7 @@ pub fn scrubber_with(also: &[BoundSecret]) -> Scrubber {
         .iter()
         .filter(|a| {
             !guard
-                .0
+                .bound
                 .iter()
                 .any(|s| s.binding() == a.binding() && s.value().expose() == a.value().expose())
         })
@@ -65,7 +95,7 @@ pub fn scrubber_with(also: &[BoundSecret]) -> Scrubber {
         drop(guard);
         return scrubber();
     }
-    Scrubber::for_bound(guard.0.iter().chain(missing))
+    Scrubber::for_sets(guard.bound.iter().chain(missing), &guard.held)
 }
 
 /// Whether `bytes` hold any spelling of a loaded secret.

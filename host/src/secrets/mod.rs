@@ -34,7 +34,7 @@ mod value;
 pub use binding::BoundSecret;
 pub use error::SecretError;
 pub use load::{load_secret, load_secret_in};
-pub use loaded::register;
+pub use loaded::{register, register_held};
 pub use scrub::{Scrubber, WINDOW, scrub};
 pub use value::SecretValue;
 

@@ -81,12 +81,25 @@ impl Scrubber {
     /// Scrubs the spellings of each secret's value, and the exact bytes each was injected as
     /// ([`BoundSecret::scrub_forms`]). Built once per set of secrets and shared.
     pub fn for_bound<'a>(secrets: impl IntoIterator<Item = &'a BoundSecret>) -> Self {
+        Self::for_sets(secrets, &[])
+    }
+
+    /// [`Scrubber::for_bound`], and the spellings of `held`: secrets the host uses itself and
+    /// injects nowhere (a webhook's signing key).
+    pub fn for_sets<'a>(
+        secrets: impl IntoIterator<Item = &'a BoundSecret>,
+        held: &[SecretValue],
+    ) -> Self {
         let secrets: Vec<&BoundSecret> = secrets.into_iter().collect();
         let extra: Vec<SecretValue> = secrets.iter().flat_map(|s| s.scrub_forms()).collect();
+        let raw = || {
+            secrets
+                .iter()
+                .map(|s| s.value().expose())
+                .chain(held.iter().map(SecretValue::expose))
+        };
         let mut digest = Sha256::new();
-        for part in secrets
-            .iter()
-            .map(|s| s.value().expose())
+        for part in raw()
             .chain(std::iter::once(&b""[..]))
             .chain(extra.iter().map(SecretValue::expose))
         {
@@ -98,10 +111,7 @@ impl Scrubber {
         if let Some((_, scrubber)) = built.iter().find(|(k, _)| *k == key) {
             return scrubber.clone();
         }
-        let scrubber = Scrubber::build(
-            secrets.iter().map(|s| s.value().expose()),
-            extra.iter().map(SecretValue::expose),
-        );
+        let scrubber = Scrubber::build(raw(), extra.iter().map(SecretValue::expose));
         if built.len() >= BUILT_KEPT {
             built.remove(0);
         }

@@ -1,8 +1,20 @@
 //! `inbound_http`: the host side of an adapter's inbound route.
 //!
-//! The host binds the socket (a component never does), on a loopback address
-//! only, and lets a request through to the adapter's `on-http-request` export
-//! only when:
+//! The host binds the socket (a component never does). A route is
+//! authenticated one of two ways ([`Auth`]).
+//!
+//! **Signed** (a webhook, [`signature`]): the manifest declares how the
+//! sender signs each request and the host holds the secret. Every request
+//! must carry a valid signature, within its timestamp window when the scheme
+//! has one, and not be one already let through; otherwise it is answered 401
+//! before the adapter sees it, counted, and a sender that keeps failing
+//! raises an alert. The signature header is withheld from the adapter. Such a
+//! route may listen beyond loopback when the operator grants it (`bind`),
+//! and takes any `Host` (a tunnel or a reverse proxy keeps the public name):
+//! nobody without the secret gets a request through, browser or not.
+//!
+//! **Token** (a local page such as fakechat's): loopback only, and a request
+//! reaches the adapter's `on-http-request` export only when:
 //!
 //! * the `Host` header (and an absolute request target's authority) names
 //!   this listener: `127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT`, which
@@ -24,7 +36,7 @@
 //! A connection must send a request's headers within [`HEADER_TIMEOUT`],
 //! which also bounds how long a kept-alive connection may sit idle.
 //!
-//! The adapter gets the method, the path with the remaining query, the
+//! Either way, the body is at most [`MAX_BODY_BYTES`], and the adapter gets the method, the path with the remaining query, the
 //! headers whose values are UTF-8 (minus `cookie` and the authorization
 //! headers, which belong to whatever else runs on localhost) and the body.
 //! Events in its reply's batch go to the host's unsolicited-event channel.
@@ -52,9 +64,12 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
+pub mod signature;
+
 use crate::bindings::types::{IncomingReply, IncomingRequest};
 use crate::runtime::actor::{AdapterHandle, Unsolicited};
 use crate::warn_budget::WarnBudget;
+use signature::{Mac, Verifier};
 
 /// Largest request body handed to an adapter.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
@@ -96,10 +111,11 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InboundError {
-    /// Only loopback addresses may be bound.
+    /// Only a signed route may listen beyond loopback.
     #[error(
-        "refusing to listen on {addr}: the inbound listener binds loopback addresses only \
-         (127.0.0.1 or ::1), so nothing outside this machine can reach a component"
+        "refusing to listen on {addr}: a route reached with the access token binds loopback \
+         addresses only (127.0.0.1 or ::1), so nothing outside this machine can reach a \
+         component; only a route whose requests are signed may listen beyond it"
     )]
     NotLoopback {
         /// The address asked for.
@@ -162,18 +178,27 @@ impl Drop for AccessToken {
     }
 }
 
+/// How a route's requests are authenticated.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// The per-run token in the query; loopback only.
+    Token(AccessToken),
+    /// A signature by the scheme and secret the verifier holds.
+    Signed(Arc<Verifier>),
+}
+
 /// A running inbound listener for one adapter; stops when dropped.
 #[derive(Debug)]
 pub struct InboundListener {
     addr: SocketAddr,
-    token: AccessToken,
+    auth: Auth,
     task: JoinHandle<()>,
 }
 
 /// What every connection of a listener shares.
 struct Shared {
     adapter: AdapterHandle,
-    token: AccessToken,
+    auth: Auth,
     port: u16,
     events: mpsc::UnboundedSender<Unsolicited>,
     /// Warnings the adapter causes by its answers, bounded.
@@ -181,16 +206,16 @@ struct Shared {
 }
 
 impl InboundListener {
-    /// Binds `addr` (loopback only; port 0 picks a free port) and serves
-    /// `adapter`'s inbound route there until dropped. Events from the
-    /// adapter's replies go to `events`.
+    /// Binds `addr` (loopback only, unless requests are signed; port 0 picks
+    /// a free port) and serves `adapter`'s inbound route there until
+    /// dropped. Events from the adapter's replies go to `events`.
     pub async fn bind(
         addr: SocketAddr,
         adapter: AdapterHandle,
-        token: AccessToken,
+        auth: Auth,
         events: mpsc::UnboundedSender<Unsolicited>,
     ) -> Result<Self, InboundError> {
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && matches!(auth, Auth::Token(_)) {
             return Err(InboundError::NotLoopback { addr });
         }
         let listener = TcpListener::bind(addr).await.map_err(|source| {
@@ -206,13 +231,13 @@ impl InboundListener {
         let adapter_name = adapter.name().clone();
         let shared = Arc::new(Shared {
             adapter,
-            token: token.clone(),
+            auth: auth.clone(),
             port: addr.port(),
             events,
             warnings: WarnBudget::new(adapter_name),
         });
         let task = tokio::spawn(accept_loop(listener, shared));
-        Ok(Self { addr, token, task })
+        Ok(Self { addr, auth, task })
     }
 
     /// The address actually bound.
@@ -221,13 +246,15 @@ impl InboundListener {
         self.addr
     }
 
-    /// The page URL with the access token, to print for the operator.
+    /// The URL to print for the operator: the page with the access token,
+    /// or a signed route's address.
     pub fn url(&self) -> String {
-        format!(
-            "http://{}/?{TOKEN_PARAM}={}",
-            self.addr,
-            self.token.secret()
-        )
+        match &self.auth {
+            Auth::Token(token) => {
+                format!("http://{}/?{TOKEN_PARAM}={}", self.addr, token.secret())
+            }
+            Auth::Signed(_) => format!("http://{}/", self.addr),
+        }
     }
 }
 
@@ -261,7 +288,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         }
         let state = Arc::new(AtomicU8::new(IDLE));
-        let abort = connections.spawn(serve_connection(stream, shared.clone(), state.clone()));
+        let abort = connections.spawn(serve_connection(
+            stream,
+            source,
+            shared.clone(),
+            state.clone(),
+        ));
         open.push(Tracked {
             source,
             state,
@@ -345,7 +377,12 @@ fn make_room(open: &mut Vec<Tracked>, source: IpAddr) -> bool {
 }
 
 /// Serve one connection; `state` says whether a request is in progress.
-async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, state: Arc<AtomicU8>) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: IpAddr,
+    shared: Arc<Shared>,
+    state: Arc<AtomicU8>,
+) {
     let service = service_fn(move |request| {
         let shared = shared.clone();
         let state = state.clone();
@@ -362,7 +399,7 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, state: Arc<Ato
                 secure(response.headers_mut());
                 return Ok::<_, Infallible>(response);
             }
-            let response = shared.serve(request).await;
+            let response = shared.serve(request, peer).await;
             let _ = state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire);
             Ok(response)
         }
@@ -380,29 +417,22 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, state: Arc<Ato
 type Reply = Response<Full<Bytes>>;
 
 impl Shared {
-    async fn serve(&self, request: Request<Incoming>) -> Reply {
-        let mut response = self.answer(request).await;
+    async fn serve(&self, request: Request<Incoming>, peer: IpAddr) -> Reply {
+        let mut response = self.answer(request, peer).await;
         secure(response.headers_mut());
         response
     }
 
-    async fn answer(&self, request: Request<Incoming>) -> Reply {
-        if let Err(why) = self.check_host(&request) {
-            return plain(StatusCode::FORBIDDEN, why);
-        }
-        if let Some(origin) = request.headers().get(header::ORIGIN)
-            && !self.allowed_origin(origin)
-        {
-            return plain(
-                StatusCode::FORBIDDEN,
-                "forbidden: requests from other web pages are refused\n",
-            );
-        }
-        let Some(query) = strip_token(request.uri().query(), &self.token) else {
-            return plain(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized: open the URL airlock printed on stderr; it carries the access token (?token=...)\n",
-            );
+    async fn answer(&self, request: Request<Incoming>, peer: IpAddr) -> Reply {
+        let (query, verifier) = match &self.auth {
+            Auth::Token(token) => match self.check_local(&request, token) {
+                Ok(query) => (query, None),
+                Err((status, why)) => return plain(status, why),
+            },
+            Auth::Signed(verifier) => (
+                request.uri().query().unwrap_or_default().to_string(),
+                Some(verifier),
+            ),
         };
         if declared_length(request.headers()).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
             return too_large();
@@ -413,15 +443,17 @@ impl Shared {
             q => format!("{}?{q}", request.uri().path()),
         };
         let method = request.method().as_str().to_string();
-        let headers = request
-            .headers()
+        let (parts, request_body) = request.into_parts();
+        let headers = parts
+            .headers
             .iter()
             .filter(|(name, _)| !WITHHELD_REQUEST_HEADERS.contains(&name.as_str()))
+            .filter(|(name, _)| verifier.is_none_or(|v| name.as_str() != v.header()))
             .filter_map(|(name, value)| {
                 Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
             })
             .collect();
-        let body = match read_body(request.into_body(), MAX_BODY_BYTES).await {
+        let body = match read_body(request_body, MAX_BODY_BYTES).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => return too_large(),
             Err(BodyError::Timeout) => {
@@ -438,13 +470,32 @@ impl Shared {
             }
         };
 
+        let mut passed: Option<Mac> = None;
+        if let Some(verifier) = verifier {
+            match verifier.admit(&parts.headers, &body) {
+                Ok(mac) => passed = Some(mac),
+                Err(why) => {
+                    verifier.refused(why, peer);
+                    return unauthorized(why);
+                }
+            }
+        }
+
         let incoming = IncomingRequest {
             method,
             path,
             headers,
             body,
         };
-        match self.adapter.on_http_request(incoming).await {
+        let answered = self.adapter.on_http_request(incoming).await;
+        // A request the adapter did not take (no event, no 2xx) may be sent
+        // again.
+        let taken = matches!(&answered, Ok(r)
+            if (200..300).contains(&r.response.status) || !r.batch.events.is_empty());
+        if let (Some(verifier), Some(mac), false) = (verifier, passed, taken) {
+            verifier.forget(&mac);
+        }
+        match answered {
             Ok(reply) => self.deliver(reply),
             Err(e) => {
                 if self.warnings.admit() {
@@ -496,6 +547,29 @@ impl Shared {
             }
         }
         out
+    }
+
+    /// A token route's checks: the host, the origin and the token; the query
+    /// without the token, or the status and text that refuse the request.
+    fn check_local(
+        &self,
+        request: &Request<Incoming>,
+        token: &AccessToken,
+    ) -> Result<String, (StatusCode, &'static str)> {
+        self.check_host(request)
+            .map_err(|why| (StatusCode::FORBIDDEN, why))?;
+        if let Some(origin) = request.headers().get(header::ORIGIN)
+            && !self.allowed_origin(origin)
+        {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "forbidden: requests from other web pages are refused\n",
+            ));
+        }
+        strip_token(request.uri().query(), token).ok_or((
+            StatusCode::UNAUTHORIZED,
+            "unauthorized: open the URL airlock printed on stderr; it carries the access token (?token=...)\n",
+        ))
     }
 
     fn allowed_authority(&self, authority: &str) -> bool {
@@ -597,6 +671,26 @@ fn plain(status: StatusCode, text: &'static str) -> Reply {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// The 401 of a signed route: what failed, for the sender's operator to fix.
+fn unauthorized(why: signature::Refusal) -> Reply {
+    use signature::Refusal::*;
+    plain(
+        StatusCode::UNAUTHORIZED,
+        match why {
+            MissingSignature => "unauthorized: the request carries no signature header\n",
+            MalformedSignature => "unauthorized: the signature header is malformed\n",
+            BadSignature => {
+                "unauthorized: the signature does not match; the sender's secret must be the one airlock holds\n"
+            }
+            MissingTimestamp => "unauthorized: the request carries no valid timestamp header\n",
+            Stale => {
+                "unauthorized: the request's timestamp is too old or too far ahead; check both clocks\n"
+            }
+            Replayed => "unauthorized: this request was already accepted once\n",
+        },
+    )
 }
 
 fn too_large() -> Reply {

@@ -38,7 +38,7 @@ impl Fixture {
         let listener = InboundListener::bind(
             "127.0.0.1:0".parse().unwrap(),
             adapter.clone(),
-            token.clone(),
+            Auth::Token(token.clone()),
             tx,
         )
         .await
@@ -468,9 +468,14 @@ async fn bind_refusals() {
     let f = Fixture::new().await;
     let (tx, _rx) = mpsc::unbounded_channel();
     let token = AccessToken::generate().unwrap();
-    let err = InboundListener::bind(f.addr(), f.adapter.clone(), token.clone(), tx.clone())
-        .await
-        .unwrap_err();
+    let err = InboundListener::bind(
+        f.addr(),
+        f.adapter.clone(),
+        Auth::Token(token.clone()),
+        tx.clone(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, InboundError::PortInUse { port } if port == f.addr().port()),
         "{err:?}"
@@ -486,7 +491,7 @@ async fn bind_refusals() {
         let err = InboundListener::bind(
             addr.parse().unwrap(),
             f.adapter.clone(),
-            token.clone(),
+            Auth::Token(token.clone()),
             tx.clone(),
         )
         .await
