@@ -25,16 +25,26 @@ struct Terminal {
 
 impl Terminal {
     fn start(home: &TempHome) -> Self {
+        Self::start_with(home, &[], &[])
+    }
+
+    /// `airlock try ARGS` with `env` added.
+    fn start_with(home: &TempHome, args: &[&str], env: &[(&str, &Path)]) -> Self {
         assert!(
             Path::new(SCRIPT).exists(),
             "{SCRIPT} is missing (util-linux, package bsdutils)"
         );
         let airlock = env!("CARGO_BIN_EXE_airlock");
-        assert!(!airlock.contains('\''), "{airlock}");
+        let mut command = format!("exec '{airlock}' try");
+        for arg in args {
+            command.push_str(&format!(" '{arg}'"));
+        }
+        assert!(!command.contains("''"), "{command}");
         let mut child = tokio::process::Command::new(SCRIPT)
             .args(["-q", "-f", "-e", "-c"])
-            .arg(format!("exec '{airlock}' try"))
+            .arg(command)
             .arg("/dev/null")
+            .envs(env.iter().copied())
             .env("AIRLOCK_HOME", home.path())
             .env_remove("AIRLOCK_LOG")
             .env_remove("NO_COLOR")
@@ -230,4 +240,115 @@ async fn try_shows_events_as_the_session_sees_them_and_sends_typed_replies() {
         quit.elapsed(),
         terminal.screen()
     );
+}
+
+/// `airlock new adapter` writes a crate that `airlock try --adapter DIR`
+/// builds and runs at once: a message posted to its route shows up as the
+/// session would see it, and a typed line goes out through its `send`.
+#[tokio::test]
+async fn a_new_adapter_is_built_and_tried_at_once() {
+    let home = TempHome::new();
+    let parent = tempfile::tempdir().unwrap();
+    let out = home.airlock(&[
+        "new",
+        "adapter",
+        "my-chat",
+        "--dir",
+        parent.path().to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = parent.path().join("my-chat");
+    assert!(
+        text.contains(&format!("airlock try --adapter {}", dir.display())),
+        "{text}"
+    );
+    for file in [
+        "Cargo.toml",
+        "rust-toolchain.toml",
+        "my-chat.toml",
+        "src/lib.rs",
+        "README.md",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing; it said:\n{text}");
+    }
+    // Again: refused, nothing overwritten.
+    let again = home.airlock(&[
+        "new",
+        "adapter",
+        "my-chat",
+        "--dir",
+        parent.path().to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    assert!(text.contains("airlock access allow my-chat 42"), "{text}");
+    let allowed = home.airlock(&["access", "allow", "my-chat", "42"]);
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    let [port] = free_ports();
+    home.config(&format!(
+        "[components.my-chat]\nsettings = {{ port = \"{port}\" }}\n"
+    ));
+    // A target folder kept between runs, so only the first builds from scratch.
+    let target = root().join("target").join("scaffold");
+    let mut terminal = Terminal::start_with(
+        &home,
+        &["--adapter", dir.to_str().unwrap()],
+        &[("CARGO_TARGET_DIR", &target)],
+    );
+    let marker = format!("my-chat: open http://127.0.0.1:{port}/?token=");
+    let token = terminal
+        .wait_for(
+            "the route's URL after the build",
+            Duration::from_secs(600),
+            |s| {
+                let line = s.lines().find(|l| l.starts_with(&marker))?;
+                Some(line[marker.len()..].trim().to_string())
+            },
+        )
+        .await;
+    assert!(
+        terminal.screen().contains("building my-chat"),
+        "{}",
+        terminal.screen()
+    );
+
+    let body = serde_json::json!({"chat": "ops", "user_id": "42", "text": "hello from curl"});
+    let reply = http(
+        port,
+        "POST",
+        &format!("/?token={token}"),
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    terminal
+        .wait_for("the rendered event", SOON, |s| {
+            let at = s.find("<channel source=\"airlock\" chat_id=\"my-chat:ops\"")?;
+            s[at..].contains("hello from curl").then_some(())
+        })
+        .await;
+    terminal.type_line("hi back").await;
+    terminal
+        .wait_for("`→ my-chat:ops: sent (id: my-chat-1)`", SOON, |s| {
+            s.contains("→ my-chat:ops: sent (id: my-chat-1)")
+                .then_some(())
+        })
+        .await;
+    terminal.type_line("/quit").await;
+    let status = tokio::time::timeout(Duration::from_secs(5), terminal.child.wait())
+        .await
+        .expect("still running after /quit")
+        .unwrap();
+    assert!(status.success(), "{}", terminal.screen());
 }

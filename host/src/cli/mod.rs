@@ -8,6 +8,7 @@ mod audit;
 mod audit_view;
 mod doctor;
 mod inspect;
+mod new_cmd;
 mod record;
 mod relay;
 mod serve;
@@ -41,11 +42,17 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         session: Option<String>,
     },
-    /// Try airlock in this terminal: fakechat (or --adapter FILE.wasm), events shown as the session sees them.
+    /// Try airlock in this terminal: fakechat (or --adapter), events shown as the session sees them.
     Try {
-        /// An adapter under development (`FILE.wasm` with `FILE.toml` beside it).
+        /// An adapter under development: its crate's folder (built first), or
+        /// `FILE.wasm` with `FILE.toml` beside it.
         #[arg(long)]
         adapter: Option<std::path::PathBuf>,
+    },
+    /// Start a new component: `airlock new adapter NAME` writes a Rust adapter crate.
+    New {
+        #[command(subcommand)]
+        what: New,
     },
     /// Who may reach the session: invite, allow, role, revoke, list, status, lockdown, unlock.
     Access {
@@ -89,6 +96,22 @@ enum Command {
     Doctor,
 }
 
+/// What `airlock new` makes.
+#[derive(Debug, Subcommand)]
+enum New {
+    /// A Rust adapter crate: the adapter, its manifest, a test and a README.
+    Adapter {
+        /// The adapter's name (lowercase letters, digits, '-'); also the folder's.
+        name: String,
+        /// Where to put the folder.
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// The guest SDK to build against (default: the one this airlock was built from).
+        #[arg(long)]
+        sdk: Option<std::path::PathBuf>,
+    },
+}
+
 /// Run the CLI; returns the process exit code.
 pub fn main() -> ExitCode {
     init_logging();
@@ -130,6 +153,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { action } => audit::run(&host()?, action),
         Command::Sessions { json, action } => sessions::run(&host()?, action, json),
         Command::Try { adapter } => try_cmd::run(host()?, adapter.as_deref()),
+        Command::New {
+            what: New::Adapter { name, dir, sdk },
+        } => new_cmd::run(&name, &dir, sdk.as_deref()),
         Command::Inspect { target, manifest } => inspect::run(
             &host()?,
             inspect::Subject::find(&target, manifest.as_deref())?,

@@ -168,6 +168,13 @@ async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
 
 /// A component file under development, with the manifest beside it.
 fn dev_candidate(file: &Path) -> anyhow::Result<Candidate> {
+    let built;
+    let file = if file.is_dir() {
+        built = build_crate(file)?;
+        built.as_path()
+    } else {
+        file
+    };
     let wasm =
         std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let manifest_path = file.with_extension("toml");
@@ -188,6 +195,63 @@ fn dev_candidate(file: &Path) -> anyhow::Result<Candidate> {
         manifest_text: text.into(),
         manifest,
     })
+}
+
+/// Builds the adapter crate in `dir` for wasm32-wasip2, with cargo's
+/// progress on stderr, and puts its manifest beside the component: the
+/// component's path.
+fn build_crate(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let cargo_toml = std::fs::read_to_string(dir.join("Cargo.toml")).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is a folder without a readable Cargo.toml ({e}); give an adapter crate's \
+             folder, or FILE.wasm with FILE.toml beside it",
+            dir.display()
+        )
+    })?;
+    let package: toml::Value = toml::from_str(&cargo_toml)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("Cargo.toml").display()))?;
+    let Some(name) = package
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+    else {
+        anyhow::bail!("{} names no package", dir.join("Cargo.toml").display());
+    };
+    let manifest = dir.join(format!("{name}.toml"));
+    if !manifest.is_file() {
+        anyhow::bail!(
+            "{} has no manifest {name}.toml beside its Cargo.toml (`airlock new adapter` writes one)",
+            dir.display()
+        );
+    }
+    eprintln!("building {name} (cargo build --release --target wasm32-wasip2)…");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| {
+            anyhow::anyhow!("cannot run cargo ({e}); install Rust from https://rustup.rs")
+        })?;
+    if !status.success() {
+        anyhow::bail!("building {name} failed; cargo's errors are above");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| dir.join("target"), std::path::PathBuf::from);
+    let release = target.join("wasm32-wasip2").join("release");
+    let wasm = release.join(format!("{}.wasm", name.replace('-', "_")));
+    if !wasm.is_file() {
+        anyhow::bail!(
+            "cargo built {name}, but {} is not there; is it a cdylib?",
+            wasm.display()
+        );
+    }
+    // `dev_candidate` reads the manifest beside the component.
+    let beside = wasm.with_extension("toml");
+    std::fs::copy(&manifest, &beside)
+        .map_err(|e| anyhow::anyhow!("cannot copy the manifest to {}: {e}", beside.display()))?;
+    Ok(wasm)
 }
 
 /// Meta for tests of [`render`].
