@@ -290,3 +290,80 @@ async fn an_unsigned_route_may_not_listen_beyond_loopback() {
         "{text}"
     );
 }
+
+/// The bundled webhook adapter as `github` (examples/github-webhook): GitHub's
+/// own payloads, signed, become messages from the user who caused them.
+#[tokio::test]
+async fn githubs_deliveries_reach_the_session_through_the_bundled_webhook_adapter() {
+    let home = TempHome::new();
+    let webhook = airlock::catalog::bundled()
+        .iter()
+        .find(|b| b.name == "webhook")
+        .expect("bundled webhook");
+    let wasm = home.dir.path().join("github.wasm");
+    std::fs::write(&wasm, webhook.wasm).unwrap();
+    let manifest =
+        std::fs::read_to_string(root().join("examples/github-webhook/github.toml")).unwrap();
+    home.drop_in("github", &wasm, &manifest);
+    home.secret("GITHUB_WEBHOOK_SECRET", SECRET);
+    let [port] = free_ports();
+    home.config(&format!(
+        "[components.github]\nenabled = true\n\
+         settings = {{ port = \"{port}\", format = \"github\" }}\n\
+         grant = {{ secrets = [\"GITHUB_WEBHOOK_SECRET\"], bind = \"0.0.0.0\" }}\n"
+    ));
+    cli_ok(&home, &["adapters", "approve", "github"]).await;
+    cli_ok(&home, &["access", "allow", "github", "21031067"]).await;
+    let mut session = Session::start(&home).await;
+    listening(&session, "github").await;
+
+    let payload = |name: &str| {
+        std::fs::read(root().join(format!("adapters/webhook/tests/github/{name}.json"))).unwrap()
+    };
+    let deliver = |event: &'static str, id: &'static str, body: Vec<u8>| async move {
+        let signature = format!("sha256={}", hmac_hex(&body));
+        let headers = [
+            ("Host", "hooks.example.com"),
+            ("Content-Type", "application/json"),
+            ("User-Agent", "GitHub-Hookshot/044aadd"),
+            ("X-GitHub-Event", event),
+            ("X-GitHub-Delivery", id),
+            ("X-Hub-Signature-256", signature.as_str()),
+        ];
+        http(port, "POST", "/", &headers, &body).await
+    };
+    let ping = deliver(
+        "ping",
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        payload("ping"),
+    )
+    .await;
+    assert_eq!(ping.status, 200, "{}", ping.body);
+    assert!(
+        session
+            .event_within(std::time::Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+
+    let id = "9a2c4f2e-0b7e-11ee-8f0b-7a1d3c5e9f10";
+    let opened = deliver("issues", id, payload("issues-opened")).await;
+    assert_eq!(opened.status, 202, "{}", opened.body);
+    let event = session.event().await;
+    assert_eq!(
+        event["meta"]["chat_id"], "github:Codertocat/Hello-World",
+        "{event}"
+    );
+    assert_eq!(event["meta"]["user"], "Codertocat", "{event}");
+    assert_eq!(
+        event["content"],
+        "opened issue #1: Spelling error in the README file\n\
+         It looks like you accidently spelled 'commit' with two 't's.\n\
+         https://github.com/Codertocat/Hello-World/issues/1",
+        "{event}"
+    );
+    // The same delivery again is a replay, refused before the adapter.
+    let again = deliver("issues", id, payload("issues-opened")).await;
+    assert_eq!(again.status, 401, "{}", again.body);
+    session.close().await;
+}

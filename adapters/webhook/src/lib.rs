@@ -22,9 +22,15 @@
 //! is `rate-limited` (from `Retry-After` seconds, else one second). Without
 //! `outbound_url` the adapter only receives, and `send` is `unsupported`.
 //!
+//! **GitHub.** With the setting `format = "github"`, the route takes
+//! GitHub's webhook deliveries instead: each event becomes one message from
+//! the GitHub user who caused it, in the repository's chat, and a `ping` is
+//! answered `200` (`github.rs`). Its manifest declares GitHub's signature so
+//! the host checks every delivery first (`examples/github-webhook/`).
+//!
 //! Settings ([`Settings`]): `outbound_url` (optional, `http://` or
-//! `https://`), and `port`, which the host reads to bind the inbound route.
-//! Any other key is refused at start.
+//! `https://`), `format` (`json` or `github`), and `port`, which the host
+//! reads to bind the inbound route. Any other key is refused at start.
 
 use airlock_guest::http::Method;
 use airlock_guest::serde_json::{self, Value, json};
@@ -35,6 +41,8 @@ use airlock_guest::types::{
     Sent,
 };
 use airlock_guest::{Adapter, http, log};
+
+mod github;
 
 /// The fuzz target's check (`fuzz/`); native builds only.
 #[cfg(not(target_arch = "wasm32"))]
@@ -55,6 +63,21 @@ pub struct Settings {
     /// The inbound route's port; the host binds it, the adapter does not
     /// need it.
     pub port: Option<u16>,
+    /// What inbound bodies are: `json` (the default, above) or `github`
+    /// (GitHub's webhook deliveries, see `github.rs`).
+    #[serde(default)]
+    pub format: Format,
+}
+
+/// The `format` setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// `{"chat","user","user_id","text"}`.
+    #[default]
+    Json,
+    /// GitHub's deliveries: one message per event, pings answered.
+    Github,
 }
 
 /// The adapter: one instance's settings and counter.
@@ -64,6 +87,8 @@ pub struct Webhook {
     outbound_url: Option<HttpUrl>,
     /// Makes message ids unique within an instance.
     sequence: u64,
+    /// The `format` setting.
+    format: Format,
 }
 
 impl Adapter for Webhook {
@@ -94,6 +119,7 @@ impl Adapter for Webhook {
         Ok(Webhook {
             outbound_url: settings.outbound_url,
             sequence: 0,
+            format: settings.format,
         })
     }
 
@@ -137,6 +163,9 @@ impl Webhook {
             response.headers.push(("allow".into(), "POST".into()));
             return reply(response, Vec::new());
         }
+        if self.format == Format::Github {
+            return self.github_delivery(request, now_ms());
+        }
         let fields = match parse_inbound(&request.body) {
             Ok(fields) => fields,
             Err(why) => return reply(error_response(400, &why), Vec::new()),
@@ -170,6 +199,45 @@ impl Webhook {
             HttpResponse::new(202, "application/json", body.to_string()),
             vec![InboundEvent::Message(message)],
         )
+    }
+}
+
+impl Webhook {
+    /// Answers one of GitHub's deliveries: 202 with one message, 200 to a
+    /// ping, 400 with the reason otherwise.
+    fn github_delivery(&mut self, request: &IncomingRequest, now_ms: u64) -> IncomingReply {
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let sequence = &mut self.sequence;
+        let fallback = || {
+            *sequence += 1;
+            format!("{now_ms}-{sequence}")
+        };
+        match github::delivery(
+            header("x-github-event"),
+            header("x-github-delivery"),
+            &request.body,
+            now_ms,
+            fallback,
+        ) {
+            Ok(github::Delivery::Ping) => reply(
+                HttpResponse::new(200, "application/json", json!({"pong": true}).to_string()),
+                Vec::new(),
+            ),
+            Ok(github::Delivery::Message(message)) => {
+                let body = json!({"accepted": true, "message_id": message.message_id});
+                reply(
+                    HttpResponse::new(202, "application/json", body.to_string()),
+                    vec![InboundEvent::Message(*message)],
+                )
+            }
+            Err(why) => reply(error_response(400, &why), Vec::new()),
+        }
     }
 }
 
