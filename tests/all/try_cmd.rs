@@ -323,15 +323,7 @@ async fn a_new_adapter_is_built_and_tried_at_once() {
     );
 
     let body = serde_json::json!({"chat": "ops", "user_id": "42", "text": "hello from curl"});
-    let reply = http(
-        port,
-        "POST",
-        &format!("/?token={token}"),
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-    .await;
-    assert_eq!(reply.status, 202, "{}", reply.body);
+    webhook_post(port, &token, body).await;
     terminal
         .wait_for("the rendered event", SOON, |s| {
             let at = s.find("<channel source=\"airlock\" chat_id=\"my-chat:ops\"")?;

@@ -53,6 +53,18 @@ pub enum HubError {
     Db(#[from] DbError),
 }
 
+/// How long a new session waits for its directory's own name before it
+/// takes the next one: long enough for a killed predecessor to exit.
+pub const OWN_NAME_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Waits up to `at_most` for no process to hold `name`.
+fn wait_until_free(presence: &Presence, name: &str, at_most: std::time::Duration) {
+    let deadline = std::time::Instant::now() + at_most;
+    while presence.is_live(name) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// This process's place in the hub.
 #[derive(Debug)]
 pub struct Hub {
@@ -89,13 +101,18 @@ impl Hub {
                 let base = name::from_dir(cwd);
                 let mut found = None;
                 for candidate in name::candidates(&base) {
-                    if presence.is_live(&candidate) {
+                    let last_cwd = store.cwd_of(&candidate)?;
+                    if last_cwd.as_ref().is_some_and(|other| *other != cwd_text) {
                         continue;
                     }
-                    if store
-                        .cwd_of(&candidate)?
-                        .is_some_and(|other| other != cwd_text)
-                    {
+                    // This directory's own name, held: most often by the
+                    // process this one replaces (Claude Code restarting a
+                    // crashed server), still exiting. Waiting keeps the name,
+                    // and with it the chats bound to it and what waits.
+                    if candidate == base && last_cwd.is_some() {
+                        wait_until_free(&presence, &candidate, OWN_NAME_WAIT);
+                    }
+                    if presence.is_live(&candidate) {
                         continue;
                     }
                     match presence.attach(&candidate) {
@@ -245,8 +262,13 @@ mod tests {
         let store: Arc<dyn HubStore> = Arc::new(SqliteHub::new(Db::in_memory().unwrap()));
         let a = join(&tmp, &store, None, "/srv/api").unwrap();
         assert_eq!(a.me(), "api");
+        let waited = std::time::Instant::now();
         let b = join(&tmp, &store, None, "/srv/api").unwrap();
         assert_eq!(b.me(), "api-2", "api is running");
+        assert!(
+            waited.elapsed() >= OWN_NAME_WAIT,
+            "it waited for its own name first"
+        );
         let c = join(&tmp, &store, None, "/home/me/api").unwrap();
         assert_eq!(c.me(), "api-3", "another directory's name");
         assert_eq!(a.live().unwrap(), ["api", "api-2", "api-3"]);
@@ -265,6 +287,24 @@ mod tests {
         ));
         drop(a);
         assert_eq!(join(&tmp, &store, Some("api"), "/x").unwrap().me(), "api");
+    }
+
+    #[test]
+    fn a_session_replacing_one_that_is_still_exiting_keeps_its_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store: Arc<dyn HubStore> = Arc::new(SqliteHub::new(Db::in_memory().unwrap()));
+        let old = join(&tmp, &store, None, "/srv/api").unwrap();
+        let exiting = std::thread::spawn(move || {
+            std::thread::sleep(OWN_NAME_WAIT / 4);
+            drop(old);
+        });
+        let new = join(&tmp, &store, None, "/srv/api").unwrap();
+        assert_eq!(
+            new.me(),
+            "api",
+            "not api-2: chats bound to api still reach it"
+        );
+        exiting.join().unwrap();
     }
 
     #[test]
