@@ -84,6 +84,18 @@ impl TempHome {
         std::fs::write(dir.join(format!("{name}.toml")), manifest).unwrap();
     }
 
+    /// Drop the bundled webhook adapter's component in as `name`, with
+    /// `manifest` (given the bundled manifest, which names it `webhook`).
+    pub fn drop_in_webhook(&self, name: &str, manifest: impl FnOnce(&str) -> String) {
+        let webhook = airlock::catalog::bundled()
+            .iter()
+            .find(|b| b.name == "webhook")
+            .expect("bundled webhook");
+        let wasm = self.dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&wasm, webhook.wasm).unwrap();
+        self.drop_in(name, &wasm, &manifest(webhook.manifest));
+    }
+
     /// Write the operator config.
     pub fn config(&self, text: &str) {
         std::fs::create_dir_all(self.path()).unwrap();

@@ -87,16 +87,9 @@ async fn a_flood_of_instruction_lines_is_capped_and_defused() {
 #[tokio::test]
 async fn events_carry_the_hosts_name_and_no_controls() {
     let home = TempHome::new();
-    let webhook = airlock::catalog::bundled()
-        .iter()
-        .find(|b| b.name == "webhook")
-        .expect("bundled webhook");
-    let wasm = home.dir.path().join("relay.wasm");
-    std::fs::write(&wasm, webhook.wasm).unwrap();
-    let manifest = webhook
-        .manifest
-        .replace("name = \"webhook\"", "name = \"relay\"");
-    home.drop_in("relay", &wasm, &manifest);
+    home.drop_in_webhook("relay", |m| {
+        m.replace("name = \"webhook\"", "name = \"relay\"")
+    });
     let [port] = free_ports();
     home.config(&format!(
         "[components.relay]\nenabled = true\nsettings = {{ port = \"{port}\" }}\n\

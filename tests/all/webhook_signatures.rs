@@ -296,15 +296,9 @@ async fn an_unsigned_route_may_not_listen_beyond_loopback() {
 #[tokio::test]
 async fn githubs_deliveries_reach_the_session_through_the_bundled_webhook_adapter() {
     let home = TempHome::new();
-    let webhook = airlock::catalog::bundled()
-        .iter()
-        .find(|b| b.name == "webhook")
-        .expect("bundled webhook");
-    let wasm = home.dir.path().join("github.wasm");
-    std::fs::write(&wasm, webhook.wasm).unwrap();
-    let manifest =
-        std::fs::read_to_string(root().join("examples/github-webhook/github.toml")).unwrap();
-    home.drop_in("github", &wasm, &manifest);
+    home.drop_in_webhook("github", |_| {
+        std::fs::read_to_string(root().join("examples/github-webhook/github.toml")).unwrap()
+    });
     home.secret("GITHUB_WEBHOOK_SECRET", SECRET);
     let [port] = free_ports();
     home.config(&format!(
