@@ -200,3 +200,64 @@ async fn a_session_that_does_not_serve_the_page_writes_to_it_through_the_one_tha
     assert_eq!(calls_left(&home), 0, "b's reply was not handed over");
     b.close().await;
 }
+
+/// A session that stored a message of a chat bound to no session and died
+/// before writing it: the next session, under another name and the only
+/// live one, takes it over and delivers it, once.
+#[tokio::test]
+async fn what_a_dead_session_stored_for_an_unbound_chat_reaches_the_next_one_under_another_name() {
+    let (home, port) = fakechat_home();
+    let mut cmd = serve_command(&home);
+    cmd.args(["--session", "b"]);
+    // Never initialized: what it stores it keeps, undelivered.
+    let mut b = Raw::start_command(cmd);
+    let token = b.log.token(port).await;
+    let id = page_send(port, &token, "stored by b, never written").await;
+    let deadline = Instant::now() + SOON;
+    while waiting_for(&home, "b") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "b stored nothing:\n{}",
+            b.log.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    b.child.kill().await.unwrap();
+
+    let mut a = session_as(&home, "a").await;
+    let event = a.event().await;
+    assert_eq!(event["content"], "stored by b, never written", "{event}");
+    assert_eq!(event["meta"]["message_id"], id.as_str(), "{event}");
+    assert_eq!(event["meta"]["session"], "a", "{event}");
+    let summary =
+        "session a took 1 waiting event(s) of chats bound to no session from b, which is away";
+    let audited: i64 = home
+        .host()
+        .db
+        .lock()
+        .query_row(
+            "SELECT COUNT(*) FROM audit WHERE kind = 'hub' AND summary = ?1",
+            [summary],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 1, "the audit trail says so");
+    assert!(
+        a.event_within(Duration::from_millis(500)).await.is_none(),
+        "delivered twice"
+    );
+    assert_eq!(waiting_for(&home, "b"), 0);
+    a.close().await;
+}
+
+/// Events stored for session `name` and not yet delivered.
+fn waiting_for(home: &TempHome, name: &str) -> i64 {
+    let host = home.host();
+    let conn = host.db.lock();
+    conn.query_row(
+        "SELECT COUNT(*) FROM events WHERE session = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}

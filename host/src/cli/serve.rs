@@ -121,6 +121,7 @@ fn spawn_catch_up(host: &Host, router: Arc<crate::router::Router>) -> tokio::tas
             )
         })
         .ok();
+    let ledgers = host.home.sub(LEDGERS_DIR).ok();
     tokio::spawn(async move {
         loop {
             match &listener {
@@ -129,6 +130,7 @@ fn spawn_catch_up(host: &Host, router: Arc<crate::router::Router>) -> tokio::tas
                 }
                 None => tokio::time::sleep(CATCH_UP_EVERY).await,
             }
+            adopt_stranded(&router, ledgers.as_ref());
             if let Err(e) = router.queue().catch_up() {
                 tracing::warn!("cannot read the events waiting for this session: {e}");
             }
@@ -136,6 +138,39 @@ fn spawn_catch_up(host: &Host, router: Arc<crate::router::Router>) -> tokio::tas
             router.hub_woken();
         }
     })
+}
+
+/// What waits for away sessions of chats bound to none comes to this
+/// session when it is the only live one (`Hub::adopt_stranded`), after the
+/// dead processes' ledgers have marked what they did deliver.
+fn adopt_stranded(router: &crate::router::Router, ledgers: Option<&cap_std::fs::Dir>) {
+    let recover = || {
+        if let Some(dir) = ledgers
+            && let Err(e) = crate::queue::ledger::recover(dir, router.queue())
+        {
+            tracing::warn!("cannot read the delivery ledgers: {e}");
+        }
+    };
+    match router.hub().adopt_stranded(recover) {
+        Ok(adopted) => {
+            for (from, count) in adopted {
+                let me = router.hub().me();
+                let summary = format!(
+                    "session {me} took {count} waiting event(s) of chats bound to no session \
+                     from {from}, which is away"
+                );
+                tracing::info!("{summary}");
+                router.record(&[crate::audit::Entry::new(crate::audit::Kind::Hub, summary)
+                    .detail(serde_json::json!({
+                        "event": "adopted",
+                        "session": me,
+                        "from": from,
+                        "count": count,
+                    }))]);
+            }
+        }
+        Err(e) => tracing::warn!("cannot look for events waiting for away sessions: {e}"),
+    }
 }
 
 async fn serve(host: Host, digest: String, hub: Arc<Hub>) -> anyhow::Result<()> {

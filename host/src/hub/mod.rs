@@ -178,6 +178,40 @@ impl Hub {
         Ok(self.live_among(&names))
     }
 
+    /// When this session is the only live one: takes over what waits for
+    /// away sessions of chats bound to none, and returns, for each session
+    /// it took from, how many. Such a chat went to the session that was
+    /// then the only live one, and goes to this one now; without this, what
+    /// a session stored and never wrote before it died (a crash, then a
+    /// restart under another name) would wait for a name nobody takes.
+    ///
+    /// Each away session's name is held while its events move, so no
+    /// process can start under it and deliver them too; `recover` runs
+    /// first, under that hold, to mark delivered what the dead process did
+    /// write (its ledger).
+    pub fn adopt_stranded(&self, recover: impl Fn()) -> Result<Vec<(String, usize)>, DbError> {
+        let Some(presence) = &self.presence else {
+            return Ok(Vec::new());
+        };
+        let stranded = self.store.stranded(&self.me)?;
+        if stranded.is_empty() || self.live()? != [self.me.clone()] {
+            return Ok(Vec::new());
+        }
+        let mut adopted = Vec::new();
+        for name in stranded {
+            // Live after all (it started since), or not ours to take.
+            let Ok(_held) = presence.attach(&name) else {
+                continue;
+            };
+            recover();
+            let moved = self.store.adopt_unbound(&name, &self.me)?;
+            if moved > 0 {
+                adopted.push((name, moved));
+            }
+        }
+        Ok(adopted)
+    }
+
     /// Those of the recorded session `names` that run now, this one always
     /// among them. This session's own lock is not asked: it holds it.
     fn live_among(&self, names: &[String]) -> Vec<String> {
@@ -305,6 +339,59 @@ mod tests {
             "not api-2: chats bound to api still reach it"
         );
         exiting.join().unwrap();
+    }
+
+    #[test]
+    fn the_only_live_session_takes_what_waits_for_away_ones_of_unbound_chats() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Db::in_memory().unwrap();
+        let store: Arc<dyn HubStore> = Arc::new(SqliteHub::new(db.clone()));
+        let store_event = |chat: &str, session: &str| {
+            let line = format!(
+                r#"{{"jsonrpc":"2.0","method":"m","params":{{"content":"x","meta":{{"chat_id":"tg:{chat}","session":"{session}"}}}}}}"#
+            );
+            db.lock()
+                .execute(
+                    "INSERT INTO events (adapter, line, accepted_at, chat, session)
+                     VALUES ('tg', ?1, 0, ?2, ?3)",
+                    rusqlite::params![line, chat, session],
+                )
+                .unwrap();
+        };
+        let waiting = |session: &str| {
+            db.lock()
+                .query_row(
+                    "SELECT count(*) FROM events WHERE session = ?1
+                       AND json_extract(line, '$.params.meta.session') = ?1",
+                    [session],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+        };
+        let b = join(&tmp, &store, Some("b"), "/b").unwrap();
+        store.bind("tg", "6", "b", "terminal").unwrap();
+        store_event("5", "b"); // unbound: it went to b as the only live one
+        store_event("5", "b");
+        store_event("6", "b"); // bound to b: waits for b
+        let a = join(&tmp, &store, Some("a"), "/a").unwrap();
+        let recovered = std::cell::Cell::new(0);
+        let recover = || recovered.set(recovered.get() + 1);
+        assert!(
+            a.adopt_stranded(recover).unwrap().is_empty(),
+            "b is live: nothing moves"
+        );
+        drop(b);
+        assert_eq!(a.adopt_stranded(recover).unwrap(), [("b".to_string(), 2)]);
+        assert_eq!(recovered.get(), 1, "the ledgers were read first");
+        assert_eq!((waiting("a"), waiting("b")), (2, 1));
+        assert!(a.adopt_stranded(recover).unwrap().is_empty());
+
+        // Held by a process starting under that name: left to it.
+        store_event("7", "c");
+        let c = join(&tmp, &store, Some("c"), "/c").unwrap();
+        let _ = &c;
+        assert!(a.adopt_stranded(recover).unwrap().is_empty());
+        assert_eq!(waiting("c"), 1);
     }
 
     #[test]

@@ -130,6 +130,12 @@ pub trait HubStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(Option<String>, Vec<String>), DbError> {
         Ok((self.route_of(adapter, chat)?, self.names()?))
     }
+    /// The sessions other than `me` that events wait for, of chats bound to
+    /// no session (routed to a session because it was the only live one).
+    fn stranded(&self, me: &str) -> Result<Vec<String>, DbError>;
+    /// Hands `to` the events waiting for `from` of chats bound to no
+    /// session, in their meta too. Returns how many.
+    fn adopt_unbound(&self, from: &str, to: &str) -> Result<usize, DbError>;
     /// Binds `chat` to `session` (replacing a binding), and hands it the
     /// chat's held events, in order. Returns how many it got.
     fn bind(&self, adapter: &str, chat: &str, session: &str, by: &str) -> Result<usize, DbError>;
@@ -324,6 +330,28 @@ impl HubStore for SqliteHub {
             }
         }
         Ok((bound, names))
+    }
+
+    fn stranded(&self, me: &str) -> Result<Vec<String>, DbError> {
+        self.all(
+            "SELECT DISTINCT session FROM events e
+             WHERE session IS NOT NULL AND session != ?1 AND chat IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM hub_routes r
+                               WHERE r.adapter = e.adapter AND r.chat = e.chat)
+             ORDER BY session",
+            params![me],
+            |r| r.get(0),
+        )
+    }
+
+    fn adopt_unbound(&self, from: &str, to: &str) -> Result<usize, DbError> {
+        Ok(self.db.lock().execute(
+            "UPDATE events SET session = ?2, line = json_set(line, '$.params.meta.session', ?2)
+             WHERE session = ?1 AND chat IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM hub_routes r
+                               WHERE r.adapter = events.adapter AND r.chat = events.chat)",
+            params![from, to],
+        )?)
     }
 
     fn bind(&self, adapter: &str, chat: &str, session: &str, by: &str) -> Result<usize, DbError> {
