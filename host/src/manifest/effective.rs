@@ -100,9 +100,9 @@ pub enum EffectiveError {
     /// are not signed.
     #[error(
         "grant for {component}: bind = \"{addr}\" would open its inbound route beyond this \
-         machine, but its requests are not signed (no [inbound_http] signature in its manifest, \
-         or its secret is not granted), so anyone who reaches the port could post into the \
-         session; remove `bind` (loopback), or use an adapter whose manifest declares a signature"
+         machine, but its requests are not signed (its manifest declares no [inbound_http] \
+         signature), so anyone who reaches the port could post into the session; remove `bind` \
+         (loopback), or use an adapter whose manifest declares a signature"
     )]
     UnsignedBind {
         /// Component.
@@ -359,6 +359,80 @@ kv_quota_bytes = 100000
         assert_eq!(e.kv_quota_bytes, Some(4096));
         assert!(e.secrets.is_empty(), "secret dropped with its destination");
         assert_eq!(e.refused.len(), 3, "{:?}", e.refused);
+    }
+
+    #[test]
+    fn a_signed_route_needs_its_secret_and_only_it_may_bind_beyond_loopback() {
+        let signed: Manifest = "name = \"hook\"\nkind = \"adapter\"\napi = \"0.1\"\n\
+             [inbound_http]\nsignature = \"github\"\nsecret = \"HOOK\"\n"
+            .parse()
+            .unwrap();
+        let local: Manifest =
+            "name = \"hook\"\nkind = \"adapter\"\napi = \"0.1\"\ninbound_http = true\n"
+                .parse()
+                .unwrap();
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let any: IpAddr = "0.0.0.0".parse().unwrap();
+        // (manifest, grant, trust) → (route served, signed, bind) or the error
+        let cases: [(&Manifest, &str, Trust, Result<(bool, bool, IpAddr), &str>); 7] = [
+            (&signed, "", Trust::Bundled, Ok((true, true, loopback))),
+            (&signed, "", Trust::ThirdParty, Ok((false, false, loopback))),
+            (
+                &signed,
+                "secrets = [\"HOOK\"]",
+                Trust::ThirdParty,
+                Ok((true, true, loopback)),
+            ),
+            (
+                &signed,
+                "secrets = [\"HOOK\"]\nbind = \"0.0.0.0\"",
+                Trust::ThirdParty,
+                Ok((true, true, any)),
+            ),
+            // Its secret refused: no route at all, so nothing listens anywhere.
+            (
+                &signed,
+                "secrets = []\nbind = \"0.0.0.0\"",
+                Trust::Bundled,
+                Ok((false, false, any)),
+            ),
+            (
+                &local,
+                "bind = \"0.0.0.0\"",
+                Trust::Bundled,
+                Err("would open its inbound route"),
+            ),
+            (
+                &local,
+                "bind = \"::1\"",
+                Trust::Bundled,
+                Ok((true, false, "::1".parse().unwrap())),
+            ),
+        ];
+        for (manifest, text, trust, want) in cases {
+            let got = effective(manifest, &grant(text), trust)
+                .map(|e| {
+                    (
+                        e.inbound_http,
+                        e.inbound_signature.is_some(),
+                        e.inbound_bind,
+                    )
+                })
+                .map_err(|e| e.to_string());
+            match (&got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(*g, w, "{text}"),
+                (Err(g), Err(w)) => assert!(g.contains(w), "{text}: {g}"),
+                _ => panic!("{text} ({trust:?}): got {got:?}, wanted {want:?}"),
+            }
+        }
+        let e = effective(&signed, &Grant::default(), Trust::ThirdParty).unwrap();
+        assert!(
+            e.refused
+                .iter()
+                .any(|r| r.starts_with("inbound_http: its signature secret HOOK")),
+            "{:?}",
+            e.refused
+        );
     }
 
     #[test]

@@ -36,9 +36,11 @@
 //! A connection must send a request's headers within [`HEADER_TIMEOUT`],
 //! which also bounds how long a kept-alive connection may sit idle.
 //!
-//! Either way, the body is at most [`MAX_BODY_BYTES`], and the adapter gets the method, the path with the remaining query, the
-//! headers whose values are UTF-8 (minus `cookie` and the authorization
-//! headers, which belong to whatever else runs on localhost) and the body.
+//! Either way, the body is at most [`MAX_BODY_BYTES`], and the adapter gets
+//! the method, the path with the remaining query, the headers whose values
+//! are UTF-8 (minus `cookie` and the authorization headers, which belong to
+//! whatever else runs on localhost, and a signed route's signature header)
+//! and the body.
 //! Events in its reply's batch go to the host's unsolicited-event channel.
 //! Its response keeps only the headers in [`ALLOWED_RESPONSE_HEADERS`], and
 //! every response gets `nosniff`, `no-referrer`, `no-store`, a strict
