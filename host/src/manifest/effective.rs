@@ -373,8 +373,9 @@ kv_quota_bytes = 100000
                 .unwrap();
         let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let any: IpAddr = "0.0.0.0".parse().unwrap();
-        // (manifest, grant, trust) → (route served, signed, bind) or the error
-        let cases: [(&Manifest, &str, Trust, Result<(bool, bool, IpAddr), &str>); 7] = [
+        // Served, signed, bound to; or what the error says.
+        type Want = Result<(bool, bool, IpAddr), &'static str>;
+        let cases: [(&Manifest, &str, Trust, Want); 7] = [
             (&signed, "", Trust::Bundled, Ok((true, true, loopback))),
             (&signed, "", Trust::ThirdParty, Ok((false, false, loopback))),
             (
