@@ -496,13 +496,13 @@ pub fn inbound_port(name: &str, settings: &BTreeMap<String, String>) -> Result<u
 
 /// Where an adapter's inbound route listens and how its requests are
 /// authenticated: worked out once, bound now or when another session lets go.
-struct Route {
+struct InboundRoute {
     addr: SocketAddr,
     /// A signed route's checks; `None`: a fresh access token at each bind.
     signed: Option<Arc<Verifier>>,
 }
 
-impl Route {
+impl InboundRoute {
     /// What to tell the operator once it listens.
     fn announce(&self, name: &str, listener: &InboundListener) {
         match &self.signed {
@@ -525,7 +525,7 @@ fn inbound_route(
     name: &str,
     effective: &crate::manifest::Effective,
     alerts: &Alerts,
-) -> anyhow::Result<Route> {
+) -> anyhow::Result<InboundRoute> {
     let port = inbound_port(name, &host.config.component(name).settings)
         .map_err(|e| anyhow::anyhow!(e))?;
     let signed = match &effective.inbound_signature {
@@ -542,14 +542,14 @@ fn inbound_route(
             )))
         }
     };
-    Ok(Route {
+    Ok(InboundRoute {
         addr: SocketAddr::new(effective.inbound_bind, port),
         signed,
     })
 }
 
 async fn bind_at(
-    route: &Route,
+    route: &InboundRoute,
     handle: crate::runtime::actor::AdapterHandle,
     events: mpsc::UnboundedSender<Unsolicited>,
 ) -> anyhow::Result<InboundListener> {
@@ -565,7 +565,7 @@ async fn bind_at(
 async fn take_over_page(
     router: Arc<Router>,
     name: String,
-    route: Route,
+    route: InboundRoute,
     handle: crate::runtime::actor::AdapterHandle,
     events: mpsc::UnboundedSender<Unsolicited>,
     locks: Option<(cap_std::fs::Dir, std::path::PathBuf)>,

@@ -207,19 +207,6 @@ fn warnings(log: &str) -> usize {
         .count()
 }
 
-/// Waits until stderr holds `needle`.
-async fn logged(session: &Session, needle: &str) {
-    let deadline = Instant::now() + SOON;
-    while !session.log.text().contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "{needle:?} never on stderr:\n{}",
-            session.log.text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// What airlock says once per episode of a full disk.
 const FULL: &str = "free space there; airlock retries every 2s and nothing is acknowledged";
 /// What it says when the episode ends.

@@ -23,19 +23,6 @@ async fn session_as(home: &TempHome, name: &str) -> Session {
     Session::start_command(cmd, rmcp::service::ClientLifecycleMode::Initialize).await
 }
 
-/// Waits until `session`'s stderr holds `text`.
-async fn logged(session: &Session, text: &str) {
-    let deadline = Instant::now() + STARTUP;
-    while !session.log.text().contains(text) {
-        assert!(
-            Instant::now() < deadline,
-            "no {text:?} on stderr:\n{}",
-            session.log.text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The bot's messages on the page (`(id, text, edited)`).
 async fn bot_messages(port: u16, token: &str) -> Vec<(String, String, bool)> {
     page_messages(port, token)

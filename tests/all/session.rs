@@ -107,6 +107,19 @@ pub fn is_iso8601_utc(ts: &str) -> bool {
         && (b.len() == 20 || (b[19] == b'.' && digits(20..b.len() - 1) && b.len() > 21))
 }
 
+/// Waits until `session`'s stderr holds `text`.
+pub async fn logged(session: &Session, text: &str) {
+    let deadline = std::time::Instant::now() + STARTUP;
+    while !session.log.text().contains(text) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {text:?} on stderr:\n{}",
+            session.log.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Forwards every channel notification's params, and every permission
 /// verdict's.
 pub struct Notifier(

@@ -249,13 +249,16 @@ async fn try_shows_events_as_the_session_sees_them_and_sends_typed_replies() {
 async fn a_new_adapter_is_built_and_tried_at_once() {
     let home = TempHome::new();
     let parent = tempfile::tempdir().unwrap();
-    let out = home.airlock(&[
-        "new",
-        "adapter",
-        "my-chat",
-        "--dir",
-        parent.path().to_str().unwrap(),
-    ]);
+    let scaffold = || {
+        home.airlock(&[
+            "new",
+            "adapter",
+            "my-chat",
+            "--dir",
+            parent.path().to_str().unwrap(),
+        ])
+    };
+    let out = scaffold();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -277,13 +280,7 @@ async fn a_new_adapter_is_built_and_tried_at_once() {
         assert!(dir.join(file).is_file(), "{file} missing; it said:\n{text}");
     }
     // Again: refused, nothing overwritten.
-    let again = home.airlock(&[
-        "new",
-        "adapter",
-        "my-chat",
-        "--dir",
-        parent.path().to_str().unwrap(),
-    ]);
+    let again = scaffold();
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 

@@ -181,7 +181,13 @@ impl Verifier {
     /// Checks a request and, when it passes, remembers its signature so that
     /// the same request is refused as a replay.
     pub fn admit(&self, headers: &HeaderMap, body: &[u8]) -> Result<Mac, Refusal> {
-        let mac = check(&self.scheme, &self.key, headers, body, unix_now())?;
+        let mac = check(
+            &self.scheme,
+            &self.key,
+            headers,
+            body,
+            crate::caps::clock::now_ms() / 1000,
+        )?;
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.insert(mac, Instant::now(), self.memory) {
             Ok(mac)
@@ -292,12 +298,6 @@ impl Failures {
             }
         }
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
