@@ -151,8 +151,14 @@ impl SignatureScheme {
             .as_deref()
             .map(|h| header_name(h, "timestamp_header"))
             .transpose()?;
-        if table.prefix.chars().any(|c| c.is_control()) || table.prefix.len() > 32 {
-            return Err("`prefix` must be at most 32 printable characters".into());
+        // A header value is read as visible ASCII with its ends trimmed, so a
+        // prefix with anything else in it could never match.
+        if !table.prefix.chars().all(|c| c.is_ascii_graphic()) || table.prefix.len() > 32 {
+            return Err(format!(
+                "`prefix` = {:?} cannot appear in a header: it must be at most 32 visible \
+                 ASCII characters, with no spaces (for example \"sha256=\")",
+                table.prefix
+            ));
         }
         let signed = parse_template(&table.signed)?;
         let stamps = signed.iter().filter(|p| **p == Part::Timestamp).count();
@@ -435,7 +441,15 @@ mod tests {
                 table("header = \"X-Sig\"\nmax_age_s = 0"),
                 "must be 1 to 86400",
             ),
-            (table("header = \"X-Sig\"\nprefix = \"a\\nb\""), "printable"),
+            (
+                table("header = \"X-Sig\"\nprefix = \"a\\nb\""),
+                "visible ASCII",
+            ),
+            (
+                table("header = \"X-Sig\"\nprefix = \"sha25é=\""),
+                "visible ASCII",
+            ),
+            (table("header = \"X-Sig\"\nprefix = \" v0=\""), "no spaces"),
         ] {
             let err = parse(&text).expect_err(&text);
             assert!(err.contains(says), "{text}\n→ {err}\n(expected {says:?})");
