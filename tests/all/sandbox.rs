@@ -113,6 +113,9 @@ async fn memory_is_capped() {
 
     let err = hog.send(command("hog-panic")).await.unwrap_err();
     assert!(matches!(err, CallError::Trap { .. }), "{err}");
+    // The crash names the limit it ran into, and how to raise it.
+    assert!(err.to_string().contains("limit of 16 MiB"), "{err}");
+    assert!(err.to_string().contains("raise `memory_mib`"), "{err}");
     // A fresh instance serves again.
     assert!(hog.send(command("hog")).await.is_ok());
 }

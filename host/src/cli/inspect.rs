@@ -119,13 +119,12 @@ pub fn report(host: &Host, subject: Subject) -> anyhow::Result<(String, bool)> {
         )?;
         return Ok((out, false));
     }
-    let component = match wasmtime::component::Component::from_binary(&host.engine, &wasm) {
-        Ok(c) => c,
+    // Through the host's cache: the describe() run below, and the serve
+    // that follows an approval, then load what this compiled.
+    let component = match host.cache.load(&host.engine, &name, &wasm) {
+        Ok((c, _)) => c,
         Err(e) => {
-            writeln!(
-                w,
-                "verdict     REFUSED: not a valid WebAssembly component: {e:#}"
-            )?;
+            writeln!(w, "verdict     REFUSED: {e}")?;
             return Ok((out, false));
         }
     };

@@ -17,8 +17,8 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::{Engine, Store};
 
-use super::budget::{self, HasCpuBudget};
-use super::call_error::{AdapterErrorText, CallError, classify};
+use super::budget;
+use super::call_error::{AdapterErrorText, CallError, Spent, classify};
 use super::state::{ComponentState, InstanceSpec};
 use crate::alert::Kind;
 use crate::backoff::Backoff;
@@ -232,6 +232,20 @@ impl AdapterHandle {
         }
         rx.await
             .unwrap_or_else(|_| Health::Quarantined("stopped".into()))
+    }
+
+    /// Bytes of linear memory the live instance holds (what its memory
+    /// limit is counted against); `None` when no instance is live.
+    pub async fn memory_bytes(&self) -> Option<usize> {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |actor: &mut Actor| {
+            Box::pin(async move {
+                let used = actor.live.as_ref().map(|l| l.store.data().memory_used());
+                let _ = reply.send(used);
+            })
+        });
+        self.tx.send(job).await.ok()?;
+        rx.await.ok().flatten()
     }
 
     /// `describe`.
@@ -463,7 +477,7 @@ impl Actor {
             {
                 Ok(Ok(a)) => a,
                 Ok(Err(e)) => {
-                    let err = self.classify("instantiate", e, store.data_mut().cpu().exhausted());
+                    let err = self.classify("instantiate", e, store.data_mut().spent());
                     self.crashed(&err);
                     return Err(err);
                 }
@@ -529,8 +543,8 @@ impl Actor {
         let err = match outcome {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => {
-                let exhausted = live.store.data_mut().cpu().exhausted();
-                self.classify(op, e, exhausted)
+                let spent = live.store.data_mut().spent();
+                self.classify(op, e, spent)
             }
             Err(_) => CallError::Timeout {
                 component: self.name.clone(),
@@ -542,8 +556,8 @@ impl Actor {
         Err(err)
     }
 
-    fn classify(&self, op: &'static str, e: wasmtime::Error, cpu_exhausted: bool) -> CallError {
-        classify(&self.name, op, e, cpu_exhausted, &self.limits)
+    fn classify(&self, op: &'static str, e: wasmtime::Error, spent: Spent) -> CallError {
+        classify(&self.name, op, e, spent, &self.limits)
     }
 
     /// Discard the instance and schedule (or refuse) the next one.

@@ -96,17 +96,27 @@ impl std::fmt::Display for AdapterErrorText {
     }
 }
 
+/// Which of its limits a failed call ran into, as its store saw them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Spent {
+    /// The CPU budget ran out.
+    pub cpu: bool,
+    /// A memory growth was refused.
+    pub memory: bool,
+}
+
 /// Turn a failed call into the error that says why: CPU budget, wall-clock
-/// deadline (the epoch callback interrupts past it), or a trap.
+/// deadline (the epoch callback interrupts past it), or a trap; a trap that
+/// followed a refused memory growth says which limit to raise.
 pub(crate) fn classify(
     component: &Arc<str>,
     op: &'static str,
     e: wasmtime::Error,
-    cpu_exhausted: bool,
+    spent: Spent,
     limits: &EffectiveLimits,
 ) -> CallError {
     let component = component.clone();
-    if cpu_exhausted {
+    if spent.cpu {
         return CallError::CpuBudget {
             component,
             op,
@@ -120,9 +130,59 @@ pub(crate) fn classify(
             wall: limits.wall,
         };
     }
+    let mut reason = one_line(&format!("{e:#}"), 2000);
+    if spent.memory {
+        reason.push_str(&format!(
+            " (it needed more linear memory than its limit of {} MiB; if it may use more, \
+             raise `memory_mib` under [limits] in its manifest, and in its grant in \
+             airlock.toml if that sets one)",
+            limits.memory_bytes >> 20
+        ));
+    }
     CallError::Trap {
         component,
         op,
-        reason: one_line(&format!("{e:#}"), 2000),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_named_by_the_limit_it_ran_into() {
+        let limits = EffectiveLimits {
+            memory_bytes: 24 << 20,
+            cpu: Duration::from_millis(50),
+            wall: Duration::from_secs(3),
+        };
+        let name: Arc<str> = "py".into();
+        let spent = |cpu, memory| Spent { cpu, memory };
+        let boom = || wasmtime::Error::msg("boom");
+        let interrupt = || wasmtime::Error::from(Trap::Interrupt);
+        let cases: [(wasmtime::Error, Spent, &str); 5] = [
+            (
+                boom(),
+                spent(true, true),
+                "more than its CPU budget of 50ms",
+            ),
+            (interrupt(), spent(false, false), "did not finish within 3s"),
+            (
+                boom(),
+                spent(false, true),
+                "boom (it needed more linear memory than its limit of 24 MiB; if it may use more, raise `memory_mib`",
+            ),
+            (
+                boom(),
+                spent(false, false),
+                "py: send crashed: boom; the instance was discarded",
+            ),
+            (interrupt(), spent(true, false), "CPU budget"),
+        ];
+        for (error, spent, says) in cases {
+            let text = classify(&name, "send", error, spent, &limits).to_string();
+            assert!(text.contains(says), "{spent:?}: {text}");
+        }
     }
 }

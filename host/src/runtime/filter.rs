@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 
-use super::budget::{self, HasCpuBudget};
-use super::call_error::{CallError, classify};
+use super::budget;
+use super::call_error::{CallError, Spent, classify};
 use super::filter_pool::FilterPool;
 use super::state::{ComponentState, InstanceSpec};
 use crate::bindings::FilterPre;
@@ -49,7 +49,7 @@ struct Ready {
 /// Why an instance could not be made ready.
 enum NotReady {
     /// Instantiating or configuring failed.
-    Failed(wasmtime::Error, bool),
+    Failed(wasmtime::Error, Spent),
     /// `configure` refused the settings.
     Refused(String),
     /// It took longer than the wall-clock limit.
@@ -99,8 +99,8 @@ impl FilterRunner {
         match tokio::time::timeout(limits.wall, work).await {
             Err(_) => Err(NotReady::Slow),
             Ok(Err(e)) => {
-                let exhausted = store.data_mut().cpu().exhausted();
-                Err(NotReady::Failed(e, exhausted))
+                let spent = store.data_mut().spent();
+                Err(NotReady::Failed(e, spent))
             }
             Ok(Ok((_, Err(msg)))) => Err(NotReady::Refused(msg)),
             Ok(Ok((filter, Ok(())))) => Ok(Ready {
@@ -189,8 +189,8 @@ impl FilterRunner {
                     reason: format!("refused its settings: {}", one_line(&msg, 500)),
                 });
             }
-            Err(NotReady::Failed(e, exhausted)) => {
-                return Err(classify(&name, op, e, exhausted, &limits));
+            Err(NotReady::Failed(e, spent)) => {
+                return Err(classify(&name, op, e, spent, &limits));
             }
         };
         budget::arm(&mut ready.store, limits.cpu, limits.wall);
@@ -207,7 +207,7 @@ impl FilterRunner {
                 &name,
                 op,
                 e,
-                ready.store.data_mut().cpu().exhausted(),
+                ready.store.data_mut().spent(),
                 &limits,
             )),
         }

@@ -7,8 +7,10 @@
 
 use wasmtime::ResourceLimiter;
 
-/// Most core instances in one store.
-pub(crate) const MAX_INSTANCES: usize = 32;
+/// Most core instances in one store. A Rust adapter has a handful; one
+/// built by componentize-py instantiates 38 core modules (CPython and the
+/// libraries it links dynamically), so the bound leaves room above that.
+pub(crate) const MAX_INSTANCES: usize = 64;
 /// Most linear memories in one store.
 pub(crate) const MAX_MEMORIES: usize = 8;
 /// Most tables in one store.
@@ -21,18 +23,29 @@ pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
 pub struct StoreLimiter {
     budget: usize,
     used: usize,
+    /// A growth was refused: a failure that follows is likely its doing.
+    refused: bool,
 }
 
 impl StoreLimiter {
     /// A limiter allowing `budget` bytes of linear memory in total.
     pub fn new(budget: usize) -> Self {
-        Self { budget, used: 0 }
+        Self {
+            budget,
+            used: 0,
+            refused: false,
+        }
     }
 
     /// Bytes granted so far.
-    #[cfg(test)]
     pub fn used(&self) -> usize {
         self.used
+    }
+
+    /// Whether a memory growth was refused (at instantiation, a minimum
+    /// above the budget; later, a `memory.grow` that returned -1).
+    pub fn refused(&self) -> bool {
+        self.refused
     }
 }
 
@@ -46,6 +59,7 @@ impl ResourceLimiter for StoreLimiter {
         let extra = desired.saturating_sub(current);
         if self.used.saturating_add(extra) > self.budget {
             // The guest sees memory.grow return -1, as the spec says.
+            self.refused = true;
             return Ok(false);
         }
         self.used += extra;
@@ -87,6 +101,7 @@ mod tests {
         assert!(l.memory_growing(0, 40, None).unwrap());
         assert!(!l.memory_growing(40, 41, None).unwrap());
         assert_eq!(l.used(), 100);
+        assert!(l.refused());
         assert!(l.table_growing(0, MAX_TABLE_ELEMENTS, None).unwrap());
         assert!(!l.table_growing(0, MAX_TABLE_ELEMENTS + 1, None).unwrap());
     }

@@ -15,6 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::budget::{self, CpuBudget, HasCpuBudget};
+use super::call_error::Spent;
 use super::limiter::StoreLimiter;
 use crate::caps::alerts::ComponentAlerts;
 use crate::caps::clock::TimerCtx;
@@ -52,6 +53,21 @@ pub struct ComponentState {
     pub(crate) log: GuestLog,
     /// Budget of the host warnings this instance causes.
     pub(crate) warnings: WarnBudget,
+}
+
+impl ComponentState {
+    /// Bytes of linear memory the instance holds.
+    pub(crate) fn memory_used(&self) -> usize {
+        self.limits.used()
+    }
+
+    /// Which of the instance's limits it ran into.
+    pub(crate) fn spent(&mut self) -> Spent {
+        Spent {
+            cpu: self.cpu().exhausted(),
+            memory: self.limits.refused(),
+        }
+    }
 }
 
 impl WasiView for ComponentState {
