@@ -291,10 +291,7 @@ async fn a_new_adapter_is_built_and_tried_at_once() {
         "{}",
         String::from_utf8_lossy(&allowed.stderr)
     );
-    let [port] = free_ports();
-    home.config(&format!(
-        "[components.my-chat]\nsettings = {{ port = \"{port}\" }}\n"
-    ));
+    // No `port` setting: `try` picks a free one for the run and says so.
     // A target folder kept between runs, so only the first builds from scratch.
     let target = root().join("target").join("scaffold");
     let mut terminal = Terminal::start_with(
@@ -302,17 +299,25 @@ async fn a_new_adapter_is_built_and_tried_at_once() {
         &["--adapter", dir.to_str().unwrap()],
         &[("CARGO_TARGET_DIR", &target)],
     );
-    let marker = format!("my-chat: open http://127.0.0.1:{port}/?token=");
-    let token = terminal
+    let marker = "my-chat: open http://127.0.0.1:";
+    let (port, token) = terminal
         .wait_for(
             "the route's URL after the build",
             Duration::from_secs(600),
             |s| {
-                let line = s.lines().find(|l| l.starts_with(&marker))?;
-                Some(line[marker.len()..].trim().to_string())
+                let line = s.lines().find(|l| l.starts_with(marker))?;
+                let (port, token) = line[marker.len()..].split_once("/?token=")?;
+                Some((port.parse::<u16>().ok()?, token.trim().to_string()))
             },
         )
         .await;
+    assert!(
+        terminal.screen().contains(&format!(
+            "my-chat has no `port` setting; its route listens on {port} for this run"
+        )),
+        "{}",
+        terminal.screen()
+    );
     assert!(
         terminal.screen().contains("building my-chat"),
         "{}",

@@ -64,7 +64,7 @@ pub fn render(event: &ChannelEvent) -> String {
     )
 }
 
-async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
+async fn session(mut host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
     // The terminal is a session of its own, that no other session sees.
     let hub = std::sync::Arc::new(crate::hub::Hub::alone(
         "try",
@@ -75,6 +75,7 @@ async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
         None => crate::serve::start(&host, hub).await?,
         Some(file) => {
             let dev = dev_candidate(file)?;
+            give_a_port(&mut host, &dev)?;
             let bundled = catalog::bundled_candidates();
             let mut chosen: Vec<&Candidate> = vec![&dev];
             chosen.extend(
@@ -163,6 +164,28 @@ async fn session(host: Host, adapter: Option<&Path>) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
         }
     }
+    Ok(())
+}
+
+/// An adapter under development that asks for an inbound route but has no
+/// `port` setting in `airlock.toml` gets a free loopback port for this run,
+/// said on stdout, rather than the error `serve` would give.
+fn give_a_port(host: &mut Host, dev: &Candidate) -> anyhow::Result<()> {
+    let wants_route = dev.manifest.as_ref().is_ok_and(|m| m.inbound_http.wanted());
+    let section = host.config.components.entry(dev.name.clone()).or_default();
+    if !wants_route || section.settings.contains_key("port") {
+        return Ok(());
+    }
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| anyhow::anyhow!("cannot find a free port for {}'s route: {e}", dev.name))?
+        .port();
+    section.settings.insert("port".into(), port.to_string());
+    println!(
+        "{} has no `port` setting; its route listens on {port} for this run \
+         (set one under [components.{}] in airlock.toml to keep it)",
+        dev.name, dev.name
+    );
     Ok(())
 }
 
