@@ -24,6 +24,7 @@ mod hub;
 mod hub_fakechat;
 mod inbox;
 mod plugin;
+mod python_adapter;
 mod relay;
 mod runtime;
 mod sandbox;
