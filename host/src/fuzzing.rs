@@ -622,6 +622,22 @@ fn check_manifest_rules(m: &Manifest) {
         for t in [&s.value, &s.path_prefix].into_iter().flatten() {
             assert_eq!(t.matches("{secret}").count(), 1, "{t:?}");
         }
+        let position = s.position().unwrap();
+        assert_eq!(position.to_string().parse().ok(), Some(position.clone()));
+    }
+    // Never two candidates for one place in one request: one secret per header, and one
+    // path prefix, for each destination and scope (a JSON field has its own rules).
+    let places: Vec<_> = m
+        .secrets
+        .iter()
+        .filter(|o| o.ws_json_field.is_none())
+        .map(|o| {
+            let header = o.header.as_deref().map(|h| h.trim().to_ascii_lowercase());
+            (o.destination.to_string(), o.under.clone(), header)
+        })
+        .collect();
+    for (i, place) in places.iter().enumerate() {
+        assert!(!places[i + 1..].contains(place), "two secrets at {place:?}");
     }
 }
 

@@ -200,6 +200,92 @@ async fn a_path_prefix_secret_lands_only_at_the_start_of_the_path() {
     }
 }
 
+/// Two tokens for one destination's `Authorization` header, told apart by
+/// path (Slack's app token for `apps.connections.open`, its bot token for
+/// the rest): each request carries exactly the one scoped closest to its
+/// path, whatever the guest tried to set, and neither token reaches the
+/// guest.
+#[tokio::test]
+async fn two_tokens_on_one_header_each_go_only_to_their_own_paths() {
+    const APP: &str = "xapp-1-A0SUPERSECRETAPP-1234";
+    const BOT: &str = "xoxb-1-SUPERSECRETBOT-5678";
+    let api = Recorder::start().await;
+    let home = TempHome::new();
+    home.secret("SLACK_APP_TOKEN", APP);
+    home.secret("SLACK_BOT_TOKEN", BOT);
+    let secrets = format!(
+        "[[secrets]]\nname = \"SLACK_APP_TOKEN\"\ndestination = \"{url}\"\nheader = \"Authorization\"\n\
+         value = \"Bearer {{secret}}\"\nunder = \"/api/apps.connections.open\"\n\
+         [[secrets]]\nname = \"SLACK_BOT_TOKEN\"\ndestination = \"{url}\"\nheader = \"Authorization\"\n\
+         value = \"Bearer {{secret}}\"\n",
+        url = api.url()
+    );
+    let (_h, guest) = start_egress(
+        &home,
+        &[api.url()],
+        &secrets,
+        "secrets = [\"SLACK_APP_TOKEN\", \"SLACK_BOT_TOKEN\"]",
+    )
+    .await;
+
+    let mut seen_by_guest = Vec::new();
+    for path in [
+        "/api/apps.connections.open",
+        "/api/chat.postMessage",
+        "/api/apps.connections.open?x=1",
+        "/api/apps.connections.openly",
+    ] {
+        let sent = guest
+            .send(command(&format!("get {}{path}", api.url())))
+            .await
+            .unwrap();
+        seen_by_guest.extend(sent.message_ids);
+    }
+    // The guest's own Authorization header is replaced, not sent beside.
+    match guest
+        .send(command(&format!(
+            "exfil {}/api/apps.connections.open",
+            api.url()
+        )))
+        .await
+    {
+        Ok(sent) => seen_by_guest.extend(sent.message_ids),
+        Err(e) => seen_by_guest.push(e.to_string()),
+    }
+    let guest_text = seen_by_guest.join("\n");
+    assert!(!guest_text.contains("SUPERSECRET"), "{guest_text}");
+
+    let requests = api.requests();
+    let carried: Vec<(String, Vec<String>)> = requests
+        .iter()
+        .map(|r| {
+            (
+                r.path_and_query.clone(),
+                r.headers.get("authorization").cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let app = vec![format!("Bearer {APP}")];
+    let bot = vec![format!("Bearer {BOT}")];
+    assert_eq!(
+        carried[..4],
+        [
+            ("/api/apps.connections.open".to_string(), app.clone()),
+            ("/api/chat.postMessage".to_string(), bot.clone()),
+            ("/api/apps.connections.open?x=1".to_string(), app.clone()),
+            ("/api/apps.connections.openly".to_string(), bot.clone()),
+        ]
+    );
+    for (r, (path, auth)) in requests.iter().zip(&carried).skip(4) {
+        if path.starts_with("/api/apps.connections.open") {
+            assert_eq!(auth, &app, "{r:?}");
+            let mut rest = r.clone();
+            rest.headers.remove("authorization");
+            assert!(!rest.all_text().contains("SUPERSECRET"), "{r:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_missing_secret_stops_the_component_with_the_fix() {
     let home = TempHome::new();

@@ -392,7 +392,10 @@ fn write_requests(w: &mut String, m: &Manifest) -> std::fmt::Result {
     )?;
     for s in &m.secrets {
         let at = match (&s.header, &s.value, &s.path_prefix, &s.ws_json_field) {
-            (Some(h), Some(v), _, _) => format!("header {h}: {v}"),
+            (Some(h), Some(v), _, _) => match &s.under {
+                Some(u) => format!("header {h}: {v} (for paths under {u})"),
+                None => format!("header {h}: {v}"),
+            },
             (_, _, Some(p), _) => match &s.under {
                 Some(u) => format!("path prefix {p} in place of {u} (for paths under {u})"),
                 None => format!("path prefix {p}"),

@@ -34,11 +34,20 @@ pub const HOST_SET_HEADERS: [&str; 13] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretPosition {
     /// A request header, its value rendered from `template` (e.g. `Bot {secret}`).
+    ///
+    /// With `under`, only requests whose path is at or below that path carry it. Of the
+    /// bindings of one destination that set the same header, a request gets the one whose
+    /// `under` matches its path most closely (an unscoped one matches every path, least
+    /// closely): so two tokens can share a destination and a header, each for its own
+    /// requests (Slack's app token for `/api/apps.connections.open`, its bot token for the
+    /// rest of `/api`).
     Header {
         /// The header; components may not set it themselves.
         name: HeaderName,
         /// The header value, holding [`PLACEHOLDER`] once.
         template: String,
+        /// The request paths it applies to: this path and those below it.
+        under: Option<String>,
     },
     /// A prefix of the request path, rendered from `template` (e.g. `/bot{secret}`).
     ///
@@ -61,8 +70,17 @@ pub enum SecretPosition {
 }
 
 impl SecretPosition {
-    /// A header position, validated.
+    /// A header position for every path, validated.
     pub fn header(name: &str, template: &str) -> Result<Self, BindingError> {
+        Self::header_under(name, template, None)
+    }
+
+    /// A header position for the paths at or below `under` (all paths for `None`), validated.
+    pub fn header_under(
+        name: &str,
+        template: &str,
+        under: Option<&str>,
+    ) -> Result<Self, BindingError> {
         let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
             BindingError::position(
                 format!("{name}: {template}"),
@@ -72,6 +90,7 @@ impl SecretPosition {
         let position = SecretPosition::Header {
             name,
             template: template.trim().to_owned(),
+            under: under.map(str::to_owned),
         };
         position.validate()?;
         Ok(position)
@@ -93,11 +112,13 @@ impl SecretPosition {
         Ok(position)
     }
 
-    /// Whether a path-prefix position applies to request path `path`, and how specific the
-    /// match is (the length of `under`; 0 for an unscoped one). `None` for other positions and
-    /// for paths outside `under`.
+    /// Whether a header or path-prefix position applies to request path `path`, and how
+    /// specific the match is (the length of `under`; 0 for an unscoped one). `None` for a
+    /// websocket JSON field and for paths outside `under`.
     pub fn path_match(&self, path: &str) -> Option<usize> {
-        let SecretPosition::PathPrefix { under, .. } = self else {
+        let (SecretPosition::PathPrefix { under, .. } | SecretPosition::Header { under, .. }) =
+            self
+        else {
             return None;
         };
         match under {
@@ -107,6 +128,16 @@ impl SecretPosition {
                 (below.is_empty() || below.starts_with('/') || below.starts_with('?'))
                     .then_some(u.len())
             }
+        }
+    }
+
+    /// The paths this position is scoped to, if it is.
+    pub fn under(&self) -> Option<&str> {
+        match self {
+            SecretPosition::Header { under, .. } | SecretPosition::PathPrefix { under, .. } => {
+                under.as_deref()
+            }
+            SecretPosition::WsJsonField { .. } => None,
         }
     }
 
@@ -123,8 +154,23 @@ impl SecretPosition {
     /// header names the host does not own, paths without query or `..`, dotted JSON keys.
     pub fn validate(&self) -> Result<(), BindingError> {
         let fail = |why: String| BindingError::position(self.to_string(), why);
+        if let Some(u) = self.under() {
+            let ok = u.starts_with('/')
+                && u.len() > 1
+                && !u.ends_with('/')
+                && u[1..]
+                    .split('/')
+                    .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+                && u.chars().all(|c| c == '/' || is_pchar(c));
+            if !ok {
+                return Err(fail(format!(
+                    "`under` is a request path like /file: it starts with '/', does not end \
+                     with one, and has no empty, \".\" or \"..\" segments (not {u:?})"
+                )));
+            }
+        }
         match self {
-            SecretPosition::Header { name, template } => {
+            SecretPosition::Header { name, template, .. } => {
                 if HOST_SET_HEADERS.contains(&name.as_str()) {
                     return Err(fail(format!(
                         "the host sets the {name} header itself; bind the secret to another header"
@@ -138,23 +184,7 @@ impl SecretPosition {
                     ));
                 }
             }
-            SecretPosition::PathPrefix { template, under } => {
-                if let Some(u) = under {
-                    let ok = u.starts_with('/')
-                        && u.len() > 1
-                        && !u.ends_with('/')
-                        && u[1..]
-                            .split('/')
-                            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
-                        && u.chars().all(|c| c == '/' || is_pchar(c));
-                    if !ok {
-                        return Err(fail(format!(
-                            "`under` is a request path like /file: it starts with '/', does \
-                             not end with one, and has no empty, \".\" or \"..\" segments \
-                             (not {u:?})"
-                        )));
-                    }
-                }
+            SecretPosition::PathPrefix { template, .. } => {
                 if !template.starts_with('/') {
                     return Err(fail(format!(
                         "a path prefix starts with '/', like /bot{PLACEHOLDER}"
@@ -228,7 +258,16 @@ pub(crate) fn is_pchar(c: char) -> bool {
 impl fmt::Display for SecretPosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SecretPosition::Header { name, template } => write!(f, "{name}: {template}"),
+            SecretPosition::Header {
+                name,
+                template,
+                under: None,
+            } => write!(f, "{name}: {template}"),
+            SecretPosition::Header {
+                name,
+                template,
+                under: Some(under),
+            } => write!(f, "{under} => {name}: {template}"),
             SecretPosition::PathPrefix {
                 template,
                 under: None,
@@ -243,16 +282,28 @@ impl fmt::Display for SecretPosition {
 }
 
 /// Parses the string forms in the [module docs](super): `Name: template`, `/template`,
-/// `/under => /template`, or `json:field`.
+/// `/under => /template`, `/under => Name: template`, or `json:field`.
 impl FromStr for SecretPosition {
     type Err = BindingError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.starts_with('/') {
             return match s.split_once(" => ") {
-                Some((under, template)) => {
+                Some((under, template)) if template.trim().starts_with('/') => {
                     SecretPosition::path_prefix_under(template.trim(), Some(under.trim()))
                 }
+                Some((under, header)) => match header.split_once(':') {
+                    Some((name, template)) => {
+                        SecretPosition::header_under(name, template, Some(under.trim()))
+                    }
+                    None => Err(BindingError::position(
+                        s.to_owned(),
+                        format!(
+                            "after `=>` comes a path prefix (/bot{PLACEHOLDER}) or a header \
+                             (Authorization: Bearer {PLACEHOLDER})"
+                        ),
+                    )),
+                },
                 None => SecretPosition::path_prefix(s),
             };
         }
@@ -298,14 +349,25 @@ mod tests {
                 SecretPosition::Header {
                     name: http::header::AUTHORIZATION,
                     template: "Bot {secret}".into(),
+                    under: None,
                 },
                 "authorization: Bot {secret}",
+            ),
+            (
+                "/api/apps.connections.open => Authorization: Bearer {secret}",
+                SecretPosition::Header {
+                    name: http::header::AUTHORIZATION,
+                    template: "Bearer {secret}".into(),
+                    under: Some("/api/apps.connections.open".into()),
+                },
+                "/api/apps.connections.open => authorization: Bearer {secret}",
             ),
             (
                 "X-Api-Key:{secret}",
                 SecretPosition::Header {
                     name: HeaderName::from_static("x-api-key"),
                     template: "{secret}".into(),
+                    under: None,
                 },
                 "x-api-key: {secret}",
             ),
@@ -354,6 +416,9 @@ mod tests {
         let any = SecretPosition::path_prefix("/bot{secret}").unwrap();
         let files = SecretPosition::path_prefix_under("/file/bot{secret}", Some("/file")).unwrap();
         let header = SecretPosition::header("X-Key", "{secret}").unwrap();
+        let scoped_header =
+            SecretPosition::header_under("X-Key", "{secret}", Some("/file")).unwrap();
+        let field = SecretPosition::ws_json_field("d.token").unwrap();
         // (path, unscoped, under /file)
         let cases = [
             ("/getMe", Some(0), None),
@@ -366,7 +431,9 @@ mod tests {
         for (path, unscoped, scoped) in cases {
             assert_eq!(any.path_match(path), unscoped, "{path}");
             assert_eq!(files.path_match(path), scoped, "{path}");
-            assert_eq!(header.path_match(path), None, "{path}");
+            assert_eq!(header.path_match(path), unscoped, "{path}");
+            assert_eq!(scoped_header.path_match(path), scoped, "{path}");
+            assert_eq!(field.path_match(path), None, "{path}");
         }
     }
 
@@ -395,6 +462,9 @@ mod tests {
             ("/file/ => /bot{secret}", "`under` is a request path"),
             ("/a/../b => /bot{secret}", "`under` is a request path"),
             ("/a b => /bot{secret}", "`under` is a request path"),
+            ("/a/ => Authorization: {secret}", "`under` is a request path"),
+            ("/a => Host: {secret}", "sets the host header itself"),
+            ("/a => bot{secret}", "after `=>` comes"),
             ("json:", "dot-separated"),
             ("json:d..token", "dot-separated"),
             ("json:d.to-ken", "dot-separated"),

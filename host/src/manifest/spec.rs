@@ -17,8 +17,10 @@
 //! destination = "https://api.telegram.org"
 //! path_prefix = "/bot{secret}"      # or: header = "Authorization", value = "Bot {secret}"
 //!                                   # or, for websocket destinations: ws_json_field = "d.token"
-//! # under = "/file"                 # with path_prefix: only for paths at or below /file,
-//!                                   # which the prefix replaces (a second binding per destination)
+//! # under = "/file"                 # only for request paths at or below /file: with
+//!                                   # path_prefix, which the prefix replaces; with a header,
+//!                                   # which then wins over an unscoped binding of that header
+//!                                   # (two tokens, one destination: Slack's app and bot tokens)
 //! directions = ["outbound"]        # filters only: which way it judges; absent: both
 //!
 //! [limits]
@@ -229,7 +231,9 @@ impl SecretSpec {
             &self.path_prefix,
             &self.ws_json_field,
         ) {
-            (Some(h), Some(v), None, None) => SecretPosition::header(h, v),
+            (Some(h), Some(v), None, None) => {
+                SecretPosition::header_under(h, v, self.under.as_deref())
+            }
             (None, None, Some(p), None) => {
                 SecretPosition::path_prefix_under(p, self.under.as_deref())
             }
@@ -263,15 +267,40 @@ impl SecretSpec {
         if self.header.is_some() != self.value.is_some() {
             return bad("header and value go together".into());
         }
-        if self.under.is_some() && self.path_prefix.is_none() {
-            return bad("`under` scopes a path_prefix; it needs one".into());
+        if self.under.is_some() && self.ws_json_field.is_some() {
+            return bad(
+                "`under` scopes a header or a path_prefix by request path; a websocket JSON \
+                 field has none"
+                    .into(),
+            );
         }
-        let same_scope = m.secrets.iter().filter(|o| {
-            o.path_prefix.is_some() && o.destination == self.destination && o.under == self.under
-        });
-        if self.path_prefix.is_some() && same_scope.count() > 1 {
+        let same_scope =
+            |o: &&SecretSpec| o.destination == self.destination && o.under == self.under;
+        if self.path_prefix.is_some()
+            && m.secrets
+                .iter()
+                .filter(same_scope)
+                .filter(|o| o.path_prefix.is_some())
+                .count()
+                > 1
+        {
             return bad(format!(
                 "two path prefixes for {} apply to the same paths; give one of them `under`",
+                self.destination
+            ));
+        }
+        let header = |o: &SecretSpec| o.header.as_deref().map(|h| h.trim().to_ascii_lowercase());
+        if let Some(name) = header(self)
+            && m.secrets
+                .iter()
+                .filter(same_scope)
+                .filter(|o| header(o).as_ref() == Some(&name))
+                .count()
+                > 1
+        {
+            return bad(format!(
+                "two secrets set the {name} header of {} for the same paths, so neither would \
+                 be sure to be sent; give one of them `under` (the request paths it is for)",
                 self.destination
             ));
         }
@@ -326,6 +355,41 @@ memory_mib = 32
         assert_eq!(m.kind, Kind::Adapter);
         assert_eq!(m.secrets[0].path_prefix.as_deref(), Some("/bot{secret}"));
         assert_eq!(m.limits.memory_mib, Some(32));
+    }
+
+    #[test]
+    fn two_tokens_share_a_destination_and_a_header_by_path() {
+        let m: Manifest = r#"
+name = "slack"
+kind = "adapter"
+api = "0.1"
+outbound_http = ["https://slack.com"]
+[[secrets]]
+name = "SLACK_APP_TOKEN"
+destination = "https://slack.com"
+header = "Authorization"
+value = "Bearer {secret}"
+under = "/api/apps.connections.open"
+[[secrets]]
+name = "SLACK_BOT_TOKEN"
+destination = "https://slack.com"
+header = "Authorization"
+value = "Bearer {secret}"
+"#
+        .parse()
+        .unwrap();
+        let positions: Vec<String> = m
+            .secrets
+            .iter()
+            .map(|s| s.position().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            positions,
+            [
+                "/api/apps.connections.open => authorization: Bearer {secret}",
+                "authorization: Bearer {secret}"
+            ]
+        );
     }
 
     #[test]
@@ -385,8 +449,16 @@ memory_mib = 32
                 "apply to the same paths",
             ),
             (
-                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"T\"\ndestination = \"https://a.example\"\nheader = \"X-K\"\nvalue = \"{secret}\"\nunder = \"/f\"",
-                "needs one",
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"A\"\ndestination = \"https://a.example\"\nheader = \"Authorization\"\nvalue = \"Bearer {secret}\"\n[[secrets]]\nname = \"B\"\ndestination = \"https://a.example\"\nheader = \"authorization \"\nvalue = \"Bot {secret}\"",
+                "two secrets set the authorization header of https://a.example for the same paths",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\noutbound_http = [\"https://a.example\"]\n[[secrets]]\nname = \"A\"\ndestination = \"https://a.example\"\nheader = \"X-K\"\nvalue = \"{secret}\"\nunder = \"/f\"\n[[secrets]]\nname = \"B\"\ndestination = \"https://a.example\"\nheader = \"X-K\"\nvalue = \"{secret}\"\nunder = \"/f\"",
+                "for the same paths",
+            ),
+            (
+                "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\nwebsocket = [\"wss://a.example\"]\n[[secrets]]\nname = \"T\"\ndestination = \"wss://a.example\"\nws_json_field = \"d.token\"\nunder = \"/f\"",
+                "a websocket JSON field has none",
             ),
             (
                 "name = \"x\"\nkind = \"adapter\"\napi = \"0.1\"\ndirections = [\"inbound\"]",

@@ -6,12 +6,47 @@ use http::{HeaderName, HeaderValue};
 use super::scrub::{LOWER_HEX, UPPER_HEX, encode_except, forms};
 use super::{SecretError, SecretValue};
 use crate::manifest::{PLACEHOLDER, SecretBinding, SecretPosition, is_pchar};
+use crate::net::destination::Destination;
 
 /// A binding with its loaded value, checked to fit its position.
 #[derive(Debug, Clone)]
 pub struct BoundSecret {
     binding: SecretBinding,
     value: SecretValue,
+}
+
+/// The header secrets a request to `destination` for `path` carries: for each header, of
+/// the bindings that set it, the one whose `under` matches the path most closely (an
+/// unscoped one matches every path, least closely); none where no binding covers the path.
+/// Manifest validation refuses two bindings of one header with the same scope, so the
+/// choice is never a tie.
+pub(crate) fn header_secrets(
+    secrets: &[BoundSecret],
+    destination: &Destination,
+    path: &str,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let mut chosen: Vec<(HeaderName, usize, &BoundSecret)> = Vec::new();
+    for secret in secrets {
+        let position = &secret.binding.position;
+        let SecretPosition::Header { name, .. } = position else {
+            continue;
+        };
+        if &secret.binding.destination != destination {
+            continue;
+        }
+        let Some(closeness) = position.path_match(path) else {
+            continue;
+        };
+        match chosen.iter_mut().find(|(n, ..)| n == name) {
+            Some(entry) if entry.1 < closeness => *entry = (name.clone(), closeness, secret),
+            Some(_) => {}
+            None => chosen.push((name.clone(), closeness, secret)),
+        }
+    }
+    chosen
+        .into_iter()
+        .filter_map(|(_, _, secret)| secret.header())
+        .collect()
 }
 
 impl BoundSecret {
@@ -50,7 +85,7 @@ impl BoundSecret {
 
     /// For a header position, the header and its rendered value (marked sensitive).
     pub fn header(&self) -> Option<(HeaderName, HeaderValue)> {
-        let SecretPosition::Header { name, template } = &self.binding.position else {
+        let SecretPosition::Header { name, template, .. } = &self.binding.position else {
             return None;
         };
         let mut bytes = self.render(template)?;
@@ -122,6 +157,60 @@ impl BoundSecret {
 mod tests {
     use super::*;
     use crate::secrets::test_support::binding;
+
+    #[test]
+    fn each_request_gets_the_header_secret_scoped_closest_to_its_path() {
+        let bound = |name: &str, dest: &str, position: &str| {
+            BoundSecret::new(binding(name, dest, position), SecretValue::new(name)).unwrap()
+        };
+        let secrets = [
+            bound("BOT", "https://slack.com", "Authorization: Bearer {secret}"),
+            bound(
+                "APP",
+                "https://slack.com",
+                "/api/apps.connections.open => Authorization: Bearer {secret}",
+            ),
+            bound("FILES", "https://slack.com", "/files => X-Key: {secret}"),
+            bound(
+                "OTHER",
+                "https://other.example",
+                "Authorization: Bearer {secret}",
+            ),
+        ];
+        let slack: Destination = "https://slack.com".parse().unwrap();
+        // (path, what the request carries)
+        let cases: &[(&str, &[&str])] = &[
+            ("/api/chat.postMessage", &["authorization: Bearer BOT"]),
+            ("/api/apps.connections.open", &["authorization: Bearer APP"]),
+            (
+                "/api/apps.connections.open?x=1",
+                &["authorization: Bearer APP"],
+            ),
+            (
+                "/api/apps.connections.opener",
+                &["authorization: Bearer BOT"],
+            ),
+            (
+                "/files/upload",
+                &["authorization: Bearer BOT", "x-key: FILES"],
+            ),
+            ("/", &["authorization: Bearer BOT"]),
+        ];
+        for &(path, want) in cases {
+            let got: Vec<String> = header_secrets(&secrets, &slack, path)
+                .iter()
+                .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+                .collect();
+            assert_eq!(got, want, "{path}");
+        }
+        // Scoped only: paths outside the scope carry nothing.
+        let only = [bound(
+            "APP",
+            "https://slack.com",
+            "/api/apps.connections.open => Authorization: Bearer {secret}",
+        )];
+        assert!(header_secrets(&only, &slack, "/api/chat.postMessage").is_empty());
+    }
 
     #[test]
     fn rendering() {

@@ -32,6 +32,7 @@ mod scrub;
 mod value;
 
 pub use binding::BoundSecret;
+pub(crate) use binding::header_secrets;
 pub use error::SecretError;
 pub use load::{load_secret, load_secret_in};
 pub use loaded::{register, register_held};

@@ -11,7 +11,7 @@ use http::{HeaderName, Uri};
 use super::{EgressError, EgressPolicy};
 use crate::manifest::{HOST_SET_HEADERS, SecretPosition};
 use crate::net::destination::Destination;
-use crate::secrets::{BoundSecret, Scrubber, loaded};
+use crate::secrets::{Scrubber, header_secrets, loaded};
 
 impl EgressPolicy {
     /// Headers that carry a secret for any destination. Components may not set them.
@@ -67,8 +67,9 @@ impl EgressPolicy {
     }
 
     /// Puts the secrets bound to `destination` into `request`: removes every reserved header
-    /// first, then sets each header-bound secret and puts the one path-prefix secret whose scope
-    /// fits the path best at the start of the path (see [`SecretPosition::PathPrefix`]).
+    /// first, then sets, for each header, the header-bound secret whose scope fits the path
+    /// best, and puts the one path-prefix secret whose scope fits the path best at the start of
+    /// the path (see [`SecretPosition`]).
     /// Bodies and queries are never touched.
     ///
     /// `destination` must be the one [`check`](Self::check) returned for this request.
@@ -80,25 +81,22 @@ impl EgressPolicy {
         for name in self.reserved_headers() {
             request.headers_mut().remove(name);
         }
-        let bound: Vec<&BoundSecret> = self
-            .secrets
-            .iter()
-            .filter(|s| &s.binding().destination == destination)
-            .collect();
-        for secret in &bound {
-            if let Some((name, value)) = secret.header() {
-                request.headers_mut().insert(name, value);
-            }
-        }
-        // One path prefix per request: the binding whose `under` matches most closely.
         let uri = request.uri().clone();
         let path = match uri.path() {
             "" => "/",
             path => path,
         };
-        let chosen = bound
+        // Per header, and for the one path prefix: the binding whose `under` matches most
+        // closely.
+        for (name, value) in header_secrets(&self.secrets, destination, path) {
+            request.headers_mut().insert(name, value);
+        }
+        let chosen = self
+            .secrets
             .iter()
-            .filter_map(|s| s.binding().position.path_match(path).map(|n| (n, *s)))
+            .filter(|s| &s.binding().destination == destination)
+            .filter(|s| matches!(s.binding().position, SecretPosition::PathPrefix { .. }))
+            .filter_map(|s| s.binding().position.path_match(path).map(|n| (n, s)))
             .max_by_key(|(n, _)| *n);
         if let Some((under_len, secret)) = chosen
             && let Some(prefix) = secret.path_prefix()

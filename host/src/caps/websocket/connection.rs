@@ -24,7 +24,7 @@ use crate::host_event::{Delivery, HostEvent};
 use crate::manifest::SecretPosition;
 use crate::net::destination::Destination;
 use crate::net::tls;
-use crate::secrets::{Scrubber, SecretValue};
+use crate::secrets::{Scrubber, SecretValue, header_secrets};
 
 /// Everything a connection's task needs.
 pub(super) struct Session {
@@ -122,13 +122,12 @@ where
         .clone()
         .into_client_request()
         .map_err(|e| format!("invalid request: {e}"))?;
-    for secret in &session.policy.secrets {
-        if secret.binding().destination != session.destination {
-            continue;
-        }
-        if let Some((name, value)) = secret.header() {
-            request.headers_mut().insert(name, value);
-        }
+    let path = match session.uri.path() {
+        "" => "/",
+        path => path,
+    };
+    for (name, value) in header_secrets(&session.policy.secrets, &session.destination, path) {
+        request.headers_mut().insert(name, value);
     }
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE))
