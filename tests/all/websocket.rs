@@ -502,3 +502,122 @@ async fn encoded_or_split_secrets_are_scrubbed_from_frames_and_never_sent() {
         "{frames:?}"
     );
 }
+
+/// A frame held with `send-text-after-commit` leaves only when whoever
+/// stores the call's batch releases it (`serve`'s pump does once the batch
+/// is stored); it travels with that batch, and `send`, which returns no
+/// batch, may not hold one.
+#[tokio::test]
+async fn a_held_frame_waits_for_its_batch_to_be_stored() {
+    let server = WsServer::start().await;
+    let home = TempHome::new();
+    let dest = server.url();
+    home.drop_in(
+        "wsecho",
+        &fixture_wasm("wsecho"),
+        &manifest("wsecho", &format!("websocket = [\"{dest}\"]")),
+    );
+    home.config(&format!(
+        "[components.wsecho.grant]\nlocal = [\"{dest}\"]\n"
+    ));
+    let host = home.host();
+    let (candidates, _) = host.candidates().unwrap();
+    let c = candidates.iter().find(|c| c.name == "wsecho").unwrap();
+    airlock::approvals::approve(&host.db, "wsecho", &c.wasm_sha256(), &c.manifest_sha256())
+        .unwrap();
+    let loaded = host.load(c).unwrap();
+    let (tx, mut batches) = tokio::sync::mpsc::unbounded_channel();
+    let guest = host.spawn_adapter(&loaded, Some(tx)).unwrap();
+    guest.start(Vec::new()).await.unwrap();
+
+    let id = run(&guest, &format!("connect {dest}")).await.unwrap()[0].clone();
+    let refused = run(&guest, &format!("hold {id} too soon"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains("returns no batch, so use send-text"),
+        "{refused}"
+    );
+
+    // The server echoes `hold one`; the guest holds `held:one` for the
+    // batch of that frame's on-ws-event.
+    run(&guest, &format!("send {id} hold one")).await.unwrap();
+    let held = loop {
+        let u = tokio::time::timeout(Duration::from_secs(10), batches.recv())
+            .await
+            .expect("the batch of the echoed frame")
+            .unwrap();
+        if !u.held.is_empty() {
+            break u;
+        }
+    };
+    assert_eq!(held.held.len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !server.frames().iter().any(|f| f == "held:one"),
+        "sent before its batch was released: {:?}",
+        server.frames()
+    );
+    for frame in held.held {
+        assert!(frame.release());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !server.frames().iter().any(|f| f == "held:one") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            server.frames()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Through `airlock serve`: the pump sends a held frame once it has stored
+/// the batch of the call that held it.
+#[tokio::test]
+async fn serve_sends_a_held_frame_once_its_batch_is_stored() {
+    use crate::session::{Session, outcome, sent_id};
+    let server = WsServer::start().await;
+    let home = TempHome::new();
+    let dest = server.url();
+    home.drop_in(
+        "wsecho",
+        &fixture_wasm("wsecho"),
+        &manifest("wsecho", &format!("websocket = [\"{dest}\"]")),
+    );
+    home.config(&format!(
+        "[components.wsecho]\nenabled = true\ngrant = {{ local = [\"{dest}\"] }}\n"
+    ));
+    crate::session::cli_ok(&home, &["adapters", "approve", "wsecho"]).await;
+    // The session may write to an open group.
+    crate::session::cli_ok(&home, &["access", "group", "open", "wsecho", "c"]).await;
+    let session = Session::start(&home).await;
+    let say = |text: String| {
+        let session = &session;
+        async move {
+            let (is_error, said) = outcome(
+                &session
+                    .call(
+                        "reply",
+                        serde_json::json!({"chat_id": "wsecho:c", "text": text}),
+                    )
+                    .await,
+            );
+            assert!(!is_error, "{said}");
+            sent_id(&said)
+        }
+    };
+    let id = say(format!("connect {dest}")).await;
+    say(format!("send {id} hold two")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !server.frames().iter().any(|f| f == "held:two") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never sent: {:?}\n{}",
+            server.frames(),
+            session.log.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    session.close().await;
+}

@@ -28,6 +28,7 @@ use crate::bindings::types::{
     OutboundMessage, ReactRequest, Sent, WsConnection, WsEvent,
 };
 use crate::bindings::{Adapter, AdapterPre};
+use crate::caps::websocket::HeldFrame;
 use crate::host_event::HostEvent;
 use crate::manifest::EffectiveLimits;
 
@@ -65,6 +66,20 @@ pub struct Unsolicited {
     pub component: Arc<str>,
     /// The batch.
     pub batch: EventBatch,
+    /// Frames to send once the batch is stored (`send-text-after-commit`),
+    /// and to drop if it cannot be.
+    pub held: Vec<HeldFrame>,
+}
+
+impl Unsolicited {
+    /// A batch with no frames held for it.
+    pub fn new(component: Arc<str>, batch: EventBatch) -> Self {
+        Unsolicited {
+            component,
+            batch,
+            held: Vec::new(),
+        }
+    }
 }
 
 type CallFn<R> = Box<
@@ -413,10 +428,20 @@ impl Actor {
                     if generation != self.generation || self.live.is_none() {
                         continue;
                     }
-                    match self.invoke(op, f).await {
+                    // Frames this call holds go out only once its batch is stored.
+                    if let Some(live) = self.live.as_mut() {
+                        live.store.data_mut().ws.hold_frames();
+                    }
+                    let outcome = self.invoke(op, f).await;
+                    let held = self
+                        .live
+                        .as_mut()
+                        .map(|l| l.store.data_mut().ws.take_held())
+                        .unwrap_or_default();
+                    match outcome {
                         Ok(Ok(batch)) => {
                             if let Some(tx) = &unsolicited {
-                                let _ = tx.send(Unsolicited { component: self.name.clone(), batch });
+                                let _ = tx.send(Unsolicited { component: self.name.clone(), batch, held });
                             }
                         }
                         // The adapter can answer every timer with an error: those

@@ -515,10 +515,9 @@ impl Shared {
     fn deliver(&self, reply: IncomingReply) -> Reply {
         let IncomingReply { response, batch } = reply;
         if !batch.events.is_empty() {
-            let sent = self.events.send(Unsolicited {
-                component: self.adapter.name().clone(),
-                batch,
-            });
+            let sent = self
+                .events
+                .send(Unsolicited::new(self.adapter.name().clone(), batch));
             if sent.is_err() {
                 tracing::warn!(component = %self.adapter.name(), "inbound events dropped: the host is shutting down");
             }

@@ -8,7 +8,9 @@
 //! it works again. Its cursor (Discord's sequence) commits with it, so
 //! nothing is acknowledged meanwhile, and a process that dies while full
 //! resumes from the last stored one. Any other failure loses the batch, as
-//! before: said on stderr.
+//! before: said on stderr. Frames the adapter held for the batch
+//! (`send-text-after-commit`: a platform's acknowledgement) are sent once it
+//! is stored, and never when it is not, so the platform sends it again.
 
 use std::sync::Arc;
 
@@ -26,14 +28,19 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut full = Episode::default();
-        while let Some(u) = rx.recv().await {
-            store(&router, &u, &mut full).await;
+        while let Some(mut u) = rx.recv().await {
+            if store(&router, &u, &mut full).await {
+                // Acknowledgements the adapter held until now.
+                for frame in u.held.drain(..) {
+                    frame.release();
+                }
+            }
         }
     })
 }
 
-/// Stores one batch, waiting out a full disk.
-async fn store(router: &Router, u: &Unsolicited, full: &mut Episode) {
+/// Stores one batch, waiting out a full disk; whether it was stored.
+async fn store(router: &Router, u: &Unsolicited, full: &mut Episode) -> bool {
     let name = &*u.component;
     loop {
         match router.ingest(name, u.batch.clone()).await {
@@ -46,7 +53,7 @@ async fn store(router: &Router, u: &Unsolicited, full: &mut Episode) {
                         lasted.as_secs()
                     );
                 }
-                return;
+                return true;
             }
             Err(e) if e.is_full() => {
                 if full.failed() {
@@ -67,7 +74,7 @@ async fn store(router: &Router, u: &Unsolicited, full: &mut Episode) {
                     component = name,
                     "cannot store events ({e}); they are lost; check the disk under $AIRLOCK_HOME"
                 );
-                return;
+                return false;
             }
         }
     }

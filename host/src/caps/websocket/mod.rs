@@ -32,6 +32,10 @@
 //! raised as a `capability_denied` alert while the instance's warning budget still admits it.
 
 mod connection;
+mod held;
+
+pub use held::HeldFrame;
+use held::Holding;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -150,7 +154,7 @@ fn destination_of(url: &str) -> String {
 
 /// Commands from the guest to a connection's task.
 #[derive(Debug)]
-enum Command {
+pub(crate) enum Command {
     Text(String),
     Close(u16, String),
 }
@@ -177,6 +181,8 @@ pub struct WsConnections {
     warnings: WarnBudget,
     /// Where refusals are raised as alerts, while the budget still logs them.
     alerts: ComponentAlerts,
+    /// Frames held until the current call's batch is stored.
+    holding: Holding,
 }
 
 impl std::fmt::Debug for WsConnections {
@@ -211,7 +217,23 @@ impl WsConnections {
             log,
             warnings,
             alerts,
+            holding: Holding::default(),
         }
+    }
+
+    /// Opens a call whose batch the host stores: `send-text-after-commit`
+    /// may hold frames until [`take_held`](Self::take_held).
+    pub(crate) fn hold_frames(&mut self) {
+        self.holding = Holding {
+            open: true,
+            frames: Vec::new(),
+        };
+    }
+
+    /// Ends the call: the frames it held, for release once its batch is
+    /// stored.
+    pub(crate) fn take_held(&mut self) -> Vec<HeldFrame> {
+        std::mem::take(&mut self.holding).frames
     }
 
     fn prune(&mut self) {
@@ -385,6 +407,38 @@ impl websocket::Host for WsConnections {
             ))),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(WsError::Closed),
         })
+    }
+
+    fn send_text_after_commit(
+        &mut self,
+        conn: Connection,
+        text: String,
+    ) -> wasmtime::Result<Result<(), WsError>> {
+        if !self.holding.open {
+            return Ok(Err(WsError::Io(
+                "send-text-after-commit holds a frame until the batch of the current \
+                 on-ws-event or on-timer call is stored; this call returns no batch, so use \
+                 send-text"
+                    .into(),
+            )));
+        }
+        if text.len() > MAX_MESSAGE {
+            return Ok(Err(WsError::TooLarge));
+        }
+        if self.holding.frames.len() >= MAX_QUEUED {
+            return Ok(Err(WsError::Io(format!(
+                "more than {MAX_QUEUED} frames are held for this call"
+            ))));
+        }
+        if let Some(refused) = self.refuse_secret(&text, "a websocket frame") {
+            return Ok(Err(refused));
+        }
+        let commands = match self.live(conn) {
+            Ok(c) => c.commands.clone(),
+            Err(e) => return Ok(Err(e)),
+        };
+        self.holding.frames.push(HeldFrame::new(commands, text));
+        Ok(Ok(()))
     }
 
     fn close(
