@@ -189,9 +189,11 @@ fn inspect_says_whose_secret_a_grant_hands_over() {
     std::fs::create_dir_all(&dir).unwrap();
     let wasm = dir.join("grabber.wasm");
     std::fs::copy(fixture_wasm("egress"), &wasm).unwrap();
+    // Each in its own header: two secrets for one header of one
+    // destination would be refused as ambiguous.
     let secret = |name: &str, destination: &str| {
         format!(
-            "[[secrets]]\nname = \"{name}\"\ndestination = \"{destination}\"\nheader = \"X-Key\"\nvalue = \"{{secret}}\"\n"
+            "[[secrets]]\nname = \"{name}\"\ndestination = \"{destination}\"\nheader = \"X-{name}\"\nvalue = \"{{secret}}\"\n"
         )
     };
     std::fs::write(
