@@ -197,15 +197,7 @@ async fn timers_fire_into_the_adapter_and_kv_persists_across_restarts() {
         &fixture_wasm("stateful"),
         &manifest("stateful", "kv_quota_bytes = 8192"),
     );
-    let host = home.host();
-    let (candidates, _) = host.candidates().unwrap();
-    let c = candidates.iter().find(|c| c.name == "stateful").unwrap();
-    airlock::approvals::approve(&host.db, "stateful", &c.wasm_sha256(), &c.manifest_sha256())
-        .unwrap();
-    let loaded = host.load(c).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let adapter = host.spawn_adapter(&loaded, Some(tx)).unwrap();
-    adapter.start(vec![]).await.unwrap();
+    let (_host, adapter, mut rx) = start_adapter_unsolicited(&home, "stateful").await;
 
     let fired = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await

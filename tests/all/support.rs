@@ -145,15 +145,7 @@ pub async fn start_adapter_with(
     name: &str,
     settings: &[(&str, &str)],
 ) -> (Host, airlock::runtime::actor::AdapterHandle) {
-    let host = home.host();
-    let (candidates, _) = host.candidates().unwrap();
-    let c = candidates
-        .iter()
-        .find(|c| c.name == name)
-        .expect("candidate");
-    airlock::approvals::approve(&host.db, name, &c.wasm_sha256(), &c.manifest_sha256()).unwrap();
-    let loaded = host.load(c).unwrap_or_else(|e| panic!("load {name}: {e}"));
-    let handle = host.spawn_adapter(&loaded, None).unwrap();
+    let (host, handle) = spawn_approved(home, name, None);
     let settings = settings
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -163,6 +155,44 @@ pub async fn start_adapter_with(
         .await
         .unwrap_or_else(|e| panic!("start {name}: {e}"));
     (host, handle)
+}
+
+/// Drop-in `name`, approved, loaded and spawned (not started), its timer
+/// and websocket batches going to `unsolicited`.
+fn spawn_approved(
+    home: &TempHome,
+    name: &str,
+    unsolicited: Option<tokio::sync::mpsc::UnboundedSender<airlock::runtime::actor::Unsolicited>>,
+) -> (Host, airlock::runtime::actor::AdapterHandle) {
+    let host = home.host();
+    let (candidates, _) = host.candidates().unwrap();
+    let c = candidates
+        .iter()
+        .find(|c| c.name == name)
+        .expect("candidate");
+    airlock::approvals::approve(&host.db, name, &c.wasm_sha256(), &c.manifest_sha256()).unwrap();
+    let loaded = host.load(c).unwrap_or_else(|e| panic!("load {name}: {e}"));
+    let handle = host.spawn_adapter(&loaded, unsolicited).unwrap();
+    (host, handle)
+}
+
+/// Drop-in `name` started with no settings, its timer and websocket
+/// batches (with the frames held for them) arriving on the receiver.
+pub async fn start_adapter_unsolicited(
+    home: &TempHome,
+    name: &str,
+) -> (
+    Host,
+    airlock::runtime::actor::AdapterHandle,
+    tokio::sync::mpsc::UnboundedReceiver<airlock::runtime::actor::Unsolicited>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (host, handle) = spawn_approved(home, name, Some(tx));
+    handle
+        .start(Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    (host, handle, rx)
 }
 
 /// An outbound message whose text is a fixture command.

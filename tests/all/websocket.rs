@@ -167,6 +167,15 @@ async fn start_wsecho(
     start_adapter(home, "wsecho").await
 }
 
+/// Drop in `wsecho` asking for websocket destination `dest` (not started).
+fn drop_in_wsecho_for(home: &TempHome, dest: &str) {
+    home.drop_in(
+        "wsecho",
+        &fixture_wasm("wsecho"),
+        &manifest("wsecho", &format!("websocket = [\"{dest}\"]")),
+    );
+}
+
 /// `wsecho` asking for `dest`, which the operator grants as a local destination.
 async fn start_granted(home: &TempHome, dest: &str) -> (airlock::host::Host, AdapterHandle) {
     start_wsecho(
@@ -512,23 +521,11 @@ async fn a_held_frame_waits_for_its_batch_to_be_stored() {
     let server = WsServer::start().await;
     let home = TempHome::new();
     let dest = server.url();
-    home.drop_in(
-        "wsecho",
-        &fixture_wasm("wsecho"),
-        &manifest("wsecho", &format!("websocket = [\"{dest}\"]")),
-    );
+    drop_in_wsecho_for(&home, &dest);
     home.config(&format!(
         "[components.wsecho.grant]\nlocal = [\"{dest}\"]\n"
     ));
-    let host = home.host();
-    let (candidates, _) = host.candidates().unwrap();
-    let c = candidates.iter().find(|c| c.name == "wsecho").unwrap();
-    airlock::approvals::approve(&host.db, "wsecho", &c.wasm_sha256(), &c.manifest_sha256())
-        .unwrap();
-    let loaded = host.load(c).unwrap();
-    let (tx, mut batches) = tokio::sync::mpsc::unbounded_channel();
-    let guest = host.spawn_adapter(&loaded, Some(tx)).unwrap();
-    guest.start(Vec::new()).await.unwrap();
+    let (_host, guest, mut batches) = start_adapter_unsolicited(&home, "wsecho").await;
 
     let id = run(&guest, &format!("connect {dest}")).await.unwrap()[0].clone();
     let refused = run(&guest, &format!("hold {id} too soon"))
@@ -580,11 +577,7 @@ async fn serve_sends_a_held_frame_once_its_batch_is_stored() {
     let server = WsServer::start().await;
     let home = TempHome::new();
     let dest = server.url();
-    home.drop_in(
-        "wsecho",
-        &fixture_wasm("wsecho"),
-        &manifest("wsecho", &format!("websocket = [\"{dest}\"]")),
-    );
+    drop_in_wsecho_for(&home, &dest);
     home.config(&format!(
         "[components.wsecho]\nenabled = true\ngrant = {{ local = [\"{dest}\"] }}\n"
     ));

@@ -111,6 +111,11 @@ impl State {
         format!("{prefix}{:08X}", self.counter)
     }
 
+    /// A `client_msg_id`, as Slack's clients stamp people's messages.
+    fn client_msg_id(&self) -> String {
+        format!("{:08x}-72db-4feb-b2f3-{:012x}", self.counter, self.clock)
+    }
+
     /// The next message timestamp, as Slack writes them (`"1733300001.000100"`).
     pub(crate) fn next_ts(&mut self) -> String {
         self.clock += 1;
@@ -195,7 +200,7 @@ impl State {
         thread_ts: Option<&str>,
     ) -> String {
         let ts = self.next_ts();
-        let client_msg_id = format!("{:08x}-72db-4feb-b2f3-{:012x}", self.counter, self.clock);
+        let client_msg_id = self.client_msg_id();
         let mut message = json!({
             "client_msg_id": client_msg_id,
             "type": "message",
@@ -334,7 +339,7 @@ impl State {
         );
         let ts = self.next_ts();
         let file = self.file_object(&id);
-        let client_msg_id = format!("{:08x}-72db-4feb-b2f3-{:012x}", self.counter, self.clock);
+        let client_msg_id = self.client_msg_id();
         let message = json!({
             "client_msg_id": client_msg_id,
             "type": "message",
