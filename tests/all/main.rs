@@ -31,6 +31,7 @@ mod sandbox;
 mod secrets;
 mod session;
 mod sessions_cli;
+mod slack;
 mod telegram;
 mod try_cmd;
 mod untrusted_text;

@@ -242,6 +242,10 @@ fn web_api(
         "conversations.replies" => replies(state, text("channel"), text("ts")),
         "conversations.info" => conversation(state, text("channel")),
         "users.info" => user(state, text("user")),
+        "files.info" => match text("file").filter(|id| state.files.contains_key(id)) {
+            Some(id) => Ok(json!({"file": state.file_object(&id)})),
+            None => Err("file_not_found"),
+        },
         "files.getUploadURLExternal" => upload_url(state, text("filename"), text("length")),
         "files.completeUploadExternal" => complete_upload(
             state,
