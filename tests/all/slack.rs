@@ -376,3 +376,84 @@ async fn a_disconnect_mid_stream_loses_nothing_and_faults_are_said() {
     assert!(!log.contains("SlackBotTokenSecret"), "{log}");
     session.close().await;
 }
+
+/// Which message number each posted `ts` is (the crash harness maps
+/// delivered ids to numbers through a plain function).
+static NUMBER_OF_TS: std::sync::Mutex<std::collections::BTreeMap<String, i64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn number_of(ts: &str) -> Option<i64> {
+    NUMBER_OF_TS.lock().unwrap().get(ts).copied()
+}
+
+/// Slack under the crash harness: Alice's DMs keep coming (the fake keeps
+/// every envelope not acknowledged and sends it again to the next
+/// connection, as Slack does).
+struct Crashing {
+    fake: std::sync::Arc<FakeSlack>,
+    home: TempHome,
+    connections_at_start: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::crash::Platform for Crashing {
+    fn inject(&self, n: i64) -> bool {
+        let ts = self
+            .fake
+            .post_as_user(ALICE_DM, ALICE, &format!("message {n}"), None);
+        NUMBER_OF_TS.lock().unwrap().insert(ts, n);
+        true
+    }
+
+    fn serve(&self) -> tokio::process::Command {
+        self.connections_at_start
+            .store(self.fake.connections(), std::sync::atomic::Ordering::SeqCst);
+        // Debug logging makes every step slower, which widens any window.
+        serve_logging(&self.home, "airlock=debug")
+    }
+
+    fn connected(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {
+            let before = self
+                .connections_at_start
+                .load(std::sync::atomic::Ordering::SeqCst);
+            until("the new airlock to open Socket Mode", || {
+                self.fake.connections() > before && self.fake.connected()
+            })
+            .await;
+        })
+    }
+}
+
+/// `kill -9` at random moments while Alice's DMs keep arriving: after the
+/// last restart every message has reached a session exactly once. What
+/// makes it hold: an envelope is acknowledged only once its events are
+/// stored, so Slack sends again what a dead process had not stored, and
+/// the host recognises what it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open defect: 2 of 32 runs (2026-12-04) never delivered one message of about \
+            4,000 although Slack had its acknowledgement; run it with --ignored"]
+async fn kill_9_at_random_moments_loses_nothing_and_repeats_nothing() {
+    let fake = std::sync::Arc::new(fake().await);
+    let home = slack_home(&fake).await;
+    home.config(&format!(
+        "{}\n{NO_SENDER_LIMIT}",
+        std::fs::read_to_string(home.path().join("airlock.toml")).unwrap()
+    ));
+    let platform = std::sync::Arc::new(Crashing {
+        fake: fake.clone(),
+        home,
+        connections_at_start: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let tally = crate::crash::run(platform, number_of).await;
+    assert!(tally.injected > 0);
+    assert!(
+        tally.per_process.iter().any(|n| *n > 0),
+        "no killed process delivered anything: the kills tested nothing"
+    );
+    eprintln!(
+        "slack crash test: {} connections, {} acknowledgements, {} still pending",
+        fake.connections(),
+        fake.acks().len(),
+        fake.pending().len()
+    );
+}

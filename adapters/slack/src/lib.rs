@@ -95,7 +95,7 @@ impl Adapter for Slack {
             instructions: vec![
                 "Slack chat ids are conversation ids: slack:D0123ABCD (a DM), slack:C0123ABCD (a channel). A message id is its ts, like 1733300000.000100."
                     .into(),
-                "To answer in a thread, reply_to any message of it. Slack formats markdown (**bold**, [label](url)); mention a person as <@U0123ABCD>."
+                "To answer in a thread, reply_to any message of it. With format markdown Slack shows **bold** and [label](url), and <@U0123ABCD> mentions a person; @channel, @here and @everyone never ping."
                     .into(),
                 "react with an emoji name like white_check_mark or eyes (or 👍 ✅ ❌ 👀 🎉)."
                     .into(),

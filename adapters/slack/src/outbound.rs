@@ -19,9 +19,11 @@ const MAX_DOWNLOAD: usize = 100 << 20;
 /// Per-transfer timeout for uploads and downloads.
 const TRANSFER_TIMEOUT_MS: u64 = 120_000;
 
-/// Slack's mrkdwn for `text` in `format`: markdown's `**bold**`, `~~struck~~`
-/// and `[label](url)` become `*bold*`, `~struck~` and `<url|label>`; plain
-/// text has `&`, `<` and `>` escaped, so it shows as written.
+/// Slack's mrkdwn for `text` in `format`. `&`, `<` and `>` are escaped, so
+/// text shows as written and `<!channel>`, `<!here>` and `<!everyone>`
+/// never ping. In markdown, `**bold**`, `~~struck~~` and `[label](url)`
+/// become `*bold*`, `~struck~` and `<url|label>`, and a user mention
+/// `<@U0123ABCD>` stays one.
 pub fn mrkdwn(text: &str, format: TextFormat) -> String {
     let escaped = text
         .replace('&', "&amp;")
@@ -30,7 +32,7 @@ pub fn mrkdwn(text: &str, format: TextFormat) -> String {
     if format != TextFormat::Markdown {
         return escaped;
     }
-    let mut out = escaped.replace("**", "*").replace("~~", "~");
+    let mut out = restore_user_mentions(&escaped.replace("**", "*").replace("~~", "~"));
     // [label](url) → <url|label>, for http(s) links only.
     while let Some(open) = out.find('[') {
         let Some(close) = out[open..].find("](").map(|i| open + i) else {
@@ -45,6 +47,32 @@ pub fn mrkdwn(text: &str, format: TextFormat) -> String {
         }
         out = format!("{}<{url}|{label}>{}", &out[..open], &out[end + 1..]);
     }
+    out
+}
+
+/// `&lt;@U0123ABCD&gt;` back into the mention `<@U0123ABCD>`.
+fn restore_user_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("&lt;@") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 5..];
+        let id_len = after
+            .find(|c: char| !c.is_ascii_uppercase() && !c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let id = &after[..id_len];
+        if (id.starts_with('U') || id.starts_with('W'))
+            && id.len() >= 3
+            && after[id_len..].starts_with("&gt;")
+        {
+            out.push_str(&format!("<@{id}>"));
+            rest = &after[id_len + 4..];
+        } else {
+            out.push_str("&lt;@");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -314,6 +342,21 @@ mod tests {
                 "[not a link](javascript:x)",
             ),
             ("**bold**", TextFormat::Plain, "**bold**"),
+            (
+                "hi <@U0ALICE01> and <!channel>",
+                TextFormat::Markdown,
+                "hi <@U0ALICE01> and &lt;!channel&gt;",
+            ),
+            (
+                "hi <@U0ALICE01>",
+                TextFormat::Plain,
+                "hi &lt;@U0ALICE01&gt;",
+            ),
+            (
+                "<@lower> <@U1",
+                TextFormat::Markdown,
+                "&lt;@lower&gt; &lt;@U1",
+            ),
         ];
         for (text, format, want) in cases {
             assert_eq!(mrkdwn(text, format), want, "{text}");
