@@ -1,0 +1,224 @@
+//! airlock's Slack adapter against a minimal native Socket Mode bridge,
+//! side by side in one run: both processes run at once, each on its own
+//! fake Slack (Web API and Socket Mode) on loopback, and their samples are
+//! taken in alternation, so that whatever else the machine does falls on
+//! both alike. The same figures as the Telegram and Discord benchmarks:
+//!
+//! * inbound latency, p50 and p99: a person's DM posted on the fake until
+//!   its line is read from the subject's stdout (airlock: the
+//!   `notifications/claude/channel` a session receives);
+//! * burst: 500 messages at once, until the 500th line (median of bursts);
+//! * reply round trip, p50: a `reply` tool call (airlock) or a JSON line
+//!   (bridge) until the answer after `chat.postMessage`;
+//! * resident memory, idle and after the bursts;
+//! * start-up: process spawn until the fake accepts the Socket Mode
+//!   connection (airlock with a cold and a warm compiled-component cache).
+//!
+//! The bridge acknowledges each envelope as it arrives; airlock only once
+//! its events are stored (`send_text_after_commit`), which is part of what
+//! its figures pay for.
+//!
+//! Run with `cargo bench -p airlock --bench slack`. Ratios are taken within
+//! the run; absolute figures move with the machine.
+
+mod bridge;
+#[path = "../common/figures.rs"]
+mod figures;
+#[path = "../common/subject.rs"]
+mod subject;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fake_slack::FakeSlack;
+use figures::{Figures, order, report, until};
+use serde_json::json;
+use subject::{Kind, Subject};
+
+const APP_TOKEN: &str = "xapp-1-A0FAKE0001-1-BenchAppToken0123456789";
+const BOT_TOKEN: &str = "xoxb-1-2-BenchBotToken0123456789";
+const ALICE: &str = "U0ALICE001";
+const DM: &str = "D0ALICE001";
+const WARMUP: usize = 20;
+const LATENCY_SAMPLES: usize = 400;
+const REPLY_SAMPLES: usize = 300;
+const BURST: usize = 500;
+const BURSTS: usize = 5;
+const STARTS: usize = 5;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--bridge") {
+        bridge::run(&args[2], &args[3], &args[4]);
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+fn secret(home: &Path, name: &str, value: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(home.join("secrets")).unwrap();
+    let path = home.join("secrets").join(name);
+    std::fs::write(&path, value).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A state directory for airlock wired to `fake`, with Alice allowed.
+fn airlock_home(home: &Path, fake: &FakeSlack) -> PathBuf {
+    secret(home, "SLACK_APP_TOKEN", APP_TOKEN);
+    secret(home, "SLACK_BOT_TOKEN", BOT_TOKEN);
+    let (web, ws) = (fake.base_url(), fake.socket_base());
+    let mut config = format!(
+        "[components.slack]\nenabled = true\nsettings = {{ api_base = \"{web}\" }}\n\
+         [components.slack.grant]\nlocal = [\"{web}\", \"{ws}\"]\n\
+         [components.slack.grant.rebind]\n\"https://slack.com\" = \"{web}\"\n\
+         \"https://files.slack.com\" = \"{web}\"\n\"wss://wss-primary.slack.com\" = \"{ws}\"\n"
+    );
+    config.push_str(&subject::uncapped());
+    std::fs::write(home.join("airlock.toml"), config).unwrap();
+    let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
+    airlock::access::AccessStore::new(host.db.clone())
+        .allow("slack", ALICE, airlock::access::Role::Member)
+        .unwrap();
+    home.to_path_buf()
+}
+
+/// One subject and its fake.
+struct Side {
+    kind: Kind,
+    fake: FakeSlack,
+    home: PathBuf,
+    figures: Figures,
+}
+
+impl Side {
+    fn spawn_at(&self, home: &Path) -> Subject {
+        match self.kind {
+            Kind::Airlock => Subject::airlock(home),
+            Kind::Bridge => Subject::bridge(&[&self.fake.base_url(), APP_TOKEN, BOT_TOKEN]),
+        }
+    }
+
+    /// Spawn until the fake accepts a Socket Mode connection.
+    async fn start_time(&self, home: &Path) -> Duration {
+        let before = self.fake.connections();
+        let started = Instant::now();
+        let subject = self.spawn_at(home);
+        until(|| self.fake.connections() > before).await;
+        let took = started.elapsed();
+        subject.stop().await;
+        took
+    }
+
+    async fn latency(&mut self, s: &mut Subject) -> Duration {
+        let t = Instant::now();
+        let ts = self.fake.post_as_user(DM, ALICE, "ping", None);
+        let got = s.event().await;
+        let took = t.elapsed();
+        assert_eq!(got, ts);
+        took
+    }
+
+    async fn burst(&mut self, s: &mut Subject) -> f64 {
+        let t = Instant::now();
+        for _ in 0..BURST {
+            self.fake.post_as_user(DM, ALICE, "burst", None);
+        }
+        for _ in 0..BURST {
+            s.event().await;
+        }
+        BURST as f64 / t.elapsed().as_secs_f64()
+    }
+}
+
+async fn run() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut sides = Vec::new();
+    for kind in [Kind::Airlock, Kind::Bridge] {
+        let fake = FakeSlack::start(APP_TOKEN, BOT_TOKEN).await;
+        fake.add_dm(DM, ALICE);
+        let home = tmp.path().join(format!("{kind:?}"));
+        if kind == Kind::Airlock {
+            airlock_home(&home, &fake);
+        }
+        sides.push(Side {
+            kind,
+            fake,
+            home,
+            figures: Figures::default(),
+        });
+    }
+
+    // Start-up, alternating; a cold cache needs a fresh state directory.
+    for i in 0..STARTS {
+        for side in &mut sides {
+            if side.kind == Kind::Airlock {
+                let fresh = airlock_home(&tmp.path().join(format!("cold-{i}")), &side.fake);
+                let cold = side.start_time(&fresh).await;
+                side.figures.start_cold.push(cold);
+                if i == 0 {
+                    side.start_time(&side.home.clone()).await;
+                }
+            }
+            let home = side.home.clone();
+            let warm = side.start_time(&home).await;
+            side.figures.start_warm.push(warm);
+        }
+    }
+
+    let mut subjects = Vec::new();
+    for side in &sides {
+        let before = side.fake.connections();
+        let mut s = side.spawn_at(&side.home);
+        s.handshake().await;
+        until(|| side.fake.connections() > before && side.fake.connected()).await;
+        subjects.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (side, s) in sides.iter_mut().zip(&subjects) {
+        side.figures.rss_idle_kb = s.rss_kb();
+    }
+    for i in 0..WARMUP + LATENCY_SAMPLES {
+        for k in order(i) {
+            let took = sides[k].latency(&mut subjects[k]).await;
+            if i >= WARMUP {
+                sides[k].figures.latencies.push(took);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    for i in 0..BURSTS {
+        for k in order(i) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let rate = sides[k].burst(&mut subjects[k]).await;
+            sides[k].figures.bursts.push(rate);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (side, s) in sides.iter_mut().zip(&subjects) {
+        side.figures.rss_burst_kb = s.rss_kb();
+    }
+    for i in 0..WARMUP + REPLY_SAMPLES {
+        for k in order(i) {
+            let t = Instant::now();
+            subjects[k]
+                .reply(&format!("slack:{DM}"), json!(DM), "pong")
+                .await;
+            if i >= WARMUP {
+                sides[k].figures.replies.push(t.elapsed());
+            }
+        }
+    }
+    for s in subjects {
+        s.stop().await;
+    }
+    report(
+        &sides[0].figures,
+        &sides[1].figures,
+        ("native bridge", "to the Socket Mode connection", "-"),
+    );
+}
