@@ -7,8 +7,10 @@
 //! acknowledgement only once the envelope's events are stored, so a crash
 //! in between makes Slack deliver it again rather than lose it. A
 //! `disconnect` (Slack recycles connections every few hours, and warns
-//! first) opens a new connection before the old one goes; a connection
-//! that closes is opened again, after a pause when it keeps failing.
+//! first) opens a new connection; the old one is still read, and what
+//! arrives there acknowledged there, until the new one says hello. A
+//! connection that closes is opened again, after a pause when it keeps
+//! failing.
 //!
 //! **Outbound** ([`outbound`]): messages (in threads, mrkdwn, buttons as
 //! blocks, files through the external upload flow), edits, reactions,
@@ -69,6 +71,9 @@ pub struct Slack {
     threads: Threads,
     /// The open connection.
     conn: Option<Connection>,
+    /// The connection Slack asked to leave, still read until the new one
+    /// says hello: what Slack sends there meanwhile is acknowledged there.
+    retiring: Option<Connection>,
     /// The next pause before reconnecting.
     pause_ms: u64,
     role: Role,
@@ -142,6 +147,7 @@ impl Adapter for Slack {
             pattern,
             threads: Threads::default(),
             conn: None,
+            retiring: None,
             pause_ms: FIRST_PAUSE_MS,
             role,
         };
@@ -162,6 +168,16 @@ impl Adapter for Slack {
         conn: Connection,
         event: WsEvent,
     ) -> Result<EventBatch, AdapterError> {
+        if self.retiring == Some(conn) {
+            return match event {
+                WsEvent::Text(text) => self.on_frame(conn, &text),
+                WsEvent::Closed(_) => {
+                    self.retiring = None;
+                    Ok(EventBatch::empty())
+                }
+                _ => Ok(EventBatch::empty()),
+            };
+        }
         if self.conn != Some(conn) {
             // A connection this instance already left.
             return Ok(EventBatch::empty());
@@ -269,23 +285,32 @@ impl Slack {
             Frame::Hello => {
                 self.pause_ms = FIRST_PAUSE_MS;
                 log::info("Slack Socket Mode connected");
+                // The new connection works: the one Slack asked to leave goes.
+                if Some(conn) == self.conn
+                    && let Some(old) = self.retiring.take()
+                {
+                    let _ = websocket::close(old, 1000, "reconnected");
+                }
                 Ok(EventBatch::empty())
             }
-            Frame::Disconnect { reason } => {
+            Frame::Disconnect { reason } if Some(conn) == self.conn => {
                 log::info(format!(
                     "Slack asked to reconnect ({}); opening a new connection",
                     airlock_guest::text::one_line(&reason, 60)
                 ));
-                // The new connection first, then the old one goes.
+                // The new connection first; the old one is read until the
+                // new one says hello, or until Slack closes it.
+                if let Some(older) = self.retiring.replace(conn) {
+                    let _ = websocket::close(older, 1000, "reconnected");
+                }
                 self.conn = None;
-                let opened = self.connect();
-                let _ = websocket::close(conn, 1000, "reconnecting");
-                if let Err(e) = opened {
+                if let Err(e) = self.connect() {
                     log::warn(format!("cannot reconnect yet: {}", error_text(&e)));
                     clock::set_timer(RECONNECT_TIMER, self.pause_ms);
                 }
                 Ok(EventBatch::empty())
             }
+            Frame::Disconnect { .. } => Ok(EventBatch::empty()),
             Frame::Envelope { id, events } => {
                 let ack = json!({ "envelope_id": id }).to_string();
                 websocket::send_text_after_commit(conn, &ack).map_err(|e| {
