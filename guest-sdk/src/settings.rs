@@ -278,6 +278,27 @@ macro_rules! url_type {
 url_type!(HttpUrl, &["http", "https"], "an http:// or https://");
 url_type!(WsUrl, &["ws", "wss"], "a ws:// or wss://");
 
+/// Compiles an operator's `mention_pattern`: a regular expression (the
+/// `regex-lite` syntax) matched case-insensitively, its compiled size
+/// bounded; the error says what is wrong.
+pub fn compile_mention_pattern(pattern: &str) -> Result<regex_lite::Regex, String> {
+    regex_lite::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("setting `mention_pattern` is not a valid regular expression: {e}"))
+}
+
+/// The `mention_pattern` setting, compiled; a bad one stops the adapter
+/// (`AdapterError::Fatal`) with what is wrong.
+pub fn mention_pattern(
+    setting: Option<&str>,
+) -> Result<Option<regex_lite::Regex>, crate::types::AdapterError> {
+    setting
+        .map(|p| compile_mention_pattern(p).map_err(crate::types::AdapterError::Fatal))
+        .transpose()
+}
+
 /// `text`, trimmed, if it is an absolute URL with one of `schemes` and a
 /// host; else why not, using `kinds` ("an http:// or https://").
 fn absolute_url(text: &str, schemes: &[&str], kinds: &str) -> Result<String, String> {

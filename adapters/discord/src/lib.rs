@@ -297,21 +297,8 @@ impl Discord {
             .gateway_url
             .as_ref()
             .map_or(DEFAULT_GATEWAY_URL, WsUrl::as_str);
-        let pattern = settings
-            .mention_pattern
-            .as_deref()
-            .map(|p| {
-                regex_lite::RegexBuilder::new(p)
-                    .case_insensitive(true)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| {
-                        AdapterError::Fatal(format!(
-                            "setting `mention_pattern` is not a valid regular expression: {e}"
-                        ))
-                    })
-            })
-            .transpose()?;
+        let pattern =
+            airlock_guest::settings::mention_pattern(settings.mention_pattern.as_deref())?;
         let rest = Rest::new(api_base);
         let mut known = Known::default();
         // A refused token stops here, with the fix; a dead network does not:

@@ -120,21 +120,8 @@ impl Adapter for Slack {
                 .as_ref()
                 .map_or(DEFAULT_API_BASE, HttpUrl::as_str),
         );
-        let pattern = settings
-            .mention_pattern
-            .as_deref()
-            .map(|p| {
-                regex_lite::RegexBuilder::new(p)
-                    .case_insensitive(true)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| {
-                        AdapterError::Fatal(format!(
-                            "setting `mention_pattern` is not a valid regular expression: {e}"
-                        ))
-                    })
-            })
-            .transpose()?;
+        let pattern =
+            airlock_guest::settings::mention_pattern(settings.mention_pattern.as_deref())?;
         // A refused token stops here, with the fix.
         let me = api.call("auth.test", &json!({}))?;
         let bot_user = me["user_id"]

@@ -4,12 +4,13 @@
 //! its module docs. The unit test below replays the saved inputs, so they
 //! run on stable.
 
+use airlock_guest::settings::compile_mention_pattern;
 use airlock_guest::types::{ChatKind, InboundEvent};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::inbound::{self, Context, Decoded, MAX_TEXT_CHARS};
-use crate::mention::{BotIdentity, compile_pattern};
+use crate::mention::BotIdentity;
 use crate::outbound::utf16_pieces;
 
 /// `data` as the body of a `getUpdates` answer, decoded with and without
@@ -29,7 +30,7 @@ pub fn check_updates(data: &[u8]) {
         id: 123_456,
         username: "test_bot".into(),
     };
-    let pattern = compile_pattern("claude|airlock").expect("a valid pattern");
+    let pattern = compile_mention_pattern("claude|airlock").expect("a valid pattern");
     let contexts = [
         Context {
             bot: Some(&bot),

@@ -120,12 +120,8 @@ impl Adapter for Telegram {
             .api_base
             .as_ref()
             .map_or(DEFAULT_API_BASE, HttpUrl::as_str);
-        let pattern = settings
-            .mention_pattern
-            .as_deref()
-            .map(mention::compile_pattern)
-            .transpose()
-            .map_err(AdapterError::Fatal)?;
+        let pattern =
+            airlock_guest::settings::mention_pattern(settings.mention_pattern.as_deref())?;
         let poll_timeout_s = match settings.poll_timeout_s {
             None => DEFAULT_POLL_TIMEOUT_S,
             Some(t @ 1..=50) => t,

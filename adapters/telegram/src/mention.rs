@@ -82,16 +82,6 @@ pub fn mentions_bot(message: &Message, bot: Option<&BotIdentity>, pattern: Optio
     pattern.is_some_and(|p| p.is_match(text))
 }
 
-/// Compiles the operator's `mention_pattern` (case-insensitive), with a
-/// message that says what is wrong.
-pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
-    regex_lite::RegexBuilder::new(pattern)
-        .case_insensitive(true)
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| format!("setting `mention_pattern` is not a valid regular expression: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,7 +130,7 @@ mod tests {
 
     #[test]
     fn mention_table() {
-        let pattern = compile_pattern(r"\bclaude\b").unwrap();
+        let pattern = airlock_guest::settings::compile_mention_pattern(r"\bclaude\b").unwrap();
         let cases = [
             (
                 group(
@@ -227,7 +217,7 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_explained() {
-        let e = compile_pattern("(unclosed").unwrap_err();
+        let e = airlock_guest::settings::compile_mention_pattern("(unclosed").unwrap_err();
         assert!(e.contains("mention_pattern"), "{e}");
     }
 }

@@ -212,7 +212,7 @@ fn group_mentions_use_the_bot_identity_and_pattern() {
         "chat": {"id": -4000000001_i64, "title": "Basic", "type": "group"},
         "text": "hey claude"}})
     .to_string();
-    let pattern = crate::mention::compile_pattern("claude").unwrap();
+    let pattern = airlock_guest::settings::compile_mention_pattern("claude").unwrap();
     let ctx = Context {
         bot: None,
         pattern: Some(&pattern),
