@@ -19,6 +19,20 @@ pub use crate::filter_bindings::exports::airlock::channel::message_filter::{
     InboundVerdict, OutboundVerdict,
 };
 
+impl AdapterError {
+    /// What went wrong, as one line for the log (the message without its
+    /// kind; a rate limit as its wait).
+    pub fn text(&self) -> String {
+        match self {
+            AdapterError::Unsupported(m)
+            | AdapterError::InvalidInput(m)
+            | AdapterError::Platform(m)
+            | AdapterError::Fatal(m) => m.clone(),
+            AdapterError::RateLimited(ms) => format!("rate limited for {ms} ms"),
+        }
+    }
+}
+
 impl Description {
     /// A text-only platform: `max_text_len` characters per message, cut at
     /// line breaks, no files, no optional features, no instruction lines.

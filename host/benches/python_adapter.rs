@@ -206,69 +206,36 @@ fn main() {
         "", r.name, p.name, "Py / Rs"
     );
     println!("|{:-<40}|{:->18}|{:->18}|{:->10}|", "", ":", ":", ":");
-    let kib = |v: f64| format!("{v:.0} KiB");
-    line(
-        "component (.wasm)",
-        kib(r.wasm_kib as f64),
-        kib(p.wasm_kib as f64),
-        p.wasm_kib as f64 / r.wasm_kib as f64,
-    );
-    line(
-        "compiled (cache entry)",
-        kib(r.cwasm_kib as f64),
-        kib(p.cwasm_kib as f64),
-        p.cwasm_kib as f64 / r.cwasm_kib as f64,
-    );
-    let t = |d: Duration| format!("{:.2} ms", ms(d));
-    line(
-        "cold load (compile), median",
-        t(r.cold),
-        t(p.cold),
-        ms(p.cold) / ms(r.cold),
-    );
-    line(
-        "warm load (cache), median",
-        t(r.warm),
-        t(p.warm),
-        ms(p.warm) / ms(r.warm),
-    );
-    line(
-        "new instance + start, median",
-        t(r.start),
-        t(p.start),
-        ms(p.start) / ms(r.start),
-    );
-    line(
-        "linear memory after start",
-        kib(r.memory_start_kib as f64),
-        kib(p.memory_start_kib as f64),
-        p.memory_start_kib as f64 / r.memory_start_kib as f64,
-    );
-    line(
-        &format!("linear memory after {REQUESTS} requests"),
-        kib(r.memory_after_kib as f64),
-        kib(p.memory_after_kib as f64),
-        p.memory_after_kib as f64 / r.memory_after_kib as f64,
-    );
-    line(
-        "process RSS one instance adds",
-        kib(r.rss_kib as f64),
-        kib(p.rss_kib as f64),
-        p.rss_kib as f64 / r.rss_kib.max(1) as f64,
-    );
-    let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
-    line(
-        "inbound request p50",
-        us(r.request_p50),
-        us(p.request_p50),
-        ms(p.request_p50) / ms(r.request_p50),
-    );
-    line(
-        "inbound request p99",
-        us(r.request_p99),
-        us(p.request_p99),
-        ms(p.request_p99) / ms(r.request_p99),
-    );
+    // One row per figure: both sides, and Python's over Rust's.
+    let kib_row = |what: &str, of: fn(&Row) -> f64| {
+        let (a, b) = (of(r), of(p));
+        line(
+            what,
+            format!("{a:.0} KiB"),
+            format!("{b:.0} KiB"),
+            b / a.max(1.0),
+        );
+    };
+    let time_row = |what: &str, micros: bool, of: fn(&Row) -> Duration| {
+        let show = |d: Duration| match micros {
+            true => format!("{:.0} µs", d.as_secs_f64() * 1e6),
+            false => format!("{:.2} ms", ms(d)),
+        };
+        let (a, b) = (of(r), of(p));
+        line(what, show(a), show(b), ms(b) / ms(a));
+    };
+    kib_row("component (.wasm)", |x| x.wasm_kib as f64);
+    kib_row("compiled (cache entry)", |x| x.cwasm_kib as f64);
+    time_row("cold load (compile), median", false, |x| x.cold);
+    time_row("warm load (cache), median", false, |x| x.warm);
+    time_row("new instance + start, median", false, |x| x.start);
+    kib_row("linear memory after start", |x| x.memory_start_kib as f64);
+    kib_row(&format!("linear memory after {REQUESTS} requests"), |x| {
+        x.memory_after_kib as f64
+    });
+    kib_row("process RSS one instance adds", |x| x.rss_kib as f64);
+    time_row("inbound request p50", true, |x| x.request_p50);
+    time_row("inbound request p99", true, |x| x.request_p99);
     println!(
         "(cold: median of {COLD_ROUNDS}; warm: of {WARM_ROUNDS}; starts: of {STARTS}; requests: {REQUESTS} each, \
          one instance, through the actor as `serve` calls it)"

@@ -143,7 +143,7 @@ impl ChannelSource for RestChannels<'_> {
         {
             Ok(c) => Some(inbound::info_of(&c)),
             Err(e) => {
-                log::warn(format!("cannot look up channel {id}: {}", error_text(&e)));
+                log::warn(format!("cannot look up channel {id}: {}", e.text()));
                 None
             }
         }
@@ -308,7 +308,7 @@ impl Discord {
             Err(e @ AdapterError::Fatal(_)) => return Err(e),
             Err(e) => host.warn(format!(
                 "cannot reach Discord yet, will retry: {}",
-                error_text(&e)
+                e.text()
             )),
         }
         let mut adapter = Discord {
@@ -467,7 +467,7 @@ impl Discord {
                                 .call_empty("POST", &path, Some(&json!({"type": 6})))
                         {
                             // The interaction's token is a credential too; keep it out of the log.
-                            let text = error_text(&e).replace(&token, "…");
+                            let text = e.text().replace(&token, "…");
                             log::warn(format!("cannot acknowledge button press {id}: {text}"));
                         }
                     }
@@ -479,16 +479,6 @@ impl Discord {
             }
         }
         Ok(batch)
-    }
-}
-
-fn error_text(e: &AdapterError) -> String {
-    match e {
-        AdapterError::Unsupported(m)
-        | AdapterError::InvalidInput(m)
-        | AdapterError::Platform(m)
-        | AdapterError::Fatal(m) => m.clone(),
-        AdapterError::RateLimited(ms) => format!("rate limited for {ms} ms"),
     }
 }
 

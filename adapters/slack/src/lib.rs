@@ -199,7 +199,7 @@ impl Adapter for Slack {
             && self.role == Role::Owner
             && let Err(e) = self.connect()
         {
-            log::warn(format!("cannot open Socket Mode yet: {}", error_text(&e)));
+            log::warn(format!("cannot open Socket Mode yet: {}", e.text()));
             if matches!(e, AdapterError::Fatal(_)) {
                 return Err(e);
             }
@@ -292,7 +292,7 @@ impl Slack {
                 }
                 self.conn = None;
                 if let Err(e) = self.connect() {
-                    log::warn(format!("cannot reconnect yet: {}", error_text(&e)));
+                    log::warn(format!("cannot reconnect yet: {}", e.text()));
                     clock::set_timer(RECONNECT_TIMER, self.pause_ms);
                 }
                 Ok(EventBatch::empty())
@@ -313,16 +313,5 @@ impl Slack {
                 Ok(EventBatch::empty())
             }
         }
-    }
-}
-
-/// An adapter error as one line for the log.
-fn error_text(e: &AdapterError) -> String {
-    match e {
-        AdapterError::Unsupported(m)
-        | AdapterError::InvalidInput(m)
-        | AdapterError::Platform(m)
-        | AdapterError::Fatal(m) => m.clone(),
-        AdapterError::RateLimited(ms) => format!("rate limited for {ms} ms"),
     }
 }

@@ -146,7 +146,7 @@ impl Adapter for Telegram {
             }
             log::warn(format!(
                 "cannot reach Telegram yet, will retry: {}",
-                error_text(&e)
+                e.text()
             ));
         }
         Ok(adapter)
@@ -174,7 +174,7 @@ impl Adapter for Telegram {
             // A group mention needs the bot's name; a failure here is
             // not the poll's failure.
             if let Err(e) = self.learn_identity() {
-                log::warn(format!("getMe failed, will retry: {}", error_text(&e)));
+                log::warn(format!("getMe failed, will retry: {}", e.text()));
             }
         }
         let ctx = inbound::Context {
@@ -267,15 +267,5 @@ impl Telegram {
             }
         }
         Ok(())
-    }
-}
-
-fn error_text(e: &AdapterError) -> String {
-    match e {
-        AdapterError::Unsupported(m)
-        | AdapterError::InvalidInput(m)
-        | AdapterError::Platform(m)
-        | AdapterError::Fatal(m) => m.clone(),
-        AdapterError::RateLimited(ms) => format!("rate limited for {ms} ms"),
     }
 }

@@ -212,6 +212,16 @@ impl Subject {
     }
 }
 
+/// Stores secret `name` in the state directory `home`, owner-only, as an
+/// operator would.
+pub fn secret(home: &Path, name: &str, value: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(home.join("secrets")).unwrap();
+    let path = home.join("secrets").join(name);
+    std::fs::write(&path, value).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// `airlock.toml` lines that lift the per-adapter flood ceiling (`[delivery]
 /// max_per_second`, 1000 by default) and the per-sender limit (`[access]
 /// sender_per_minute`, 30 by default; a burst comes from one sender), so

@@ -20,6 +20,8 @@
 mod bridge;
 #[path = "../common/figures.rs"]
 mod figures;
+#[path = "../common/phases.rs"]
+mod phases;
 #[path = "../common/subject.rs"]
 mod subject;
 
@@ -28,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use fake_discord::{FakeDiscord, payloads};
 use fake_telegram::FakeTelegram;
-use figures::{Figures, order, report, until};
+use figures::{Figures, report, until};
+use phases::BURST;
 use serde_json::json;
 use subject::{Kind, Subject};
 
@@ -36,12 +39,6 @@ const TOKEN: &str = "MTAwMDAwMDAwMDAwMDAwMDAwMQ.GdBench.AirlockBenchDiscordToken
 const TELEGRAM_TOKEN: &str = "123456789:AAEkBenchTokenForAirlockFakeBotApi12";
 const ALICE: &str = "5000000000000000001";
 const DM: &str = "4100000000000000001";
-const WARMUP: usize = 20;
-const LATENCY_SAMPLES: usize = 400;
-const REPLY_SAMPLES: usize = 300;
-const BURST: usize = 500;
-const BURSTS: usize = 5;
-const STARTS: usize = 5;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -54,14 +51,6 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(run());
-}
-
-fn secret(home: &Path, name: &str, value: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(home.join("secrets")).unwrap();
-    let path = home.join("secrets").join(name);
-    std::fs::write(&path, value).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 fn discord_config(fake: &FakeDiscord) -> String {
@@ -78,10 +67,10 @@ fn discord_config(fake: &FakeDiscord) -> String {
 /// A state directory for airlock wired to `fake` (and to `telegram`, when
 /// given), with Alice allowed.
 fn airlock_home(home: &Path, fake: &FakeDiscord, telegram: Option<&FakeTelegram>) -> PathBuf {
-    secret(home, "DISCORD_BOT_TOKEN", TOKEN);
+    subject::secret(home, "DISCORD_BOT_TOKEN", TOKEN);
     let mut config = discord_config(fake);
     if let Some(tg) = telegram {
-        secret(home, "TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN);
+        subject::secret(home, "TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN);
         let base = tg.base_url();
         config.push_str(&format!(
             "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
@@ -117,6 +106,27 @@ impl Side {
         }
     }
 
+    fn message(&mut self, text: &str) -> (String, serde_json::Value) {
+        let id = (3_000_000_000_000_000_000 + self.next_id).to_string();
+        self.next_id += 1;
+        let m = payloads::dm_message(&id, DM, payloads::user(ALICE, "alice"), text);
+        (id, m)
+    }
+}
+
+impl phases::Side for Side {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn home(&self) -> &Path {
+        &self.home
+    }
+
+    fn figures(&mut self) -> &mut Figures {
+        &mut self.figures
+    }
+
     /// Spawn until the fake accepts an Identify (or, for an airlock that ran
     /// before in that home, a Resume).
     async fn start_time(&self, home: &Path) -> Duration {
@@ -130,13 +140,6 @@ impl Side {
         let took = started.elapsed();
         subject.stop().await;
         took
-    }
-
-    fn message(&mut self, text: &str) -> (String, serde_json::Value) {
-        let id = (3_000_000_000_000_000_000 + self.next_id).to_string();
-        self.next_id += 1;
-        let m = payloads::dm_message(&id, DM, payloads::user(ALICE, "alice"), text);
-        (id, m)
     }
 
     async fn latency(&mut self, s: &mut Subject) -> Duration {
@@ -181,22 +184,10 @@ async fn run() {
         });
     }
 
-    // Start-up, alternating; a cold cache needs a fresh state directory.
-    for i in 0..STARTS {
-        for side in &mut sides {
-            if side.kind == Kind::Airlock {
-                let fresh = airlock_home(&tmp.path().join(format!("cold-{i}")), &side.fake, None);
-                let cold = side.start_time(&fresh).await;
-                side.figures.start_cold.push(cold);
-                if i == 0 {
-                    side.start_time(&side.home.clone()).await;
-                }
-            }
-            let home = side.home.clone();
-            let warm = side.start_time(&home).await;
-            side.figures.start_warm.push(warm);
-        }
-    }
+    phases::start_up(&mut sides, |i, side| {
+        airlock_home(&tmp.path().join(format!("cold-{i}")), &side.fake, None)
+    })
+    .await;
 
     // Airlock with both adapters, idle, on a warm cache (the first start
     // compiles the Telegram component).
@@ -224,44 +215,7 @@ async fn run() {
             .await;
         subjects.push(s);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for (side, s) in sides.iter_mut().zip(&subjects) {
-        side.figures.rss_idle_kb = s.rss_kb();
-    }
-    for i in 0..WARMUP + LATENCY_SAMPLES {
-        for k in order(i) {
-            let took = sides[k].latency(&mut subjects[k]).await;
-            if i >= WARMUP {
-                sides[k].figures.latencies.push(took);
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-    for i in 0..BURSTS {
-        for k in order(i) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let rate = sides[k].burst(&mut subjects[k]).await;
-            sides[k].figures.bursts.push(rate);
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for (side, s) in sides.iter_mut().zip(&subjects) {
-        side.figures.rss_burst_kb = s.rss_kb();
-    }
-    for i in 0..WARMUP + REPLY_SAMPLES {
-        for k in order(i) {
-            let t = Instant::now();
-            subjects[k]
-                .reply(&format!("discord:{DM}"), json!(DM), "pong")
-                .await;
-            if i >= WARMUP {
-                sides[k].figures.replies.push(t.elapsed());
-            }
-        }
-    }
-    for s in subjects {
-        s.stop().await;
-    }
+    phases::measure(&mut sides, subjects, (&format!("discord:{DM}"), json!(DM))).await;
     report(
         &sides[0].figures,
         &sides[1].figures,

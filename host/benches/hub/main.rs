@@ -83,11 +83,7 @@ fn cli(home: &Path, args: &[&str]) {
 /// A state directory for airlock wired to `fake`, the ceilings lifted and
 /// the senders `allowed` (through the CLI, as an operator does).
 fn airlock_home(home: &Path, fake: &FakeTelegram, allowed: &[i64]) {
-    std::fs::create_dir_all(home.join("secrets")).unwrap();
-    let secret = home.join("secrets/TELEGRAM_BOT_TOKEN");
-    std::fs::write(&secret, TOKEN).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    subject::secret(home, "TELEGRAM_BOT_TOKEN", TOKEN);
     let base = fake.base_url();
     std::fs::write(
         home.join("airlock.toml"),

@@ -87,11 +87,7 @@ fn press(query_id: &str, message: &Value, data: &str) -> Value {
 /// A state directory for airlock wired to `fake`, with the owner allowed
 /// (through the CLI, as an operator does) and the per-sender limit lifted.
 fn airlock_home(home: &Path, fake: &FakeTelegram) {
-    std::fs::create_dir_all(home.join("secrets")).unwrap();
-    let secret = home.join("secrets/TELEGRAM_BOT_TOKEN");
-    std::fs::write(&secret, TOKEN).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    subject::secret(home, "TELEGRAM_BOT_TOKEN", TOKEN);
     let base = fake.base_url();
     std::fs::write(
         home.join("airlock.toml"),

@@ -24,6 +24,8 @@
 mod bridge;
 #[path = "../common/figures.rs"]
 mod figures;
+#[path = "../common/phases.rs"]
+mod phases;
 #[path = "../common/subject.rs"]
 mod subject;
 
@@ -31,7 +33,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fake_slack::FakeSlack;
-use figures::{Figures, order, report, until};
+use figures::{Figures, report, until};
+use phases::BURST;
 use serde_json::json;
 use subject::{Kind, Subject};
 
@@ -39,12 +42,6 @@ const APP_TOKEN: &str = "xapp-1-A0FAKE0001-1-BenchAppToken0123456789";
 const BOT_TOKEN: &str = "xoxb-1-2-BenchBotToken0123456789";
 const ALICE: &str = "U0ALICE001";
 const DM: &str = "D0ALICE001";
-const WARMUP: usize = 20;
-const LATENCY_SAMPLES: usize = 400;
-const REPLY_SAMPLES: usize = 300;
-const BURST: usize = 500;
-const BURSTS: usize = 5;
-const STARTS: usize = 5;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -59,18 +56,10 @@ fn main() {
     runtime.block_on(run());
 }
 
-fn secret(home: &Path, name: &str, value: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(home.join("secrets")).unwrap();
-    let path = home.join("secrets").join(name);
-    std::fs::write(&path, value).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 /// A state directory for airlock wired to `fake`, with Alice allowed.
 fn airlock_home(home: &Path, fake: &FakeSlack) -> PathBuf {
-    secret(home, "SLACK_APP_TOKEN", APP_TOKEN);
-    secret(home, "SLACK_BOT_TOKEN", BOT_TOKEN);
+    subject::secret(home, "SLACK_APP_TOKEN", APP_TOKEN);
+    subject::secret(home, "SLACK_BOT_TOKEN", BOT_TOKEN);
     let (web, ws) = (fake.base_url(), fake.socket_base());
     let mut config = format!(
         "[components.slack]\nenabled = true\nsettings = {{ api_base = \"{web}\" }}\n\
@@ -101,6 +90,20 @@ impl Side {
             Kind::Airlock => Subject::airlock(home),
             Kind::Bridge => Subject::bridge(&[&self.fake.base_url(), APP_TOKEN, BOT_TOKEN]),
         }
+    }
+}
+
+impl phases::Side for Side {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn home(&self) -> &Path {
+        &self.home
+    }
+
+    fn figures(&mut self) -> &mut Figures {
+        &mut self.figures
     }
 
     /// Spawn until the fake accepts a Socket Mode connection.
@@ -153,22 +156,10 @@ async fn run() {
         });
     }
 
-    // Start-up, alternating; a cold cache needs a fresh state directory.
-    for i in 0..STARTS {
-        for side in &mut sides {
-            if side.kind == Kind::Airlock {
-                let fresh = airlock_home(&tmp.path().join(format!("cold-{i}")), &side.fake);
-                let cold = side.start_time(&fresh).await;
-                side.figures.start_cold.push(cold);
-                if i == 0 {
-                    side.start_time(&side.home.clone()).await;
-                }
-            }
-            let home = side.home.clone();
-            let warm = side.start_time(&home).await;
-            side.figures.start_warm.push(warm);
-        }
-    }
+    phases::start_up(&mut sides, |i, side| {
+        airlock_home(&tmp.path().join(format!("cold-{i}")), &side.fake)
+    })
+    .await;
 
     let mut subjects = Vec::new();
     for side in &sides {
@@ -178,44 +169,7 @@ async fn run() {
         until(|| side.fake.connections() > before && side.fake.connected()).await;
         subjects.push(s);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for (side, s) in sides.iter_mut().zip(&subjects) {
-        side.figures.rss_idle_kb = s.rss_kb();
-    }
-    for i in 0..WARMUP + LATENCY_SAMPLES {
-        for k in order(i) {
-            let took = sides[k].latency(&mut subjects[k]).await;
-            if i >= WARMUP {
-                sides[k].figures.latencies.push(took);
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-    for i in 0..BURSTS {
-        for k in order(i) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let rate = sides[k].burst(&mut subjects[k]).await;
-            sides[k].figures.bursts.push(rate);
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for (side, s) in sides.iter_mut().zip(&subjects) {
-        side.figures.rss_burst_kb = s.rss_kb();
-    }
-    for i in 0..WARMUP + REPLY_SAMPLES {
-        for k in order(i) {
-            let t = Instant::now();
-            subjects[k]
-                .reply(&format!("slack:{DM}"), json!(DM), "pong")
-                .await;
-            if i >= WARMUP {
-                sides[k].figures.replies.push(t.elapsed());
-            }
-        }
-    }
-    for s in subjects {
-        s.stop().await;
-    }
+    phases::measure(&mut sides, subjects, (&format!("slack:{DM}"), json!(DM))).await;
     report(
         &sides[0].figures,
         &sides[1].figures,

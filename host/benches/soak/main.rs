@@ -55,7 +55,6 @@ mod sample;
 mod session;
 mod trend;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -170,13 +169,6 @@ fn title(secs: f64) -> String {
     )
 }
 
-fn secret(home: &Path, name: &str, value: &str) {
-    std::fs::create_dir_all(home.join("secrets")).unwrap();
-    let path = home.join("secrets").join(name);
-    std::fs::write(&path, value).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 /// `[delivery]` and `[access]` lines: the benches' lifted ceilings with the
 /// soak's dedupe window.
 fn delivery_lines() -> String {
@@ -194,8 +186,8 @@ fn delivery_lines() -> String {
 /// A state directory with both adapters wired to their fakes and every
 /// soak chat allowed.
 fn airlock_home(home: &Path, telegram: &FakeTelegram, discord: &FakeDiscord) {
-    secret(home, "TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN);
-    secret(home, "DISCORD_BOT_TOKEN", DISCORD_TOKEN);
+    subject::secret(home, "TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN);
+    subject::secret(home, "DISCORD_BOT_TOKEN", DISCORD_TOKEN);
     let tg = telegram.base_url();
     let (api, gw) = (discord.api_base(), discord.gateway_url());
     let config = format!(

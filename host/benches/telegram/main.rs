@@ -93,11 +93,7 @@ fn pairing() -> [(Kind, &'static str, &'static str); 2] {
 /// A state directory for airlock wired to `fake`, with Alice allowed and
 /// `extra` appended to its configuration.
 fn airlock_home(home: &Path, fake: &FakeTelegram, extra: &str) -> PathBuf {
-    std::fs::create_dir_all(home.join("secrets")).unwrap();
-    let secret = home.join("secrets/TELEGRAM_BOT_TOKEN");
-    std::fs::write(&secret, TOKEN).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    subject::secret(home, "TELEGRAM_BOT_TOKEN", TOKEN);
     let base = fake.base_url();
     std::fs::write(
         home.join("airlock.toml"),
