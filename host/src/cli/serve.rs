@@ -188,6 +188,7 @@ async fn serve(host: Host, digest: String, hub: Arc<Hub>) -> anyhow::Result<()> 
     let outcome = session(&host, &mut running, &mut signals).await;
     catch_up.abort();
     hub.leave();
+    router.settle_records().await;
     record_server(&router, "stopped", &digest);
     match router.audit().checkpoint("shutdown") {
         Ok(Some((hash, id))) => tracing::warn!("audit trail head at shutdown: {hash}@{id}"),

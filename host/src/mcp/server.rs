@@ -187,15 +187,15 @@ impl ServerHandler for ChannelServer {
             tracing::info!(tool = %name, "tool error: {e}");
         }
         // Written beside the answer, not before it: the session waits for
-        // the answer, the record only has to follow it.
-        let router = self.router.clone();
+        // the answer, the record only has to follow it (and shutdown waits
+        // for it).
         let recorded = outcome.clone();
-        tokio::task::spawn_blocking(move || {
-            router.record(&[super::tool_record::tool_call(
+        self.router.record_beside(move || {
+            vec![super::tool_record::tool_call(
                 &name,
                 args.as_ref(),
                 &recorded,
-            )]);
+            )]
         });
         let result = match outcome {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(redact(text))]),

@@ -205,6 +205,8 @@ pub struct Router {
     audit: crate::audit::AuditStore,
     /// Audit entries of batches being gated.
     gathered: record::Gathered,
+    /// Rows written beside answers already given.
+    trailing: record::Trailing,
     /// This session among the others of its state directory.
     hub: std::sync::Arc<crate::hub::Hub>,
     /// Adapters whose calls go to the process holding their connection.
@@ -265,6 +267,7 @@ impl Router {
             relay: parts.relay,
             audit: parts.audit,
             gathered: record::Gathered::default(),
+            trailing: record::Trailing::default(),
             hub: parts.hub,
             forwarding: std::sync::Arc::default(),
         }

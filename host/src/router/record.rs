@@ -19,7 +19,42 @@ use crate::bindings::types::{Chat, Sender};
 #[derive(Debug, Default)]
 pub(super) struct Gathered(Mutex<HashMap<String, Vec<Entry>>>);
 
+/// How many rows are being written beside an answer already given
+/// (`Router::record_beside`). Shutdown waits for none before it writes its
+/// own rows, so that the trail's last row is the shutdown checkpoint and
+/// no row of this session follows it.
+#[derive(Debug)]
+pub(super) struct Trailing(tokio::sync::watch::Sender<usize>);
+
+impl Default for Trailing {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(0))
+    }
+}
+
 impl Router {
+    /// Makes and writes the entries `rows` returns on a blocking thread, so
+    /// that the caller can answer first; `settle_records` waits for every
+    /// such write.
+    pub fn record_beside(
+        self: &std::sync::Arc<Self>,
+        rows: impl FnOnce() -> Vec<Entry> + Send + 'static,
+    ) {
+        self.trailing.0.send_modify(|n| *n += 1);
+        let router = self.clone();
+        tokio::task::spawn_blocking(move || {
+            router.record(&rows());
+            router.trailing.0.send_modify(|n| *n -= 1);
+        });
+    }
+
+    /// Waits until no row given to `record_beside` is still being written.
+    pub async fn settle_records(&self) {
+        let mut pending = self.trailing.0.subscribe();
+        // The sender lives in `self`, so the wait cannot end in an error.
+        let _ = pending.wait_for(|n| *n == 0).await;
+    }
+
     /// Keep `entry` for `adapter`'s batch being gated.
     pub(super) fn note(&self, adapter: &str, entry: Entry) {
         if !self.audit.enabled() {
