@@ -102,14 +102,20 @@ pub(crate) fn seed() -> u64 {
         })
 }
 
-/// The message number in a channel event's meta, if it is one.
+/// The message number in a channel event's meta, if it is one. An event
+/// whose id maps to no injected number fails the run: uncounted, it would
+/// pass for a lost message.
 fn number(message: &serde_json::Value, id_of: fn(&str) -> Option<i64>) -> Option<i64> {
     if message["method"] != CHANNEL {
         return None;
     }
-    message["params"]["meta"]["message_id"]
-        .as_str()
-        .and_then(id_of)
+    let id = message["params"]["meta"]["message_id"].as_str();
+    let n = id.and_then(id_of);
+    assert!(
+        n.is_some(),
+        "a channel event whose message_id matches no injected message: {message}"
+    );
+    n
 }
 
 /// Reads a started process (handshake, then every event) until its stdout
