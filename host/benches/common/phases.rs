@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::figures::{Figures, order};
+use super::profile;
 use super::subject::{Kind, Subject};
 
 /// Samples thrown away before latency and reply samples are kept.
@@ -27,6 +28,13 @@ pub const STARTS: usize = 5;
 /// figures, and how it is driven on its fake platform.
 pub trait Side {
     fn kind(&self) -> Kind;
+    /// The side's name, for profiles (`/tmp/perf-NAME.txt`).
+    fn name(&self) -> &str {
+        match self.kind() {
+            Kind::Airlock => "Airlock",
+            Kind::Bridge => "Bridge",
+        }
+    }
     fn home(&self) -> &Path;
     fn figures(&mut self) -> &mut Figures;
     /// Spawn until the platform sees the subject connect.
@@ -64,6 +72,10 @@ pub async fn measure<S: Side>(sides: &mut [S], mut subjects: Vec<Subject>, chat:
     for (side, s) in sides.iter_mut().zip(&subjects) {
         side.figures().rss_idle_kb = s.rss_kb();
     }
+    let pids: Vec<u32> = subjects.iter().map(Subject::pid).collect();
+    let names: Vec<String> = sides.iter().map(|s| s.name().to_owned()).collect();
+    let named: Vec<(&str, u32)> = names.iter().map(String::as_str).zip(pids).collect();
+    profile::start("BENCH_PERF_LATENCY", &named).await;
     for i in 0..WARMUP + LATENCY_SAMPLES {
         for k in order(i) {
             let took = sides[k].latency(&mut subjects[k]).await;
@@ -73,6 +85,8 @@ pub async fn measure<S: Side>(sides: &mut [S], mut subjects: Vec<Subject>, chat:
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
+    profile::stop("BENCH_PERF_LATENCY").await;
+    profile::start("BENCH_PERF_BURST", &named).await;
     for i in 0..BURSTS {
         for k in order(i) {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -80,10 +94,12 @@ pub async fn measure<S: Side>(sides: &mut [S], mut subjects: Vec<Subject>, chat:
             sides[k].figures().bursts.push(rate);
         }
     }
+    profile::stop("BENCH_PERF_BURST").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (side, s) in sides.iter_mut().zip(&subjects) {
         side.figures().rss_burst_kb = s.rss_kb();
     }
+    profile::start("BENCH_PERF_REPLY", &named).await;
     for i in 0..WARMUP + REPLY_SAMPLES {
         for k in order(i) {
             let t = Instant::now();
@@ -93,6 +109,7 @@ pub async fn measure<S: Side>(sides: &mut [S], mut subjects: Vec<Subject>, chat:
             }
         }
     }
+    profile::stop("BENCH_PERF_REPLY").await;
     for s in subjects {
         s.stop().await;
     }

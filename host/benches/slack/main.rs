@@ -26,6 +26,8 @@ mod bridge;
 mod figures;
 #[path = "../common/phases.rs"]
 mod phases;
+#[path = "../common/profile.rs"]
+mod profile;
 #[path = "../common/subject.rs"]
 mod subject;
 

@@ -29,6 +29,8 @@
 mod bridge;
 #[path = "../common/figures.rs"]
 mod figures;
+#[path = "../common/profile.rs"]
+mod profile;
 #[path = "../common/subject.rs"]
 mod subject;
 
@@ -235,7 +237,7 @@ async fn run() {
         side.figures.rss_idle_kb = s.rss_kb();
     }
 
-    profile_start("BENCH_PERF_LATENCY", &sides, &subjects).await;
+    profile::start("BENCH_PERF_LATENCY", &named(&sides, &subjects)).await;
     for i in 0..WARMUP + LATENCY_SAMPLES {
         for k in order(i) {
             let took = sides[k].latency(&mut subjects[k]).await;
@@ -244,13 +246,15 @@ async fn run() {
             }
         }
     }
-    profile_stop("BENCH_PERF_LATENCY").await;
+    profile::stop("BENCH_PERF_LATENCY").await;
+    profile::start("BENCH_PERF_BURST", &named(&sides, &subjects)).await;
     for i in 0..BURSTS {
         for k in order(i) {
             let rate = sides[k].burst(&mut subjects[k]).await;
             sides[k].figures.bursts.push(rate);
         }
     }
+    profile::stop("BENCH_PERF_BURST").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (side, s) in sides.iter_mut().zip(&subjects) {
         side.figures.rss_burst_kb = s.rss_kb();
@@ -260,7 +264,7 @@ async fn run() {
             std::fs::write(format!("{path}.{}", side.name), smaps).unwrap();
         }
     }
-    profile_start("BENCH_PERF_REPLY", &sides, &subjects).await;
+    profile::start("BENCH_PERF_REPLY", &named(&sides, &subjects)).await;
     for i in 0..WARMUP + REPLY_SAMPLES {
         for k in order(i) {
             let t = Instant::now();
@@ -272,7 +276,7 @@ async fn run() {
             }
         }
     }
-    profile_stop("BENCH_PERF_REPLY").await;
+    profile::stop("BENCH_PERF_REPLY").await;
     for s in subjects {
         s.stop().await;
     }
@@ -308,33 +312,11 @@ async fn run() {
     assert!(rows[0] > 0 && rows[1] == 0, "{rows:?}");
 }
 
-/// Profiling aid: with `VAR="perf stat"` (or `perf record -g`), runs that
-/// command on both processes over one phase (`BENCH_PERF_LATENCY`: the
-/// latency samples; `BENCH_PERF_REPLY`: the replies), writing
-/// `/tmp/perf-SIDE.txt`.
-async fn profile_start(var: &str, sides: &[Side], subjects: &[Subject]) {
-    let Ok(cmd) = std::env::var(var) else {
-        return;
-    };
-    for (side, s) in sides.iter().zip(subjects) {
-        let _ = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "{cmd} -p {} -o /tmp/perf-{}.txt &",
-                s.pid(),
-                side.name
-            ))
-            .status();
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-}
-
-/// Ends what [`profile_start`] started for `var`.
-async fn profile_stop(var: &str) {
-    if std::env::var_os(var).is_some() {
-        let _ = std::process::Command::new("pkill")
-            .args(["-INT", "perf"])
-            .status();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+/// Each side's name and its subject's pid, for [`profile`].
+fn named<'a>(sides: &'a [Side], subjects: &[Subject]) -> Vec<(&'a str, u32)> {
+    sides
+        .iter()
+        .zip(subjects)
+        .map(|(side, s)| (side.name, s.pid()))
+        .collect()
 }
