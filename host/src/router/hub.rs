@@ -35,6 +35,9 @@ impl Router {
     ) -> Result<Routed, DbError> {
         let hub = &self.hub;
         let mut live = None;
+        // Bindings made by the batch's own commands are written before it
+        // is routed: one read per chat serves all of its events.
+        let mut routes: BTreeMap<String, Route> = BTreeMap::new();
         let mut waiting: BTreeMap<Option<String>, usize> = BTreeMap::new();
         let mut routed = Routed {
             kept: Vec::with_capacity(admitted.len()),
@@ -43,7 +46,14 @@ impl Router {
             records: Vec::new(),
         };
         for mut a in admitted {
-            let route = hub.route(adapter, &a.chat, &mut live)?;
+            let route = match routes.get(&a.chat) {
+                Some(route) => route.clone(),
+                None => {
+                    let route = hub.route(adapter, &a.chat, &mut live)?;
+                    routes.insert(a.chat.clone(), route.clone());
+                    route
+                }
+            };
             let target = match &route {
                 Route::To(s) if s == hub.me() => {
                     a.event.meta.insert("session".into(), s.clone());
