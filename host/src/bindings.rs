@@ -38,3 +38,35 @@ pub use filter_generated::{Filter, FilterPre};
 pub use generated::airlock::channel::{clock, kv, log, types, websocket};
 pub use generated::exports::airlock::channel::channel_adapter;
 pub use generated::{Adapter, AdapterPre};
+
+/// Values of the contract's types for unit tests.
+#[cfg(test)]
+pub(crate) mod test_values {
+    use super::types::{Chat, ChatKind, InboundMessage, Sender};
+
+    /// A message `id` saying `text` in the direct chat `chat`, from sender
+    /// `1`, mentioning the bot; no time, reply, attachment or edit.
+    pub(crate) fn direct_message(chat: &str, id: &str, text: &str) -> InboundMessage {
+        InboundMessage {
+            chat: Chat {
+                id: chat.into(),
+                kind: ChatKind::Direct,
+                title: None,
+                parent_id: None,
+            },
+            sender: Sender {
+                id: "1".into(),
+                handle: None,
+                display_name: None,
+                is_bot: false,
+            },
+            message_id: id.into(),
+            text: text.into(),
+            ts_ms: 0,
+            reply_to: None,
+            mentions_bot: true,
+            attachments: Vec::new(),
+            edited: false,
+        }
+    }
+}

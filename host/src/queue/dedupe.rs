@@ -38,29 +38,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::types::{Chat, ChatKind, Sender};
 
     fn message(chat: &str, id: &str, text: &str, edited: bool, ts_ms: u64) -> InboundMessage {
         InboundMessage {
-            chat: Chat {
-                id: chat.into(),
-                kind: ChatKind::Direct,
-                title: None,
-                parent_id: None,
-            },
-            sender: Sender {
-                id: "1".into(),
-                handle: None,
-                display_name: None,
-                is_bot: false,
-            },
-            message_id: id.into(),
-            text: text.into(),
-            ts_ms,
-            reply_to: None,
-            mentions_bot: true,
-            attachments: Vec::new(),
             edited,
+            ts_ms,
+            ..crate::bindings::test_values::direct_message(chat, id, text)
         }
     }
 

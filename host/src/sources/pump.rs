@@ -131,32 +131,11 @@ async fn store(router: &Router, u: &Unsolicited, full: &mut Episode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::types::{
-        Chat, ChatKind, EventBatch, InboundEvent, InboundMessage, Sender,
-    };
+    use crate::bindings::test_values::direct_message;
+    use crate::bindings::types::{EventBatch, InboundEvent};
 
     fn message(id: usize) -> InboundEvent {
-        InboundEvent::Message(InboundMessage {
-            chat: Chat {
-                id: "c".into(),
-                kind: ChatKind::Direct,
-                title: None,
-                parent_id: None,
-            },
-            sender: Sender {
-                id: "1".into(),
-                handle: None,
-                display_name: None,
-                is_bot: false,
-            },
-            message_id: id.to_string(),
-            text: String::new(),
-            ts_ms: 0,
-            reply_to: None,
-            mentions_bot: true,
-            attachments: Vec::new(),
-            edited: false,
-        })
+        InboundEvent::Message(direct_message("c", &id.to_string(), ""))
     }
 
     /// A batch of `component` with the messages `ids` and `cursor`.
