@@ -57,23 +57,23 @@ impl Rng {
 
 /// The counts of a run.
 #[derive(Debug, Default)]
-pub struct Tally {
-    pub kills: usize,
-    pub injected: i64,
+struct Tally {
+    kills: usize,
+    injected: i64,
     /// Message number → times the session saw it.
-    pub seen: BTreeMap<i64, u32>,
+    seen: BTreeMap<i64, u32>,
     /// Events written by each killed process, the warm-up one first.
-    pub per_process: Vec<usize>,
+    per_process: Vec<usize>,
 }
 
 impl Tally {
-    pub fn lost(&self) -> Vec<i64> {
+    fn lost(&self) -> Vec<i64> {
         (1..=self.injected)
             .filter(|n| !self.seen.contains_key(n))
             .collect()
     }
 
-    pub fn twice(&self) -> Vec<(i64, u32)> {
+    fn twice(&self) -> Vec<(i64, u32)> {
         self.seen
             .iter()
             .filter(|(_, c)| **c > 1)
@@ -167,8 +167,9 @@ fn reader(
 
 /// Runs the crash test on `platform`: random kills while messages arrive,
 /// then a last process that delivers the rest. `id_of` turns a delivered
-/// `message_id` into the injected number.
-pub async fn run(platform: Arc<dyn Platform>, id_of: fn(&str) -> Option<i64>) -> Tally {
+/// `message_id` into the injected number. Fails on a message lost or
+/// repeated, and on a run in which no killed process delivered anything.
+pub async fn run(platform: Arc<dyn Platform>, id_of: fn(&str) -> Option<i64>) {
     let kills = kills();
     let seed = seed();
     eprintln!("crash test: {kills} kills, AIRLOCK_CRASH_SEED={seed}");
@@ -278,5 +279,9 @@ pub async fn run(platform: Arc<dyn Platform>, id_of: fn(&str) -> Option<i64>) ->
         "never delivered (seed {seed}): {lost:?}; last stderr:\n{}",
         last.log.text()
     );
-    tally
+    assert!(tally.injected > 0);
+    assert!(
+        tally.per_process.iter().any(|n| *n > 0),
+        "no killed process delivered anything: the kills tested nothing"
+    );
 }

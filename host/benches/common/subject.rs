@@ -239,3 +239,28 @@ pub fn uncapped() -> String {
     }
     lines
 }
+
+/// Writes `config` as the `airlock.toml` of the state directory `home`, and
+/// lets each `(adapter, sender)` of `allowed` in as a member.
+pub fn write_home(home: &Path, config: &str, allowed: &[(&str, &str)]) {
+    std::fs::write(home.join("airlock.toml"), config).unwrap();
+    if allowed.is_empty() {
+        return;
+    }
+    let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
+    let access = airlock::access::AccessStore::new(host.db.clone());
+    for (adapter, sender) in allowed {
+        access
+            .allow(adapter, sender, airlock::access::Role::Member)
+            .unwrap();
+    }
+}
+
+/// Runs a benchmark's `bench` on a multi-threaded runtime.
+pub fn block_on(bench: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(bench);
+}

@@ -48,11 +48,7 @@ fn main() {
         bridge::run(&args[2], &args[3], &args[4]);
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    subject::block_on(run());
 }
 
 fn discord_config(fake: &FakeDiscord) -> String {
@@ -81,11 +77,7 @@ fn airlock_home(home: &Path, fake: &FakeDiscord, telegram: Option<&FakeTelegram>
         ));
     }
     config.push_str(&subject::uncapped());
-    std::fs::write(home.join("airlock.toml"), config).unwrap();
-    let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
-    airlock::access::AccessStore::new(host.db.clone())
-        .allow("discord", ALICE, airlock::access::Role::Member)
-        .unwrap();
+    subject::write_home(home, &config, &[("discord", ALICE)]);
     home.to_path_buf()
 }
 

@@ -51,11 +51,7 @@ fn main() {
         bridge::run(&args[2], &args[3], &args[4]);
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    subject::block_on(run());
 }
 
 /// A state directory for airlock wired to `fake`, with Alice allowed.
@@ -70,11 +66,7 @@ fn airlock_home(home: &Path, fake: &FakeSlack) -> PathBuf {
          \"https://files.slack.com\" = \"{web}\"\n\"wss://wss-primary.slack.com\" = \"{ws}\"\n"
     );
     config.push_str(&subject::uncapped());
-    std::fs::write(home.join("airlock.toml"), config).unwrap();
-    let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
-    airlock::access::AccessStore::new(host.db.clone())
-        .allow("slack", ALICE, airlock::access::Role::Member)
-        .unwrap();
+    subject::write_home(home, &config, &[("slack", ALICE)]);
     home.to_path_buf()
 }
 

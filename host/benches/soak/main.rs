@@ -201,19 +201,13 @@ fn airlock_home(home: &Path, telegram: &FakeTelegram, discord: &FakeDiscord) {
          \"wss://gateway.discord.gg\" = \"{gw}\"\n{}",
         delivery_lines()
     );
-    std::fs::write(home.join("airlock.toml"), config).unwrap();
-    let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
-    let access = airlock::access::AccessStore::new(host.db.clone());
-    for chat in TELEGRAM_CHATS {
-        access
-            .allow("telegram", &chat.to_string(), airlock::access::Role::Member)
-            .unwrap();
-    }
-    for (user, _) in DISCORD_USERS {
-        access
-            .allow("discord", user, airlock::access::Role::Member)
-            .unwrap();
-    }
+    let chats: Vec<String> = TELEGRAM_CHATS.iter().map(i64::to_string).collect();
+    let allowed: Vec<(&str, &str)> = chats
+        .iter()
+        .map(|chat| ("telegram", chat.as_str()))
+        .chain(DISCORD_USERS.iter().map(|(user, _)| ("discord", *user)))
+        .collect();
+    subject::write_home(home, &config, &allowed);
 }
 
 fn telegram_message(id: u64, chat: i64, text: &str) -> serde_json::Value {

@@ -57,11 +57,7 @@ fn main() {
         bridge::run(&args[2], &args[3]);
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    subject::block_on(run());
 }
 
 fn message(id: i64, text: &str) -> serde_json::Value {
@@ -97,20 +93,13 @@ fn pairing() -> [(Kind, &'static str, &'static str); 2] {
 fn airlock_home(home: &Path, fake: &FakeTelegram, extra: &str) -> PathBuf {
     subject::secret(home, "TELEGRAM_BOT_TOKEN", TOKEN);
     let base = fake.base_url();
-    std::fs::write(
-        home.join("airlock.toml"),
-        format!(
-            "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
-             [components.telegram.grant]\nlocal = [\"{base}\"]\n\
-             [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n{}{extra}",
-            subject::uncapped()
-        ),
-    )
-    .unwrap();
-    let host = airlock::host::Host::open(airlock::home::AirlockHome::open(home).unwrap()).unwrap();
-    airlock::access::AccessStore::new(host.db.clone())
-        .allow("telegram", &CHAT.to_string(), airlock::access::Role::Member)
-        .unwrap();
+    let config = format!(
+        "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
+         [components.telegram.grant]\nlocal = [\"{base}\"]\n\
+         [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n{}{extra}",
+        subject::uncapped()
+    );
+    subject::write_home(home, &config, &[("telegram", &CHAT.to_string())]);
     home.to_path_buf()
 }
 

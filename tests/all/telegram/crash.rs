@@ -37,10 +37,5 @@ async fn kill_9_at_random_moments_loses_nothing_and_repeats_nothing() {
     let fake = Arc::new(FakeTelegram::start(TOKEN).await);
     let home = telegram_home(&fake, NO_SENDER_LIMIT);
     allow_alice(&home).await;
-    let tally = crash::run(Arc::new(Telegram { fake, home }), |id| id.parse().ok()).await;
-    assert!(tally.injected > 0);
-    assert!(
-        tally.per_process.iter().any(|n| *n > 0),
-        "no killed process delivered anything: the kills tested nothing"
-    );
+    crash::run(Arc::new(Telegram { fake, home }), |id| id.parse().ok()).await;
 }
