@@ -15,6 +15,23 @@ pub struct BoundSecret {
     value: SecretValue,
 }
 
+/// The secrets bound to `destination` whose position covers request path `path`, each with
+/// how closely (see [`SecretPosition::path_match`]; an empty path is `/`).
+fn covering<'a, 'b>(
+    secrets: &'a [BoundSecret],
+    destination: &'b Destination,
+    path: &'b str,
+) -> impl Iterator<Item = (usize, &'a BoundSecret)> + 'b
+where
+    'a: 'b,
+{
+    let path = if path.is_empty() { "/" } else { path };
+    secrets
+        .iter()
+        .filter(move |s| &s.binding.destination == destination)
+        .filter_map(move |s| s.binding.position.path_match(path).map(|n| (n, s)))
+}
+
 /// The header secrets a request to `destination` for `path` carries: for each header, of
 /// the bindings that set it, the one whose `under` matches the path most closely (an
 /// unscoped one matches every path, least closely); none where no binding covers the path.
@@ -25,28 +42,33 @@ pub(crate) fn header_secrets(
     destination: &Destination,
     path: &str,
 ) -> Vec<(HeaderName, HeaderValue)> {
-    let mut chosen: Vec<(HeaderName, usize, &BoundSecret)> = Vec::new();
-    for secret in secrets {
-        let position = &secret.binding.position;
-        let SecretPosition::Header { name, .. } = position else {
+    let mut chosen: Vec<(&HeaderName, usize, &BoundSecret)> = Vec::new();
+    for (closeness, secret) in covering(secrets, destination, path) {
+        let SecretPosition::Header { name, .. } = &secret.binding.position else {
             continue;
         };
-        if &secret.binding.destination != destination {
-            continue;
-        }
-        let Some(closeness) = position.path_match(path) else {
-            continue;
-        };
-        match chosen.iter_mut().find(|(n, ..)| n == name) {
-            Some(entry) if entry.1 < closeness => *entry = (name.clone(), closeness, secret),
+        match chosen.iter_mut().find(|(n, ..)| *n == name) {
+            Some(entry) if entry.1 < closeness => *entry = (name, closeness, secret),
             Some(_) => {}
-            None => chosen.push((name.clone(), closeness, secret)),
+            None => chosen.push((name, closeness, secret)),
         }
     }
     chosen
         .into_iter()
         .filter_map(|(_, _, secret)| secret.header())
         .collect()
+}
+
+/// The one path-prefix secret a request to `destination` for `path` carries, the binding
+/// whose `under` matches the path most closely, with the length of that `under`.
+pub(crate) fn path_prefix_secret<'a>(
+    secrets: &'a [BoundSecret],
+    destination: &Destination,
+    path: &str,
+) -> Option<(usize, &'a BoundSecret)> {
+    covering(secrets, destination, path)
+        .filter(|(_, s)| matches!(s.binding.position, SecretPosition::PathPrefix { .. }))
+        .max_by_key(|(n, _)| *n)
 }
 
 impl BoundSecret {

@@ -32,7 +32,7 @@ mod scrub;
 mod value;
 
 pub use binding::BoundSecret;
-pub(crate) use binding::header_secrets;
+pub(crate) use binding::{header_secrets, path_prefix_secret};
 pub use error::SecretError;
 pub use load::{load_secret, load_secret_in};
 pub use loaded::{register, register_held};

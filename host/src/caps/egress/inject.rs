@@ -11,7 +11,7 @@ use http::{HeaderName, Uri};
 use super::{EgressError, EgressPolicy};
 use crate::manifest::{HOST_SET_HEADERS, SecretPosition};
 use crate::net::destination::Destination;
-use crate::secrets::{Scrubber, header_secrets, loaded};
+use crate::secrets::{Scrubber, header_secrets, loaded, path_prefix_secret};
 
 impl EgressPolicy {
     /// Headers that carry a secret for any destination. Components may not set them.
@@ -91,14 +91,7 @@ impl EgressPolicy {
         for (name, value) in header_secrets(&self.secrets, destination, path) {
             request.headers_mut().insert(name, value);
         }
-        let chosen = self
-            .secrets
-            .iter()
-            .filter(|s| &s.binding().destination == destination)
-            .filter(|s| matches!(s.binding().position, SecretPosition::PathPrefix { .. }))
-            .filter_map(|s| s.binding().position.path_match(path).map(|n| (n, s)))
-            .max_by_key(|(n, _)| *n);
-        if let Some((under_len, secret)) = chosen
+        if let Some((under_len, secret)) = path_prefix_secret(&self.secrets, destination, path)
             && let Some(prefix) = secret.path_prefix()
         {
             let prefix = prefix.expose();

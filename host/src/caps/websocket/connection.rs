@@ -122,10 +122,7 @@ where
         .clone()
         .into_client_request()
         .map_err(|e| format!("invalid request: {e}"))?;
-    let path = match session.uri.path() {
-        "" => "/",
-        path => path,
-    };
+    let path = session.uri.path();
     for (name, value) in header_secrets(&session.policy.secrets, &session.destination, path) {
         request.headers_mut().insert(name, value);
     }
