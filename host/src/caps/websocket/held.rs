@@ -30,11 +30,3 @@ impl HeldFrame {
         self.commands.try_send(Command::Text(self.text)).is_ok()
     }
 }
-
-/// Whether a call may hold frames, and the frames it held.
-#[derive(Debug, Default)]
-pub(super) struct Holding {
-    /// Set for the duration of a call whose batch the host stores.
-    pub(super) open: bool,
-    pub(super) frames: Vec<HeldFrame>,
-}

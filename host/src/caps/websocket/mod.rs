@@ -35,7 +35,6 @@ mod connection;
 mod held;
 
 pub use held::HeldFrame;
-use held::Holding;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -181,8 +180,9 @@ pub struct WsConnections {
     warnings: WarnBudget,
     /// Where refusals are raised as alerts, while the budget still logs them.
     alerts: ComponentAlerts,
-    /// Frames held until the current call's batch is stored.
-    holding: Holding,
+    /// Frames held until the current call's batch is stored; `None`
+    /// outside a call whose batch the host stores.
+    holding: Option<Vec<HeldFrame>>,
 }
 
 impl std::fmt::Debug for WsConnections {
@@ -217,23 +217,20 @@ impl WsConnections {
             log,
             warnings,
             alerts,
-            holding: Holding::default(),
+            holding: None,
         }
     }
 
     /// Opens a call whose batch the host stores: `send-text-after-commit`
     /// may hold frames until [`take_held`](Self::take_held).
     pub(crate) fn hold_frames(&mut self) {
-        self.holding = Holding {
-            open: true,
-            frames: Vec::new(),
-        };
+        self.holding = Some(Vec::new());
     }
 
     /// Ends the call: the frames it held, for release once its batch is
     /// stored.
     pub(crate) fn take_held(&mut self) -> Vec<HeldFrame> {
-        std::mem::take(&mut self.holding).frames
+        self.holding.take().unwrap_or_default()
     }
 
     fn prune(&mut self) {
@@ -414,18 +411,18 @@ impl websocket::Host for WsConnections {
         conn: Connection,
         text: String,
     ) -> wasmtime::Result<Result<(), WsError>> {
-        if !self.holding.open {
+        let Some(held) = self.holding.as_ref().map(Vec::len) else {
             return Ok(Err(WsError::Io(
                 "send-text-after-commit holds a frame until the batch of the current \
                  on-ws-event or on-timer call is stored; this call returns no batch, so use \
                  send-text"
                     .into(),
             )));
-        }
+        };
         if text.len() > MAX_MESSAGE {
             return Ok(Err(WsError::TooLarge));
         }
-        if self.holding.frames.len() >= MAX_QUEUED {
+        if held >= MAX_QUEUED {
             return Ok(Err(WsError::Io(format!(
                 "more than {MAX_QUEUED} frames are held for this call"
             ))));
@@ -437,7 +434,9 @@ impl websocket::Host for WsConnections {
             Ok(c) => c.commands.clone(),
             Err(e) => return Ok(Err(e)),
         };
-        self.holding.frames.push(HeldFrame::new(commands, text));
+        if let Some(frames) = self.holding.as_mut() {
+            frames.push(HeldFrame::new(commands, text));
+        }
         Ok(Ok(()))
     }
 
