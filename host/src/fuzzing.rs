@@ -122,7 +122,12 @@ async fn run_filter(data: &[u8]) -> (Vec<u8>, Vec<u8>) {
 
     let (mut client, server_in) = tokio::io::duplex(1 << 16);
     let (mut stdout, stdout_w) = std::io::pipe().expect("a pipe for stdout");
-    let (mut to_rmcp, rmcp_out, outlet) = stdio::filtered(server_in, stdout_w, Box::new(NoEvents));
+    let (mut to_rmcp, rmcp_out, outlet) = stdio::filtered(
+        server_in,
+        stdout_w,
+        Box::new(NoEvents),
+        crate::router::afterwards::Afterwards::default(),
+    );
     let input = data.to_vec();
     let feed = async move {
         client.write_all(&input).await.expect("the filter reads");

@@ -138,6 +138,7 @@ async fn the_bundled_redact_filter_rewrites_outbound_tokens() {
     match redact
         .outbound(&command(&format!("the token is {token}, keep it safe")))
         .await
+        .0
         .unwrap()
     {
         OutboundVerdict::Rewrite(m) => {
@@ -150,6 +151,7 @@ async fn the_bundled_redact_filter_rewrites_outbound_tokens() {
         redact
             .outbound(&command("nothing secret here"))
             .await
+            .0
             .unwrap(),
         OutboundVerdict::Pass
     );
@@ -174,7 +176,9 @@ async fn more_messages_at_once_than_the_filter_pool_has_slots_each_get_a_verdict
             } else {
                 format!("message {i} is plain")
             };
-            (i, redact.outbound(&command(&text)).await)
+            // The instance goes when the call is done, giving its slot back.
+            let (verdict, _used) = redact.outbound(&command(&text)).await;
+            (i, verdict)
         }
     });
     for (i, verdict) in futures::future::join_all(calls).await {

@@ -214,8 +214,12 @@ async fn session(
         running.router.queue().clone(),
         running.router.redelivery(),
     );
-    let (reader, writer, outlet) =
-        crate::mcp::stdio::filtered(crate::mcp::stdin::open(), std::io::stdout(), Box::new(log));
+    let (reader, writer, outlet) = crate::mcp::stdio::filtered(
+        crate::mcp::stdin::open(),
+        std::io::stdout(),
+        Box::new(log),
+        running.router.afterwards().clone(),
+    );
     let settle = outlet.clone();
     let server = ChannelServer::new(
         running.router.clone(),

@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 
 use super::writer::{self, Ledger, Writer};
 use crate::queue::Queued;
+use crate::router::afterwards::Afterwards;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 
 /// Longest accepted JSON-RPC line.
@@ -28,12 +29,13 @@ pub fn filtered<R, W>(
     input: R,
     output: W,
     ledger: Box<dyn Ledger>,
+    afterwards: Afterwards,
 ) -> (DuplexStream, LineWriter, Outlet)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: std::io::Write + AsFd + Send + 'static,
 {
-    let lines_tx = writer::spawn(output, ledger);
+    let lines_tx = writer::spawn(output, ledger, afterwards);
     let (mut to_rmcp, from_filter) = tokio::io::duplex(1 << 20);
     let errors = lines_tx.clone();
     tokio::spawn(async move {
@@ -254,8 +256,12 @@ mod tests {
     async fn bad_lines_get_errors_good_lines_pass() {
         let (client_in, server_in) = tokio::io::duplex(1 << 16);
         let (server_out, client_out) = output();
-        let (mut to_rmcp, mut rmcp_out, outlet) =
-            filtered(server_in, server_out, Box::new(Everything));
+        let (mut to_rmcp, mut rmcp_out, outlet) = filtered(
+            server_in,
+            server_out,
+            Box::new(Everything),
+            Afterwards::default(),
+        );
         let mut client_in = client_in;
         client_in
             .write_all(b"{\"a\":1}\nnot json\n\n[1,\n{\"b\":2}\n")
@@ -292,7 +298,12 @@ mod tests {
     async fn an_oversized_line_is_refused_without_buffering_it() {
         let (client_in, server_in) = tokio::io::duplex(1 << 16);
         let (server_out, client_out) = output();
-        let (mut to_rmcp, rmcp_out, outlet) = filtered(server_in, server_out, Box::new(Everything));
+        let (mut to_rmcp, rmcp_out, outlet) = filtered(
+            server_in,
+            server_out,
+            Box::new(Everything),
+            Afterwards::default(),
+        );
         drop(outlet);
         tokio::spawn(async move {
             let mut client_in = client_in;

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use super::pipe_probe::Pipe;
+use crate::router::afterwards::Afterwards;
 
 /// How long output must pause before the ledger catches up
 /// ([`Ledger::idle`]), so that a stream of events is not slowed by it.
@@ -128,6 +129,8 @@ struct Shared {
     state: Mutex<State>,
     /// Messages sent to the thread and not yet written.
     queued: AtomicUsize,
+    /// Told of every line or batch that went out.
+    afterwards: Afterwards,
 }
 
 /// The writer: its thread, and a shortcut past it for events that can go
@@ -179,7 +182,15 @@ impl Writer {
             Some(pipe) => pipe.fits_now(&*state.output, len),
             None => true,
         };
-        fits.then(|| f(&mut state))
+        if !fits {
+            return None;
+        }
+        let ok = f(&mut state);
+        drop(state);
+        if ok {
+            self.shared.afterwards.written();
+        }
+        Some(ok)
     }
 
     /// Writes a line on the calling thread when nothing is queued ahead of
@@ -222,9 +233,9 @@ impl Writer {
     }
 }
 
-/// Starts the writer thread over `output`; it ends when every sender is
-/// gone or a write fails.
-pub fn spawn<W>(output: W, ledger: Box<dyn Ledger>) -> Writer
+/// Starts the writer thread over `output`, telling `afterwards` of each
+/// line that went out; it ends when every sender is gone or a write fails.
+pub fn spawn<W>(output: W, ledger: Box<dyn Ledger>, afterwards: Afterwards) -> Writer
 where
     W: Write + AsFd + Send + 'static,
 {
@@ -238,6 +249,7 @@ where
             broken: false,
         }),
         queued: AtomicUsize::new(0),
+        afterwards,
     });
     let thread_shared = shared.clone();
     let spawned = std::thread::Builder::new()
@@ -300,6 +312,7 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Out>) {
         if !ok {
             break;
         }
+        shared.afterwards.written();
     }
     lock(shared).ledger.idle();
 }
@@ -367,7 +380,8 @@ mod tests {
             ..Seen::default()
         };
         let calls = ledger.calls.clone();
-        let tx = spawn(w, Box::new(ledger));
+        let afterwards = Afterwards::default();
+        let tx = spawn(w, Box::new(ledger), afterwards.clone());
         assert!(tx.send(Out::Line(b"{\"id\":1}\n".to_vec())));
         assert!(tx.send(Out::Events {
             seqs: vec![1, 2],
@@ -388,6 +402,9 @@ mod tests {
             *calls.lock().unwrap(),
             ["[1, 2] Written", "[3] Held", "[4] Written"]
         );
+        // Each hand-off told work waiting for the next line, whichever
+        // path it took.
+        assert_eq!(afterwards.count(), 4);
     }
 
     /// Behind after every write, caught up by `idle`.
@@ -417,7 +434,7 @@ mod tests {
         let (_r, w) = pipe();
         let ledger = Lazy::default();
         let (pending, idles) = (ledger.pending.clone(), ledger.idles.clone());
-        let tx = spawn(w, Box::new(ledger));
+        let tx = spawn(w, Box::new(ledger), Afterwards::default());
         assert!(tx.events(vec![1], b"{}\n".to_vec(), 0));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while *idles.lock().unwrap() == 0 {
@@ -433,7 +450,7 @@ mod tests {
         drop(r);
         let ledger = Seen::default();
         let calls = ledger.calls.clone();
-        let tx = spawn(w, Box::new(ledger));
+        let tx = spawn(w, Box::new(ledger), Afterwards::default());
         assert!(tx.send(Out::Events {
             seqs: vec![9],
             lines: b"{}\n".to_vec(),

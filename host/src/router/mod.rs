@@ -7,6 +7,7 @@
 //! failure comes back as a [`ToolError`] the session can read; nothing here
 //! panics on input.
 
+pub mod afterwards;
 pub mod alerting;
 pub mod chunk;
 pub mod commands;
@@ -207,6 +208,8 @@ pub struct Router {
     gathered: record::Gathered,
     /// Rows written beside answers already given.
     trailing: record::Trailing,
+    /// Work held back until the session has its answer.
+    afterwards: afterwards::Afterwards,
     /// This session among the others of its state directory.
     hub: std::sync::Arc<crate::hub::Hub>,
     /// Adapters whose calls go to the process holding their connection.
@@ -268,6 +271,7 @@ impl Router {
             audit: parts.audit,
             gathered: record::Gathered::default(),
             trailing: record::Trailing::default(),
+            afterwards: afterwards::Afterwards::default(),
             hub: parts.hub,
             forwarding: std::sync::Arc::default(),
         }
@@ -281,6 +285,11 @@ impl Router {
     /// The gate at delivery, for the session's writer.
     pub fn redelivery(&self) -> Redelivery {
         Redelivery::new(self.access.clone(), self.queue.clone(), self.audit.clone())
+    }
+
+    /// What the session's writer tells when a line went out.
+    pub fn afterwards(&self) -> &afterwards::Afterwards {
+        &self.afterwards
     }
 
     /// The durable inbound queue.

@@ -155,7 +155,16 @@ impl Router {
             })
             .collect();
         for f in self.filters.iter().filter(|f| f.outbound) {
-            match f.runner.outbound(&message).await {
+            let (verdict, used) = f.runner.outbound(&message).await;
+            // Dropping the instance and making the next one wait until the
+            // session has its answer, unless another message waits for its
+            // pool slot.
+            if used.wanted_now() {
+                drop(used);
+            } else {
+                self.afterwards.after_next_line(used.tidy());
+            }
+            match verdict {
                 Ok(OutboundVerdict::Pass) => {}
                 Ok(OutboundVerdict::Rewrite(m)) => match super::rewrite::outbound(&message, m) {
                     Ok(kept) => {

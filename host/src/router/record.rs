@@ -33,8 +33,8 @@ impl Default for Trailing {
 }
 
 impl Router {
-    /// Makes and writes the entries `rows` returns on a blocking thread, so
-    /// that the caller can answer first; `settle_records` waits for every
+    /// Makes and writes the entries `rows` returns once the session has its
+    /// answer (see [`super::afterwards`]); `settle_records` waits for every
     /// such write.
     pub fn record_beside(
         self: &std::sync::Arc<Self>,
@@ -42,7 +42,7 @@ impl Router {
     ) {
         self.trailing.0.send_modify(|n| *n += 1);
         let router = self.clone();
-        tokio::task::spawn_blocking(move || {
+        self.afterwards.after_next_line(async move {
             router.record(&rows());
             router.trailing.0.send_modify(|n| *n -= 1);
         });

@@ -4,14 +4,16 @@
 //! instance from the pre-instantiated component: one message can never see
 //! another's data, and a filter that traps only loses that one call.
 //!
-//! Instances come from the pooled filter engine when the filter fits it
-//! ([`super::filter_pool`]): a slot is reset, not remapped, between messages,
-//! and making an instance is cheap enough to do when the message comes.
-//! A filter too large for a slot runs on the general engine, where mapping
-//! an instance costs more than most calls: for it the runner keeps one
-//! instance ready ahead of time ("the spare"), which a message takes and uses
-//! once while the next is prepared in the background. Either way each
-//! instance sees exactly one message.
+//! The runner keeps one instance ready ahead of time ("the spare"), which a
+//! message takes and uses once. Instances come from the pooled filter engine
+//! when the filter fits it ([`super::filter_pool`]): a slot is reset, not
+//! remapped, between messages. There the used instance comes back to the
+//! caller as [`Used`], to be dropped, and the next spare made, when it suits
+//! the caller: a reply does it once the session has its answer, so that
+//! neither is part of the reply. A filter too large for a slot runs on the
+//! general engine, where mapping an instance costs more than most calls: its
+//! next spare is prepared in the background as soon as one is taken. Either
+//! way each instance sees exactly one message.
 
 use std::sync::{Arc, Mutex};
 
@@ -111,47 +113,62 @@ impl FilterRunner {
         }
     }
 
-    /// A new pooled instance; unpooled, the spare if there is one, else a
-    /// new instance, and a new spare is then prepared in the background.
+    /// The spare if there is one, else a new instance. Unpooled, a new
+    /// spare is then prepared in the background; pooled, by [`Used::tidy`]
+    /// (a spare prepared beside the message only competed with it: the
+    /// burst measured 18 % faster without one).
     async fn take_ready(&self) -> Result<Ready, NotReady> {
-        if self.pool.is_some() {
-            // A pooled instance is cheap to make; a spare prepared beside
-            // the message only competed with it (the burst measured 18 %
-            // faster without one).
-            return self.make_ready().await;
-        }
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
         let ready = match spare {
             Some(r) => Ok(r),
             None => self.make_ready().await,
         };
-        let runner = self.clone();
-        tokio::spawn(async move {
-            if let Ok(next) = runner.make_ready().await {
-                let mut slot = runner.spare.lock().unwrap_or_else(|e| e.into_inner());
-                if slot.is_none() {
-                    *slot = Some(next);
-                }
-            }
-        });
+        if self.pool.is_none() {
+            tokio::spawn(self.clone().refill());
+        }
         ready
     }
 
-    /// Verdict on an inbound message.
-    pub async fn inbound(&self, message: &InboundMessage) -> Result<InboundVerdict, CallError> {
-        let message = message.clone();
-        self.run("filter-inbound", move |f, s| {
-            Box::pin(async move {
-                f.airlock_channel_message_filter()
-                    .call_filter_inbound(s, &message)
-                    .await
-            })
-        })
-        .await
+    /// Makes a spare if there is none.
+    async fn refill(self) {
+        if self
+            .spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return;
+        }
+        if let Ok(next) = self.make_ready().await {
+            let mut slot = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(next);
+            }
+        }
     }
 
-    /// Verdict on an outbound message.
-    pub async fn outbound(&self, message: &OutboundMessage) -> Result<OutboundVerdict, CallError> {
+    /// Verdict on an inbound message. The instance is dropped at once: an
+    /// inbound batch holds no instance while it is stored and written.
+    pub async fn inbound(&self, message: &InboundMessage) -> Result<InboundVerdict, CallError> {
+        let message = message.clone();
+        let (verdict, _used) = self
+            .run("filter-inbound", move |f, s| {
+                Box::pin(async move {
+                    f.airlock_channel_message_filter()
+                        .call_filter_inbound(s, &message)
+                        .await
+                })
+            })
+            .await;
+        verdict
+    }
+
+    /// Verdict on an outbound message, and the instance that gave it, for
+    /// the caller to [`tidy`](Used::tidy) once the reply is answered.
+    pub async fn outbound(
+        &self,
+        message: &OutboundMessage,
+    ) -> (Result<OutboundVerdict, CallError>, Used) {
         let message = message.clone();
         self.run("filter-outbound", move |f, s| {
             Box::pin(async move {
@@ -170,33 +187,39 @@ impl FilterRunner {
             &'a crate::bindings::Filter,
             &'a mut wasmtime::Store<ComponentState>,
         ) -> futures::future::BoxFuture<'a, wasmtime::Result<R>>,
-    ) -> Result<R, CallError> {
+    ) -> (Result<R, CallError>, Used) {
         let name = self.spec.name.clone();
         let limits = self.spec.effective.limits;
+        let mut used = Used {
+            runner: self.clone(),
+            instance: None,
+        };
         let mut ready = match self.take_ready().await {
             Ok(r) => r,
             Err(NotReady::Slow) => {
-                return Err(CallError::Timeout {
+                let e = CallError::Timeout {
                     component: name,
                     op,
                     wall: limits.wall,
-                });
+                };
+                return (Err(e), used);
             }
             Err(NotReady::Refused(msg)) => {
-                return Err(CallError::Trap {
+                let e = CallError::Trap {
                     component: name,
                     op: "configure",
                     reason: format!("refused its settings: {}", one_line(&msg, 500)),
-                });
+                };
+                return (Err(e), used);
             }
             Err(NotReady::Failed(e, spent)) => {
-                return Err(classify(&name, op, e, spent, &limits));
+                return (Err(classify(&name, op, e, spent, &limits)), used);
             }
         };
         budget::arm(&mut ready.store, limits.cpu, limits.wall);
         let outcome =
             tokio::time::timeout(limits.wall, call(&ready.filter, &mut ready.store)).await;
-        match outcome {
+        let verdict = match outcome {
             Err(_) => Err(CallError::Timeout {
                 component: name,
                 op,
@@ -210,6 +233,33 @@ impl FilterRunner {
                 ready.store.data_mut().spent(),
                 &limits,
             )),
+        };
+        used.instance = Some(ready);
+        (verdict, used)
+    }
+}
+
+/// An instance that has seen its one message, and its runner. Dropping it
+/// drops the instance; [`tidy`](Self::tidy) also prepares the next spare.
+pub struct Used {
+    runner: FilterRunner,
+    instance: Option<Ready>,
+}
+
+impl Used {
+    /// Whether the instance should go at once: its pool has no free slot,
+    /// so another message may be waiting for this one's.
+    pub fn wanted_now(&self) -> bool {
+        self.instance.is_some() && self.runner.pool.as_ref().is_some_and(FilterPool::exhausted)
+    }
+
+    /// Drops the instance (giving its pool slot back), then, for a pooled
+    /// filter, makes a spare if there is none.
+    pub async fn tidy(self) {
+        let Used { runner, instance } = self;
+        drop(instance);
+        if runner.pool.is_some() {
+            runner.refill().await;
         }
     }
 }

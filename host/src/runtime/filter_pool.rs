@@ -82,6 +82,12 @@ impl FilterPool {
         &self.engine
     }
 
+    /// Whether every slot is taken: an instance given back now may be what
+    /// another message waits for.
+    pub fn exhausted(&self) -> bool {
+        self.slots.available_permits() == 0
+    }
+
     /// Waits for a free slot; the permit is given back when dropped, which
     /// must be after the instance's store is.
     pub async fn slot(&self) -> OwnedSemaphorePermit {
