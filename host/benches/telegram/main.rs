@@ -25,6 +25,10 @@
 //! `BENCH_VERSUS="LINES"` does the same for any configuration: airlock as
 //! shipped against airlock with LINES added to its `airlock.toml` (for
 //! example `[components.redact]\nenabled = false` for the outbound filter).
+//! `BENCH_AIRLOCK_CONFIG="LINES"` keeps the teloxide bridge as the other side
+//! and adds LINES to airlock's `airlock.toml`: how close airlock comes to
+//! the bridge without some of what it does (for example `[audit]\nenabled =
+//! false` and the redact filter off).
 
 mod bridge;
 #[path = "../common/figures.rs"]
@@ -84,7 +88,9 @@ fn pairing() -> [(Kind, &'static str, &'static str); 2] {
             (Kind::Airlock, "Versus", lines),
         ]
     } else {
-        [(Kind::Airlock, "Airlock", ""), (Kind::Bridge, "Bridge", "")]
+        let lines = std::env::var("BENCH_AIRLOCK_CONFIG").unwrap_or_default();
+        let lines: &'static str = Box::leak(format!("{lines}\n").into_boxed_str());
+        [(Kind::Airlock, "Airlock", lines), (Kind::Bridge, "Bridge", "")]
     }
 }
 
