@@ -90,7 +90,10 @@ fn pairing() -> [(Kind, &'static str, &'static str); 2] {
     } else {
         let lines = std::env::var("BENCH_AIRLOCK_CONFIG").unwrap_or_default();
         let lines: &'static str = Box::leak(format!("{lines}\n").into_boxed_str());
-        [(Kind::Airlock, "Airlock", lines), (Kind::Bridge, "Bridge", "")]
+        [
+            (Kind::Airlock, "Airlock", lines),
+            (Kind::Bridge, "Bridge", ""),
+        ]
     }
 }
 
