@@ -212,6 +212,30 @@ impl Subject {
     }
 }
 
+/// The `airlock.toml` section that runs the bundled Telegram adapter
+/// against a fake Bot API at `base`, granted and rebound to it.
+#[allow(dead_code)] // The Slack benchmark runs no Telegram.
+pub fn telegram_config(base: &str) -> String {
+    format!(
+        "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
+         [components.telegram.grant]\nlocal = [\"{base}\"]\n\
+         [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n"
+    )
+}
+
+/// The `airlock.toml` section that runs the bundled Discord adapter against
+/// a fake REST API at `api` and gateway at `gw`, granted and rebound to them.
+#[allow(dead_code)] // Only the Discord and soak benchmarks run Discord.
+pub fn discord_config(api: &str, gw: &str) -> String {
+    format!(
+        "[components.discord]\nenabled = true\n\
+         settings = {{ api_base = \"{api}\", gateway_url = \"{gw}\" }}\n\
+         [components.discord.grant]\nlocal = [\"{api}\", \"{gw}\"]\n\
+         [components.discord.grant.rebind]\n\"https://discord.com\" = \"{api}\"\n\
+         \"wss://gateway.discord.gg\" = \"{gw}\"\n"
+    )
+}
+
 /// Stores secret `name` in the state directory `home`, owner-only, as an
 /// operator would.
 pub fn secret(home: &Path, name: &str, value: &str) {

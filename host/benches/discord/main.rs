@@ -51,30 +51,14 @@ fn main() {
     subject::block_on(run());
 }
 
-fn discord_config(fake: &FakeDiscord) -> String {
-    let (api, gw) = (fake.api_base(), fake.gateway_url());
-    format!(
-        "[components.discord]\nenabled = true\n\
-         settings = {{ api_base = \"{api}\", gateway_url = \"{gw}\" }}\n\
-         [components.discord.grant]\nlocal = [\"{api}\", \"{gw}\"]\n\
-         [components.discord.grant.rebind]\n\"https://discord.com\" = \"{api}\"\n\
-         \"wss://gateway.discord.gg\" = \"{gw}\"\n"
-    )
-}
-
 /// A state directory for airlock wired to `fake` (and to `telegram`, when
 /// given), with Alice allowed.
 fn airlock_home(home: &Path, fake: &FakeDiscord, telegram: Option<&FakeTelegram>) -> PathBuf {
     subject::secret(home, "DISCORD_BOT_TOKEN", TOKEN);
-    let mut config = discord_config(fake);
+    let mut config = subject::discord_config(&fake.api_base(), &fake.gateway_url());
     if let Some(tg) = telegram {
         subject::secret(home, "TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN);
-        let base = tg.base_url();
-        config.push_str(&format!(
-            "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
-             [components.telegram.grant]\nlocal = [\"{base}\"]\n\
-             [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n"
-        ));
+        config.push_str(&subject::telegram_config(&tg.base_url()));
     }
     config.push_str(&subject::uncapped());
     subject::write_home(home, &config, &[("discord", ALICE)]);

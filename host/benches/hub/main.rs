@@ -80,13 +80,7 @@ fn cli(home: &Path, args: &[&str]) {
 /// the senders `allowed` (through the CLI, as an operator does).
 fn airlock_home(home: &Path, fake: &FakeTelegram, allowed: &[i64]) {
     subject::secret(home, "TELEGRAM_BOT_TOKEN", TOKEN);
-    let base = fake.base_url();
-    let config = format!(
-        "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
-         [components.telegram.grant]\nlocal = [\"{base}\"]\n\
-         [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n{}",
-        subject::uncapped()
-    );
+    let config = subject::telegram_config(&fake.base_url()) + &subject::uncapped();
     // Allowed through the CLI, as an operator would.
     subject::write_home(home, &config, &[]);
     for id in allowed {

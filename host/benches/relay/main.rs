@@ -84,13 +84,7 @@ fn press(query_id: &str, message: &Value, data: &str) -> Value {
 /// (through the CLI, as an operator does) and the per-sender limit lifted.
 fn airlock_home(home: &Path, fake: &FakeTelegram) {
     subject::secret(home, "TELEGRAM_BOT_TOKEN", TOKEN);
-    let base = fake.base_url();
-    let config = format!(
-        "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
-         [components.telegram.grant]\nlocal = [\"{base}\"]\n\
-         [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n{}",
-        subject::uncapped()
-    );
+    let config = subject::telegram_config(&fake.base_url()) + &subject::uncapped();
     // Allowed through the CLI, as an operator would.
     subject::write_home(home, &config, &[]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))

@@ -188,17 +188,10 @@ fn delivery_lines() -> String {
 fn airlock_home(home: &Path, telegram: &FakeTelegram, discord: &FakeDiscord) {
     subject::secret(home, "TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN);
     subject::secret(home, "DISCORD_BOT_TOKEN", DISCORD_TOKEN);
-    let tg = telegram.base_url();
-    let (api, gw) = (discord.api_base(), discord.gateway_url());
     let config = format!(
-        "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{tg}\" }}\n\
-         [components.telegram.grant]\nlocal = [\"{tg}\"]\n\
-         [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{tg}\"\n\
-         [components.discord]\nenabled = true\n\
-         settings = {{ api_base = \"{api}\", gateway_url = \"{gw}\" }}\n\
-         [components.discord.grant]\nlocal = [\"{api}\", \"{gw}\"]\n\
-         [components.discord.grant.rebind]\n\"https://discord.com\" = \"{api}\"\n\
-         \"wss://gateway.discord.gg\" = \"{gw}\"\n{}",
+        "{}{}{}",
+        subject::telegram_config(&telegram.base_url()),
+        subject::discord_config(&discord.api_base(), &discord.gateway_url()),
         delivery_lines()
     );
     let chats: Vec<String> = TELEGRAM_CHATS.iter().map(i64::to_string).collect();

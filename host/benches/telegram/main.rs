@@ -101,11 +101,9 @@ fn pairing() -> [(Kind, &'static str, &'static str); 2] {
 /// `extra` appended to its configuration.
 fn airlock_home(home: &Path, fake: &FakeTelegram, extra: &str) -> PathBuf {
     subject::secret(home, "TELEGRAM_BOT_TOKEN", TOKEN);
-    let base = fake.base_url();
     let config = format!(
-        "[components.telegram]\nenabled = true\nsettings = {{ api_base = \"{base}\" }}\n\
-         [components.telegram.grant]\nlocal = [\"{base}\"]\n\
-         [components.telegram.grant.rebind]\n\"https://api.telegram.org\" = \"{base}\"\n{}{extra}",
+        "{}{}{extra}",
+        subject::telegram_config(&fake.base_url()),
         subject::uncapped()
     );
     subject::write_home(home, &config, &[("telegram", &CHAT.to_string())]);
